@@ -1,0 +1,74 @@
+//! Transaction identity and the metadata an intent carries.
+
+use std::fmt;
+
+use meridian_hlc::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A transaction's identity: 128 random bits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TxnId(pub u128);
+
+impl TxnId {
+    pub fn random() -> Self {
+        TxnId(rand::random())
+    }
+}
+
+impl fmt::Display for TxnId {
+    /// The first 8 hex digits, as logs print it; enough to tell transactions apart.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:08x}", (self.0 >> 96) as u32)
+    }
+}
+
+impl fmt::Debug for TxnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// What an intent records about its transaction: enough for a reader or
+/// writer that meets the intent to find the transaction record (`anchor_key`)
+/// and to decide who waits or pushes (`priority`, timestamps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnMeta {
+    pub id: TxnId,
+    /// The key whose range holds the transaction record.
+    pub anchor_key: Vec<u8>,
+    /// Incremented on every restart; intents of older epochs are ignored by
+    /// the transaction's own reads and dropped at commit.
+    pub epoch: u32,
+    /// The timestamp the transaction currently writes at.
+    pub write_timestamp: Timestamp,
+    /// The timestamp the transaction started at; never changes.
+    pub min_timestamp: Timestamp,
+    pub priority: u32,
+    /// Sequence number of the write within the epoch.
+    pub sequence: u32,
+}
+
+impl TxnMeta {
+    /// Metadata for a new transaction anchored at `anchor_key` starting at `ts`.
+    pub fn new(anchor_key: Vec<u8>, ts: Timestamp) -> Self {
+        TxnMeta {
+            id: TxnId::random(),
+            anchor_key,
+            epoch: 0,
+            write_timestamp: ts,
+            min_timestamp: ts,
+            priority: 1,
+            sequence: 0,
+        }
+    }
+}
+
+/// The state of a transaction record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnStatus {
+    Pending,
+    /// Parallel commit in flight: committed once all its writes are found.
+    Staging,
+    Committed,
+    Aborted,
+}

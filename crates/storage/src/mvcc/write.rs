@@ -1,0 +1,134 @@
+//! MVCC writes: put, delete, conditional put, delete range.
+
+use meridian_hlc::Timestamp;
+use meridian_keys::mvcc::{encode_intent_key, encode_version_key};
+use meridian_keys::space::prefix_end;
+use meridian_kvapi::TxnMeta;
+
+use super::read::mvcc_scan;
+use super::{
+    check_sizes, encode_intent_value, encode_version_value, mvcc_get, read_key_head, IntentRecord,
+    KeyHead, ReadOptions, ScanOptions,
+};
+use crate::cursor::Reader;
+use crate::engine::Batch;
+use crate::error::{Intent, Result, StorageError};
+use crate::stats::MvccStats;
+
+/// Reads the intent and newest version of `key` through the batch.
+pub(crate) fn key_head(batch: &Batch, key: &[u8]) -> Result<KeyHead> {
+    let prefix = encode_intent_key(key);
+    let upper = prefix_end(&prefix).expect("intent keys end in 0x01");
+    let mut cursor = batch.cursor(Some(&prefix), Some(&upper));
+    read_key_head(cursor.as_mut(), key)
+}
+
+/// Writes `value` (`None`: a deletion) to `key` at `ts`. Without `txn` the
+/// write is a committed version; with `txn` it is an intent of that
+/// transaction at `ts` (replacing the transaction's earlier intent on the key).
+pub fn mvcc_put(
+    batch: &mut Batch,
+    key: &[u8],
+    ts: Timestamp,
+    txn: Option<&TxnMeta>,
+    value: Option<&[u8]>,
+    stats: &mut MvccStats,
+) -> Result<()> {
+    check_sizes(key, value)?;
+    let head = key_head(batch, key)?;
+    if let Some((intent, _, _)) = &head.intent {
+        match txn {
+            Some(own) if own.id == intent.txn.id => {
+                if intent.txn.epoch > own.epoch {
+                    return Err(StorageError::StaleEpoch {
+                        txn: own.id,
+                        epoch: own.epoch,
+                        intent_epoch: intent.txn.epoch,
+                    });
+                }
+            }
+            _ => {
+                return Err(StorageError::WriteIntent {
+                    intents: vec![Intent {
+                        key: key.to_vec(),
+                        txn: intent.txn.clone(),
+                    }],
+                })
+            }
+        }
+    }
+    if let Some(newest) = head.newest.filter(|n| n.timestamp >= ts) {
+        return Err(StorageError::WriteTooOld {
+            requested: ts,
+            existing: newest.timestamp,
+        });
+    }
+
+    if head.is_empty() {
+        stats.key_count += 1;
+    }
+    let (record_key, record_value, is_intent) = match txn {
+        None => (encode_version_key(key, ts), encode_version_value(value), false),
+        Some(own) => {
+            if let Some((_, old_key_len, old_val_len)) = &head.intent {
+                stats.record(-1, *old_key_len, *old_val_len, true);
+            }
+            let mut meta = own.clone();
+            meta.write_timestamp = ts;
+            let intent = IntentRecord {
+                txn: meta,
+                value: value.map(<[u8]>::to_vec),
+            };
+            (encode_intent_key(key), encode_intent_value(&intent), true)
+        }
+    };
+    let size = record_key.len() + record_value.len();
+    stats.record(1, record_key.len(), record_value.len(), is_intent);
+    stats.liveness(head.live_size(), value.is_some().then_some(size));
+    batch.put_data(record_key, record_value);
+    Ok(())
+}
+
+/// Writes `value` to `key` only if the value visible at `ts` (to `txn`, if
+/// given) equals `expected` (`None`: the key must not exist).
+pub fn mvcc_conditional_put(
+    batch: &mut Batch,
+    key: &[u8],
+    ts: Timestamp,
+    txn: Option<&TxnMeta>,
+    value: Option<&[u8]>,
+    expected: Option<&[u8]>,
+    stats: &mut MvccStats,
+) -> Result<()> {
+    let opts = ReadOptions {
+        txn,
+        uncertainty_limit: None,
+    };
+    let actual = mvcc_get(batch, key, ts, &opts)?.map(|v| v.value);
+    if actual.as_deref() != expected {
+        return Err(StorageError::ConditionFailed { actual });
+    }
+    mvcc_put(batch, key, ts, txn, value, stats)
+}
+
+/// Deletes every key in `[start, end)` that has a value visible at `ts`,
+/// and returns the deleted keys.
+pub fn mvcc_delete_range(
+    batch: &mut Batch,
+    start: &[u8],
+    end: &[u8],
+    ts: Timestamp,
+    txn: Option<&TxnMeta>,
+    stats: &mut MvccStats,
+) -> Result<Vec<Vec<u8>>> {
+    let opts = ReadOptions {
+        txn,
+        uncertainty_limit: None,
+    };
+    let live = mvcc_scan(batch, start, end, ts, &opts, ScanOptions::default())?;
+    let keys: Vec<Vec<u8>> = live.rows.into_iter().map(|(k, _)| k).collect();
+    for key in &keys {
+        mvcc_put(batch, key, ts, txn, None, stats)?;
+    }
+    Ok(keys)
+}
