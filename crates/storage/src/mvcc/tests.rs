@@ -191,8 +191,9 @@ impl Scenario {
                 None => flags.push(w),
             }
         }
-        let key = |name: &str| args[name].replace("\\x00", "\0").into_bytes();
-        let ts = |name: &str| parse_ts(args[name]);
+        let arg = |name: &str| *args.get(name).unwrap_or_else(|| panic!("{line}: missing {name}="));
+        let key = |name: &str| arg(name).replace("\\x00", "\0").into_bytes();
+        let ts = |name: &str| parse_ts(arg(name));
         let txn = args.get("txn").map(|n| self.txns[*n].clone());
         let unc = args.get("unc").map(|s| parse_ts(s));
         match cmd {
@@ -521,7 +522,7 @@ impl Model {
         let Some(versions) = self.versions.get(key) else {
             return Expect::Value(None);
         };
-        if versions.range(ts.next()..=limit).next().is_some() {
+        if limit > ts && versions.range(ts.next()..=limit).next().is_some() {
             return Expect::Uncertain;
         }
         Expect::Value(
