@@ -199,7 +199,10 @@ pub fn decode_value(input: &[u8]) -> Result<(Value, Direction, usize), KeyError>
             for (dst, src) in raw.iter_mut().zip(bytes) {
                 *dst = map(*src);
             }
-            (Value::Float(float_from_sort_bits(u64::from_be_bytes(raw))), 8)
+            (
+                Value::Float(float_from_sort_bits(u64::from_be_bytes(raw))),
+                8,
+            )
         }
         TAG_STRING => {
             let (bytes, used) = unescape(rest, map)?;

@@ -32,7 +32,7 @@ pub const MIN_KEY: &[u8] = &[];
 pub const MAX_KEY: &[u8] = &[0xff, 0xff];
 
 /// Kinds of range-local records (the last byte of a range-local key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum RangeLocalKind {
     /// The Raft log index whose effects the state machine has applied.

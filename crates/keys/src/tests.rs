@@ -67,12 +67,17 @@ fn int() -> impl Strategy<Value = i64> + Clone {
 }
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> + Clone {
-    proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(0xffu8), any::<u8>()], 0..12)
+    proptest::collection::vec(
+        prop_oneof![Just(0u8), Just(1u8), Just(0xffu8), any::<u8>()],
+        0..12,
+    )
 }
 
 /// Pairs of values of one type, NULL mixed into each.
 fn same_type_pair() -> impl Strategy<Value = (Value, Value)> {
-    fn with_null<S: Strategy<Value = Value> + Clone>(s: S) -> impl Strategy<Value = (Value, Value)> {
+    fn with_null<S: Strategy<Value = Value> + Clone>(
+        s: S,
+    ) -> impl Strategy<Value = (Value, Value)> {
         let one = prop_oneof![1 => Just(Value::Null), 8 => s];
         (one.clone(), one)
     }
@@ -219,11 +224,23 @@ fn corrupt_encodings_are_errors() {
     assert_eq!(decode_value(&[]), Err(KeyError::Truncated));
     assert_eq!(decode_value(&[0x77]), Err(KeyError::UnknownTag(0x77)));
     assert_eq!(decode_value(&[0x50, b'a']), Err(KeyError::Truncated));
-    assert_eq!(decode_value(&[0x50, 0x00, 0x07]), Err(KeyError::BadEscape(0x07)));
-    assert_eq!(decode_value(&[0x50, 0xff, 0x00, 0x01]), Err(KeyError::InvalidUtf8));
+    assert_eq!(
+        decode_value(&[0x50, 0x00, 0x07]),
+        Err(KeyError::BadEscape(0x07))
+    );
+    assert_eq!(
+        decode_value(&[0x50, 0xff, 0x00, 0x01]),
+        Err(KeyError::InvalidUtf8)
+    );
     // 5 written in two bytes is not canonical.
-    assert_eq!(decode_value(&[0x2a, 0x00, 0x05]), Err(KeyError::NonCanonicalInt));
-    assert_eq!(decode_mvcc_key(&[b'k', 0x00, 0x01, 1, 2]), Err(KeyError::BadTimestampSuffix(2)));
+    assert_eq!(
+        decode_value(&[0x2a, 0x00, 0x05]),
+        Err(KeyError::NonCanonicalInt)
+    );
+    assert_eq!(
+        decode_mvcc_key(&[b'k', 0x00, 0x01, 1, 2]),
+        Err(KeyError::BadTimestampSuffix(2))
+    );
 }
 
 #[test]
@@ -237,7 +254,9 @@ fn key_spaces_round_trip() {
     assert_eq!(&raw[..5], &[0x10, 0x29, 0x05, 0x29, 0x01]);
     assert_eq!(Key::decode(&raw), table);
 
-    let meta = Key::Meta { end_key: b"zz".to_vec() };
+    let meta = Key::Meta {
+        end_key: b"zz".to_vec(),
+    };
     assert_eq!(Key::decode(&meta.encode()), meta);
 
     let system = Key::System {
@@ -247,7 +266,10 @@ fn key_spaces_round_trip() {
     assert_eq!(Key::decode(&system.encode()), system);
 
     let local = range_local_key(7, RangeLocalKind::Lease);
-    assert_eq!(decode_range_local_key(&local).unwrap(), (7, RangeLocalKind::Lease));
+    assert_eq!(
+        decode_range_local_key(&local).unwrap(),
+        (7, RangeLocalKind::Lease)
+    );
 
     // Spaces sort meta < system < tables.
     assert!(meta.encode() < system.encode() && system.encode() < raw);

@@ -1,10 +1,21 @@
 //! The vocabulary KV servers and clients share. No I/O.
 //!
-//! So far this holds the transaction metadata that storage records in every
-//! intent ([`txn`]). Range descriptors, request and response batches and the
-//! KV error enum join it with the replication and routing layers; both sides
-//! of the wire depend on this crate, never on each other.
+//! - [`txn`]: transaction identity and the metadata every intent records;
+//! - [`descriptor`]: ranges and their replicas;
+//! - [`api`]: KV requests and responses, batched per range;
+//! - [`error`]: [`KvError`], what a range answers instead of a result, with
+//!   [`KvError::is_retryable`] for clients.
+//!
+//! Both sides of the wire depend on this crate, never on each other.
 
+pub mod api;
+pub mod descriptor;
+pub mod error;
 pub mod txn;
 
+pub use descriptor::{
+    NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaId, ReplicaKind, StoreId,
+};
+pub use api::{BatchRequest, BatchResponse, BatchResult, Request, Response};
+pub use error::KvError;
 pub use txn::{TxnId, TxnMeta, TxnStatus};

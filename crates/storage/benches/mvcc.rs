@@ -6,7 +6,8 @@
 //! would dominate both). Groups:
 //!
 //! - `put`: a new version of an existing key (MVCC reads the key's newest
-//!   record first to check for intents and newer versions) vs a blind put.
+//!   record first to check for intents and newer versions) vs a blind put,
+//!   and vs a get followed by a put (the least an MVCC write must do).
 //! - `get`: a point read at the present timestamp vs a point get.
 //! - `scan100`: 100 consecutive rows vs 100 iterator steps.
 //!
@@ -60,7 +61,15 @@ fn fixture() -> Fixture {
         let mut batch = engine.batch();
         let mut raw_batch = rocksdb::WriteBatch::default();
         for &i in chunk {
-            mvcc_put(&mut batch, &key(i), Timestamp::new(1, 0), None, Some(&value), &mut stats).unwrap();
+            mvcc_put(
+                &mut batch,
+                &key(i),
+                Timestamp::new(1, 0),
+                None,
+                Some(&value),
+                &mut stats,
+            )
+            .unwrap();
             raw_batch.put(key(i), &value);
         }
         engine.commit(batch, false).unwrap();
@@ -109,6 +118,16 @@ fn benches(c: &mut Criterion) {
     group.bench_function("rocksdb", |b| {
         b.iter(|| {
             let i = random_index(&mut rng);
+            let mut batch = rocksdb::WriteBatch::default();
+            batch.put(key(i), &value);
+            f.raw.write_opt(batch, &no_sync).unwrap();
+        })
+    });
+    // What an MVCC write must do at least: look at the key, then write it.
+    group.bench_function("rocksdb_get_then_put", |b| {
+        b.iter(|| {
+            let i = random_index(&mut rng);
+            black_box(f.raw.get(key(i)).unwrap());
             let mut batch = rocksdb::WriteBatch::default();
             batch.put(key(i), &value);
             f.raw.write_opt(batch, &no_sync).unwrap();

@@ -16,6 +16,12 @@ use crate::error::Result;
 pub trait Reader {
     /// A cursor over raw data-CF entries within `[lower, upper)`.
     fn cursor(&self, lower: Option<&[u8]>, upper: Option<&[u8]>) -> Box<dyn Cursor + '_>;
+
+    /// A cursor over the records of one user key: `prefix` is its encoded
+    /// intent key and `upper` the end of its records. Cheaper than
+    /// [`Reader::cursor`]: files without the key are skipped by their bloom
+    /// filters.
+    fn key_cursor(&self, prefix: &[u8], upper: &[u8]) -> Box<dyn Cursor + '_>;
 }
 
 /// A bidirectional cursor over raw key/value pairs.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
-    WriteBatch, WriteOptions, DB,
+    SliceTransform, WriteBatch, WriteOptions, DB,
 };
 
 use crate::cursor::{Cursor, DbCursor, MergedCursor, Reader};
@@ -29,6 +29,15 @@ pub(crate) const CF_RAFT_LOG: &str = "raft_log";
 pub(crate) const CF_RAFT_STATE: &str = "raft_state";
 pub(crate) const CF_RANGE_LOCAL: &str = "range_local";
 const COLUMN_FAMILIES: [&str; 4] = [CF_DATA, CF_RAFT_LOG, CF_RAFT_STATE, CF_RANGE_LOCAL];
+
+/// The prefix extractor of the data column family: the escaped user key
+/// with its terminator, shared by a key's intent and all its versions.
+fn mvcc_user_key_prefix(raw: &[u8]) -> &[u8] {
+    match meridian_keys::mvcc::user_key_prefix_len(raw) {
+        Ok(len) => &raw[..len],
+        Err(_) => raw,
+    }
+}
 
 /// Tunables of an engine.
 #[derive(Debug, Clone)]
@@ -61,7 +70,9 @@ struct Inner {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("path", &self.inner.path).finish()
+        f.debug_struct("Engine")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -82,7 +93,21 @@ impl Engine {
             table.set_block_cache(&cache);
             table.set_format_version(6);
             let mut cf_opts = Options::default();
-            if *name == CF_DATA || *name == CF_RANGE_LOCAL {
+            if *name == CF_DATA {
+                // Bloom filters on the user-key prefix: a read of one key
+                // skips every file and memtable that lacks the key, although
+                // it seeks (it must find the newest version at or below its
+                // timestamp) rather than gets.
+                table.set_bloom_filter(10.0, false);
+                table.set_whole_key_filtering(false);
+                cf_opts.set_prefix_extractor(SliceTransform::create(
+                    "meridian.mvcc_user_key",
+                    mvcc_user_key_prefix,
+                    None,
+                ));
+                cf_opts.set_memtable_prefix_bloom_ratio(0.1);
+                cf_opts.set_compression_type(DBCompressionType::Lz4);
+            } else if *name == CF_RANGE_LOCAL {
                 table.set_bloom_filter(10.0, false);
                 cf_opts.set_compression_type(DBCompressionType::Lz4);
             } else {
@@ -100,6 +125,10 @@ impl Engine {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.inner.db
     }
 
     pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
@@ -141,14 +170,33 @@ impl Engine {
         Ok(self.inner.db.get_cf(self.cf(cf), key)?)
     }
 
-    /// A raw cursor over a column family, within `[lower, upper)`.
+    /// A raw cursor over a column family, within `[lower, upper)`, seeing
+    /// every key in order.
     pub(crate) fn cursor_cf(
         &self,
         cf: &str,
         lower: Option<&[u8]>,
         upper: Option<&[u8]>,
     ) -> DbCursor<'_> {
+        self.cursor_cf_opts(cf, lower, upper, false)
+    }
+
+    /// As [`Engine::cursor_cf`]; with `same_prefix` the cursor only serves
+    /// keys of the user-key prefix it is first positioned at, and uses the
+    /// prefix bloom filters to skip files without it.
+    pub(crate) fn cursor_cf_opts(
+        &self,
+        cf: &str,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        same_prefix: bool,
+    ) -> DbCursor<'_> {
         let mut opts = rocksdb::ReadOptions::default();
+        if same_prefix {
+            opts.set_prefix_same_as_start(true);
+        } else {
+            opts.set_total_order_seek(true);
+        }
         if let Some(lower) = lower {
             opts.set_iterate_lower_bound(lower);
         }
@@ -162,6 +210,10 @@ impl Engine {
 impl Reader for Engine {
     fn cursor(&self, lower: Option<&[u8]>, upper: Option<&[u8]>) -> Box<dyn Cursor + '_> {
         Box::new(self.cursor_cf(CF_DATA, lower, upper))
+    }
+
+    fn key_cursor(&self, prefix: &[u8], upper: &[u8]) -> Box<dyn Cursor + '_> {
+        Box::new(self.cursor_cf_opts(CF_DATA, Some(prefix), Some(upper), true))
     }
 }
 
@@ -190,6 +242,10 @@ impl Batch {
         self.write_batch.size_in_bytes()
     }
 
+    pub(crate) fn into_overlay(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        self.overlay
+    }
+
     pub(crate) fn put_data(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.write_batch
             .put_cf(self.engine.cf(CF_DATA), &key, &value);
@@ -210,7 +266,8 @@ impl Batch {
     }
 
     pub(crate) fn delete_range_cf(&mut self, cf: &str, from: &[u8], to: &[u8]) {
-        self.write_batch.delete_range_cf(self.engine.cf(cf), from, to);
+        self.write_batch
+            .delete_range_cf(self.engine.cf(cf), from, to);
     }
 }
 
@@ -221,5 +278,13 @@ impl Reader for Batch {
             return Box::new(db);
         }
         Box::new(MergedCursor::new(db, &self.overlay, lower, upper))
+    }
+
+    fn key_cursor(&self, prefix: &[u8], upper: &[u8]) -> Box<dyn Cursor + '_> {
+        let db = self.engine.cursor_cf_opts(CF_DATA, Some(prefix), Some(upper), true);
+        if self.overlay.is_empty() {
+            return Box::new(db);
+        }
+        Box::new(MergedCursor::new(db, &self.overlay, Some(prefix), Some(upper)))
     }
 }

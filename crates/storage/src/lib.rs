@@ -13,6 +13,8 @@
 //!   [`MvccStats`] up to date.
 //! - Raft log and state ([`raft_log`]) and range-local records
 //!   ([`range_local`]), keyed by range id.
+//! - What replication carries: a command's data writes ([`WriteSet`]) and
+//!   a range's whole state for snapshots ([`RangeData`]).
 //!
 //! A write walks through it like this: the replica opens a batch, calls
 //! [`mvcc::mvcc_put`] (which reads the key's intent and newest version
@@ -33,9 +35,11 @@ mod error;
 pub mod mvcc;
 pub mod raft_log;
 pub mod range_local;
+mod replicated;
 mod stats;
 
 pub use cursor::{Cursor, Reader};
 pub use engine::{Batch, Engine, EngineOptions};
 pub use error::{Intent, Result, StorageError};
+pub use replicated::{RangeData, WriteSet};
 pub use stats::{compute_stats, MvccStats};

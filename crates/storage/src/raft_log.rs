@@ -64,7 +64,9 @@ impl Batch {
     /// into the state machine).
     pub fn purge_log_upto(&mut self, range_id: u64, upto: u64) {
         match upto.checked_add(1) {
-            Some(end) => self.delete_range_cf(CF_RAFT_LOG, &log_key(range_id, 0), &log_key(range_id, end)),
+            Some(end) => {
+                self.delete_range_cf(CF_RAFT_LOG, &log_key(range_id, 0), &log_key(range_id, end))
+            }
             None => self.truncate_log_from(range_id, 0),
         }
     }
@@ -108,7 +110,11 @@ impl Engine {
         use crate::cursor::Cursor;
         let lower = log_key(range_id, 0);
         let end = log_key(range_id.wrapping_add(1), 0);
-        let upper = if range_id == u64::MAX { None } else { Some(&end[..]) };
+        let upper = if range_id == u64::MAX {
+            None
+        } else {
+            Some(&end[..])
+        };
         let mut cursor = self.cursor_cf(CF_RAFT_LOG, Some(&lower), upper);
         cursor.seek(&lower);
         if !cursor.valid() {
@@ -118,7 +124,11 @@ impl Engine {
         let first = index_of(cursor.key());
         cursor.seek_for_prev(&log_key(range_id, u64::MAX));
         cursor.status()?;
-        let last = if cursor.valid() { index_of(cursor.key()) } else { first };
+        let last = if cursor.valid() {
+            index_of(cursor.key())
+        } else {
+            first
+        };
         Ok(Some((first, last)))
     }
 

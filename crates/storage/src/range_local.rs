@@ -40,6 +40,26 @@ impl Batch {
 }
 
 impl Engine {
+    /// Every range's record of `kind`, by range id: how a node finds the
+    /// replicas it holds when it starts.
+    pub fn range_local_all(&self, kind: RangeLocalKind) -> Result<Vec<(u64, Vec<u8>)>> {
+        use crate::cursor::Cursor;
+        let mut cursor = self.cursor_cf(CF_RANGE_LOCAL, None, None);
+        cursor.seek(&[]);
+        let mut out = Vec::new();
+        while cursor.valid() {
+            let key = cursor.key();
+            if key.len() == 9 && key[8] == kind as u8 {
+                let mut id = [0u8; 8];
+                id.copy_from_slice(&key[..8]);
+                out.push((u64::from_be_bytes(id), cursor.value().to_vec()));
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(out)
+    }
+
     pub fn range_local(&self, range_id: u64, kind: RangeLocalKind) -> Result<Option<Vec<u8>>> {
         self.get_cf(CF_RANGE_LOCAL, &range_local_key(range_id, kind))
     }

@@ -91,8 +91,10 @@ pub fn compute_stats(reader: &dyn Reader, start: &[u8], end: &[u8]) -> Result<Mv
     let mut current_prefix: Option<Vec<u8>> = None;
     while cursor.valid() {
         let raw = cursor.key();
-        let prefix_len = user_key_prefix_len(raw).map_err(|e| StorageError::corrupt("mvcc key", e))?;
-        let ts = version_timestamp(raw, prefix_len).map_err(|e| StorageError::corrupt("mvcc key", e))?;
+        let prefix_len =
+            user_key_prefix_len(raw).map_err(|e| StorageError::corrupt("mvcc key", e))?;
+        let ts =
+            version_timestamp(raw, prefix_len).map_err(|e| StorageError::corrupt("mvcc key", e))?;
         let record = decode_record(cursor.value(), ts.is_none())?;
         let newest = current_prefix.as_deref() != Some(&raw[..prefix_len]);
         if newest {

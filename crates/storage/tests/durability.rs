@@ -28,7 +28,15 @@ fn write_until_killed(dir: &str) -> ! {
     let mut stats = MvccStats::default();
     for i in 1.. {
         let mut batch = engine.batch();
-        mvcc_put(&mut batch, &key(i), Timestamp::new(i, 0), None, Some(&i.to_be_bytes()), &mut stats).unwrap();
+        mvcc_put(
+            &mut batch,
+            &key(i),
+            Timestamp::new(i, 0),
+            None,
+            Some(&i.to_be_bytes()),
+            &mut stats,
+        )
+        .unwrap();
         batch.put_log_entry(1, i, &i.to_be_bytes());
         batch.put_raft_state(1, RaftStateKind::Committed, &i.to_be_bytes());
         batch.put_range_local(1, RangeLocalKind::AppliedState, &i.to_be_bytes());
@@ -53,7 +61,12 @@ fn crash_child_writer() {
 fn synced_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child_writer", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_child_writer",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CRASH_DIR_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -74,17 +87,26 @@ fn synced_writes_survive_sigkill() {
     let opts = ReadOptions::default();
     for i in 1..=acknowledged {
         let got = mvcc_get(&engine, &key(i), Timestamp::MAX, &opts).unwrap();
-        assert_eq!(got.map(|v| v.value), Some(i.to_be_bytes().to_vec()), "key {i} lost");
+        assert_eq!(
+            got.map(|v| v.value),
+            Some(i.to_be_bytes().to_vec()),
+            "key {i} lost"
+        );
     }
     let (first, last) = engine.log_bounds(1).unwrap().expect("log survived");
     assert_eq!(first, 1);
     assert!(last >= acknowledged);
-    let applied = engine.range_local(1, RangeLocalKind::AppliedState).unwrap().unwrap();
+    let applied = engine
+        .range_local(1, RangeLocalKind::AppliedState)
+        .unwrap()
+        .unwrap();
     let applied = u64::from_be_bytes(applied.try_into().unwrap());
     assert!(applied >= acknowledged);
     // Data and applied index were written in one batch: whatever survived
     // beyond the acknowledged prefix survived together.
     let beyond = mvcc_get(&engine, &key(applied), Timestamp::MAX, &opts).unwrap();
     assert!(beyond.is_some(), "applied index {applied} without its data");
-    assert!(mvcc_get(&engine, &key(applied + 1), Timestamp::MAX, &opts).unwrap().is_none());
+    assert!(mvcc_get(&engine, &key(applied + 1), Timestamp::MAX, &opts)
+        .unwrap()
+        .is_none());
 }

@@ -7,7 +7,9 @@
 //! leave through resolution.
 
 use meridian_hlc::Timestamp;
-use meridian_keys::mvcc::{append_timestamp, decode_mvcc_key, encode_intent_key, version_timestamp};
+use meridian_keys::mvcc::{
+    append_timestamp, decode_mvcc_key, encode_intent_key, version_timestamp,
+};
 
 use super::read::skip_past_key;
 use super::{decode_record, prefix_len, Record};
@@ -30,7 +32,7 @@ pub fn gc_key(
     let mut kept_any = false;
     {
         let upper = meridian_keys::space::prefix_end(&prefix).expect("intent keys end in 0x01");
-        let mut cursor = batch.cursor(Some(&prefix), Some(&upper));
+        let mut cursor = batch.key_cursor(&prefix, &upper);
         cursor.seek(&prefix);
         if cursor.valid() && cursor.key() == prefix.as_slice() {
             has_intent = true;

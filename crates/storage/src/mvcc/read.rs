@@ -1,7 +1,9 @@
 //! MVCC reads: point get and ordered scans at a timestamp.
 
 use meridian_hlc::Timestamp;
-use meridian_keys::mvcc::{append_timestamp, decode_mvcc_key, encode_intent_key, version_timestamp};
+use meridian_keys::mvcc::{
+    append_timestamp, decode_mvcc_key, encode_intent_key, version_timestamp,
+};
 use meridian_keys::space::prefix_end;
 
 use super::{decode_record, prefix_len, ReadOptions, Record, VersionedValue};
@@ -17,7 +19,7 @@ pub fn mvcc_get(
 ) -> Result<Option<VersionedValue>> {
     let prefix = encode_intent_key(key);
     let upper = prefix_end(&prefix).expect("intent keys end in 0x01");
-    let mut cursor = reader.cursor(Some(&prefix), Some(&upper));
+    let mut cursor = reader.key_cursor(&prefix, &upper);
     cursor.seek(&prefix);
     let mut conflicts = Vec::new();
     let value = read_visible(cursor.as_mut(), &prefix, key, ts, opts, &mut conflicts)?;
@@ -87,7 +89,8 @@ pub fn mvcc_scan(
             // We stand on the key's oldest record; its intent comes first.
             cursor.seek(&prefix);
         }
-        if let Some(value) = read_visible(cursor.as_mut(), &prefix, &key, ts, opts, &mut conflicts)? {
+        if let Some(value) = read_visible(cursor.as_mut(), &prefix, &key, ts, opts, &mut conflicts)?
+        {
             bytes += key.len() + value.value.len();
             result.rows.push((key.clone(), value));
             let full = (scan.max_rows > 0 && result.rows.len() >= scan.max_rows)

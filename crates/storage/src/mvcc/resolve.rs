@@ -87,7 +87,10 @@ pub fn resolve_intent(
         // Aborted, or an intent of an earlier epoch: remove it.
         _ => {
             stats.record(-1, *intent_key_len, *intent_val_len, true);
-            let after_live = head.newest.filter(|n| n.is_value).map(|n| n.key_len + n.val_len);
+            let after_live = head
+                .newest
+                .filter(|n| n.is_value)
+                .map(|n| n.key_len + n.val_len);
             stats.liveness(before_live, after_live);
             if head.newest.is_none() {
                 stats.key_count -= 1;

@@ -78,7 +78,10 @@ impl Scenario {
     }
 
     fn name(&self, id: TxnId) -> String {
-        self.names.get(&id).cloned().unwrap_or_else(|| id.to_string())
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
     }
 
     fn fmt_err(&self, err: StorageError) -> String {
@@ -117,7 +120,8 @@ impl Scenario {
             ),
             StorageError::ConditionFailed { actual } => format!(
                 "condition failed: actual {}",
-                actual.map_or("<none>".into(), |v| String::from_utf8_lossy(&v).into_owned())
+                actual.map_or("<none>".into(), |v| String::from_utf8_lossy(&v)
+                    .into_owned())
             ),
             other => format!("error: {other}"),
         }
@@ -125,7 +129,11 @@ impl Scenario {
 
     fn fmt_value(v: &Option<VersionedValue>) -> String {
         match v {
-            Some(v) => format!("{} @{}", String::from_utf8_lossy(&v.value), fmt_ts(v.timestamp)),
+            Some(v) => format!(
+                "{} @{}",
+                String::from_utf8_lossy(&v.value),
+                fmt_ts(v.timestamp)
+            ),
             None => "<none>".into(),
         }
     }
@@ -144,7 +152,9 @@ impl Scenario {
                     self.name(i.txn.id),
                     fmt_ts(i.txn.write_timestamp),
                     i.txn.epoch,
-                    i.value.map_or("<delete>".into(), |v| String::from_utf8_lossy(&v).into_owned())
+                    i.value
+                        .map_or("<delete>".into(), |v| String::from_utf8_lossy(&v)
+                            .into_owned())
                 ),
                 Record::Value(v) => writeln!(
                     out,
@@ -152,7 +162,9 @@ impl Scenario {
                     fmt_ts(k.timestamp.unwrap()),
                     String::from_utf8_lossy(&v)
                 ),
-                Record::Tombstone => writeln!(out, "{key}@{}: <tombstone>", fmt_ts(k.timestamp.unwrap())),
+                Record::Tombstone => {
+                    writeln!(out, "{key}@{}: <tombstone>", fmt_ts(k.timestamp.unwrap()))
+                }
             }
             .unwrap();
             cursor.next();
@@ -191,7 +203,11 @@ impl Scenario {
                 None => flags.push(w),
             }
         }
-        let arg = |name: &str| *args.get(name).unwrap_or_else(|| panic!("{line}: missing {name}="));
+        let arg = |name: &str| {
+            *args
+                .get(name)
+                .unwrap_or_else(|| panic!("{line}: missing {name}="))
+        };
         let key = |name: &str| arg(name).replace("\\x00", "\0").into_bytes();
         let ts = |name: &str| parse_ts(arg(name));
         let txn = args.get("txn").map(|n| self.txns[*n].clone());
@@ -214,7 +230,9 @@ impl Scenario {
             "put" | "del" => {
                 let (k, t) = (key("k"), ts("ts"));
                 let v = (cmd == "put").then(|| key("v"));
-                self.write(|b, s| mvcc_put(b, &k, t, txn.as_ref(), v.as_deref(), s).map(|_| "ok".into()))
+                self.write(|b, s| {
+                    mvcc_put(b, &k, t, txn.as_ref(), v.as_deref(), s).map(|_| "ok".into())
+                })
             }
             "cput" => {
                 let (k, t, v) = (key("k"), ts("ts"), key("v"));
@@ -244,12 +262,25 @@ impl Scenario {
                     max_bytes: 0,
                     reverse: flags.contains(&"reverse"),
                 };
-                match mvcc_scan(&self.engine, &key("start"), &key("end"), ts("ts"), &opts, scan) {
+                match mvcc_scan(
+                    &self.engine,
+                    &key("start"),
+                    &key("end"),
+                    ts("ts"),
+                    &opts,
+                    scan,
+                ) {
                     Ok(r) => {
                         let mut out: Vec<String> = r
                             .rows
                             .iter()
-                            .map(|(k, v)| format!("{}: {}", String::from_utf8_lossy(k), Self::fmt_value(&Some(v.clone()))))
+                            .map(|(k, v)| {
+                                format!(
+                                    "{}: {}",
+                                    String::from_utf8_lossy(k),
+                                    Self::fmt_value(&Some(v.clone()))
+                                )
+                            })
                             .collect();
                         if out.is_empty() {
                             out.push("<no rows>".into());
@@ -266,7 +297,10 @@ impl Scenario {
                 let (s0, e0, t) = (key("start"), key("end"), ts("ts"));
                 self.write(|b, s| {
                     mvcc_delete_range(b, &s0, &e0, t, txn.as_ref(), s).map(|keys| {
-                        let keys: Vec<_> = keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+                        let keys: Vec<_> = keys
+                            .iter()
+                            .map(|k| String::from_utf8_lossy(k).into_owned())
+                            .collect();
                         format!("deleted [{}]", keys.join(", "))
                     })
                 })
@@ -287,15 +321,23 @@ impl Scenario {
                 };
                 if cmd == "resolve" {
                     let k = key("k");
-                    self.write(|b, s| resolve_intent(b, &k, &resolution, s).map(|found| format!("resolved: {found}")))
+                    self.write(|b, s| {
+                        resolve_intent(b, &k, &resolution, s)
+                            .map(|found| format!("resolved: {found}"))
+                    })
                 } else {
                     let (s0, e0) = (key("start"), key("end"));
                     let limit = args.get("limit").map_or(0, |l| l.parse().unwrap());
                     self.write(|b, s| {
-                        resolve_intent_span(b, &s0, &e0, &resolution, limit, s).map(|(n, resume)| match resume {
-                            Some(r) => format!("resolved {n}, resume at {:?}", String::from_utf8_lossy(&r)),
-                            None => format!("resolved {n}"),
-                        })
+                        resolve_intent_span(b, &s0, &e0, &resolution, limit, s).map(
+                            |(n, resume)| match resume {
+                                Some(r) => format!(
+                                    "resolved {n}, resume at {:?}",
+                                    String::from_utf8_lossy(&r)
+                                ),
+                                None => format!("resolved {n}"),
+                            },
+                        )
                     })
                 }
             }
@@ -310,7 +352,10 @@ impl Scenario {
             "dump" => self.dump().trim_end().to_string(),
             "stats" => {
                 let computed = compute_stats(&self.engine, b"", &[0xff, 0xff]).unwrap();
-                assert_eq!(self.stats, computed, "incremental stats differ from a recount");
+                assert_eq!(
+                    self.stats, computed,
+                    "incremental stats differ from a recount"
+                );
                 let s = self.stats;
                 format!(
                     "live_count={} live_bytes={} key_count={} versions={} intents={} bytes={}",
@@ -359,7 +404,9 @@ fn run_file(path: &Path) {
         };
         let actual = scenario.run(command);
         if actual.trim_end() != expected.trim_end() {
-            failures.push(format!("{command}\n  expected: {expected:?}\n  actual:   {actual:?}"));
+            failures.push(format!(
+                "{command}\n  expected: {expected:?}\n  actual:   {actual:?}"
+            ));
         }
         write!(rewritten, "{comments}{command}\n----\n{actual}\n\n").unwrap();
     }
@@ -391,9 +438,18 @@ fn corrupt_values_are_errors_not_panics() {
     scenario.run("put k=a ts=10 v=x");
     // Overwrite the stored version with bytes of an unknown kind.
     let mut batch = scenario.engine.batch();
-    batch.put_data(meridian_keys::mvcc::encode_version_key(b"a", Timestamp::new(10, 0)), vec![0x77]);
-    batch.put_data(meridian_keys::mvcc::encode_intent_key(b"b"), vec![0x10, 0xff, 0xff]);
-    batch.put_data(meridian_keys::mvcc::encode_version_key(b"c", Timestamp::new(10, 0)), vec![]);
+    batch.put_data(
+        meridian_keys::mvcc::encode_version_key(b"a", Timestamp::new(10, 0)),
+        vec![0x77],
+    );
+    batch.put_data(
+        meridian_keys::mvcc::encode_intent_key(b"b"),
+        vec![0x10, 0xff, 0xff],
+    );
+    batch.put_data(
+        meridian_keys::mvcc::encode_version_key(b"c", Timestamp::new(10, 0)),
+        vec![],
+    );
     scenario.engine.commit(batch, false).unwrap();
     let opts = ReadOptions::default();
     for key in [&b"a"[..], b"b", b"c"] {
@@ -406,10 +462,14 @@ fn corrupt_values_are_errors_not_panics() {
 fn oversized_keys_and_values_are_refused() {
     let mut scenario = Scenario::new();
     let big_key = vec![b'k'; meridian_keys::MAX_KEY_BYTES + 1];
-    let out = scenario.write(|b, s| mvcc_put(b, &big_key, Timestamp::new(1, 0), None, Some(b"v"), s).map(|_| "ok".into()));
+    let out = scenario.write(|b, s| {
+        mvcc_put(b, &big_key, Timestamp::new(1, 0), None, Some(b"v"), s).map(|_| "ok".into())
+    });
     assert!(out.contains("exceeds the limit"), "{out}");
     let big_value = vec![0u8; meridian_keys::MAX_VALUE_BYTES + 1];
-    let out = scenario.write(|b, s| mvcc_put(b, b"k", Timestamp::new(1, 0), None, Some(&big_value), s).map(|_| "ok".into()));
+    let out = scenario.write(|b, s| {
+        mvcc_put(b, b"k", Timestamp::new(1, 0), None, Some(&big_value), s).map(|_| "ok".into())
+    });
     assert!(out.contains("exceeds the limit"), "{out}");
     assert_eq!(scenario.dump(), "<empty>\n");
 }
@@ -437,10 +497,18 @@ fn batch_reads_its_own_writes() {
     let keys: Vec<_> = back.rows.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(keys, vec![b"b".to_vec(), b"a".to_vec()]);
     // Nothing is visible outside the batch until it commits.
-    assert_eq!(mvcc_get(&scenario.engine, b"b", t(30), &opts).unwrap(), None);
+    assert_eq!(
+        mvcc_get(&scenario.engine, b"b", t(30), &opts).unwrap(),
+        None
+    );
     scenario.engine.commit(batch, true).unwrap();
-    assert_eq!(compute_stats(&scenario.engine, b"", b"\xff").unwrap(), stats);
-    assert!(mvcc_get(&scenario.engine, b"b", t(30), &opts).unwrap().is_some());
+    assert_eq!(
+        compute_stats(&scenario.engine, b"", b"\xff").unwrap(),
+        stats
+    );
+    assert!(mvcc_get(&scenario.engine, b"b", t(30), &opts)
+        .unwrap()
+        .is_some());
 }
 
 // ---------------------------------------------------------------------------
@@ -448,12 +516,35 @@ fn batch_reads_its_own_writes() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put { key: u8, ts: u64, value: Option<u8> },
-    TxnPut { txn: u8, key: u8, value: Option<u8> },
-    Resolve { txn: u8, commit: bool, bump: u64 },
-    Gc { threshold: u64 },
-    Get { key: u8, ts: u64, unc: u64, txn: Option<u8> },
-    Scan { ts: u64, limit: usize, reverse: bool },
+    Put {
+        key: u8,
+        ts: u64,
+        value: Option<u8>,
+    },
+    TxnPut {
+        txn: u8,
+        key: u8,
+        value: Option<u8>,
+    },
+    Resolve {
+        txn: u8,
+        commit: bool,
+        bump: u64,
+    },
+    Gc {
+        threshold: u64,
+    },
+    Get {
+        key: u8,
+        ts: u64,
+        unc: u64,
+        txn: Option<u8>,
+    },
+    Scan {
+        ts: u64,
+        limit: usize,
+        reverse: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -505,7 +596,13 @@ impl Model {
         self.versions.retain(|_, v| !v.is_empty());
     }
 
-    fn read(&self, key: &[u8], ts: Timestamp, limit: Timestamp, txn: Option<(u8, Timestamp)>) -> Expect {
+    fn read(
+        &self,
+        key: &[u8],
+        ts: Timestamp,
+        limit: Timestamp,
+        txn: Option<(u8, Timestamp)>,
+    ) -> Expect {
         if let Some((owner, value)) = self.intents.get(key) {
             match txn {
                 Some((me, my_ts)) if me == *owner => {

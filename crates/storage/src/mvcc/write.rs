@@ -19,7 +19,7 @@ use crate::stats::MvccStats;
 pub(crate) fn key_head(batch: &Batch, key: &[u8]) -> Result<KeyHead> {
     let prefix = encode_intent_key(key);
     let upper = prefix_end(&prefix).expect("intent keys end in 0x01");
-    let mut cursor = batch.cursor(Some(&prefix), Some(&upper));
+    let mut cursor = batch.key_cursor(&prefix, &upper);
     read_key_head(cursor.as_mut(), key)
 }
 
@@ -68,7 +68,11 @@ pub fn mvcc_put(
         stats.key_count += 1;
     }
     let (record_key, record_value, is_intent) = match txn {
-        None => (encode_version_key(key, ts), encode_version_value(value), false),
+        None => (
+            encode_version_key(key, ts),
+            encode_version_value(value),
+            false,
+        ),
         Some(own) => {
             if let Some((_, old_key_len, old_val_len)) = &head.intent {
                 stats.record(-1, *old_key_len, *old_val_len, true);

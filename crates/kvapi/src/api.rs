@@ -1,0 +1,108 @@
+//! KV requests and responses, as they travel between a client and the
+//! leaseholder of a range.
+
+use meridian_hlc::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::descriptor::RangeId;
+use crate::error::KvError;
+use crate::txn::TxnMeta;
+
+/// One operation on a range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    Get {
+        key: Vec<u8>,
+    },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Put `value` only if the current value equals `expected` (`None`:
+    /// only if the key does not exist).
+    ConditionalPut {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        expected: Option<Vec<u8>>,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
+    DeleteRange {
+        start: Vec<u8>,
+        end: Vec<u8>,
+    },
+    /// Rows in `[start, end)` in key order, at most `max_rows` (0: all).
+    Scan {
+        start: Vec<u8>,
+        end: Vec<u8>,
+        max_rows: u32,
+    },
+    /// Rows in `[start, end)` from the end backwards.
+    ReverseScan {
+        start: Vec<u8>,
+        end: Vec<u8>,
+        max_rows: u32,
+    },
+}
+
+impl Request {
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Request::Put { .. }
+                | Request::ConditionalPut { .. }
+                | Request::Delete { .. }
+                | Request::DeleteRange { .. }
+        )
+    }
+
+    /// The span `[start, end)` of keys the request touches.
+    pub fn span(&self) -> (&[u8], Option<&[u8]>) {
+        match self {
+            Request::Get { key }
+            | Request::Put { key, .. }
+            | Request::ConditionalPut { key, .. }
+            | Request::Delete { key } => (key, None),
+            Request::DeleteRange { start, end }
+            | Request::Scan { start, end, .. }
+            | Request::ReverseScan { start, end, .. } => (start, Some(end)),
+        }
+    }
+}
+
+/// The result of one [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Get { value: Option<Vec<u8>> },
+    Put,
+    ConditionalPut,
+    Delete,
+    DeleteRange { deleted: Vec<Vec<u8>> },
+    Scan {
+        rows: Vec<(Vec<u8>, Vec<u8>)>,
+        /// Where to continue when `max_rows` stopped the scan: the next start
+        /// key (forward) or the next exclusive end key (reverse).
+        resume_key: Option<Vec<u8>>,
+    },
+}
+
+/// Requests for one range, evaluated together: writes atomically, reads at
+/// one timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    pub range_id: RangeId,
+    /// The timestamp to read and write at; `None` lets the leaseholder pick.
+    pub timestamp: Option<Timestamp>,
+    pub txn: Option<TxnMeta>,
+    pub requests: Vec<Request>,
+}
+
+/// Responses in request order, and the timestamp the batch executed at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub timestamp: Timestamp,
+    pub responses: Vec<Response>,
+}
+
+pub type BatchResult = Result<BatchResponse, KvError>;

@@ -1,0 +1,124 @@
+//! What replication moves between replicas: the data writes of one command
+//! ([`WriteSet`]) and a whole range's state ([`RangeData`], for snapshots).
+//!
+//! A leaseholder evaluates a command into a [`Batch`]; the batch's data
+//! writes become a `WriteSet` carried in the Raft log; every replica applies
+//! the same `WriteSet`, so replicas stay byte-identical without evaluating
+//! again. Raw RocksDB keys and values are carried as they are; their meaning
+//! stays in [`crate::mvcc`].
+
+use meridian_keys::mvcc::encode_intent_key;
+use meridian_keys::space::decode_range_local_key;
+use meridian_keys::RangeLocalKind;
+use rocksdb::{Direction, IteratorMode, ReadOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Batch, Engine, CF_DATA, CF_RANGE_LOCAL};
+use crate::error::{Result, StorageError};
+
+/// The data-column-family writes of one evaluated command: each raw key
+/// with its new raw value, or `None` for a deletion, in key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteSet {
+    pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl WriteSet {
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    pub fn size_in_bytes(&self) -> usize {
+        self.writes
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
+}
+
+impl Batch {
+    /// The data writes this batch would make, for replication. Writes to
+    /// other column families are not part of a write set.
+    pub fn into_write_set(self) -> WriteSet {
+        WriteSet {
+            writes: self.into_overlay().into_iter().collect(),
+        }
+    }
+
+    /// Adds the writes of a replicated command to this batch.
+    pub fn apply_write_set(&mut self, set: &WriteSet) {
+        for (key, value) in &set.writes {
+            match value {
+                Some(value) => self.put_data(key.clone(), value.clone()),
+                None => self.delete_data(key.clone()),
+            }
+        }
+    }
+
+    /// Replaces everything this node has of range `range_id` (its data in
+    /// `[start, end)` and its range-local records) with `data`.
+    pub fn install_range_data(&mut self, range_id: u64, start: &[u8], end: &[u8], data: &RangeData) {
+        self.clear_data_span(start, end);
+        self.clear_range_local(range_id);
+        for (kind, value) in &data.local {
+            self.put_range_local(range_id, *kind, value);
+        }
+        for (key, value) in &data.data {
+            self.put_data(key.clone(), value.clone());
+        }
+    }
+}
+
+/// A consistent copy of one range's state: its range-local records and
+/// every data record of its span, read from one RocksDB snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeData {
+    pub local: Vec<(RangeLocalKind, Vec<u8>)>,
+    pub data: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Engine {
+    /// Reads range `range_id`'s state, data in `[start, end)`, as of one
+    /// point in time.
+    pub fn export_range_data(&self, range_id: u64, start: &[u8], end: &[u8]) -> Result<RangeData> {
+        let db = self.db();
+        let snapshot = db.snapshot();
+        let mut out = RangeData::default();
+
+        let local_start = range_id.to_be_bytes();
+        let mut opts = ReadOptions::default();
+        opts.set_snapshot(&snapshot);
+        opts.set_iterate_lower_bound(local_start.to_vec());
+        if let Some(next) = range_id.checked_add(1) {
+            opts.set_iterate_upper_bound(next.to_be_bytes().to_vec());
+        }
+        let mode = IteratorMode::From(&local_start, Direction::Forward);
+        for item in db.iterator_cf_opt(self.cf(CF_RANGE_LOCAL), opts, mode) {
+            let (key, value) = item?;
+            let (_, kind) = decode_range_local_key(&key)
+                .map_err(|e| StorageError::corrupt("range-local key", e))?;
+            out.local.push((kind, value.to_vec()));
+        }
+
+        let lower = encode_intent_key(start);
+        let mut opts = ReadOptions::default();
+        opts.set_snapshot(&snapshot);
+        opts.set_iterate_lower_bound(lower.clone());
+        opts.set_iterate_upper_bound(encode_intent_key(end));
+        let mode = IteratorMode::From(&lower, Direction::Forward);
+        for item in db.iterator_cf_opt(self.cf(CF_DATA), opts, mode) {
+            let (key, value) = item?;
+            out.data.push((key.to_vec(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Makes every write committed so far durable: one fsync of the WAL.
+    /// Writes committed with `sync = false` and then covered by this call
+    /// are as durable as synced ones; many writers can share one call
+    /// (group commit).
+    pub fn sync_wal(&self) -> Result<()> {
+        self.db().flush_wal(true)?;
+        Ok(())
+    }
+}
