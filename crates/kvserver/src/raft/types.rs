@@ -1,0 +1,58 @@
+//! The openraft type configuration every range's group shares, and the
+//! command a range replicates.
+
+use std::fmt;
+
+use meridian_storage::{MvccStats, RangeData, WriteSet};
+use serde::{Deserialize, Serialize};
+
+/// What a group member is: the node it lives on, as openraft stores it in
+/// the membership. Routing uses the node id; the rest is for humans.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaNode {
+    pub addr: String,
+    pub region: String,
+}
+
+/// A command in a range's Raft log: the effects of a request the
+/// leaseholder evaluated, applied identically by every replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RaftCommand {
+    /// Data writes and the statistics delta they cause.
+    Write { writes: WriteSet, stats: MvccStats },
+}
+
+impl fmt::Display for RaftCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RaftCommand::Write { writes, .. } => {
+                write!(f, "write({} keys, {} bytes)", writes.writes.len(), writes.size_in_bytes())
+            }
+        }
+    }
+}
+
+/// What applying a command returns to its proposer. Evaluation already
+/// produced the client's response, so there is nothing more to say yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandResult;
+
+openraft::declare_raft_types!(
+    /// Types of every range's Raft group.
+    pub TypeConfig:
+        D = RaftCommand,
+        R = CommandResult,
+        NodeId = u64,
+        Node = ReplicaNode,
+        AsyncRuntime = openraft_rt_tokio::TokioRuntime,
+);
+
+/// A snapshot's data: the range's whole state, read at one point.
+pub type RangeSnapshot = RangeData;
+
+pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
+pub type Vote = openraft::alias::VoteOf<TypeConfig>;
+pub type Entry = openraft::alias::EntryOf<TypeConfig>;
+pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;
+pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
+pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, RangeSnapshot>;

@@ -1,0 +1,325 @@
+//! A replica: one node's member of one range's Raft group, and the place a
+//! KV batch is served.
+//!
+//! A batch walks through [`Replica::send`]:
+//! 1. its keys must lie in the range, else `RangeKeyMismatch` with our
+//!    descriptor;
+//! 2. the replica must be the leaseholder: the Raft leader with a valid
+//!    leader lease (openraft's `LeaseRead`), else `NotLeaseholder` naming the
+//!    leader it knows; the call also waits until the state machine has
+//!    applied everything committed before the lease check;
+//! 3. latches on the batch's spans serialize it with overlapping requests;
+//! 4. it gets a timestamp: reads at the leaseholder's clock, writes above
+//!    every read this leaseholder served and above the lease's low-water
+//!    mark (see below);
+//! 5. it is evaluated against MVCC: reads return at once; writes become a
+//!    write set proposed through Raft and answered once applied.
+//!
+//! ## Why a read at the leaseholder is linearizable
+//!
+//! The leader lease (openraft's, `election_timeout_max` long) starts when a
+//! quorum acknowledged a heartbeat or append the leader *sent*; followers
+//! refuse to vote for anyone else for `election_timeout_max` after they
+//! *received* it. So no other leader can be elected, and no write committed
+//! elsewhere, while the lease is valid: a read at the lease holder, after
+//! its state machine caught up with its commit index, sees every write
+//! acknowledged before the read began. This relies on the nodes' clock
+//! *rates* agreeing over one lease (monotonic clocks), not on their offset.
+//!
+//! Timestamps need the offset bound. A new leaseholder's clock may be up to
+//! `max_offset` behind the one the previous holder read with, so when it
+//! takes over it sets a low-water mark `now + max_offset`: its writes go
+//! above every timestamp the previous holder could have served a read at,
+//! and are acknowledged only once its own clock has passed their
+//! timestamp (commit wait, only in the first `max_offset` of a lease). Reads
+//! whose timestamp the leaseholder chose use an uncertainty interval of
+//! `max_offset` and move up to any value found in it, so they also see
+//! writes the previous holder acknowledged at timestamps ahead of our clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_hlc::{HybridClock, Timestamp};
+use meridian_kvapi::{
+    BatchRequest, BatchResponse, KvError, RangeDescriptor, ReplicaDescriptor, ReplicaKind,
+};
+use meridian_storage::Engine;
+use openraft::async_runtime::WatchReceiver;
+use openraft::ReadPolicy;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::eval::{evaluate, Evaluated};
+use crate::latch::{LatchManager, LatchSpan};
+use crate::raft::state_machine::{AppliedSummary, StateMachine};
+use crate::raft::types::{RaftCommand, TypeConfig};
+
+pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
+
+/// How many times a read whose timestamp the leaseholder chose moves up
+/// past an uncertain value before giving up.
+const MAX_UNCERTAINTY_RESTARTS: usize = 16;
+
+/// Timestamp bookkeeping of the current lease.
+#[derive(Debug, Default)]
+struct LeaseClock {
+    /// The Raft term this replica last saw itself lead in.
+    term: u64,
+    /// Writes go above this: set to `now + max_offset` on taking the lease.
+    low_water: Timestamp,
+    /// The highest timestamp a read was served at under this lease.
+    max_read: Timestamp,
+}
+
+pub struct Replica {
+    range_id: u64,
+    node_id: u64,
+    /// `[start, end)`: the range's keys.
+    span: (Vec<u8>, Vec<u8>),
+    raft: Raft,
+    engine: Engine,
+    clock: Arc<HybridClock>,
+    latches: LatchManager,
+    lease_clock: Mutex<LeaseClock>,
+    applied: watch::Receiver<AppliedSummary>,
+}
+
+impl Replica {
+    pub(crate) fn new(
+        range_id: u64,
+        node_id: u64,
+        span: (Vec<u8>, Vec<u8>),
+        raft: Raft,
+        engine: Engine,
+        clock: Arc<HybridClock>,
+        applied: watch::Receiver<AppliedSummary>,
+    ) -> Self {
+        Replica {
+            range_id,
+            node_id,
+            span,
+            raft,
+            engine,
+            clock,
+            latches: LatchManager::default(),
+            lease_clock: Mutex::new(LeaseClock::default()),
+            applied,
+        }
+    }
+
+    pub fn range_id(&self) -> u64 {
+        self.range_id
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    pub fn span(&self) -> (&[u8], &[u8]) {
+        (&self.span.0, &self.span.1)
+    }
+
+    /// The index the state machine has applied.
+    pub fn applied_index(&self) -> u64 {
+        self.applied.borrow().index
+    }
+
+    /// The range's MVCC statistics as of the applied index.
+    pub fn stats(&self) -> meridian_storage::MvccStats {
+        self.applied.borrow().stats
+    }
+
+    /// The leader this replica knows of, if any.
+    pub fn leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// The range descriptor as this replica sees it: its span and the
+    /// members of its latest membership configuration.
+    pub fn descriptor(&self) -> RangeDescriptor {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership();
+        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+        let replicas = membership
+            .nodes()
+            .map(|(&node_id, _)| ReplicaDescriptor {
+                node_id,
+                store_id: node_id,
+                replica_id: node_id,
+                kind: if voters.contains(&node_id) {
+                    ReplicaKind::Voter
+                } else {
+                    ReplicaKind::NonVoter
+                },
+            })
+            .collect();
+        let generation = metrics
+            .membership_config
+            .log_id()
+            .as_ref()
+            .map_or(0, |id| id.index);
+        RangeDescriptor {
+            range_id: self.range_id,
+            start_key: self.span.0.clone(),
+            end_key: self.span.1.clone(),
+            replicas,
+            generation,
+        }
+    }
+
+    fn not_leaseholder(&self, leader: Option<u64>) -> KvError {
+        let descriptor = self.descriptor();
+        let leaseholder = leader.and_then(|l| descriptor.replica_on(l).copied());
+        KvError::NotLeaseholder {
+            range_id: self.range_id,
+            leaseholder,
+            descriptor: Some(descriptor),
+        }
+    }
+
+    fn check_span(&self, request: &BatchRequest) -> Result<(), KvError> {
+        let (start, end) = (&self.span.0[..], &self.span.1[..]);
+        let inside = request.requests.iter().all(|r| match r.span() {
+            (key, None) => start <= key && key < end,
+            (s, Some(e)) => start <= s && e <= end && s <= e,
+        });
+        if inside {
+            Ok(())
+        } else {
+            Err(KvError::RangeKeyMismatch {
+                range_id: self.range_id,
+                descriptor: Some(self.descriptor()),
+            })
+        }
+    }
+
+    /// Waits until this replica holds a valid lease and has applied all it
+    /// committed; returns the current term.
+    async fn ensure_lease(&self) -> Result<u64, KvError> {
+        match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
+            Ok(_) => Ok(self.raft.metrics().borrow_watched().current_term),
+            Err(e) => {
+                if let Some(forward) = e.forward_to_leader() {
+                    let leader = forward.leader_id.filter(|&l| l != self.node_id);
+                    return Err(self.not_leaseholder(leader));
+                }
+                Err(KvError::Unavailable {
+                    range_id: self.range_id,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Serves a batch: see the module documentation for the steps.
+    pub async fn send(&self, request: BatchRequest) -> Result<BatchResponse, KvError> {
+        if request.requests.is_empty() {
+            return Err(KvError::InvalidRequest("empty batch".into()));
+        }
+        self.check_span(&request)?;
+        let term = self.ensure_lease().await?;
+        let is_write = request.requests.iter().any(|r| r.is_write());
+        let spans = request
+            .requests
+            .iter()
+            .map(|r| match r.span() {
+                (key, None) => LatchSpan::point(key, r.is_write()),
+                (start, Some(end)) => LatchSpan {
+                    start: start.to_vec(),
+                    end: end.to_vec(),
+                    write: r.is_write(),
+                },
+            })
+            .collect();
+        let _latches = self.latches.acquire(spans).await;
+
+        let max_offset = self.clock.max_offset();
+        let chosen_by_us = request.timestamp.is_none();
+        let mut ts = request.timestamp.unwrap_or_else(|| self.clock.now());
+        if is_write {
+            let mut lease = self.lease_clock.lock();
+            if lease.term != term {
+                lease.term = term;
+                lease.low_water = self.clock.now().add_duration(max_offset);
+                lease.max_read = Timestamp::ZERO;
+            }
+            let floor = lease.low_water.max(lease.max_read);
+            if ts <= floor {
+                if request.txn.is_some() {
+                    return Err(KvError::WriteTooOld {
+                        requested: ts,
+                        existing: floor,
+                    });
+                }
+                ts = floor.next();
+            }
+        }
+
+        let mut restarts = 0;
+        let evaluated = loop {
+            let limit = chosen_by_us.then(|| ts.add_duration(max_offset));
+            match evaluate(&self.engine, &request.requests, ts, request.txn.as_ref(), limit) {
+                Err(KvError::ReadWithinUncertainty { value_ts, .. })
+                    if chosen_by_us && !is_write && restarts < MAX_UNCERTAINTY_RESTARTS =>
+                {
+                    restarts += 1;
+                    ts = value_ts;
+                }
+                other => break other?,
+            }
+        };
+        let Evaluated { responses, writes } = evaluated;
+
+        match writes {
+            None => {
+                let mut lease = self.lease_clock.lock();
+                if lease.term == term {
+                    lease.max_read = lease.max_read.max(ts);
+                } else {
+                    // First request of a new lease: start its bookkeeping.
+                    *lease = LeaseClock {
+                        term,
+                        low_water: self.clock.now().add_duration(max_offset),
+                        max_read: ts,
+                    };
+                }
+            }
+            Some((writes, stats)) => {
+                if !writes.is_empty() {
+                    self.propose(RaftCommand::Write { writes, stats }).await?;
+                }
+                self.commit_wait(ts).await;
+            }
+        }
+        // The clock must not hand out a timestamp below one we acknowledged.
+        self.clock.forward_to(ts);
+        Ok(BatchResponse {
+            timestamp: ts,
+            responses,
+        })
+    }
+
+    async fn propose(&self, command: RaftCommand) -> Result<(), KvError> {
+        match self.raft.client_write(command).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Some(forward) = e.forward_to_leader() {
+                    let leader = forward.leader_id.filter(|&l| l != self.node_id);
+                    return Err(self.not_leaseholder(leader));
+                }
+                Err(KvError::Unavailable {
+                    range_id: self.range_id,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Holds an acknowledgement until the local clock has passed `ts`.
+    async fn commit_wait(&self, ts: Timestamp) {
+        let now = self.clock.physical_now();
+        if ts.wall_nanos > now {
+            tokio::time::sleep(Duration::from_nanos(ts.wall_nanos - now)).await;
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! A node's Store: its replicas, the Raft and KV handlers it registers on
+//! the transport, and the membership operations on its ranges.
+//!
+//! Replicas come to exist in three ways: at bootstrap (the first range),
+//! when a leader adds this node to a range (it first asks this node to
+//! create an empty replica with [`CreateReplicaRpc`], then adds it as a
+//! learner and lets Raft fill it by log or snapshot), and at restart (every
+//! range whose descriptor record is in the engine is reopened). A replica
+//! removed from its range is destroyed with its data ([`DestroyReplicaRpc`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_hlc::HybridClock;
+use meridian_keys::RangeLocalKind;
+use meridian_kvapi::{BatchRequest, BatchResult, KvError, RangeDescriptor, ReplicaKind};
+use meridian_storage::Engine;
+use meridian_transport::{Rpc, Transport};
+use openraft::{ChangeMembers, SnapshotPolicy};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{
+    AppendRpc, NetworkFactory, PreVoteRpc, RaftRpcError, RangeMessage, SnapshotRpc,
+    TransferLeaderRpc, VoteRpc,
+};
+use crate::raft::state_machine::StateMachine;
+use crate::raft::syncer::Syncer;
+use crate::raft::types::{ReplicaNode, Snapshot};
+use crate::replica::{Raft, Replica};
+
+/// Raft timing of every group on a node. Heartbeats must arrive well within
+/// the election timeout across the slowest link; the leader lease lasts
+/// `election_timeout_max`, and a failover takes about twice that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftTimeouts {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+}
+
+impl RaftTimeouts {
+    /// For one data center or loopback: failover in about 2 s.
+    pub const LAN: RaftTimeouts = RaftTimeouts {
+        heartbeat_ms: 150,
+        election_min_ms: 750,
+        election_max_ms: 1_000,
+    };
+    /// For regions up to ~150 ms round trip apart (the demo's profile).
+    pub const WAN: RaftTimeouts = RaftTimeouts {
+        heartbeat_ms: 400,
+        election_min_ms: 2_000,
+        election_max_ms: 3_000,
+    };
+    /// For in-process tests: fast failover on loopback.
+    pub const TEST: RaftTimeouts = RaftTimeouts {
+        heartbeat_ms: 50,
+        election_min_ms: 300,
+        election_max_ms: 500,
+    };
+}
+
+impl Default for RaftTimeouts {
+    fn default() -> Self {
+        Self::LAN
+    }
+}
+
+/// Serves a KV batch at the node holding the range's lease.
+pub struct BatchRpc;
+impl Rpc for BatchRpc {
+    const KIND: u16 = 110;
+    const NAME: &'static str = "Batch";
+    type Request = BatchRequest;
+    type Response = BatchResult;
+}
+
+/// Asks a node to create an empty replica of a range it is about to join.
+pub struct CreateReplicaRpc;
+impl Rpc for CreateReplicaRpc {
+    const KIND: u16 = 111;
+    const NAME: &'static str = "CreateReplica";
+    const IDEMPOTENT: bool = true;
+    type Request = RangeDescriptor;
+    type Response = Result<(), String>;
+}
+
+/// Tells a node that its replica of a range was removed from the group.
+pub struct DestroyReplicaRpc;
+impl Rpc for DestroyReplicaRpc {
+    const KIND: u16 = 112;
+    const NAME: &'static str = "DestroyReplica";
+    const IDEMPOTENT: bool = true;
+    type Request = u64;
+    type Response = Result<(), String>;
+}
+
+/// Errors of membership and administration operations.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("range {0} not found on this node")]
+    RangeNotFound(u64),
+    #[error("node {node} failed: {reason}")]
+    Remote { node: u64, reason: String },
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("storage: {0}")]
+    Storage(#[from] meridian_storage::StorageError),
+    #[error("transport: {0}")]
+    Transport(#[from] meridian_transport::TransportError),
+}
+
+struct Inner {
+    node_id: u64,
+    engine: Engine,
+    transport: Transport,
+    clock: Arc<HybridClock>,
+    syncer: Syncer,
+    config: Arc<openraft::Config>,
+    replicas: RwLock<HashMap<u64, Arc<Replica>>>,
+}
+
+/// A node's replicas. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn raft_config(timeouts: RaftTimeouts) -> Result<openraft::Config, StoreError> {
+    openraft::Config {
+        cluster_name: "meridian".into(),
+        heartbeat_interval: timeouts.heartbeat_ms,
+        election_timeout_min: timeouts.election_min_ms,
+        election_timeout_max: timeouts.election_max_ms,
+        install_snapshot_timeout: 30_000,
+        max_payload_entries: 256,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(10_000),
+        // Large: openraft 0.10.0-alpha.37 can panic when a purge overtakes
+        // a queued apply (openraft issue 2116); keeping a long tail avoids it.
+        max_in_snapshot_log_to_keep: 5_000,
+        enable_pre_vote: Some(true),
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| StoreError::Raft(e.to_string()))
+}
+
+impl Store {
+    /// Opens the store of node `node_id`: reopens every replica the engine
+    /// holds and registers the Raft and KV handlers on the transport.
+    pub async fn start(
+        node_id: u64,
+        engine: Engine,
+        transport: Transport,
+        clock: Arc<HybridClock>,
+        timeouts: RaftTimeouts,
+    ) -> Result<Store, StoreError> {
+        let store = Store {
+            inner: Arc::new(Inner {
+                node_id,
+                syncer: Syncer::start(engine.clone()),
+                engine,
+                transport,
+                clock,
+                config: Arc::new(raft_config(timeouts)?),
+                replicas: RwLock::new(HashMap::new()),
+            }),
+        };
+        for (range_id, bytes) in store.inner.engine.range_local_all(RangeLocalKind::Descriptor)? {
+            let descriptor: RangeDescriptor = postcard::from_bytes(&bytes).map_err(|e| {
+                StoreError::Storage(meridian_storage::StorageError::Corrupt {
+                    what: "range descriptor",
+                    detail: e.to_string(),
+                })
+            })?;
+            debug_assert_eq!(descriptor.range_id, range_id);
+            store.open_replica(&descriptor).await?;
+        }
+        store.register_handlers()?;
+        Ok(store)
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.inner.node_id
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    pub fn replica(&self, range_id: u64) -> Option<Arc<Replica>> {
+        self.inner.replicas.read().get(&range_id).cloned()
+    }
+
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        self.inner.replicas.read().values().cloned().collect()
+    }
+
+    /// Creates this node's replica of `descriptor` (empty, or from what the
+    /// engine holds) unless it exists, persisting the descriptor first so a
+    /// restart reopens it.
+    pub async fn create_replica(&self, descriptor: &RangeDescriptor) -> Result<Arc<Replica>, StoreError> {
+        if let Some(existing) = self.replica(descriptor.range_id) {
+            return Ok(existing);
+        }
+        let mut batch = self.inner.engine.batch();
+        let bytes = postcard::to_stdvec(descriptor).expect("descriptor serializes");
+        batch.put_range_local(descriptor.range_id, RangeLocalKind::Descriptor, &bytes);
+        self.inner.engine.commit(batch, true)?;
+        self.open_replica(descriptor).await
+    }
+
+    async fn open_replica(&self, descriptor: &RangeDescriptor) -> Result<Arc<Replica>, StoreError> {
+        let inner = &self.inner;
+        let range_id = descriptor.range_id;
+        let span = (descriptor.start_key.clone(), descriptor.end_key.clone());
+        let log = LogStore::new(inner.engine.clone(), range_id, inner.syncer.clone());
+        let sm = StateMachine::open(inner.engine.clone(), range_id, span.clone())
+            .map_err(|e| StoreError::Raft(e.to_string()))?;
+        let applied = sm.subscribe();
+        let network = NetworkFactory {
+            transport: inner.transport.clone(),
+            range_id,
+        };
+        let raft = Raft::new(inner.node_id, inner.config.clone(), network, log, sm)
+            .await
+            .map_err(|e| StoreError::Raft(e.to_string()))?;
+        let replica = Arc::new(Replica::new(
+            range_id,
+            inner.node_id,
+            span,
+            raft,
+            inner.engine.clone(),
+            inner.clock.clone(),
+            applied,
+        ));
+        inner.replicas.write().insert(range_id, replica.clone());
+        Ok(replica)
+    }
+
+    fn replica_node(&self, node_id: u64) -> ReplicaNode {
+        ReplicaNode {
+            addr: String::new(),
+            region: if node_id == self.inner.node_id {
+                self.inner.transport.locality().region.clone()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// Creates the replicas of a new range on `voters` (this node among
+    /// them) and initializes its Raft group. Used at cluster bootstrap.
+    pub async fn bootstrap_range(&self, descriptor: &RangeDescriptor) -> Result<Arc<Replica>, StoreError> {
+        for replica in &descriptor.replicas {
+            if replica.node_id != self.inner.node_id {
+                self.create_remote(replica.node_id, descriptor).await?;
+            }
+        }
+        let local = self.create_replica(descriptor).await?;
+        let voters: BTreeMap<u64, ReplicaNode> = descriptor
+            .voters()
+            .map(|r| (r.node_id, self.replica_node(r.node_id)))
+            .collect();
+        match local.raft().initialize(voters).await {
+            Ok(()) => {}
+            // Already initialized: a restart of a bootstrap that got this far.
+            Err(e) if e.to_string().contains("NotAllowed") => {}
+            Err(e) => return Err(StoreError::Raft(e.to_string())),
+        }
+        Ok(local)
+    }
+
+    async fn create_remote(&self, node: u64, descriptor: &RangeDescriptor) -> Result<(), StoreError> {
+        self.inner
+            .transport
+            .call::<CreateReplicaRpc>(node, descriptor, Duration::from_secs(10))
+            .await?
+            .map_err(|reason| StoreError::Remote { node, reason })
+    }
+
+    fn leader_replica(&self, range_id: u64) -> Result<Arc<Replica>, StoreError> {
+        self.replica(range_id).ok_or(StoreError::RangeNotFound(range_id))
+    }
+
+    /// Adds `node` to the range as a voter or non-voter: creates its empty
+    /// replica, adds it as a learner once caught up, then promotes a voter
+    /// through joint consensus. Must run on the leader.
+    pub async fn add_replica(&self, range_id: u64, node: u64, kind: ReplicaKind) -> Result<(), StoreError> {
+        let replica = self.leader_replica(range_id)?;
+        self.create_remote(node, &replica.descriptor()).await?;
+        replica
+            .raft()
+            .add_learner(node, self.replica_node(node), true)
+            .await
+            .map_err(|e| StoreError::Raft(e.to_string()))?;
+        if kind == ReplicaKind::Voter {
+            self.change(&replica, ChangeMembers::AddVoterIds(BTreeSet::from([node]))).await?;
+        }
+        Ok(())
+    }
+
+    /// Turns a voter into a non-voter (it keeps receiving the log).
+    pub async fn demote_replica(&self, range_id: u64, node: u64) -> Result<(), StoreError> {
+        let replica = self.leader_replica(range_id)?;
+        let change = ChangeMembers::RemoveVoters(BTreeSet::from([node]));
+        replica
+            .raft()
+            .change_membership(change, true)
+            .await
+            .map_err(|e| StoreError::Raft(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Turns a non-voter into a voter.
+    pub async fn promote_replica(&self, range_id: u64, node: u64) -> Result<(), StoreError> {
+        let replica = self.leader_replica(range_id)?;
+        self.change(&replica, ChangeMembers::AddVoterIds(BTreeSet::from([node]))).await
+    }
+
+    /// Removes `node`'s replica from the range and destroys its data there.
+    pub async fn remove_replica(&self, range_id: u64, node: u64) -> Result<(), StoreError> {
+        let replica = self.leader_replica(range_id)?;
+        let descriptor = replica.descriptor();
+        let is_voter = descriptor.voters().any(|r| r.node_id == node);
+        if is_voter {
+            replica
+                .raft()
+                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([node])), false)
+                .await
+                .map_err(|e| StoreError::Raft(e.to_string()))?;
+        }
+        if replica.descriptor().replica_on(node).is_some() {
+            self.change(&replica, ChangeMembers::RemoveNodes(BTreeSet::from([node]))).await?;
+        }
+        self.inner
+            .transport
+            .call::<DestroyReplicaRpc>(node, &range_id, Duration::from_secs(10))
+            .await?
+            .map_err(|reason| StoreError::Remote { node, reason })
+    }
+
+    async fn change(&self, replica: &Replica, change: ChangeMembers<u64, ReplicaNode>) -> Result<(), StoreError> {
+        replica
+            .raft()
+            .change_membership(change, false)
+            .await
+            .map_err(|e| StoreError::Raft(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Moves the range's leadership (and so its lease) to `to`.
+    pub async fn transfer_leadership(&self, range_id: u64, to: u64) -> Result<(), StoreError> {
+        let replica = self.leader_replica(range_id)?;
+        replica
+            .raft()
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| StoreError::Raft(e.to_string()))
+    }
+
+    /// Shuts this node's replica down and deletes its data, log and state.
+    pub async fn destroy_replica(&self, range_id: u64) -> Result<(), StoreError> {
+        let Some(replica) = self.inner.replicas.write().remove(&range_id) else {
+            return Ok(());
+        };
+        if let Err(e) = replica.raft().shutdown().await {
+            warn!(range_id, error = %e, "raft shutdown failed while destroying replica");
+        }
+        let (start, end) = replica.span();
+        let mut batch = self.inner.engine.batch();
+        batch.clear_data_span(start, end);
+        batch.clear_raft(range_id);
+        batch.clear_range_local(range_id);
+        self.inner.engine.commit(batch, true)?;
+        info!(range_id, node = self.inner.node_id, "replica destroyed");
+        Ok(())
+    }
+
+    /// Serves a batch addressed to one of this node's ranges.
+    pub async fn send(&self, request: BatchRequest) -> BatchResult {
+        match self.replica(request.range_id) {
+            Some(replica) => replica.send(request).await,
+            None => Err(KvError::RangeNotFound {
+                range_id: request.range_id,
+            }),
+        }
+    }
+
+    /// Stops every replica's Raft group.
+    pub async fn shutdown(&self) {
+        let replicas: Vec<_> = self.inner.replicas.write().drain().map(|(_, r)| r).collect();
+        for replica in replicas {
+            let _ = replica.raft().shutdown().await;
+        }
+    }
+
+    fn register_handlers(&self) -> Result<(), StoreError> {
+        let transport = &self.inner.transport;
+        macro_rules! raft_handler {
+            ($rpc:ty, |$raft:ident, $body:ident| $call:expr) => {{
+                let store = self.clone();
+                transport.register::<$rpc, _, _>(move |_, message: RangeMessage<_>| {
+                    let store = store.clone();
+                    async move {
+                        let replica = store
+                            .replica(message.range_id)
+                            .ok_or(RaftRpcError::RangeNotFound(message.range_id))?;
+                        let $raft = replica.raft();
+                        let $body = message.body;
+                        $call.map_err(|e| RaftRpcError::Raft(e.to_string()))
+                    }
+                })?;
+            }};
+        }
+        raft_handler!(AppendRpc, |raft, req| raft.append_entries(req).await);
+        raft_handler!(VoteRpc, |raft, req| raft.vote(req).await);
+        raft_handler!(PreVoteRpc, |raft, req| raft.pre_vote(req).await);
+        raft_handler!(TransferLeaderRpc, |raft, req| raft.handle_transfer_leader(req).await);
+        raft_handler!(SnapshotRpc, |raft, msg| raft
+            .install_full_snapshot(
+                msg.vote,
+                Snapshot {
+                    meta: msg.meta,
+                    snapshot: msg.data,
+                },
+            )
+            .await);
+
+        let store = self.clone();
+        transport.register::<BatchRpc, _, _>(move |_, request| {
+            let store = store.clone();
+            async move { store.send(request).await }
+        })?;
+        let store = self.clone();
+        transport.register::<CreateReplicaRpc, _, _>(move |_, descriptor: RangeDescriptor| {
+            let store = store.clone();
+            async move {
+                store
+                    .create_replica(&descriptor)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        })?;
+        let store = self.clone();
+        transport.register::<DestroyReplicaRpc, _, _>(move |_, range_id: u64| {
+            let store = store.clone();
+            async move { store.destroy_replica(range_id).await.map_err(|e| e.to_string()) }
+        })?;
+        Ok(())
+    }
+}
