@@ -60,6 +60,19 @@ pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 /// past an uncertain value before giving up.
 const MAX_UNCERTAINTY_RESTARTS: usize = 16;
 
+/// A replica's Raft state at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftStatus {
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// The last log index covered by the replica's latest snapshot.
+    pub snapshot_index: Option<u64>,
+    /// Log entries up to this index were purged.
+    pub purged_index: Option<u64>,
+}
+
 /// Timestamp bookkeeping of the current lease.
 #[derive(Debug, Default)]
 struct LeaseClock {
@@ -132,6 +145,20 @@ impl Replica {
     /// The leader this replica knows of, if any.
     pub fn leader(&self) -> Option<u64> {
         self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// The replica's Raft state, copied out of openraft's metrics.
+    pub fn raft_status(&self) -> RaftStatus {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        RaftStatus {
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.as_ref().map(|id| id.index),
+            snapshot_index: m.snapshot.as_ref().map(|id| id.index),
+            purged_index: m.purged.as_ref().map(|id| id.index),
+        }
     }
 
     /// The range descriptor as this replica sees it: its span and the

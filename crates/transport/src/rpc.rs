@@ -198,6 +198,13 @@ impl Handlers {
         Ok(())
     }
 
+    /// Drops every handler. Handlers often hold the service that owns the
+    /// transport; dropping them at shutdown breaks that cycle, so the
+    /// endpoint and its socket are released.
+    pub(crate) fn clear(&self) {
+        self.by_kind.write().clear();
+    }
+
     pub(crate) fn get(&self, kind: u16) -> Option<Arc<dyn ErasedHandler>> {
         self.by_kind.read().get(&kind).cloned()
     }

@@ -403,6 +403,7 @@ impl Transport {
             peer.conn.lock().take();
         }
         self.inner.endpoint.wait_idle().await;
+        self.inner.handlers.clear();
         debug!(node = self.inner.node_id, "transport shut down");
     }
 
