@@ -120,8 +120,10 @@ fn op() -> impl Strategy<Value = Op> {
         (0u64..1_000_000).prop_map(Op::Advance),
         (0u64..1_000_000).prop_map(Op::StepBack),
         Just(Op::Now),
-        (-2_000_000i64..2_000_000, any::<u32>())
-            .prop_map(|(ahead_nanos, logical)| Op::Update { ahead_nanos, logical }),
+        (-2_000_000i64..2_000_000, any::<u32>()).prop_map(|(ahead_nanos, logical)| Op::Update {
+            ahead_nanos,
+            logical
+        }),
     ]
 }
 

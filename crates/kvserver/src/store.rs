@@ -55,11 +55,12 @@ impl RaftTimeouts {
         election_min_ms: 2_000,
         election_max_ms: 3_000,
     };
-    /// For in-process tests: fast failover on loopback.
+    /// For in-process tests: fast failover on loopback, with room for
+    /// debug builds on two busy cores.
     pub const TEST: RaftTimeouts = RaftTimeouts {
-        heartbeat_ms: 50,
-        election_min_ms: 300,
-        election_max_ms: 500,
+        heartbeat_ms: 100,
+        election_min_ms: 400,
+        election_max_ms: 700,
     };
 }
 

@@ -102,6 +102,9 @@ impl Engine {
 
         let lower = encode_intent_key(start);
         let mut opts = ReadOptions::default();
+        // The data column family has a prefix extractor: without total
+        // order, the iterator would stop at the first user key.
+        opts.set_total_order_seek(true);
         opts.set_snapshot(&snapshot);
         opts.set_iterate_lower_bound(lower.clone());
         opts.set_iterate_upper_bound(encode_intent_key(end));

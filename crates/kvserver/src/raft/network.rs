@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 use super::types::{ReplicaNode, Snapshot, SnapshotMeta, TypeConfig, Vote};
 use meridian_storage::RangeData;
 
+/// The least time an append gets before it counts as failed.
+const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A Raft message for one range.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RangeMessage<T> {
@@ -137,7 +140,10 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call::<AppendRpc, _, _>(rpc, option.hard_ttl()).await
+        // openraft offers the heartbeat interval here, and enforces it on
+        // heartbeats itself; entries and a first dial to a restarted peer
+        // may need longer, so the transport waits at least APPEND_TIMEOUT.
+        self.call::<AppendRpc, _, _>(rpc, option.hard_ttl().max(APPEND_TIMEOUT)).await
     }
 
     async fn vote(
