@@ -12,7 +12,10 @@ use meridian_testkit::{ClusterConfig, TestCluster};
 const WAIT: Duration = Duration::from_secs(30);
 
 fn range_span(range_id: u64) -> (Vec<u8>, Vec<u8>) {
-    (format!("r{range_id:03}/").into_bytes(), format!("r{range_id:03}0").into_bytes())
+    (
+        format!("r{range_id:03}/").into_bytes(),
+        format!("r{range_id:03}0").into_bytes(),
+    )
 }
 
 fn key(range_id: u64, i: u32) -> Vec<u8> {
@@ -31,7 +34,10 @@ fn local_value(cluster: &TestCluster, node: u64, key: &[u8]) -> Option<Vec<u8>> 
 async fn three_nodes_with_range(range_id: u64) -> TestCluster {
     let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
     let (start, end) = range_span(range_id);
-    cluster.create_range(range_id, &start, &end, &[1, 2, 3]).await.unwrap();
+    cluster
+        .create_range(range_id, &start, &end, &[1, 2, 3])
+        .await
+        .unwrap();
     cluster.wait_for_leader(range_id, WAIT).await.unwrap();
     cluster
 }
@@ -41,18 +47,28 @@ async fn fifty_ranges_replicate_writes_and_serve_reads_at_the_leaseholder() {
     let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
     for range_id in 1..=50 {
         let (start, end) = range_span(range_id);
-        cluster.create_range(range_id, &start, &end, &[1, 2, 3]).await.unwrap();
+        cluster
+            .create_range(range_id, &start, &end, &[1, 2, 3])
+            .await
+            .unwrap();
     }
     for range_id in 1..=50 {
         cluster.wait_for_leader(range_id, WAIT).await.unwrap();
         for i in 0..3 {
-            cluster.put(range_id, &key(range_id, i), format!("v{i}").as_bytes()).await.unwrap();
+            cluster
+                .put(range_id, &key(range_id, i), format!("v{i}").as_bytes())
+                .await
+                .unwrap();
         }
     }
     for range_id in 1..=50 {
         for i in 0..3 {
             let got = cluster.get(range_id, &key(range_id, i)).await.unwrap();
-            assert_eq!(got, Some(format!("v{i}").into_bytes()), "range {range_id} key {i}");
+            assert_eq!(
+                got,
+                Some(format!("v{i}").into_bytes()),
+                "range {range_id} key {i}"
+            );
         }
     }
     // Every replica applied every write.
@@ -60,7 +76,9 @@ async fn fifty_ranges_replicate_writes_and_serve_reads_at_the_leaseholder() {
         for node in 1..=3 {
             let k = key(range_id, 2);
             cluster
-                .wait_for("replica to apply", WAIT, || async { local_value(&cluster, node, &k) })
+                .wait_for("replica to apply", WAIT, || async {
+                    local_value(&cluster, node, &k)
+                })
                 .await
                 .unwrap();
         }
@@ -88,7 +106,9 @@ async fn fifty_ranges_replicate_writes_and_serve_reads_at_the_leaseholder() {
         requests: vec![Request::Get { key: key(8, 0) }],
     };
     match cluster.store(leader).unwrap().send(request).await {
-        Err(KvError::RangeKeyMismatch { descriptor, .. }) => assert_eq!(descriptor.unwrap().range_id, 7),
+        Err(KvError::RangeKeyMismatch { descriptor, .. }) => {
+            assert_eq!(descriptor.unwrap().range_id, 7)
+        }
         other => panic!("out-of-range key answered {other:?}"),
     }
     cluster.shutdown().await;
@@ -106,7 +126,10 @@ async fn killed_leader_is_replaced_and_catches_up_on_restart() {
     let new_leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
     assert_ne!(new_leader, old_leader);
     for i in 0..20 {
-        assert_eq!(cluster.get(1, &key(1, i)).await.unwrap(), Some(b"before".to_vec()));
+        assert_eq!(
+            cluster.get(1, &key(1, i)).await.unwrap(),
+            Some(b"before".to_vec())
+        );
     }
     for i in 20..40 {
         cluster.put(1, &key(1, i), b"after").await.unwrap();
@@ -121,7 +144,10 @@ async fn killed_leader_is_replaced_and_catches_up_on_restart() {
         .await
         .unwrap();
     for i in 0..40 {
-        assert!(local_value(&cluster, old_leader, &key(1, i)).is_some(), "key {i} missing");
+        assert!(
+            local_value(&cluster, old_leader, &key(1, i)).is_some(),
+            "key {i} missing"
+        );
     }
     cluster.shutdown().await;
 }
@@ -143,7 +169,10 @@ async fn lagging_node_catches_up_by_snapshot_after_log_truncation() {
         let applied = replica.applied_index();
         cluster
             .wait_for("snapshot to be built", WAIT, || async {
-                replica.raft_status().snapshot_index.filter(|&s| s >= applied)
+                replica
+                    .raft_status()
+                    .snapshot_index
+                    .filter(|&s| s >= applied)
             })
             .await
             .unwrap();
@@ -164,9 +193,15 @@ async fn lagging_node_catches_up_by_snapshot_after_log_truncation() {
         .await
         .unwrap();
     let replica = cluster.store(lagging).unwrap().replica(1).unwrap();
-    assert!(replica.raft_status().snapshot_index.is_some(), "caught up without a snapshot");
+    assert!(
+        replica.raft_status().snapshot_index.is_some(),
+        "caught up without a snapshot"
+    );
     for i in 0..50 {
-        assert!(local_value(&cluster, lagging, &key(1, i)).is_some(), "key {i} missing");
+        assert!(
+            local_value(&cluster, lagging, &key(1, i)).is_some(),
+            "key {i} missing"
+        );
     }
     cluster.shutdown().await;
 }
@@ -175,20 +210,31 @@ async fn lagging_node_catches_up_by_snapshot_after_log_truncation() {
 async fn non_voter_receives_the_data_and_can_be_promoted_demoted_removed() {
     let cluster = TestCluster::start(ClusterConfig::new(4)).await.unwrap();
     let (start, end) = range_span(1);
-    cluster.create_range(1, &start, &end, &[1, 2, 3]).await.unwrap();
+    cluster
+        .create_range(1, &start, &end, &[1, 2, 3])
+        .await
+        .unwrap();
     let leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
     for i in 0..10 {
         cluster.put(1, &key(1, i), b"v").await.unwrap();
     }
     let store = cluster.store(leader).unwrap();
-    store.add_replica(1, 4, ReplicaKind::NonVoter).await.unwrap();
+    store
+        .add_replica(1, 4, ReplicaKind::NonVoter)
+        .await
+        .unwrap();
     let k = key(1, 9);
     cluster
-        .wait_for("non-voter to receive the data", WAIT, || async { local_value(&cluster, 4, &k) })
+        .wait_for("non-voter to receive the data", WAIT, || async {
+            local_value(&cluster, 4, &k)
+        })
         .await
         .unwrap();
     let descriptor = store.replica(1).unwrap().descriptor();
-    assert_eq!(descriptor.replica_on(4).unwrap().kind, ReplicaKind::NonVoter);
+    assert_eq!(
+        descriptor.replica_on(4).unwrap().kind,
+        ReplicaKind::NonVoter
+    );
     assert_eq!(descriptor.voters().count(), 3);
 
     store.promote_replica(1, 4).await.unwrap();
@@ -198,15 +244,36 @@ async fn non_voter_receives_the_data_and_can_be_promoted_demoted_removed() {
     let demoted = (1..=3).find(|&n| n != leader).unwrap();
     store.demote_replica(1, demoted).await.unwrap();
     let descriptor = store.replica(1).unwrap().descriptor();
-    assert_eq!(descriptor.replica_on(demoted).unwrap().kind, ReplicaKind::NonVoter);
+    assert_eq!(
+        descriptor.replica_on(demoted).unwrap().kind,
+        ReplicaKind::NonVoter
+    );
 
     store.remove_replica(1, demoted).await.unwrap();
-    assert!(store.replica(1).unwrap().descriptor().replica_on(demoted).is_none());
-    assert!(cluster.store(demoted).unwrap().replica(1).is_none(), "removed replica still open");
-    assert_eq!(local_value(&cluster, demoted, &key(1, 0)), None, "removed replica kept its data");
+    assert!(store
+        .replica(1)
+        .unwrap()
+        .descriptor()
+        .replica_on(demoted)
+        .is_none());
+    assert!(
+        cluster.store(demoted).unwrap().replica(1).is_none(),
+        "removed replica still open"
+    );
+    assert_eq!(
+        local_value(&cluster, demoted, &key(1, 0)),
+        None,
+        "removed replica kept its data"
+    );
     // The range still serves with its new members.
-    cluster.put(1, &key(1, 100), b"after changes").await.unwrap();
-    assert_eq!(cluster.get(1, &key(1, 100)).await.unwrap(), Some(b"after changes".to_vec()));
+    cluster
+        .put(1, &key(1, 100), b"after changes")
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.get(1, &key(1, 100)).await.unwrap(),
+        Some(b"after changes".to_vec())
+    );
     cluster.shutdown().await;
 }
 
@@ -216,12 +283,22 @@ async fn leadership_moves_to_the_chosen_node() {
     cluster.put(1, &key(1, 0), b"v").await.unwrap();
     let leader = cluster.leader(1).unwrap();
     let target = (1..=3).find(|&n| n != leader).unwrap();
-    cluster.store(leader).unwrap().transfer_leadership(1, target).await.unwrap();
     cluster
-        .wait_for("leadership to move", WAIT, || async { (cluster.leader(1) == Some(target)).then_some(()) })
+        .store(leader)
+        .unwrap()
+        .transfer_leadership(1, target)
         .await
         .unwrap();
-    assert_eq!(cluster.get(1, &key(1, 0)).await.unwrap(), Some(b"v".to_vec()));
+    cluster
+        .wait_for("leadership to move", WAIT, || async {
+            (cluster.leader(1) == Some(target)).then_some(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.get(1, &key(1, 0)).await.unwrap(),
+        Some(b"v".to_vec())
+    );
     cluster.shutdown().await;
 }
 
@@ -256,7 +333,12 @@ async fn partitioned_old_leader_never_serves_a_stale_read() {
     };
     cluster
         .wait_for("new leader to accept a write", WAIT, || async {
-            cluster.store(new_leader).unwrap().send(request(vec![put.clone()])).await.ok()
+            cluster
+                .store(new_leader)
+                .unwrap()
+                .send(request(vec![put.clone()]))
+                .await
+                .ok()
         })
         .await
         .unwrap();
@@ -276,5 +358,58 @@ async fn partitioned_old_leader_never_serves_a_stale_read() {
     }
     cluster.network().heal();
     assert_eq!(cluster.get(1, &k).await.unwrap(), Some(b"new".to_vec()));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_range_quiesces_wakes_on_request_and_survives_leader_loss() {
+    let mut cluster = three_nodes_with_range(1).await;
+    cluster.put(1, &key(1, 0), b"before").await.unwrap();
+    let all_quiesced = |cluster: &TestCluster| {
+        (1..=3).all(|n| {
+            cluster
+                .store(n)
+                .ok()
+                .and_then(|s| s.replica(1))
+                .is_some_and(|r| r.is_quiesced())
+        })
+    };
+    cluster
+        .wait_for("the idle range to quiesce everywhere", WAIT, || async {
+            all_quiesced(&cluster).then_some(())
+        })
+        .await
+        .unwrap();
+
+    // A request wakes it and is served.
+    cluster.put(1, &key(1, 1), b"woken").await.unwrap();
+    assert_eq!(
+        cluster.get(1, &key(1, 1)).await.unwrap(),
+        Some(b"woken".to_vec())
+    );
+    let leader = cluster.leader(1).unwrap();
+    assert!(!cluster
+        .store(leader)
+        .unwrap()
+        .replica(1)
+        .unwrap()
+        .is_quiesced());
+
+    // Quiet again, then lose the leader: the followers notice without
+    // heartbeats and elect a new one.
+    cluster
+        .wait_for("the range to quiesce again", WAIT, || async {
+            all_quiesced(&cluster).then_some(())
+        })
+        .await
+        .unwrap();
+    let leader = cluster.leader(1).unwrap();
+    cluster.kill(leader).await.unwrap();
+    let new_leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
+    assert_ne!(new_leader, leader);
+    assert_eq!(
+        cluster.get(1, &key(1, 1)).await.unwrap(),
+        Some(b"woken".to_vec())
+    );
     cluster.shutdown().await;
 }

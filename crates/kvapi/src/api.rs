@@ -74,11 +74,15 @@ impl Request {
 /// The result of one [`Request`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    Get { value: Option<Vec<u8>> },
+    Get {
+        value: Option<Vec<u8>>,
+    },
     Put,
     ConditionalPut,
     Delete,
-    DeleteRange { deleted: Vec<Vec<u8>> },
+    DeleteRange {
+        deleted: Vec<Vec<u8>>,
+    },
     Scan {
         rows: Vec<(Vec<u8>, Vec<u8>)>,
         /// Where to continue when `max_rows` stopped the scan: the next start

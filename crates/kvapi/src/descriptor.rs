@@ -52,6 +52,8 @@ impl RangeDescriptor {
     }
 
     pub fn voters(&self) -> impl Iterator<Item = &ReplicaDescriptor> {
-        self.replicas.iter().filter(|r| r.kind == ReplicaKind::Voter)
+        self.replicas
+            .iter()
+            .filter(|r| r.kind == ReplicaKind::Voter)
     }
 }

@@ -13,9 +13,9 @@ pub mod descriptor;
 pub mod error;
 pub mod txn;
 
+pub use api::{BatchRequest, BatchResponse, BatchResult, Request, Response};
 pub use descriptor::{
     NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaId, ReplicaKind, StoreId,
 };
-pub use api::{BatchRequest, BatchResponse, BatchResult, Request, Response};
 pub use error::KvError;
 pub use txn::{TxnId, TxnMeta, TxnStatus};

@@ -27,6 +27,8 @@ pub(crate) fn kv_error(e: StorageError) -> KvError {
         | StorageError::ValueTooLarge { .. }
         | StorageError::InvalidArgument(_)
         | StorageError::StaleEpoch { .. }) => KvError::InvalidRequest(e.to_string()),
-        e @ (StorageError::Corrupt { .. } | StorageError::RocksDb(_)) => KvError::Storage(e.to_string()),
+        e @ (StorageError::Corrupt { .. } | StorageError::RocksDb(_)) => {
+            KvError::Storage(e.to_string())
+        }
     }
 }

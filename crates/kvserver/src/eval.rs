@@ -53,8 +53,16 @@ pub fn evaluate(
                 key,
                 value,
                 expected,
-            } => mvcc_conditional_put(&mut batch, key, ts, txn, Some(value), expected.as_deref(), &mut stats)
-                .map(|_| Response::ConditionalPut),
+            } => mvcc_conditional_put(
+                &mut batch,
+                key,
+                ts,
+                txn,
+                Some(value),
+                expected.as_deref(),
+                &mut stats,
+            )
+            .map(|_| Response::ConditionalPut),
             Request::Delete { key } => {
                 mvcc_put(&mut batch, key, ts, txn, None, &mut stats).map(|_| Response::Delete)
             }
@@ -75,7 +83,12 @@ pub fn evaluate(
     })
 }
 
-fn read(reader: &dyn Reader, request: &Request, ts: Timestamp, opts: &ReadOptions) -> Result<Response, KvError> {
+fn read(
+    reader: &dyn Reader,
+    request: &Request,
+    ts: Timestamp,
+    opts: &ReadOptions,
+) -> Result<Response, KvError> {
     match request {
         Request::Get { key } => mvcc_get(reader, key, ts, opts)
             .map(|v| Response::Get {

@@ -116,9 +116,15 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!waiter.is_finished(), "scan ran while a write latch was held");
+        assert!(
+            !waiter.is_finished(),
+            "scan ran while a write latch was held"
+        );
         drop(write_a);
-        tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
         drop((read_b, read_b2));
         assert_eq!(latches.held(), 0);
     }

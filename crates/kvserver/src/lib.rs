@@ -13,6 +13,8 @@
 //! - [`store::Store`]: the node's replicas, their creation, membership
 //!   changes (voters, non-voters, promotion, demotion, removal),
 //!   leadership transfer, and the transport handlers.
+//! - [`quiesce`]: idle ranges stop their Raft timers; requests wake them;
+//!   a per-node leader watch wakes ranges whose leader's node went silent.
 //!
 //! A write: `Store::send` -> `Replica::send` -> `eval::evaluate` into a
 //! storage batch -> `RaftCommand::Write` through `raft.client_write` ->
@@ -22,6 +24,7 @@
 mod error;
 pub mod eval;
 pub mod latch;
+pub mod quiesce;
 pub mod raft;
 pub mod replica;
 pub mod store;

@@ -36,14 +36,16 @@
 //! `max_offset` and move up to any value found in it, so they also see
 //! writes the previous holder acknowledged at timestamps ahead of our clock.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use meridian_hlc::{HybridClock, Timestamp};
 use meridian_kvapi::{
     BatchRequest, BatchResponse, KvError, RangeDescriptor, ReplicaDescriptor, ReplicaKind,
 };
 use meridian_storage::Engine;
+use meridian_transport::Transport;
 use openraft::async_runtime::WatchReceiver;
 use openraft::ReadPolicy;
 use parking_lot::Mutex;
@@ -51,6 +53,7 @@ use tokio::sync::watch;
 
 use crate::eval::{evaluate, Evaluated};
 use crate::latch::{LatchManager, LatchSpan};
+use crate::quiesce::WakeRpc;
 use crate::raft::state_machine::{AppliedSummary, StateMachine};
 use crate::raft::types::{RaftCommand, TypeConfig};
 
@@ -95,6 +98,13 @@ pub struct Replica {
     latches: LatchManager,
     lease_clock: Mutex<LeaseClock>,
     applied: watch::Receiver<AppliedSummary>,
+    transport: Transport,
+    /// When the replica last served or was asked to serve a request.
+    last_activity: Mutex<Instant>,
+    /// Whether this replica's Raft timers are stopped (see `quiesce`).
+    quiesced: AtomicBool,
+    /// The leader when the replica quiesced: what the leader watch pings.
+    quiesced_leader: AtomicU64,
 }
 
 impl Replica {
@@ -106,6 +116,7 @@ impl Replica {
         engine: Engine,
         clock: Arc<HybridClock>,
         applied: watch::Receiver<AppliedSummary>,
+        transport: Transport,
     ) -> Self {
         Replica {
             range_id,
@@ -117,7 +128,92 @@ impl Replica {
             latches: LatchManager::default(),
             lease_clock: Mutex::new(LeaseClock::default()),
             applied,
+            transport,
+            last_activity: Mutex::new(Instant::now()),
+            quiesced: AtomicBool::new(false),
+            quiesced_leader: AtomicU64::new(0),
         }
+    }
+
+    pub fn is_quiesced(&self) -> bool {
+        self.quiesced.load(Ordering::Relaxed)
+    }
+
+    /// The leader this replica quiesced under, while it is quiesced.
+    pub(crate) fn quiesced_leader(&self) -> Option<u64> {
+        let leader = self.quiesced_leader.load(Ordering::Relaxed);
+        (self.is_quiesced() && leader != 0).then_some(leader)
+    }
+
+    /// Stops this replica's Raft timers; `leader` leads the quiet group.
+    pub(crate) fn quiesce_under(&self, leader: u64) {
+        self.quiesced_leader.store(leader, Ordering::Relaxed);
+        if !self.quiesced.swap(true, Ordering::Relaxed) {
+            self.raft.runtime_config().tick(false);
+        }
+    }
+
+    /// Restarts this replica's timers.
+    pub(crate) fn wake_local(&self) {
+        if self.quiesced.swap(false, Ordering::Relaxed) {
+            self.raft.runtime_config().tick(true);
+        }
+    }
+
+    /// Asks every other replica of the range to restart its timers.
+    pub(crate) async fn wake_followers(&self) {
+        let others: Vec<u64> = self
+            .descriptor()
+            .replicas
+            .iter()
+            .map(|r| r.node_id)
+            .filter(|&n| n != self.node_id)
+            .collect();
+        for node in others {
+            // Best effort: a follower that misses it is woken by its
+            // leader watch, and follows a live leader either way.
+            let _ = self
+                .transport
+                .call::<WakeRpc>(node, &vec![self.range_id], Duration::from_millis(500))
+                .await;
+        }
+    }
+
+    /// Whether this replica leads, has been idle for `idle`, and every
+    /// follower holds its last log entry: then its group can stop ticking.
+    pub(crate) fn should_quiesce(&self, idle: Duration) -> bool {
+        if self.is_quiesced() || self.last_activity.lock().elapsed() < idle {
+            return false;
+        }
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        if m.current_leader != Some(self.node_id) {
+            return false;
+        }
+        let last = m.last_log_index;
+        match &m.replication {
+            Some(followers) => followers
+                .iter()
+                .filter(|(&node, _)| node != self.node_id)
+                .all(|(_, matched)| matched.as_ref().map(|id| id.index) == last),
+            None => false,
+        }
+    }
+
+    /// Marks activity and, at a quiesced leader, wakes the group and renews
+    /// the lease with one quorum round.
+    pub(crate) async fn activate(&self) {
+        *self.last_activity.lock() = Instant::now();
+        // A follower stays quiet: it answers NotLeaseholder, and waking its
+        // election timer beside a quiet leader would only start an election.
+        if !self.is_quiesced() || self.leader() != Some(self.node_id) {
+            return;
+        }
+        self.wake_local();
+        self.wake_followers().await;
+        // The lease ran out while quiet: renew it with a read-index round,
+        // which heartbeats a quorum.
+        let _ = self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await;
     }
 
     pub fn range_id(&self) -> u64 {
@@ -244,6 +340,7 @@ impl Replica {
             return Err(KvError::InvalidRequest("empty batch".into()));
         }
         self.check_span(&request)?;
+        self.activate().await;
         let term = self.ensure_lease().await?;
         let is_write = request.requests.iter().any(|r| r.is_write());
         let spans = request
@@ -285,7 +382,13 @@ impl Replica {
         let mut restarts = 0;
         let evaluated = loop {
             let limit = chosen_by_us.then(|| ts.add_duration(max_offset));
-            match evaluate(&self.engine, &request.requests, ts, request.txn.as_ref(), limit) {
+            match evaluate(
+                &self.engine,
+                &request.requests,
+                ts,
+                request.txn.as_ref(),
+                limit,
+            ) {
                 Err(KvError::ReadWithinUncertainty { value_ts, .. })
                     if chosen_by_us && !is_write && restarts < MAX_UNCERTAINTY_RESTARTS =>
                 {

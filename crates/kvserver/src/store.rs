@@ -22,6 +22,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use crate::quiesce::{QuiesceRequest, QuiesceRpc, WakeRpc};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{
     AppendRpc, NetworkFactory, PreVoteRpc, RaftRpcError, RangeMessage, SnapshotRpc,
@@ -122,6 +123,7 @@ struct Inner {
     syncer: Syncer,
     config: Arc<openraft::Config>,
     replicas: RwLock<HashMap<u64, Arc<Replica>>>,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// A node's replicas. Cheap to clone.
@@ -168,9 +170,14 @@ impl Store {
                 clock,
                 config: Arc::new(raft_config(timeouts)?),
                 replicas: RwLock::new(HashMap::new()),
+                stopped: std::sync::atomic::AtomicBool::new(false),
             }),
         };
-        for (range_id, bytes) in store.inner.engine.range_local_all(RangeLocalKind::Descriptor)? {
+        for (range_id, bytes) in store
+            .inner
+            .engine
+            .range_local_all(RangeLocalKind::Descriptor)?
+        {
             let descriptor: RangeDescriptor = postcard::from_bytes(&bytes).map_err(|e| {
                 StoreError::Storage(meridian_storage::StorageError::Corrupt {
                     what: "range descriptor",
@@ -181,7 +188,15 @@ impl Store {
             store.open_replica(&descriptor).await?;
         }
         store.register_handlers()?;
+        let election_timeout = Duration::from_millis(timeouts.election_max_ms);
+        tokio::spawn(crate::quiesce::run(store.clone(), election_timeout));
         Ok(store)
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.inner
+            .stopped
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn node_id(&self) -> u64 {
@@ -207,7 +222,10 @@ impl Store {
     /// Creates this node's replica of `descriptor` (empty, or from what the
     /// engine holds) unless it exists, persisting the descriptor first so a
     /// restart reopens it.
-    pub async fn create_replica(&self, descriptor: &RangeDescriptor) -> Result<Arc<Replica>, StoreError> {
+    pub async fn create_replica(
+        &self,
+        descriptor: &RangeDescriptor,
+    ) -> Result<Arc<Replica>, StoreError> {
         if let Some(existing) = self.replica(descriptor.range_id) {
             return Ok(existing);
         }
@@ -241,6 +259,7 @@ impl Store {
             inner.engine.clone(),
             inner.clock.clone(),
             applied,
+            inner.transport.clone(),
         ));
         inner.replicas.write().insert(range_id, replica.clone());
         Ok(replica)
@@ -259,7 +278,10 @@ impl Store {
 
     /// Creates the replicas of a new range on `voters` (this node among
     /// them) and initializes its Raft group. Used at cluster bootstrap.
-    pub async fn bootstrap_range(&self, descriptor: &RangeDescriptor) -> Result<Arc<Replica>, StoreError> {
+    pub async fn bootstrap_range(
+        &self,
+        descriptor: &RangeDescriptor,
+    ) -> Result<Arc<Replica>, StoreError> {
         for replica in &descriptor.replicas {
             if replica.node_id != self.inner.node_id {
                 self.create_remote(replica.node_id, descriptor).await?;
@@ -279,7 +301,11 @@ impl Store {
         Ok(local)
     }
 
-    async fn create_remote(&self, node: u64, descriptor: &RangeDescriptor) -> Result<(), StoreError> {
+    async fn create_remote(
+        &self,
+        node: u64,
+        descriptor: &RangeDescriptor,
+    ) -> Result<(), StoreError> {
         self.inner
             .transport
             .call::<CreateReplicaRpc>(node, descriptor, Duration::from_secs(10))
@@ -287,15 +313,26 @@ impl Store {
             .map_err(|reason| StoreError::Remote { node, reason })
     }
 
-    fn leader_replica(&self, range_id: u64) -> Result<Arc<Replica>, StoreError> {
-        self.replica(range_id).ok_or(StoreError::RangeNotFound(range_id))
+    /// This node's replica of `range_id`, woken if it was quiesced: the
+    /// administrative operations below need a ticking leader.
+    async fn leader_replica(&self, range_id: u64) -> Result<Arc<Replica>, StoreError> {
+        let replica = self
+            .replica(range_id)
+            .ok_or(StoreError::RangeNotFound(range_id))?;
+        replica.activate().await;
+        Ok(replica)
     }
 
     /// Adds `node` to the range as a voter or non-voter: creates its empty
     /// replica, adds it as a learner once caught up, then promotes a voter
     /// through joint consensus. Must run on the leader.
-    pub async fn add_replica(&self, range_id: u64, node: u64, kind: ReplicaKind) -> Result<(), StoreError> {
-        let replica = self.leader_replica(range_id)?;
+    pub async fn add_replica(
+        &self,
+        range_id: u64,
+        node: u64,
+        kind: ReplicaKind,
+    ) -> Result<(), StoreError> {
+        let replica = self.leader_replica(range_id).await?;
         self.create_remote(node, &replica.descriptor()).await?;
         replica
             .raft()
@@ -303,14 +340,15 @@ impl Store {
             .await
             .map_err(|e| StoreError::Raft(e.to_string()))?;
         if kind == ReplicaKind::Voter {
-            self.change(&replica, ChangeMembers::AddVoterIds(BTreeSet::from([node]))).await?;
+            self.change(&replica, ChangeMembers::AddVoterIds(BTreeSet::from([node])))
+                .await?;
         }
         Ok(())
     }
 
     /// Turns a voter into a non-voter (it keeps receiving the log).
     pub async fn demote_replica(&self, range_id: u64, node: u64) -> Result<(), StoreError> {
-        let replica = self.leader_replica(range_id)?;
+        let replica = self.leader_replica(range_id).await?;
         let change = ChangeMembers::RemoveVoters(BTreeSet::from([node]));
         replica
             .raft()
@@ -322,13 +360,14 @@ impl Store {
 
     /// Turns a non-voter into a voter.
     pub async fn promote_replica(&self, range_id: u64, node: u64) -> Result<(), StoreError> {
-        let replica = self.leader_replica(range_id)?;
-        self.change(&replica, ChangeMembers::AddVoterIds(BTreeSet::from([node]))).await
+        let replica = self.leader_replica(range_id).await?;
+        self.change(&replica, ChangeMembers::AddVoterIds(BTreeSet::from([node])))
+            .await
     }
 
     /// Removes `node`'s replica from the range and destroys its data there.
     pub async fn remove_replica(&self, range_id: u64, node: u64) -> Result<(), StoreError> {
-        let replica = self.leader_replica(range_id)?;
+        let replica = self.leader_replica(range_id).await?;
         let descriptor = replica.descriptor();
         let is_voter = descriptor.voters().any(|r| r.node_id == node);
         if is_voter {
@@ -339,7 +378,8 @@ impl Store {
                 .map_err(|e| StoreError::Raft(e.to_string()))?;
         }
         if replica.descriptor().replica_on(node).is_some() {
-            self.change(&replica, ChangeMembers::RemoveNodes(BTreeSet::from([node]))).await?;
+            self.change(&replica, ChangeMembers::RemoveNodes(BTreeSet::from([node])))
+                .await?;
         }
         self.inner
             .transport
@@ -348,7 +388,11 @@ impl Store {
             .map_err(|reason| StoreError::Remote { node, reason })
     }
 
-    async fn change(&self, replica: &Replica, change: ChangeMembers<u64, ReplicaNode>) -> Result<(), StoreError> {
+    async fn change(
+        &self,
+        replica: &Replica,
+        change: ChangeMembers<u64, ReplicaNode>,
+    ) -> Result<(), StoreError> {
         replica
             .raft()
             .change_membership(change, false)
@@ -359,7 +403,7 @@ impl Store {
 
     /// Moves the range's leadership (and so its lease) to `to`.
     pub async fn transfer_leadership(&self, range_id: u64, to: u64) -> Result<(), StoreError> {
-        let replica = self.leader_replica(range_id)?;
+        let replica = self.leader_replica(range_id).await?;
         replica
             .raft()
             .trigger()
@@ -398,7 +442,16 @@ impl Store {
 
     /// Stops every replica's Raft group.
     pub async fn shutdown(&self) {
-        let replicas: Vec<_> = self.inner.replicas.write().drain().map(|(_, r)| r).collect();
+        self.inner
+            .stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let replicas: Vec<_> = self
+            .inner
+            .replicas
+            .write()
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
         for replica in replicas {
             let _ = replica.raft().shutdown().await;
         }
@@ -425,7 +478,9 @@ impl Store {
         raft_handler!(AppendRpc, |raft, req| raft.append_entries(req).await);
         raft_handler!(VoteRpc, |raft, req| raft.vote(req).await);
         raft_handler!(PreVoteRpc, |raft, req| raft.pre_vote(req).await);
-        raft_handler!(TransferLeaderRpc, |raft, req| raft.handle_transfer_leader(req).await);
+        raft_handler!(TransferLeaderRpc, |raft, req| raft
+            .handle_transfer_leader(req)
+            .await);
         raft_handler!(SnapshotRpc, |raft, msg| raft
             .install_full_snapshot(
                 msg.vote,
@@ -453,9 +508,40 @@ impl Store {
             }
         })?;
         let store = self.clone();
+        transport.register::<QuiesceRpc, _, _>(move |_, request: QuiesceRequest| {
+            let store = store.clone();
+            async move {
+                let Some(replica) = store.replica(request.range_id) else {
+                    return false;
+                };
+                let status = replica.raft_status();
+                let agrees = status.leader == Some(request.leader) && status.term == request.term;
+                if agrees {
+                    replica.quiesce_under(request.leader);
+                }
+                agrees
+            }
+        })?;
+        let store = self.clone();
+        transport.register::<WakeRpc, _, _>(move |_, ranges: Vec<u64>| {
+            let store = store.clone();
+            async move {
+                for range_id in ranges {
+                    if let Some(replica) = store.replica(range_id) {
+                        replica.wake_local();
+                    }
+                }
+            }
+        })?;
+        let store = self.clone();
         transport.register::<DestroyReplicaRpc, _, _>(move |_, range_id: u64| {
             let store = store.clone();
-            async move { store.destroy_replica(range_id).await.map_err(|e| e.to_string()) }
+            async move {
+                store
+                    .destroy_replica(range_id)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         })?;
         Ok(())
     }

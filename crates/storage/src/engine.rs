@@ -281,10 +281,17 @@ impl Reader for Batch {
     }
 
     fn key_cursor(&self, prefix: &[u8], upper: &[u8]) -> Box<dyn Cursor + '_> {
-        let db = self.engine.cursor_cf_opts(CF_DATA, Some(prefix), Some(upper), true);
+        let db = self
+            .engine
+            .cursor_cf_opts(CF_DATA, Some(prefix), Some(upper), true);
         if self.overlay.is_empty() {
             return Box::new(db);
         }
-        Box::new(MergedCursor::new(db, &self.overlay, Some(prefix), Some(upper)))
+        Box::new(MergedCursor::new(
+            db,
+            &self.overlay,
+            Some(prefix),
+            Some(upper),
+        ))
     }
 }

@@ -57,7 +57,13 @@ impl Batch {
 
     /// Replaces everything this node has of range `range_id` (its data in
     /// `[start, end)` and its range-local records) with `data`.
-    pub fn install_range_data(&mut self, range_id: u64, start: &[u8], end: &[u8], data: &RangeData) {
+    pub fn install_range_data(
+        &mut self,
+        range_id: u64,
+        start: &[u8],
+        end: &[u8],
+        data: &RangeData,
+    ) {
         self.clear_data_span(start, end);
         self.clear_range_local(range_id);
         for (kind, value) in &data.local {

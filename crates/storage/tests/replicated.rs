@@ -14,7 +14,15 @@ fn engine() -> (tempfile::TempDir, Engine) {
 fn put(engine: &Engine, key: &str, ts: u64) {
     let mut batch = engine.batch();
     let mut stats = MvccStats::default();
-    mvcc_put(&mut batch, key.as_bytes(), Timestamp::new(ts, 0), None, Some(key.as_bytes()), &mut stats).unwrap();
+    mvcc_put(
+        &mut batch,
+        key.as_bytes(),
+        Timestamp::new(ts, 0),
+        None,
+        Some(key.as_bytes()),
+        &mut stats,
+    )
+    .unwrap();
     engine.commit(batch, false).unwrap();
 }
 
@@ -25,7 +33,15 @@ fn a_write_set_applied_elsewhere_reproduces_the_writes() {
     let mut batch = leader.batch();
     let mut stats = MvccStats::default();
     for key in ["a", "b", "c"] {
-        mvcc_put(&mut batch, key.as_bytes(), Timestamp::new(5, 0), None, Some(b"v"), &mut stats).unwrap();
+        mvcc_put(
+            &mut batch,
+            key.as_bytes(),
+            Timestamp::new(5, 0),
+            None,
+            Some(b"v"),
+            &mut stats,
+        )
+        .unwrap();
     }
     let set = batch.into_write_set();
     assert_eq!(set.writes.len(), 3);
@@ -33,7 +49,13 @@ fn a_write_set_applied_elsewhere_reproduces_the_writes() {
     apply.apply_write_set(&set);
     follower.commit(apply, true).unwrap();
     assert_eq!(compute_stats(&follower, b"", b"z").unwrap(), stats);
-    let got = mvcc_get(&follower, b"b", Timestamp::new(6, 0), &ReadOptions::default()).unwrap();
+    let got = mvcc_get(
+        &follower,
+        b"b",
+        Timestamp::new(6, 0),
+        &ReadOptions::default(),
+    )
+    .unwrap();
     assert_eq!(got.unwrap().value, b"v");
 }
 
@@ -49,8 +71,15 @@ fn range_data_exports_the_whole_span_and_installs_over_old_state() {
     source.commit(batch, false).unwrap();
 
     let data = source.export_range_data(1, b"r1/", b"r1/\xff").unwrap();
-    assert_eq!(data.data.len(), 3, "every key of the span, none outside: {data:?}");
-    assert_eq!(data.local, vec![(RangeLocalKind::AppliedState, b"applied".to_vec())]);
+    assert_eq!(
+        data.data.len(),
+        3,
+        "every key of the span, none outside: {data:?}"
+    );
+    assert_eq!(
+        data.local,
+        vec![(RangeLocalKind::AppliedState, b"applied".to_vec())]
+    );
 
     // The target has stale data of the same range and data of another.
     let (_b, target) = engine();
@@ -60,8 +89,26 @@ fn range_data_exports_the_whole_span_and_installs_over_old_state() {
     batch.install_range_data(1, b"r1/", b"r1/\xff", &data);
     target.commit(batch, true).unwrap();
 
-    let rows = mvcc_scan(&target, b"r", b"s", Timestamp::MAX, &ReadOptions::default(), ScanOptions::default()).unwrap();
-    let keys: Vec<_> = rows.rows.iter().map(|(k, _)| String::from_utf8(k.clone()).unwrap()).collect();
+    let rows = mvcc_scan(
+        &target,
+        b"r",
+        b"s",
+        Timestamp::MAX,
+        &ReadOptions::default(),
+        ScanOptions::default(),
+    )
+    .unwrap();
+    let keys: Vec<_> = rows
+        .rows
+        .iter()
+        .map(|(k, _)| String::from_utf8(k.clone()).unwrap())
+        .collect();
     assert_eq!(keys, ["r1/a", "r1/b", "r1/c", "r2/keep"]);
-    assert_eq!(target.range_local(1, RangeLocalKind::AppliedState).unwrap().unwrap(), b"applied");
+    assert_eq!(
+        target
+            .range_local(1, RangeLocalKind::AppliedState)
+            .unwrap()
+            .unwrap(),
+        b"applied"
+    );
 }

@@ -105,8 +105,7 @@ pub struct TestCluster {
 /// Installs a log subscriber once (respecting `RUST_LOG`, default: warnings
 /// of our crates, errors of openraft), so failing tests explain themselves.
 pub fn init_logging() {
-    let filter = std::env::var("RUST_LOG")
-        .unwrap_or_else(|_| "warn,openraft=error".to_string());
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,openraft=error".to_string());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_test_writer()
@@ -164,16 +163,25 @@ impl TestCluster {
             .map_err(setup)?;
         // RocksDB's lock may outlive a killed node's last handle for a moment.
         let engine = retry_for(Duration::from_secs(10), || {
-            Engine::open(&slot.dir, &EngineOptions {
-                block_cache_bytes: 8 << 20,
-                ..EngineOptions::default()
-            })
+            Engine::open(
+                &slot.dir,
+                &EngineOptions {
+                    block_cache_bytes: 8 << 20,
+                    ..EngineOptions::default()
+                },
+            )
         })
         .await
         .map_err(setup)?;
-        let store = Store::start(id, engine.clone(), transport.clone(), clock.clone(), self.config.timeouts)
-            .await
-            .map_err(setup)?;
+        let store = Store::start(
+            id,
+            engine.clone(),
+            transport.clone(),
+            clock.clone(),
+            self.config.timeouts,
+        )
+        .await
+        .map_err(setup)?;
         let addr = transport.local_addr();
         let slot = self.nodes.get_mut(&id).expect("slot exists");
         slot.addr = addr;
@@ -190,7 +198,8 @@ impl TestCluster {
         for slot in self.nodes.values() {
             let Some(node) = &slot.running else { continue };
             for (&peer, peer_slot) in &self.nodes {
-                node.transport.set_peer(peer, peer_slot.addr, peer_slot.locality.clone());
+                node.transport
+                    .set_peer(peer, peer_slot.addr, peer_slot.locality.clone());
             }
         }
     }
@@ -243,7 +252,12 @@ impl TestCluster {
     }
 
     /// Polls `check` every 10 ms until it returns `Some`, for at most `timeout`.
-    pub async fn wait_for<T, F, Fut>(&self, what: &str, timeout: Duration, mut check: F) -> Result<T>
+    pub async fn wait_for<T, F, Fut>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: F,
+    ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
@@ -262,7 +276,13 @@ impl TestCluster {
 
     /// Creates range `range_id` over `[start, end)` with voters on `voters`
     /// and initializes its group from the first of them.
-    pub async fn create_range(&self, range_id: u64, start: &[u8], end: &[u8], voters: &[NodeId]) -> Result<()> {
+    pub async fn create_range(
+        &self,
+        range_id: u64,
+        start: &[u8],
+        end: &[u8],
+        voters: &[NodeId],
+    ) -> Result<()> {
         let descriptor = RangeDescriptor {
             range_id,
             start_key: start.to_vec(),
@@ -278,7 +298,9 @@ impl TestCluster {
                 .collect(),
             generation: 0,
         };
-        let first = *voters.first().ok_or_else(|| setup("a range needs a voter"))?;
+        let first = *voters
+            .first()
+            .ok_or_else(|| setup("a range needs a voter"))?;
         self.store(first)?
             .bootstrap_range(&descriptor)
             .await
@@ -289,24 +311,34 @@ impl TestCluster {
     /// The node whose replica of `range_id` currently leads, as the running
     /// replicas agree.
     pub fn leader(&self, range_id: u64) -> Option<NodeId> {
-        self.nodes.values().filter_map(|s| s.running.as_ref()).find_map(|node| {
-            let replica = node.store.replica(range_id)?;
-            (replica.leader() == Some(node.store.node_id())).then(|| node.store.node_id())
-        })
+        self.nodes
+            .values()
+            .filter_map(|s| s.running.as_ref())
+            .find_map(|node| {
+                let replica = node.store.replica(range_id)?;
+                (replica.leader() == Some(node.store.node_id())).then(|| node.store.node_id())
+            })
     }
 
     /// Waits until some running node leads `range_id`.
     pub async fn wait_for_leader(&self, range_id: u64, timeout: Duration) -> Result<NodeId> {
-        self.wait_for(&format!("a leader of range {range_id}"), timeout, || async {
-            self.leader(range_id)
-        })
+        self.wait_for(
+            &format!("a leader of range {range_id}"),
+            timeout,
+            || async { self.leader(range_id) },
+        )
         .await
     }
 
     /// Sends a batch to `range_id`'s leaseholder: tries the known leader
     /// first, follows `NotLeaseholder` hints, and retries retryable errors
     /// until `timeout`.
-    pub async fn send(&self, range_id: u64, requests: Vec<Request>, timeout: Duration) -> Result<BatchResponse> {
+    pub async fn send(
+        &self,
+        range_id: u64,
+        requests: Vec<Request>,
+        timeout: Duration,
+    ) -> Result<BatchResponse> {
         let deadline = Instant::now() + timeout;
         let mut target = self.leader(range_id);
         let mut last_error = None;
@@ -352,13 +384,16 @@ impl TestCluster {
             key: key.to_vec(),
             value: value.to_vec(),
         };
-        self.send(range_id, vec![request], Duration::from_secs(20)).await?;
+        self.send(range_id, vec![request], Duration::from_secs(20))
+            .await?;
         Ok(())
     }
 
     pub async fn get(&self, range_id: u64, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let request = Request::Get { key: key.to_vec() };
-        let response = self.send(range_id, vec![request], Duration::from_secs(20)).await?;
+        let response = self
+            .send(range_id, vec![request], Duration::from_secs(20))
+            .await?;
         match response.responses.into_iter().next() {
             Some(Response::Get { value }) => Ok(value),
             other => Err(setup(format!("unexpected response {other:?}"))),
@@ -373,7 +408,10 @@ impl TestCluster {
     }
 }
 
-async fn retry_for<T, E: std::fmt::Display>(limit: Duration, mut f: impl FnMut() -> std::result::Result<T, E>) -> std::result::Result<T, E> {
+async fn retry_for<T, E: std::fmt::Display>(
+    limit: Duration,
+    mut f: impl FnMut() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
     let deadline = Instant::now() + limit;
     loop {
         match f() {

@@ -14,12 +14,15 @@ use super::types::TypeConfig;
 struct Builder;
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
-    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<TypeConfig>> {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<TypeConfig>> {
         let dir = tempfile::tempdir().expect("temp dir");
         let engine = Engine::open(dir.path(), &EngineOptions::default()).expect("engine");
         let syncer = Syncer::start(engine.clone());
         let log = LogStore::new(engine.clone(), 1, syncer);
-        let sm = StateMachine::open(engine, 1, (Vec::new(), MAX_KEY.to_vec())).expect("state machine");
+        let sm =
+            StateMachine::open(engine, 1, (Vec::new(), MAX_KEY.to_vec())).expect("state machine");
         Ok((dir, log, sm))
     }
 }

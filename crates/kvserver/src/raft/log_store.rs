@@ -52,14 +52,21 @@ impl LogStore {
     }
 
     fn state<T: DeserializeOwned>(&self, kind: RaftStateKind) -> io::Result<Option<T>> {
-        match self.engine.raft_state(self.range_id, kind).map_err(io_err)? {
+        match self
+            .engine
+            .raft_state(self.range_id, kind)
+            .map_err(io_err)?
+        {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
     }
 
     fn entries(&self, lo: u64, hi: u64) -> io::Result<Vec<Entry>> {
-        let raw = self.engine.log_entries(self.range_id, lo, hi).map_err(io_err)?;
+        let raw = self
+            .engine
+            .log_entries(self.range_id, lo, hi)
+            .map_err(io_err)?;
         raw.iter().map(|(_, bytes)| decode(bytes)).collect()
     }
 }
@@ -116,12 +123,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Unsynced: losing it only makes a restarted replica wait for the
         // leader to tell it again.
         let mut batch = self.engine.batch();
-        batch.put_raft_state(self.range_id, RaftStateKind::Committed, &encode(&committed)?);
+        batch.put_raft_state(
+            self.range_id,
+            RaftStateKind::Committed,
+            &encode(&committed)?,
+        );
         self.engine.commit(batch, false).map_err(io_err)
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
-        Ok(self.state::<Option<LogId>>(RaftStateKind::Committed)?.flatten())
+        Ok(self
+            .state::<Option<LogId>>(RaftStateKind::Committed)?
+            .flatten())
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> io::Result<()>

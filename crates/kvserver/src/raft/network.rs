@@ -65,11 +65,36 @@ macro_rules! raft_rpc {
     };
 }
 
-raft_rpc!(AppendRpc, 100, AppendEntriesRequest<TypeConfig>, AppendEntriesResponse<TypeConfig>);
-raft_rpc!(VoteRpc, 101, VoteRequest<TypeConfig>, VoteResponse<TypeConfig>);
-raft_rpc!(PreVoteRpc, 102, VoteRequest<TypeConfig>, VoteResponse<TypeConfig>);
-raft_rpc!(SnapshotRpc, 103, SnapshotMessage, SnapshotResponse<TypeConfig>);
-raft_rpc!(TransferLeaderRpc, 104, TransferLeaderRequest<TypeConfig>, TransferLeaderResponse<TypeConfig>);
+raft_rpc!(
+    AppendRpc,
+    100,
+    AppendEntriesRequest<TypeConfig>,
+    AppendEntriesResponse<TypeConfig>
+);
+raft_rpc!(
+    VoteRpc,
+    101,
+    VoteRequest<TypeConfig>,
+    VoteResponse<TypeConfig>
+);
+raft_rpc!(
+    PreVoteRpc,
+    102,
+    VoteRequest<TypeConfig>,
+    VoteResponse<TypeConfig>
+);
+raft_rpc!(
+    SnapshotRpc,
+    103,
+    SnapshotMessage,
+    SnapshotResponse<TypeConfig>
+);
+raft_rpc!(
+    TransferLeaderRpc,
+    104,
+    TransferLeaderRequest<TypeConfig>,
+    TransferLeaderResponse<TypeConfig>
+);
 
 /// Creates one range's network clients. `new_client` is called per vote
 /// and per leadership transfer, so it only copies handles.
@@ -100,9 +125,9 @@ pub struct GroupClient {
 
 fn rpc_error(e: TransportError) -> RPCError<TypeConfig> {
     match e {
-        TransportError::UnknownNode(_) | TransportError::Connect { .. } | TransportError::Tls { .. } => {
-            RPCError::Unreachable(Unreachable::new(&e))
-        }
+        TransportError::UnknownNode(_)
+        | TransportError::Connect { .. }
+        | TransportError::Tls { .. } => RPCError::Unreachable(Unreachable::new(&e)),
         other => RPCError::Network(NetworkError::new(&other)),
     }
 }
@@ -143,7 +168,8 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
         // openraft offers the heartbeat interval here, and enforces it on
         // heartbeats itself; entries and a first dial to a restarted peer
         // may need longer, so the transport waits at least APPEND_TIMEOUT.
-        self.call::<AppendRpc, _, _>(rpc, option.hard_ttl().max(APPEND_TIMEOUT)).await
+        self.call::<AppendRpc, _, _>(rpc, option.hard_ttl().max(APPEND_TIMEOUT))
+            .await
     }
 
     async fn vote(
@@ -191,6 +217,7 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call::<TransferLeaderRpc, _, _>(req, option.hard_ttl()).await
+        self.call::<TransferLeaderRpc, _, _>(req, option.hard_ttl())
+            .await
     }
 }

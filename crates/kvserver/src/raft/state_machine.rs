@@ -50,7 +50,11 @@ impl AppliedState {
     }
 
     fn from_range_data(data: &RangeData) -> io::Result<Self> {
-        match data.local.iter().find(|(k, _)| *k == RangeLocalKind::AppliedState) {
+        match data
+            .local
+            .iter()
+            .find(|(k, _)| *k == RangeLocalKind::AppliedState)
+        {
             Some((_, bytes)) => Self::decode(bytes),
             None => Ok(Self::default()),
         }
@@ -81,7 +85,10 @@ impl StateMachine {
     /// Opens the state machine of `range_id` over `[start, end)`, resuming
     /// from what the engine holds.
     pub fn open(engine: Engine, range_id: u64, span: (Vec<u8>, Vec<u8>)) -> io::Result<Self> {
-        let applied = match engine.range_local(range_id, RangeLocalKind::AppliedState).map_err(io_err)? {
+        let applied = match engine
+            .range_local(range_id, RangeLocalKind::AppliedState)
+            .map_err(io_err)?
+        {
             Some(bytes) => AppliedState::decode(&bytes)?,
             None => AppliedState::default(),
         };
@@ -167,12 +174,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.builder()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: RangeSnapshot) -> io::Result<()> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: RangeSnapshot,
+    ) -> io::Result<()> {
         let applied = AppliedState::from_range_data(&snapshot)?;
         if applied.log_id != meta.last_log_id {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("snapshot data at {:?} does not match its meta {:?}", applied.log_id, meta.last_log_id),
+                format!(
+                    "snapshot data at {:?} does not match its meta {:?}",
+                    applied.log_id, meta.last_log_id
+                ),
             ));
         }
         let mut batch = self.engine.batch();
@@ -185,7 +199,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
-        Ok(self.snapshot.lock().clone().map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+        Ok(self
+            .snapshot
+            .lock()
+            .clone()
+            .map(|(meta, snapshot)| Snapshot { meta, snapshot }))
     }
 }
 
@@ -211,6 +229,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: applied.membership,
         };
         *self.snapshot.lock() = Some((meta.clone(), data.clone()));
-        Ok(Snapshot { meta, snapshot: data })
+        Ok(Snapshot {
+            meta,
+            snapshot: data,
+        })
     }
 }

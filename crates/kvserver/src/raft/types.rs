@@ -26,7 +26,12 @@ impl fmt::Display for RaftCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RaftCommand::Write { writes, .. } => {
-                write!(f, "write({} keys, {} bytes)", writes.writes.len(), writes.size_in_bytes())
+                write!(
+                    f,
+                    "write({} keys, {} bytes)",
+                    writes.writes.len(),
+                    writes.size_in_bytes()
+                )
             }
         }
     }
