@@ -14,20 +14,20 @@ pub enum KvError {
     NotLeaseholder {
         range_id: RangeId,
         leaseholder: Option<ReplicaDescriptor>,
-        descriptor: Option<RangeDescriptor>,
+        descriptor: Option<Box<RangeDescriptor>>,
     },
     /// The keys are not (or no longer) in this range; `descriptor` is the
     /// range as this node knows it, to refresh a cache.
     #[error("range {range_id}: keys outside the range (descriptor: {descriptor:?})")]
     RangeKeyMismatch {
         range_id: RangeId,
-        descriptor: Option<RangeDescriptor>,
+        descriptor: Option<Box<RangeDescriptor>>,
     },
     /// No replica of the range lives on this node.
     #[error("range {range_id} not found on node")]
     RangeNotFound { range_id: RangeId },
     #[error("conflicting intent on {key:?} of txn {}", txn.id)]
-    WriteIntent { key: Vec<u8>, txn: TxnMeta },
+    WriteIntent { key: Vec<u8>, txn: Box<TxnMeta> },
     #[error("write at {requested} too old: a version exists at {existing}")]
     WriteTooOld {
         requested: Timestamp,

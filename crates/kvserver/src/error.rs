@@ -9,7 +9,7 @@ pub(crate) fn kv_error(e: StorageError) -> KvError {
             let first = intents.swap_remove(0);
             KvError::WriteIntent {
                 key: first.key,
-                txn: first.txn,
+                txn: Box::new(first.txn),
             }
         }
         StorageError::WriteTooOld {

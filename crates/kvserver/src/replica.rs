@@ -87,6 +87,15 @@ struct LeaseClock {
     max_read: Timestamp,
 }
 
+/// What every replica of a node shares with its store.
+#[derive(Clone)]
+pub(crate) struct NodeContext {
+    pub node_id: u64,
+    pub engine: Engine,
+    pub clock: Arc<HybridClock>,
+    pub transport: Transport,
+}
+
 pub struct Replica {
     range_id: u64,
     node_id: u64,
@@ -110,25 +119,22 @@ pub struct Replica {
 impl Replica {
     pub(crate) fn new(
         range_id: u64,
-        node_id: u64,
         span: (Vec<u8>, Vec<u8>),
         raft: Raft,
-        engine: Engine,
-        clock: Arc<HybridClock>,
         applied: watch::Receiver<AppliedSummary>,
-        transport: Transport,
+        node: NodeContext,
     ) -> Self {
         Replica {
             range_id,
-            node_id,
+            node_id: node.node_id,
             span,
             raft,
-            engine,
-            clock,
+            engine: node.engine,
+            clock: node.clock,
             latches: LatchManager::default(),
             lease_clock: Mutex::new(LeaseClock::default()),
             applied,
-            transport,
+            transport: node.transport,
             last_activity: Mutex::new(Instant::now()),
             quiesced: AtomicBool::new(false),
             quiesced_leader: AtomicU64::new(0),
@@ -296,7 +302,7 @@ impl Replica {
         KvError::NotLeaseholder {
             range_id: self.range_id,
             leaseholder,
-            descriptor: Some(descriptor),
+            descriptor: Some(Box::new(descriptor)),
         }
     }
 
@@ -311,7 +317,7 @@ impl Replica {
         } else {
             Err(KvError::RangeKeyMismatch {
                 range_id: self.range_id,
-                descriptor: Some(self.descriptor()),
+                descriptor: Some(Box::new(self.descriptor())),
             })
         }
     }

@@ -31,7 +31,7 @@ use crate::raft::network::{
 use crate::raft::state_machine::StateMachine;
 use crate::raft::syncer::Syncer;
 use crate::raft::types::{ReplicaNode, Snapshot};
-use crate::replica::{Raft, Replica};
+use crate::replica::{NodeContext, Raft, Replica};
 
 /// Raft timing of every group on a node. Heartbeats must arrive well within
 /// the election timeout across the slowest link; the leader lease lasts
@@ -251,16 +251,13 @@ impl Store {
         let raft = Raft::new(inner.node_id, inner.config.clone(), network, log, sm)
             .await
             .map_err(|e| StoreError::Raft(e.to_string()))?;
-        let replica = Arc::new(Replica::new(
-            range_id,
-            inner.node_id,
-            span,
-            raft,
-            inner.engine.clone(),
-            inner.clock.clone(),
-            applied,
-            inner.transport.clone(),
-        ));
+        let node = NodeContext {
+            node_id: inner.node_id,
+            engine: inner.engine.clone(),
+            clock: inner.clock.clone(),
+            transport: inner.transport.clone(),
+        };
+        let replica = Arc::new(Replica::new(range_id, span, raft, applied, node));
         inner.replicas.write().insert(range_id, replica.clone());
         Ok(replica)
     }

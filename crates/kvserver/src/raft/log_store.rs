@@ -104,7 +104,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             None => None,
         };
         Ok(LogState {
-            last_purged_log_id: last_purged_log_id.clone(),
+            last_purged_log_id,
             last_log_id: last_log_id.or(last_purged_log_id),
         })
     }

@@ -130,7 +130,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
-        Ok((self.applied.log_id.clone(), self.applied.membership.clone()))
+        Ok((self.applied.log_id, self.applied.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
@@ -151,7 +151,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     next.stats.add(&stats);
                 }
                 EntryPayload::Membership(membership) => {
-                    next.membership = StoredMembership::new(Some(log_id.clone()), membership);
+                    next.membership = StoredMembership::new(Some(log_id), membership);
                 }
             }
             next.log_id = Some(log_id);
