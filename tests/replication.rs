@@ -158,8 +158,10 @@ async fn lagging_node_catches_up_by_snapshot_after_log_truncation() {
     let leader = cluster.leader(1).unwrap();
     let lagging = (1..=3).find(|&n| n != leader).unwrap();
     cluster.kill(lagging).await.unwrap();
+    // About 5 MiB: the snapshot crosses the wire in several chunks.
+    let big = vec![b'x'; 100 << 10];
     for i in 0..50 {
-        cluster.put(1, &key(1, i), b"while down").await.unwrap();
+        cluster.put(1, &key(1, i), &big).await.unwrap();
     }
     // Snapshot and truncate the log on every live replica, so the lagging
     // one can only be caught up by a snapshot.

@@ -24,14 +24,17 @@ use tracing::{info, warn};
 
 use crate::quiesce::{QuiesceRequest, QuiesceRpc, WakeRpc};
 use crate::raft::log_store::LogStore;
+use crate::raft::network::SnapshotChunk;
 use crate::raft::network::{
     AppendRpc, NetworkFactory, PreVoteRpc, RaftRpcError, RangeMessage, SnapshotRpc,
     TransferLeaderRpc, VoteRpc,
 };
 use crate::raft::state_machine::StateMachine;
 use crate::raft::syncer::Syncer;
-use crate::raft::types::{ReplicaNode, Snapshot};
+use crate::raft::types::{ReplicaNode, Snapshot, SnapshotMeta, TypeConfig};
 use crate::replica::{NodeContext, Raft, Replica};
+use meridian_storage::RangeData;
+use openraft::raft::SnapshotResponse;
 
 /// Raft timing of every group on a node. Heartbeats must arrive well within
 /// the election timeout across the slowest link; the leader lease lasts
@@ -124,6 +127,14 @@ struct Inner {
     config: Arc<openraft::Config>,
     replicas: RwLock<HashMap<u64, Arc<Replica>>>,
     stopped: std::sync::atomic::AtomicBool,
+    /// Snapshots being received, by range.
+    incoming_snapshots: parking_lot::Mutex<HashMap<u64, IncomingSnapshot>>,
+}
+
+/// The chunks of a snapshot received so far.
+struct IncomingSnapshot {
+    meta: SnapshotMeta,
+    data: RangeData,
 }
 
 /// A node's replicas. Cheap to clone.
@@ -171,6 +182,7 @@ impl Store {
                 config: Arc::new(raft_config(timeouts)?),
                 replicas: RwLock::new(HashMap::new()),
                 stopped: std::sync::atomic::AtomicBool::new(false),
+                incoming_snapshots: parking_lot::Mutex::new(HashMap::new()),
             }),
         };
         for (range_id, bytes) in store
@@ -454,6 +466,49 @@ impl Store {
         }
     }
 
+    /// Collects a snapshot's chunks; installs it when the last arrives.
+    async fn receive_snapshot_chunk(
+        &self,
+        range_id: u64,
+        chunk: SnapshotChunk,
+    ) -> Result<Option<SnapshotResponse<TypeConfig>>, RaftRpcError> {
+        let replica = self
+            .replica(range_id)
+            .ok_or(RaftRpcError::RangeNotFound(range_id))?;
+        let complete = {
+            let mut staging = self.inner.incoming_snapshots.lock();
+            if chunk.offset == 0 {
+                staging.insert(
+                    range_id,
+                    IncomingSnapshot {
+                        meta: chunk.meta.clone(),
+                        data: RangeData::default(),
+                    },
+                );
+            }
+            let incoming = staging
+                .get_mut(&range_id)
+                .filter(|s| s.meta == chunk.meta && s.data.data.len() as u64 == chunk.offset)
+                .ok_or_else(|| RaftRpcError::Raft("snapshot chunk out of order".into()))?;
+            incoming.data.local.extend(chunk.local);
+            incoming.data.data.extend(chunk.records);
+            if !chunk.done {
+                return Ok(None);
+            }
+            staging.remove(&range_id).expect("staged above")
+        };
+        let snapshot = Snapshot {
+            meta: complete.meta,
+            snapshot: complete.data,
+        };
+        replica
+            .raft()
+            .install_full_snapshot(chunk.vote, snapshot)
+            .await
+            .map(Some)
+            .map_err(|e| RaftRpcError::Raft(e.to_string()))
+    }
+
     fn register_handlers(&self) -> Result<(), StoreError> {
         let transport = &self.inner.transport;
         macro_rules! raft_handler {
@@ -478,15 +533,17 @@ impl Store {
         raft_handler!(TransferLeaderRpc, |raft, req| raft
             .handle_transfer_leader(req)
             .await);
-        raft_handler!(SnapshotRpc, |raft, msg| raft
-            .install_full_snapshot(
-                msg.vote,
-                Snapshot {
-                    meta: msg.meta,
-                    snapshot: msg.data,
-                },
-            )
-            .await);
+        let store = self.clone();
+        transport.register::<SnapshotRpc, _, _>(
+            move |_, message: RangeMessage<SnapshotChunk>| {
+                let store = store.clone();
+                async move {
+                    store
+                        .receive_snapshot_chunk(message.range_id, message.body)
+                        .await
+                }
+            },
+        )?;
 
         let store = self.clone();
         transport.register::<BatchRpc, _, _>(move |_, request| {

@@ -43,12 +43,62 @@ pub enum RaftRpcError {
     Raft(String),
 }
 
-/// A full snapshot as it crosses the wire.
+/// One piece of a snapshot on the wire. A snapshot travels as a sequence
+/// of chunks of at most openraft's `snapshot_max_chunk_size` bytes of data
+/// records (so no frame comes near the transport's size limit, whatever the
+/// range's size); the first chunk carries the range-local records, the last
+/// is marked `done` and answered with the installation's result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SnapshotMessage {
+pub struct SnapshotChunk {
     pub vote: Vote,
     pub meta: SnapshotMeta,
-    pub data: RangeData,
+    /// Index of this chunk's first data record within the snapshot.
+    pub offset: u64,
+    pub local: Vec<(meridian_keys::RangeLocalKind, Vec<u8>)>,
+    pub records: Vec<(Vec<u8>, Vec<u8>)>,
+    pub done: bool,
+}
+
+/// Splits a snapshot's records into chunks of about `chunk_bytes` bytes.
+pub fn snapshot_chunks(
+    vote: Vote,
+    meta: SnapshotMeta,
+    data: RangeData,
+    chunk_bytes: usize,
+) -> Vec<SnapshotChunk> {
+    let mut chunks = Vec::new();
+    let mut current = Vec::new();
+    let mut size = 0;
+    let mut offset = 0u64;
+    let mut local = Some(data.local);
+    let total = data.data.len();
+    for (i, record) in data.data.into_iter().enumerate() {
+        size += record.0.len() + record.1.len();
+        current.push(record);
+        if size >= chunk_bytes && i + 1 < total {
+            let records = std::mem::take(&mut current);
+            let count = records.len() as u64;
+            chunks.push(SnapshotChunk {
+                vote,
+                meta: meta.clone(),
+                offset,
+                local: local.take().unwrap_or_default(),
+                records,
+                done: false,
+            });
+            offset += count;
+            size = 0;
+        }
+    }
+    chunks.push(SnapshotChunk {
+        vote,
+        meta,
+        offset,
+        local: local.take().unwrap_or_default(),
+        records: current,
+        done: true,
+    });
+    chunks
 }
 
 macro_rules! raft_rpc {
@@ -86,8 +136,8 @@ raft_rpc!(
 raft_rpc!(
     SnapshotRpc,
     103,
-    SnapshotMessage,
-    SnapshotResponse<TypeConfig>
+    SnapshotChunk,
+    Option<SnapshotResponse<TypeConfig>>
 );
 raft_rpc!(
     TransferLeaderRpc,
@@ -195,16 +245,23 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
         cancel: impl std::future::Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let message = SnapshotMessage {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot,
-        };
-        // Snapshots are bigger than heartbeats: give them at least 30 s.
+        // Snapshots are bigger than heartbeats: each chunk gets at least 30 s.
         let timeout = option.hard_ttl().max(Duration::from_secs(30));
+        let chunk_bytes = option.snapshot_chunk_size().unwrap_or(3 << 20);
+        let chunks = snapshot_chunks(vote, snapshot.meta, snapshot.snapshot, chunk_bytes);
+        let send_all = async {
+            for chunk in chunks {
+                if let Some(response) = self.call::<SnapshotRpc, _, _>(chunk, timeout).await? {
+                    return Ok(response);
+                }
+            }
+            Err(RPCError::Network(NetworkError::new(&RaftRpcError::Raft(
+                "snapshot receiver did not answer the last chunk".into(),
+            ))))
+        };
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
-            result = self.call::<SnapshotRpc, _, _>(message, timeout) => result.map_err(|e| match e {
+            result = send_all => result.map_err(|e| match e {
                 RPCError::Unreachable(u) => StreamingError::Unreachable(u),
                 RPCError::Network(n) => StreamingError::Network(n),
                 other => StreamingError::Network(NetworkError::new(&other)),
@@ -219,5 +276,44 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.call::<TransferLeaderRpc, _, _>(req, option.hard_ttl())
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meridian_keys::RangeLocalKind;
+
+    #[test]
+    fn chunks_cover_every_record_once_in_order() {
+        let data = RangeData {
+            local: vec![(RangeLocalKind::AppliedState, b"applied".to_vec())],
+            data: (0..100u32)
+                .map(|i| (i.to_be_bytes().to_vec(), vec![0u8; 96]))
+                .collect(),
+        };
+        let chunks = snapshot_chunks(Vote::new(1, 1), SnapshotMeta::default(), data.clone(), 1000);
+        assert!(chunks.len() > 5, "{} chunks", chunks.len());
+        assert_eq!(chunks.iter().filter(|c| c.done).count(), 1);
+        assert!(chunks.last().unwrap().done);
+        assert_eq!(chunks[0].local, data.local);
+        assert!(chunks[1..].iter().all(|c| c.local.is_empty()));
+        let mut offset = 0;
+        let mut records = Vec::new();
+        for chunk in chunks {
+            assert_eq!(chunk.offset, offset);
+            offset += chunk.records.len() as u64;
+            records.extend(chunk.records);
+        }
+        assert_eq!(records, data.data);
+        // An empty range is one chunk.
+        let empty = snapshot_chunks(
+            Vote::new(1, 1),
+            SnapshotMeta::default(),
+            RangeData::default(),
+            1000,
+        );
+        assert_eq!(empty.len(), 1);
+        assert!(empty[0].done);
     }
 }
