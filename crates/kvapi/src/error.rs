@@ -47,6 +47,10 @@ pub enum KvError {
     /// down, proposal dropped); retrying later may succeed.
     #[error("range {range_id} unavailable: {reason}")]
     Unavailable { range_id: RangeId, reason: String },
+    /// A write was proposed but its outcome is unknown: it may or may not
+    /// have been applied. Retrying blindly could apply it twice.
+    #[error("range {range_id}: write outcome unknown: {reason}")]
+    AmbiguousResult { range_id: RangeId, reason: String },
     /// The node failed to read or write its storage.
     #[error("storage failure: {0}")]
     Storage(String),

@@ -77,6 +77,13 @@ pub(crate) async fn run(store: Store, election_timeout: Duration) {
             return;
         }
         for replica in store.replicas() {
+            // A replica that quiesced under a leader it no longer follows
+            // (an election happened while it was quiet) must tick again.
+            if let Some(leader) = replica.quiesced_leader() {
+                if replica.leader() != Some(leader) {
+                    replica.wake_local();
+                }
+            }
             if replica.should_quiesce(IDLE_BEFORE_QUIESCE) {
                 quiesce(&store, &replica).await;
             }

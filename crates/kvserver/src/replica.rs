@@ -47,6 +47,7 @@ use meridian_kvapi::{
 use meridian_storage::Engine;
 use meridian_transport::Transport;
 use openraft::async_runtime::WatchReceiver;
+use openraft::errors::ClientWriteError;
 use openraft::ReadPolicy;
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -327,16 +328,7 @@ impl Replica {
     async fn ensure_lease(&self) -> Result<u64, KvError> {
         match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
             Ok(_) => Ok(self.raft.metrics().borrow_watched().current_term),
-            Err(e) => {
-                if let Some(forward) = e.forward_to_leader() {
-                    let leader = forward.leader_id.filter(|&l| l != self.node_id);
-                    return Err(self.not_leaseholder(leader));
-                }
-                Err(KvError::Unavailable {
-                    range_id: self.range_id,
-                    reason: e.to_string(),
-                })
-            }
+            Err(e) => Err(self.raft_error(e.forward_to_leader().map(|f| f.leader_id), &e)),
         }
     }
 
@@ -346,8 +338,14 @@ impl Replica {
             return Err(KvError::InvalidRequest("empty batch".into()));
         }
         self.check_span(&request)?;
+        if let Some(ts) = request.timestamp {
+            // A client's timestamp moves our clock like any remote one, and
+            // is refused if it is beyond the offset bound.
+            self.clock
+                .update(ts)
+                .map_err(|e| KvError::InvalidRequest(e.to_string()))?;
+        }
         self.activate().await;
-        let term = self.ensure_lease().await?;
         let is_write = request.requests.iter().any(|r| r.is_write());
         let spans = request
             .requests
@@ -362,6 +360,10 @@ impl Replica {
             })
             .collect();
         let _latches = self.latches.acquire(spans).await;
+        // The lease is checked after the latches: waiting for them may have
+        // outlasted the lease, and the state machine must be caught up with
+        // every write committed before this request evaluates.
+        let term = self.ensure_lease().await?;
 
         let max_offset = self.clock.max_offset();
         let chosen_by_us = request.timestamp.is_none();
@@ -422,13 +424,20 @@ impl Replica {
             }
             Some((writes, stats)) => {
                 if !writes.is_empty() {
-                    self.propose(RaftCommand::Write { writes, stats }).await?;
+                    self.propose(RaftCommand::Write {
+                        writes,
+                        stats,
+                        term,
+                    })
+                    .await?;
                 }
                 self.commit_wait(ts).await;
             }
         }
-        // The clock must not hand out a timestamp below one we acknowledged.
-        self.clock.forward_to(ts);
+        if chosen_by_us {
+            // The clock must not hand out a timestamp below one we acknowledged.
+            self.clock.forward_to(ts);
+        }
         Ok(BatchResponse {
             timestamp: ts,
             responses,
@@ -436,26 +445,48 @@ impl Replica {
     }
 
     async fn propose(&self, command: RaftCommand) -> Result<(), KvError> {
+        let ambiguous = |reason: String| KvError::AmbiguousResult {
+            range_id: self.range_id,
+            reason,
+        };
         match self.raft.client_write(command).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if let Some(forward) = e.forward_to_leader() {
-                    let leader = forward.leader_id.filter(|&l| l != self.node_id);
-                    return Err(self.not_leaseholder(leader));
+            Ok(response) if response.data.applied => Ok(()),
+            // Proposed in a later term than it was evaluated in: every
+            // replica skipped it, so a retry is safe.
+            Ok(_) => Err(self.not_leaseholder(self.leader())),
+            Err(e) => match e.api_error() {
+                // Refused before anything was appended: safe to retry.
+                Some(ClientWriteError::ForwardToLeader(forward)) => {
+                    Err(self.raft_error(Some(forward.leader_id), &e))
                 }
-                Err(KvError::Unavailable {
-                    range_id: self.range_id,
-                    reason: e.to_string(),
-                })
-            }
+                // Appended, then discarded or the group failed: the write
+                // may still commit through another leader.
+                _ => Err(ambiguous(e.to_string())),
+            },
         }
     }
 
-    /// Holds an acknowledgement until the local clock has passed `ts`.
+    /// A Raft refusal as a KV error: `forward` is `Some(leader hint)` when
+    /// Raft says another node leads (then `NotLeaseholder`), else the range
+    /// is unavailable for now.
+    fn raft_error(&self, forward: Option<Option<u64>>, e: &dyn std::fmt::Display) -> KvError {
+        match forward {
+            Some(leader) => self.not_leaseholder(leader.filter(|&l| l != self.node_id)),
+            None => KvError::Unavailable {
+                range_id: self.range_id,
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    /// Holds an acknowledgement until the local clock has passed `ts`. Our
+    /// own timestamps are at most `max_offset` ahead, and client timestamps
+    /// beyond it were refused, so the wait is bounded by `max_offset`.
     async fn commit_wait(&self, ts: Timestamp) {
         let now = self.clock.physical_now();
         if ts.wall_nanos > now {
-            tokio::time::sleep(Duration::from_nanos(ts.wall_nanos - now)).await;
+            let wait = Duration::from_nanos(ts.wall_nanos - now).min(self.clock.max_offset());
+            tokio::time::sleep(wait).await;
         }
     }
 }

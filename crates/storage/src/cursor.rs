@@ -250,7 +250,17 @@ impl Cursor for MergedCursor<'_> {
     fn seek_for_prev(&mut self, key: &[u8]) {
         self.forward = false;
         self.db.seek_for_prev(key);
-        self.ov = self.overlay_until(Bound::Included(key));
+        // Clamp to the exclusive upper bound, or an overlay entry at or
+        // above it would hide every entry below.
+        let bound = match self.upper.clone() {
+            Some(upper) if key >= upper.as_slice() => {
+                self.ov = self.overlay_until(Bound::Excluded(&upper));
+                self.settle();
+                return;
+            }
+            _ => Bound::Included(key),
+        };
+        self.ov = self.overlay_until(bound);
         self.settle();
     }
 

@@ -144,11 +144,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut responders = Vec::new();
         while let Some((entry, responder)) = entries.try_next().await? {
             let log_id = entry.log_id();
+            let mut applied = true;
             match entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(RaftCommand::Write { writes, stats }) => {
-                    batch.apply_write_set(&writes);
-                    next.stats.add(&stats);
+                EntryPayload::Normal(RaftCommand::Write {
+                    writes,
+                    stats,
+                    term,
+                }) => {
+                    // Every replica makes the same decision from the log alone.
+                    applied = log_id.leader_id.term == term;
+                    if applied {
+                        batch.apply_write_set(&writes);
+                        next.stats.add(&stats);
+                    }
                 }
                 EntryPayload::Membership(membership) => {
                     next.membership = StoredMembership::new(Some(log_id), membership);
@@ -156,7 +165,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             next.log_id = Some(log_id);
             if let Some(responder) = responder {
-                responders.push(responder);
+                responders.push((responder, applied));
             }
         }
         batch.put_range_local(self.range_id, RangeLocalKind::AppliedState, &next.encode()?);
@@ -164,8 +173,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.engine.commit(batch, false).map_err(io_err)?;
         self.applied = next;
         self.applied_tx.send_replace(summary(&self.applied));
-        for responder in responders {
-            responder.send(CommandResult);
+        for (responder, applied) in responders {
+            responder.send(CommandResult { applied });
         }
         Ok(())
     }

@@ -18,8 +18,15 @@ pub struct ReplicaNode {
 /// leaseholder evaluated, applied identically by every replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RaftCommand {
-    /// Data writes and the statistics delta they cause.
-    Write { writes: WriteSet, stats: MvccStats },
+    /// Data writes and the statistics delta they cause, evaluated by the
+    /// leaseholder of Raft term `term`. Applied only if the entry was
+    /// proposed in that same term: an evaluation from an earlier lease must
+    /// not land on state a later leader changed.
+    Write {
+        writes: WriteSet,
+        stats: MvccStats,
+        term: u64,
+    },
 }
 
 impl fmt::Display for RaftCommand {
@@ -37,10 +44,12 @@ impl fmt::Display for RaftCommand {
     }
 }
 
-/// What applying a command returns to its proposer. Evaluation already
-/// produced the client's response, so there is nothing more to say yet.
+/// What applying a command returns to its proposer: whether its writes were
+/// applied (evaluation already produced the client's response).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommandResult;
+pub struct CommandResult {
+    pub applied: bool,
+}
 
 openraft::declare_raft_types!(
     /// Types of every range's Raft group.

@@ -511,6 +511,30 @@ fn batch_reads_its_own_writes() {
         .is_some());
 }
 
+#[test]
+fn batch_reverse_scan_ending_at_a_pending_key_sees_keys_below_it() {
+    // The reverse scan seeks to the span's end, which is exactly the intent
+    // key of "c", a key this batch wrote: the merge must still see "b".
+    let scenario = Scenario::new();
+    let mut batch = scenario.engine.batch();
+    let mut stats = MvccStats::default();
+    let t = Timestamp::new(10, 0);
+    let txn = model_txn(0);
+    mvcc_put(&mut batch, b"b", t, Some(&txn), Some(b"1"), &mut stats).unwrap();
+    mvcc_put(&mut batch, b"c", t, Some(&txn), Some(b"2"), &mut stats).unwrap();
+    let reverse = ScanOptions {
+        reverse: true,
+        ..ScanOptions::default()
+    };
+    let opts = ReadOptions {
+        txn: Some(&txn),
+        uncertainty_limit: None,
+    };
+    let rows = mvcc_scan(&batch, b"a", b"c", Timestamp::new(20, 0), &opts, reverse).unwrap();
+    let keys: Vec<_> = rows.rows.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(keys, vec![b"b".to_vec()]);
+}
+
 // ---------------------------------------------------------------------------
 // Property test: the engine against a model of committed versions and intents.
 
