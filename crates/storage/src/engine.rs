@@ -246,6 +246,11 @@ impl Batch {
         self.overlay
     }
 
+    /// Whether this batch wrote (or deleted) data-CF key `key`.
+    pub(crate) fn has_pending_data(&self, key: &[u8]) -> bool {
+        self.overlay.contains_key(key)
+    }
+
     pub(crate) fn put_data(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.write_batch
             .put_cf(self.engine.cf(CF_DATA), &key, &value);

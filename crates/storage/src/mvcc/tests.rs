@@ -485,6 +485,8 @@ fn batch_reads_its_own_writes() {
     // A second write in the same batch sees the first one.
     let err = mvcc_put(&mut batch, b"a", t(5), None, Some(b"0"), &mut stats).unwrap_err();
     assert!(matches!(err, StorageError::WriteTooOld { .. }));
+    // The same key again at the same timestamp replaces the batch's own write.
+    mvcc_put(&mut batch, b"b", t(10), None, Some(b"2b"), &mut stats).unwrap();
     mvcc_put(&mut batch, b"a", t(20), None, None, &mut stats).unwrap();
     let opts = ReadOptions::default();
     let scan = mvcc_scan(&batch, b"a", b"z", t(30), &opts, ScanOptions::default()).unwrap();

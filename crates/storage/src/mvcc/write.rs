@@ -58,10 +58,18 @@ pub fn mvcc_put(
         }
     }
     if let Some(newest) = head.newest.filter(|n| n.timestamp >= ts) {
-        return Err(StorageError::WriteTooOld {
-            requested: ts,
-            existing: newest.timestamp,
-        });
+        // A version this same batch wrote at this timestamp is replaced, so a
+        // batch may write one key twice ([Put k, Delete k]).
+        let own = txn.is_none()
+            && newest.timestamp == ts
+            && batch.has_pending_data(&encode_version_key(key, ts));
+        if !own {
+            return Err(StorageError::WriteTooOld {
+                requested: ts,
+                existing: newest.timestamp,
+            });
+        }
+        stats.record(-1, newest.key_len, newest.val_len, false);
     }
 
     if head.is_empty() {
