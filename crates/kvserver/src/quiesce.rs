@@ -25,6 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use meridian_transport::Rpc;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
@@ -66,9 +67,14 @@ impl Rpc for WakeRpc {
     type Response = ();
 }
 
-/// Runs the store's quiesce and leader-watch loop until the store stops.
+/// How many ranges one pass tries to quiesce at once.
+const CONCURRENT_QUIESCES: usize = 64;
+
+/// Runs the store's quiesce loop and, in its own task, the leader watch,
+/// until the store stops. They are separate so that slow quiesce attempts
+/// (a dead follower times out) never delay noticing a dead leader.
 pub(crate) async fn run(store: Store, election_timeout: Duration) {
-    let mut unreachable_since: BTreeMap<u64, tokio::time::Instant> = BTreeMap::new();
+    tokio::spawn(run_leader_watch(store.clone(), election_timeout));
     let mut ticker = tokio::time::interval(QUIESCE_CHECK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -76,17 +82,38 @@ pub(crate) async fn run(store: Store, election_timeout: Duration) {
         if store.is_stopped() {
             return;
         }
-        for replica in store.replicas() {
-            // A replica that quiesced under a leader it no longer follows
-            // (an election happened while it was quiet) must tick again.
-            if let Some(leader) = replica.quiesced_leader() {
-                if replica.leader() != Some(leader) {
-                    replica.wake_local();
+        let candidates: Vec<_> = store
+            .replicas()
+            .into_iter()
+            .filter(|replica| {
+                // A replica that quiesced under a leader it no longer
+                // follows (an election happened while it was quiet) must
+                // tick again.
+                if let Some(leader) = replica.quiesced_leader() {
+                    if replica.leader() != Some(leader) {
+                        replica.wake_local();
+                    }
                 }
-            }
-            if replica.should_quiesce(IDLE_BEFORE_QUIESCE) {
-                quiesce(&store, &replica).await;
-            }
+                replica.should_quiesce(IDLE_BEFORE_QUIESCE)
+            })
+            .collect();
+        futures_util::stream::iter(candidates)
+            .for_each_concurrent(CONCURRENT_QUIESCES, |replica| {
+                let store = store.clone();
+                async move { quiesce(&store, &replica).await }
+            })
+            .await;
+    }
+}
+
+async fn run_leader_watch(store: Store, election_timeout: Duration) {
+    let mut unreachable_since: BTreeMap<u64, tokio::time::Instant> = BTreeMap::new();
+    let mut ticker = tokio::time::interval(QUIESCE_CHECK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if store.is_stopped() {
+            return;
         }
         watch_leaders(&store, election_timeout, &mut unreachable_since).await;
     }
@@ -106,20 +133,24 @@ async fn quiesce(store: &Store, replica: &crate::Replica) {
         .map(|r| r.node_id)
         .filter(|&n| n != store.node_id())
         .collect();
-    for node in followers {
-        let agreed = store
-            .transport()
-            .call::<QuiesceRpc>(node, &request, QUIESCE_CHECK)
-            .await
-            .unwrap_or(false);
-        if !agreed {
-            // Wake those that already stopped; try again later.
-            replica.wake_followers().await;
-            return;
+    let answers = futures_util::future::join_all(followers.iter().map(|&node| {
+        let request = &request;
+        async move {
+            store
+                .transport()
+                .call::<QuiesceRpc>(node, request, QUIESCE_CHECK)
+                .await
+                .unwrap_or(false)
         }
+    }))
+    .await;
+    if answers.iter().all(|&agreed| agreed) {
+        replica.quiesce_under(store.node_id());
+        debug!(range_id = replica.range_id(), "range quiesced");
+    } else {
+        // Wake those that already stopped; try again later.
+        replica.wake_followers().await;
     }
-    replica.quiesce_under(store.node_id());
-    debug!(range_id = replica.range_id(), "range quiesced");
 }
 
 /// Pings every node that leads a range quiesced here; wakes the ranges of a

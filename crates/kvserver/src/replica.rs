@@ -176,14 +176,14 @@ impl Replica {
             .map(|r| r.node_id)
             .filter(|&n| n != self.node_id)
             .collect();
-        for node in others {
-            // Best effort: a follower that misses it is woken by its
-            // leader watch, and follows a live leader either way.
-            let _ = self
-                .transport
-                .call::<WakeRpc>(node, &vec![self.range_id], Duration::from_millis(500))
-                .await;
-        }
+        // Best effort: a follower that misses it is woken when it sees the
+        // leader change, and follows a live leader either way.
+        let ranges = vec![self.range_id];
+        futures_util::future::join_all(others.into_iter().map(|node| {
+            self.transport
+                .call::<WakeRpc>(node, &ranges, Duration::from_millis(500))
+        }))
+        .await;
     }
 
     /// Whether this replica leads, has been idle for `idle`, and every
