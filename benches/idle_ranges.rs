@@ -6,8 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use meridian_kvserver::RaftTimeouts;
-use meridian_testkit::{ClusterConfig, TestCluster};
+mod support;
 
 /// User plus system CPU time of this process, from /proc/self/stat.
 fn cpu_time() -> Duration {
@@ -35,39 +34,15 @@ fn rss_mib() -> u64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
-    let ranges = arg("--ranges", 1000);
-    let seconds = arg("--seconds", 10);
+    let ranges = support::flag("--ranges", 1000);
+    let seconds = support::flag("--seconds", 10);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut config = ClusterConfig::new(3);
-        config.timeouts = RaftTimeouts::LAN;
-        let cluster = TestCluster::start(config).await.unwrap();
         let started = Instant::now();
-        for range_id in 1..=ranges {
-            let start = format!("r{range_id:06}/").into_bytes();
-            let end = format!("r{range_id:06}0").into_bytes();
-            cluster
-                .create_range(range_id, &start, &end, &[1, 2, 3])
-                .await
-                .unwrap();
-        }
-        for range_id in 1..=ranges {
-            cluster
-                .wait_for_leader(range_id, Duration::from_secs(120))
-                .await
-                .unwrap();
-        }
+        let cluster = support::cluster_with_ranges(ranges).await;
         println!(
             "created {ranges} ranges in {:.1}s",
             started.elapsed().as_secs_f64()

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meridian_kvapi::Request;
-use meridian_kvserver::RaftTimeouts;
-use meridian_testkit::{ClusterConfig, TestCluster};
+use meridian_testkit::TestCluster;
+
+mod support;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -34,7 +35,7 @@ async fn run_case(cluster: &Arc<TestCluster>, ranges: u64, writers: usize, secon
             let value = vec![7u8; 256];
             while !stop.load(Ordering::Relaxed) {
                 let range_id = 1 + (w as u64 + i) % ranges;
-                let key = format!("r{range_id:03}/w{w:03}-{i:08}").into_bytes();
+                let key = format!("{}w{w:03}-{i:08}", support::range_prefix(range_id)).into_bytes();
                 let started = Instant::now();
                 let request = Request::Put {
                     key,
@@ -67,37 +68,17 @@ async fn run_case(cluster: &Arc<TestCluster>, ranges: u64, writers: usize, secon
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let seconds = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let seconds = support::flag("--seconds", 5);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut config = ClusterConfig::new(3);
-        config.timeouts = RaftTimeouts::LAN;
-        let cluster = Arc::new(TestCluster::start(config).await.unwrap());
+        let cluster = Arc::new(support::cluster_with_ranges(100).await);
         for range_id in 1..=100u64 {
-            let start = format!("r{range_id:03}/").into_bytes();
-            let end = format!("r{range_id:03}0").into_bytes();
-            cluster
-                .create_range(range_id, &start, &end, &[1, 2, 3])
-                .await
-                .unwrap();
-        }
-        for range_id in 1..=100u64 {
-            cluster
-                .wait_for_leader(range_id, Duration::from_secs(60))
-                .await
-                .unwrap();
             // First write of a lease waits out the clock offset once; do it here.
             let warm = Request::Put {
-                key: format!("r{range_id:03}/warm").into_bytes(),
+                key: format!("{}warm", support::range_prefix(range_id)).into_bytes(),
                 value: vec![],
             };
             cluster
