@@ -370,11 +370,7 @@ impl Replica {
         let mut ts = request.timestamp.unwrap_or_else(|| self.clock.now());
         if is_write {
             let mut lease = self.lease_clock.lock();
-            if lease.term != term {
-                lease.term = term;
-                lease.low_water = self.clock.now().add_duration(max_offset);
-                lease.max_read = Timestamp::ZERO;
-            }
+            self.enter_term(&mut lease, term);
             let floor = lease.low_water.max(lease.max_read);
             if ts <= floor {
                 if request.txn.is_some() {
@@ -411,16 +407,8 @@ impl Replica {
         match writes {
             None => {
                 let mut lease = self.lease_clock.lock();
-                if lease.term == term {
-                    lease.max_read = lease.max_read.max(ts);
-                } else {
-                    // First request of a new lease: start its bookkeeping.
-                    *lease = LeaseClock {
-                        term,
-                        low_water: self.clock.now().add_duration(max_offset),
-                        max_read: ts,
-                    };
-                }
+                self.enter_term(&mut lease, term);
+                lease.max_read = lease.max_read.max(ts);
             }
             Some((writes, stats)) => {
                 if !writes.is_empty() {
@@ -442,6 +430,18 @@ impl Replica {
             timestamp: ts,
             responses,
         })
+    }
+
+    /// Starts the timestamp bookkeeping of a new lease the first time a
+    /// request runs under `term`.
+    fn enter_term(&self, lease: &mut LeaseClock, term: u64) {
+        if lease.term != term {
+            *lease = LeaseClock {
+                term,
+                low_water: self.clock.now().add_duration(self.clock.max_offset()),
+                max_read: Timestamp::ZERO,
+            };
+        }
     }
 
     async fn propose(&self, command: RaftCommand) -> Result<(), KvError> {

@@ -17,6 +17,7 @@ use meridian_keys::RangeLocalKind;
 use meridian_kvapi::{BatchRequest, BatchResult, KvError, RangeDescriptor, ReplicaKind};
 use meridian_storage::Engine;
 use meridian_transport::{Rpc, Transport};
+use openraft::errors::InitializeError;
 use openraft::{ChangeMembers, SnapshotPolicy};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -304,7 +305,7 @@ impl Store {
         match local.raft().initialize(voters).await {
             Ok(()) => {}
             // Already initialized: a restart of a bootstrap that got this far.
-            Err(e) if e.to_string().contains("NotAllowed") => {}
+            Err(e) if matches!(e.api_error(), Some(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(StoreError::Raft(e.to_string())),
         }
         Ok(local)
@@ -349,8 +350,8 @@ impl Store {
             .await
             .map_err(|e| StoreError::Raft(e.to_string()))?;
         if kind == ReplicaKind::Voter {
-            self.change(&replica, ChangeMembers::AddVoterIds(BTreeSet::from([node])))
-                .await?;
+            let change = ChangeMembers::AddVoterIds(BTreeSet::from([node]));
+            change_membership(&replica, change, false).await?;
         }
         Ok(())
     }
@@ -359,55 +360,32 @@ impl Store {
     pub async fn demote_replica(&self, range_id: u64, node: u64) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
         let change = ChangeMembers::RemoveVoters(BTreeSet::from([node]));
-        replica
-            .raft()
-            .change_membership(change, true)
-            .await
-            .map_err(|e| StoreError::Raft(e.to_string()))?;
-        Ok(())
+        change_membership(&replica, change, true).await
     }
 
     /// Turns a non-voter into a voter.
     pub async fn promote_replica(&self, range_id: u64, node: u64) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
-        self.change(&replica, ChangeMembers::AddVoterIds(BTreeSet::from([node])))
-            .await
+        let change = ChangeMembers::AddVoterIds(BTreeSet::from([node]));
+        change_membership(&replica, change, false).await
     }
 
     /// Removes `node`'s replica from the range and destroys its data there.
     pub async fn remove_replica(&self, range_id: u64, node: u64) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
         let descriptor = replica.descriptor();
-        let is_voter = descriptor.voters().any(|r| r.node_id == node);
-        if is_voter {
-            replica
-                .raft()
-                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([node])), false)
-                .await
-                .map_err(|e| StoreError::Raft(e.to_string()))?;
-        }
-        if replica.descriptor().replica_on(node).is_some() {
-            self.change(&replica, ChangeMembers::RemoveNodes(BTreeSet::from([node])))
-                .await?;
+        let nodes = BTreeSet::from([node]);
+        // Without `retain`, removing a voter drops it from the group entirely.
+        if descriptor.voters().any(|r| r.node_id == node) {
+            change_membership(&replica, ChangeMembers::RemoveVoters(nodes), false).await?;
+        } else if descriptor.replica_on(node).is_some() {
+            change_membership(&replica, ChangeMembers::RemoveNodes(nodes), false).await?;
         }
         self.inner
             .transport
             .call::<DestroyReplicaRpc>(node, &range_id, Duration::from_secs(10))
             .await?
             .map_err(|reason| StoreError::Remote { node, reason })
-    }
-
-    async fn change(
-        &self,
-        replica: &Replica,
-        change: ChangeMembers<u64, ReplicaNode>,
-    ) -> Result<(), StoreError> {
-        replica
-            .raft()
-            .change_membership(change, false)
-            .await
-            .map_err(|e| StoreError::Raft(e.to_string()))?;
-        Ok(())
     }
 
     /// Moves the range's leadership (and so its lease) to `to`.
@@ -599,4 +577,19 @@ impl Store {
         })?;
         Ok(())
     }
+}
+
+/// Applies a membership change through joint consensus; with `retain`,
+/// removed voters stay as non-voters.
+async fn change_membership(
+    replica: &Replica,
+    change: ChangeMembers<u64, ReplicaNode>,
+    retain: bool,
+) -> Result<(), StoreError> {
+    replica
+        .raft()
+        .change_membership(change, retain)
+        .await
+        .map_err(|e| StoreError::Raft(e.to_string()))?;
+    Ok(())
 }
