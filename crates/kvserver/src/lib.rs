@@ -27,6 +27,7 @@ pub mod latch;
 pub mod quiesce;
 pub mod raft;
 pub mod replica;
+pub mod replica_record;
 pub mod store;
 
 pub use replica::Replica;

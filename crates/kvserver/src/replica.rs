@@ -100,8 +100,6 @@ pub(crate) struct NodeContext {
 pub struct Replica {
     range_id: u64,
     node_id: u64,
-    /// `[start, end)`: the range's keys.
-    span: (Vec<u8>, Vec<u8>),
     raft: Raft,
     engine: Engine,
     clock: Arc<HybridClock>,
@@ -120,7 +118,6 @@ pub struct Replica {
 impl Replica {
     pub(crate) fn new(
         range_id: u64,
-        span: (Vec<u8>, Vec<u8>),
         raft: Raft,
         applied: watch::Receiver<AppliedSummary>,
         node: NodeContext,
@@ -128,7 +125,6 @@ impl Replica {
         Replica {
             range_id,
             node_id: node.node_id,
-            span,
             raft,
             engine: node.engine,
             clock: node.clock,
@@ -231,8 +227,10 @@ impl Replica {
         &self.raft
     }
 
-    pub fn span(&self) -> (&[u8], &[u8]) {
-        (&self.span.0, &self.span.1)
+    /// `[start, end)`: the range's keys as of the applied index. A split
+    /// shrinks it.
+    pub fn span(&self) -> Arc<(Vec<u8>, Vec<u8>)> {
+        self.applied.borrow().span.clone()
     }
 
     /// The index the state machine has applied.
@@ -283,17 +281,13 @@ impl Replica {
                 },
             })
             .collect();
-        let generation = metrics
-            .membership_config
-            .log_id()
-            .as_ref()
-            .map_or(0, |id| id.index);
+        let applied = self.applied.borrow();
         RangeDescriptor {
             range_id: self.range_id,
-            start_key: self.span.0.clone(),
-            end_key: self.span.1.clone(),
+            start_key: applied.span.0.clone(),
+            end_key: applied.span.1.clone(),
             replicas,
-            generation,
+            generation: applied.generation,
         }
     }
 
@@ -308,7 +302,8 @@ impl Replica {
     }
 
     fn check_span(&self, request: &BatchRequest) -> Result<(), KvError> {
-        let (start, end) = (&self.span.0[..], &self.span.1[..]);
+        let span = self.span();
+        let (start, end) = (&span.0[..], &span.1[..]);
         let inside = request.requests.iter().all(|r| match r.span() {
             (key, None) => start <= key && key < end,
             (s, Some(e)) => start <= s && e <= end && s <= e,
@@ -364,6 +359,8 @@ impl Replica {
         // outlasted the lease, and the state machine must be caught up with
         // every write committed before this request evaluates.
         let term = self.ensure_lease().await?;
+        // A split may have moved some keys to another range while we waited.
+        self.check_span(&request)?;
 
         let max_offset = self.clock.max_offset();
         let chosen_by_us = request.timestamp.is_none();
@@ -430,6 +427,71 @@ impl Replica {
             timestamp: ts,
             responses,
         })
+    }
+
+    /// Splits the range at `split_key`; `[split_key, end)` becomes range
+    /// `right_range_id` on the same replicas. Returns the left and right
+    /// descriptors. Must run at the leaseholder.
+    pub async fn split(
+        &self,
+        split_key: &[u8],
+        right_range_id: u64,
+    ) -> Result<(RangeDescriptor, RangeDescriptor), KvError> {
+        let outside = |span: &(Vec<u8>, Vec<u8>)| {
+            !(span.0.as_slice() < split_key && split_key < span.1.as_slice())
+        };
+        if outside(&self.span()) {
+            return Err(KvError::RangeKeyMismatch {
+                range_id: self.range_id,
+                descriptor: Some(Box::new(self.descriptor())),
+            });
+        }
+        self.activate().await;
+        // Every request on the range finishes before the split evaluates, and
+        // none starts until it applied: none can write to the right-hand
+        // side through this range afterwards.
+        let span = self.span();
+        let _latches = self
+            .latches
+            .acquire(vec![LatchSpan {
+                start: span.0.clone(),
+                end: span.1.clone(),
+                write: true,
+            }])
+            .await;
+        let term = self.ensure_lease().await?;
+        if outside(&self.span()) {
+            return Err(KvError::RangeKeyMismatch {
+                range_id: self.range_id,
+                descriptor: Some(Box::new(self.descriptor())),
+            });
+        }
+        {
+            let metrics = self.raft.metrics().borrow_watched().clone();
+            let membership = metrics.membership_config.membership();
+            let learners = membership.learner_ids().next().is_some();
+            if membership.get_joint_config().len() > 1 || learners {
+                return Err(KvError::Unavailable {
+                    range_id: self.range_id,
+                    reason: "a membership change is in progress; split later".into(),
+                });
+            }
+        }
+        self.propose(RaftCommand::Split {
+            split_key: split_key.to_vec(),
+            right_range_id,
+            term,
+        })
+        .await?;
+        let left = self.descriptor();
+        let right = RangeDescriptor {
+            range_id: right_range_id,
+            start_key: split_key.to_vec(),
+            end_key: span.1.clone(),
+            replicas: left.replicas.clone(),
+            generation: left.generation,
+        };
+        Ok((left, right))
     }
 
     /// Starts the timestamp bookkeeping of a new lease the first time a

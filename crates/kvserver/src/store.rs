@@ -17,6 +17,7 @@ use meridian_keys::RangeLocalKind;
 use meridian_kvapi::{BatchRequest, BatchResult, KvError, RangeDescriptor, ReplicaKind};
 use meridian_storage::Engine;
 use meridian_transport::{Rpc, Transport};
+use openraft::async_runtime::WatchReceiver;
 use openraft::errors::InitializeError;
 use openraft::{ChangeMembers, SnapshotPolicy};
 use parking_lot::RwLock;
@@ -30,7 +31,8 @@ use crate::raft::network::{
     AppendRpc, NetworkFactory, PreVoteRpc, RaftRpcError, RangeMessage, SnapshotRpc,
     TransferLeaderRpc, VoteRpc,
 };
-use crate::raft::state_machine::StateMachine;
+use crate::raft::state_machine::{SplitApplied, StateMachine};
+use crate::replica_record::ReplicaRecord;
 use crate::raft::syncer::Syncer;
 use crate::raft::types::{ReplicaNode, Snapshot, SnapshotMeta, TypeConfig};
 use crate::replica::{NodeContext, Raft, Replica};
@@ -130,6 +132,8 @@ struct Inner {
     stopped: std::sync::atomic::AtomicBool,
     /// Snapshots being received, by range.
     incoming_snapshots: parking_lot::Mutex<HashMap<u64, IncomingSnapshot>>,
+    /// Where state machines report the ranges their splits created.
+    splits: tokio::sync::mpsc::UnboundedSender<SplitApplied>,
 }
 
 /// The chunks of a snapshot received so far.
@@ -173,6 +177,7 @@ impl Store {
         clock: Arc<HybridClock>,
         timeouts: RaftTimeouts,
     ) -> Result<Store, StoreError> {
+        let (splits, mut split_events) = tokio::sync::mpsc::unbounded_channel();
         let store = Store {
             inner: Arc::new(Inner {
                 node_id,
@@ -184,6 +189,7 @@ impl Store {
                 replicas: RwLock::new(HashMap::new()),
                 stopped: std::sync::atomic::AtomicBool::new(false),
                 incoming_snapshots: parking_lot::Mutex::new(HashMap::new()),
+                splits,
             }),
         };
         for (range_id, bytes) in store
@@ -191,16 +197,29 @@ impl Store {
             .engine
             .range_local_all(RangeLocalKind::Descriptor)?
         {
-            let descriptor: RangeDescriptor = postcard::from_bytes(&bytes).map_err(|e| {
-                StoreError::Storage(meridian_storage::StorageError::Corrupt {
-                    what: "range descriptor",
-                    detail: e.to_string(),
-                })
-            })?;
-            debug_assert_eq!(descriptor.range_id, range_id);
-            store.open_replica(&descriptor).await?;
+            let record = ReplicaRecord::decode(&bytes)?;
+            debug_assert_eq!(record.descriptor.range_id, range_id);
+            let replica = store.open_replica(&record.descriptor).await?;
+            if let Some(voters) = &record.initialize_voters {
+                // A split's right-hand side whose initialization a crash may
+                // have cut short; a no-op once it happened.
+                store.initialize_group(&replica, voters).await?;
+            }
         }
         store.register_handlers()?;
+        let weak = Arc::downgrade(&store.inner);
+        tokio::spawn(async move {
+            while let Some(event) = split_events.recv().await {
+                let Some(inner) = weak.upgrade() else { return };
+                let store = Store { inner };
+                if store.is_stopped() {
+                    return;
+                }
+                if let Err(e) = store.open_split(&event).await {
+                    warn!(range_id = event.right.range_id, error = %e, "opening the right-hand side of a split failed");
+                }
+            }
+        });
         let election_timeout = Duration::from_millis(timeouts.election_max_ms);
         tokio::spawn(crate::quiesce::run(store.clone(), election_timeout));
         Ok(store)
@@ -243,10 +262,116 @@ impl Store {
             return Ok(existing);
         }
         let mut batch = self.inner.engine.batch();
-        let bytes = postcard::to_stdvec(descriptor).expect("descriptor serializes");
-        batch.put_range_local(descriptor.range_id, RangeLocalKind::Descriptor, &bytes);
+        ReplicaRecord {
+            descriptor: descriptor.clone(),
+            initialize_voters: None,
+        }
+        .put(&mut batch);
         self.inner.engine.commit(batch, true)?;
         self.open_replica(descriptor).await
+    }
+
+    /// Creates an empty replica that a leader asked for, unless a replica
+    /// here still covers part of its span: then this node has not yet
+    /// applied the split that created the range, and the split will create
+    /// it (a snapshot now would be overwritten by the older log entries the
+    /// left-hand side still has to apply).
+    async fn create_requested_replica(
+        &self,
+        descriptor: &RangeDescriptor,
+    ) -> Result<(), String> {
+        if self.replica(descriptor.range_id).is_none() {
+            let overlapping = self.replicas().into_iter().find(|r| {
+                let span = r.span();
+                r.range_id() != descriptor.range_id
+                    && span.0 < descriptor.end_key
+                    && descriptor.start_key < span.1
+            });
+            if let Some(other) = overlapping {
+                return Err(format!(
+                    "range {} overlaps local range {}; waiting for it to split or leave",
+                    descriptor.range_id,
+                    other.range_id()
+                ));
+            }
+        }
+        self.create_replica(descriptor)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Opens the right-hand side of a split this node applied and
+    /// initializes its group; where the left-hand side leads, the new
+    /// range's leadership (and lease) is claimed here too.
+    async fn open_split(&self, event: &SplitApplied) -> Result<(), StoreError> {
+        let replica = match self.replica(event.right.range_id) {
+            Some(replica) => replica,
+            None => self.open_replica(&event.right).await?,
+        };
+        let voters: Vec<u64> = event.right.voters().map(|r| r.node_id).collect();
+        self.initialize_group(&replica, &voters).await?;
+        let leads_left = self
+            .replica(event.left_range_id)
+            .is_some_and(|left| left.leader() == Some(self.inner.node_id));
+        if leads_left {
+            let _ = replica.raft().trigger().elect(false).await;
+        }
+        Ok(())
+    }
+
+    async fn initialize_group(&self, replica: &Replica, voters: &[u64]) -> Result<(), StoreError> {
+        let members: BTreeMap<u64, ReplicaNode> = voters
+            .iter()
+            .map(|&id| (id, self.replica_node(id)))
+            .collect();
+        match replica.raft().initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(e.api_error(), Some(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(StoreError::Raft(e.to_string())),
+        }
+    }
+
+    /// Splits range `range_id` at `split_key` into a new range
+    /// `right_range_id`. Must run at the leaseholder.
+    pub async fn split_range(
+        &self,
+        range_id: u64,
+        split_key: &[u8],
+        right_range_id: u64,
+    ) -> Result<(RangeDescriptor, RangeDescriptor), KvError> {
+        let replica = self
+            .replica(range_id)
+            .ok_or(KvError::RangeNotFound { range_id })?;
+        replica.split(split_key, right_range_id).await
+    }
+
+    /// Asks every follower the leader of `range_id` never reached to create
+    /// its replica: a node that missed the split creating this range (it
+    /// caught up on the left-hand side by snapshot) gets it by snapshot.
+    pub async fn create_missing_followers(&self, range_id: u64) -> Result<(), StoreError> {
+        let replica = self
+            .replica(range_id)
+            .ok_or(StoreError::RangeNotFound(range_id))?;
+        let missing: Vec<u64> = {
+            let metrics = replica.raft().metrics().borrow_watched().clone();
+            match &metrics.replication {
+                Some(progress) => progress
+                    .iter()
+                    .filter(|(id, matched)| **id != self.inner.node_id && matched.is_none())
+                    .map(|(id, _)| *id)
+                    .collect(),
+                None => Vec::new(),
+            }
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let descriptor = replica.descriptor();
+        for node in missing {
+            self.create_remote(node, &descriptor).await?;
+        }
+        Ok(())
     }
 
     async fn open_replica(&self, descriptor: &RangeDescriptor) -> Result<Arc<Replica>, StoreError> {
@@ -254,8 +379,13 @@ impl Store {
         let range_id = descriptor.range_id;
         let span = (descriptor.start_key.clone(), descriptor.end_key.clone());
         let log = LogStore::new(inner.engine.clone(), range_id, inner.syncer.clone());
-        let sm = StateMachine::open(inner.engine.clone(), range_id, span.clone())
-            .map_err(|e| StoreError::Raft(e.to_string()))?;
+        let sm = StateMachine::open(
+            inner.engine.clone(),
+            range_id,
+            span,
+            Some(inner.splits.clone()),
+        )
+        .map_err(|e| StoreError::Raft(e.to_string()))?;
         let applied = sm.subscribe();
         let network = NetworkFactory {
             transport: inner.transport.clone(),
@@ -270,7 +400,7 @@ impl Store {
             clock: inner.clock.clone(),
             transport: inner.transport.clone(),
         };
-        let replica = Arc::new(Replica::new(range_id, span, raft, applied, node));
+        let replica = Arc::new(Replica::new(range_id, raft, applied, node));
         inner.replicas.write().insert(range_id, replica.clone());
         Ok(replica)
     }
@@ -298,16 +428,9 @@ impl Store {
             }
         }
         let local = self.create_replica(descriptor).await?;
-        let voters: BTreeMap<u64, ReplicaNode> = descriptor
-            .voters()
-            .map(|r| (r.node_id, self.replica_node(r.node_id)))
-            .collect();
-        match local.raft().initialize(voters).await {
-            Ok(()) => {}
-            // Already initialized: a restart of a bootstrap that got this far.
-            Err(e) if matches!(e.api_error(), Some(InitializeError::NotAllowed(_))) => {}
-            Err(e) => return Err(StoreError::Raft(e.to_string())),
-        }
+        let voters: Vec<u64> = descriptor.voters().map(|r| r.node_id).collect();
+        // Already initialized is fine: a restart of a bootstrap that got this far.
+        self.initialize_group(&local, &voters).await?;
         Ok(local)
     }
 
@@ -407,9 +530,9 @@ impl Store {
         if let Err(e) = replica.raft().shutdown().await {
             warn!(range_id, error = %e, "raft shutdown failed while destroying replica");
         }
-        let (start, end) = replica.span();
+        let span = replica.span();
         let mut batch = self.inner.engine.batch();
-        batch.clear_data_span(start, end);
+        batch.clear_data_span(&span.0, &span.1);
         batch.clear_raft(range_id);
         batch.clear_range_local(range_id);
         self.inner.engine.commit(batch, true)?;
@@ -531,13 +654,7 @@ impl Store {
         let store = self.clone();
         transport.register::<CreateReplicaRpc, _, _>(move |_, descriptor: RangeDescriptor| {
             let store = store.clone();
-            async move {
-                store
-                    .create_replica(&descriptor)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
+            async move { store.create_requested_replica(&descriptor).await }
         })?;
         let store = self.clone();
         transport.register::<QuiesceRpc, _, _>(move |_, request: QuiesceRequest| {

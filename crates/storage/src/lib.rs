@@ -42,4 +42,4 @@ pub use cursor::{Cursor, Reader};
 pub use engine::{Batch, Engine, EngineOptions};
 pub use error::{Intent, Result, StorageError};
 pub use replicated::{RangeData, WriteSet};
-pub use stats::{compute_stats, MvccStats};
+pub use stats::{compute_stats, find_split_key, MvccStats};

@@ -87,6 +87,17 @@ impl Engine {
     /// Reads range `range_id`'s state, data in `[start, end)`, as of one
     /// point in time.
     pub fn export_range_data(&self, range_id: u64, start: &[u8], end: &[u8]) -> Result<RangeData> {
+        self.export_range_data_spanned(range_id, |_| Ok((start.to_vec(), end.to_vec())))
+    }
+
+    /// Like [`Engine::export_range_data`], with the span decided by `span`
+    /// from the range-local records read at the same point: a range whose
+    /// span changes (a split) is exported with the span of that moment.
+    pub fn export_range_data_spanned(
+        &self,
+        range_id: u64,
+        span: impl FnOnce(&[(RangeLocalKind, Vec<u8>)]) -> Result<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<RangeData> {
         let db = self.db();
         let snapshot = db.snapshot();
         let mut out = RangeData::default();
@@ -106,14 +117,15 @@ impl Engine {
             out.local.push((kind, value.to_vec()));
         }
 
-        let lower = encode_intent_key(start);
+        let (start, end) = span(&out.local)?;
+        let lower = encode_intent_key(&start);
         let mut opts = ReadOptions::default();
         // The data column family has a prefix extractor: without total
         // order, the iterator would stop at the first user key.
         opts.set_total_order_seek(true);
         opts.set_snapshot(&snapshot);
         opts.set_iterate_lower_bound(lower.clone());
-        opts.set_iterate_upper_bound(encode_intent_key(end));
+        opts.set_iterate_upper_bound(encode_intent_key(&end));
         let mode = IteratorMode::From(&lower, Direction::Forward);
         for item in db.iterator_cf_opt(self.cf(CF_DATA), opts, mode) {
             let (key, value) = item?;

@@ -47,6 +47,16 @@ impl MvccStats {
         self.val_bytes += other.val_bytes;
     }
 
+    pub fn subtract(&mut self, other: &MvccStats) {
+        self.live_count -= other.live_count;
+        self.live_bytes -= other.live_bytes;
+        self.key_count -= other.key_count;
+        self.version_count -= other.version_count;
+        self.intent_count -= other.intent_count;
+        self.key_bytes -= other.key_bytes;
+        self.val_bytes -= other.val_bytes;
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("stats serialize")
     }
@@ -120,4 +130,44 @@ impl Record {
             Record::Intent(intent) => intent.value.is_some(),
         }
     }
+}
+
+/// The user key that splits `[start, end)` into two halves of about equal
+/// size (bytes of all records, versions included), or `None` when the span
+/// holds fewer than two user keys. The key returned is always greater than
+/// the span's first user key, so both halves are non-empty.
+pub fn find_split_key(reader: &dyn Reader, start: &[u8], end: &[u8]) -> Result<Option<Vec<u8>>> {
+    let total = {
+        let stats = compute_stats(reader, start, end)?;
+        stats.key_bytes + stats.val_bytes
+    };
+    let lower = encode_scan_start(start);
+    let upper = encode_scan_start(end);
+    let mut cursor = reader.cursor(Some(&lower), Some(&upper));
+    cursor.seek(&lower);
+    let mut seen: i64 = 0;
+    let mut first_prefix: Option<Vec<u8>> = None;
+    let mut current_prefix: Vec<u8> = Vec::new();
+    while cursor.valid() {
+        let raw = cursor.key();
+        let prefix_len =
+            user_key_prefix_len(raw).map_err(|e| StorageError::corrupt("mvcc key", e))?;
+        if raw[..prefix_len] != current_prefix[..] {
+            current_prefix = raw[..prefix_len].to_vec();
+            match &first_prefix {
+                None => first_prefix = Some(current_prefix.clone()),
+                // A key boundary past half of the bytes: split here.
+                Some(_) if seen * 2 >= total => {
+                    let decoded = meridian_keys::mvcc::decode_mvcc_key(&current_prefix)
+                        .map_err(|e| StorageError::corrupt("mvcc key", e))?;
+                    return Ok(Some(decoded.key));
+                }
+                Some(_) => {}
+            }
+        }
+        seen += (raw.len() + cursor.value().len()) as i64;
+        cursor.next();
+    }
+    cursor.status()?;
+    Ok(None)
 }

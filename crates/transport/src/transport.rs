@@ -119,7 +119,7 @@ pub struct Transport {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
-            .field("node_id", &self.inner.node_id)
+            .field("node_id", &self.inner.node_id())
             .field("local_addr", &self.inner.local_addr)
             .field("locality", &self.inner.locality)
             .finish_non_exhaustive()
@@ -127,7 +127,8 @@ impl std::fmt::Debug for Transport {
 }
 
 struct Inner {
-    node_id: NodeId,
+    /// 0 until a joining node learns its id (see [`Transport::set_node_id`]).
+    node_id: AtomicU64,
     locality: Locality,
     endpoint: quinn::Endpoint,
     local_addr: SocketAddr,
@@ -141,6 +142,12 @@ struct Inner {
     closed: AtomicBool,
     /// Inbound frames refused before their sender was known.
     malformed_frames: AtomicU64,
+}
+
+impl Inner {
+    fn node_id(&self) -> NodeId {
+        self.node_id.load(Relaxed)
+    }
 }
 
 /// An address-book entry and its cached outbound connection.
@@ -207,7 +214,7 @@ impl Transport {
             .map_err(|e| TransportError::io("reading the local address", e))?;
 
         let inner = Arc::new(Inner {
-            node_id: config.node_id,
+            node_id: AtomicU64::new(config.node_id),
             locality: config.locality,
             endpoint: endpoint.clone(),
             local_addr,
@@ -225,12 +232,19 @@ impl Transport {
             .handlers
             .register_reserved::<Ping, _, _>(|_, ()| async {})?;
         tokio::spawn(inbound::accept_loop(Arc::downgrade(&inner), endpoint));
-        debug!(node = inner.node_id, addr = %local_addr, "transport started");
+        debug!(node = inner.node_id(), addr = %local_addr, "transport started");
         Ok(Transport { inner })
     }
 
     pub fn node_id(&self) -> NodeId {
-        self.inner.node_id
+        self.inner.node_id()
+    }
+
+    /// Names this node in the frames it sends from now on. A node that joins
+    /// a cluster starts its transport as node 0 (to ask for an id) and sets
+    /// the id it was given.
+    pub fn set_node_id(&self, node_id: NodeId) {
+        self.inner.node_id.store(node_id, Relaxed);
     }
 
     pub fn locality(&self) -> &Locality {
@@ -404,7 +418,7 @@ impl Transport {
         }
         self.inner.endpoint.wait_idle().await;
         self.inner.handlers.clear();
-        debug!(node = self.inner.node_id, "transport shut down");
+        debug!(node = self.inner.node_id(), "transport shut down");
     }
 
     /// Writes `bytes` verbatim on a new stream to `to` and returns whatever
@@ -469,7 +483,7 @@ impl Inner {
     fn header(&self, kind: u16, body_len: usize) -> Result<Bytes, TransportError> {
         let env = Envelope {
             kind,
-            from: self.node_id,
+            from: self.node_id(),
             timestamp: self.clock.now(),
             error: None,
         };

@@ -7,6 +7,12 @@
 //! log after a crash; applying is idempotent because the applied index moves
 //! with the data.
 //!
+//! A split is a command like any other: every replica applies it at the
+//! same log index, shrinking its span, counting the right-hand side's
+//! statistics from the data as of that index, and writing the right-hand
+//! range's first records in the same batch; the store then opens the new
+//! replica and initializes its Raft group ([`SplitApplied`]).
+//!
 //! Snapshots are the range's whole state read from one RocksDB snapshot
 //! ([`meridian_storage::RangeData`]); installing one replaces the range's
 //! data and range-local records in one synced batch. They are held in
@@ -18,13 +24,16 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use meridian_keys::RangeLocalKind;
-use meridian_storage::{Engine, MvccStats, RangeData};
+use meridian_kvapi::{RangeDescriptor, ReplicaDescriptor, ReplicaKind};
+use meridian_storage::{compute_stats, Engine, MvccStats, RangeData};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+use crate::replica_record::ReplicaRecord;
 
 use super::log_store::io_err;
 use super::types::{
@@ -38,6 +47,12 @@ pub struct AppliedState {
     pub log_id: Option<LogId>,
     pub membership: StoredMembership,
     pub stats: MvccStats,
+    /// The range's keys `[start, end)`; `None` until the first apply of a
+    /// range created before this field was written.
+    pub span: Option<(Vec<u8>, Vec<u8>)>,
+    /// Bumped by every split and membership change (see
+    /// [`RangeDescriptor::generation`]).
+    pub generation: u64,
 }
 
 impl AppliedState {
@@ -61,13 +76,20 @@ impl AppliedState {
     }
 }
 
+/// Tells the store that a split created the right-hand range here.
+#[derive(Debug, Clone)]
+pub struct SplitApplied {
+    pub left_range_id: u64,
+    pub right: RangeDescriptor,
+}
+
 /// The state machine of one range.
 pub struct StateMachine {
     engine: Engine,
     range_id: u64,
-    /// The range's key span, `[start, end)`: what a snapshot carries.
-    span: (Vec<u8>, Vec<u8>),
+    /// `applied.span` is always set: see [`StateMachine::open`].
     applied: AppliedState,
+    splits: Option<mpsc::UnboundedSender<SplitApplied>>,
     /// The last snapshot built or installed.
     snapshot: Arc<Mutex<Option<(SnapshotMeta, RangeSnapshot)>>>,
     /// Publishes the applied index and stats to the replica.
@@ -75,29 +97,38 @@ pub struct StateMachine {
 }
 
 /// What the replica needs to know of the state machine, without a lock.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppliedSummary {
     pub index: u64,
     pub stats: MvccStats,
+    pub span: Arc<(Vec<u8>, Vec<u8>)>,
+    pub generation: u64,
 }
 
 impl StateMachine {
-    /// Opens the state machine of `range_id` over `[start, end)`, resuming
-    /// from what the engine holds.
-    pub fn open(engine: Engine, range_id: u64, span: (Vec<u8>, Vec<u8>)) -> io::Result<Self> {
-        let applied = match engine
+    /// Opens the state machine of `range_id`, resuming from what the
+    /// engine holds; `span` is the range's span if the engine has none yet.
+    /// Splits applied here are reported on `splits`.
+    pub fn open(
+        engine: Engine,
+        range_id: u64,
+        span: (Vec<u8>, Vec<u8>),
+        splits: Option<mpsc::UnboundedSender<SplitApplied>>,
+    ) -> io::Result<Self> {
+        let mut applied = match engine
             .range_local(range_id, RangeLocalKind::AppliedState)
             .map_err(io_err)?
         {
             Some(bytes) => AppliedState::decode(&bytes)?,
             None => AppliedState::default(),
         };
+        applied.span.get_or_insert(span);
         let (applied_tx, _) = watch::channel(summary(&applied));
         Ok(StateMachine {
             engine,
             range_id,
-            span,
             applied,
+            splits,
             snapshot: Arc::new(Mutex::new(None)),
             applied_tx,
         })
@@ -112,9 +143,15 @@ impl StateMachine {
         SnapshotBuilder {
             engine: self.engine.clone(),
             range_id: self.range_id,
-            span: self.span.clone(),
+            span: self.span().clone(),
             snapshot: self.snapshot.clone(),
         }
+    }
+}
+
+impl StateMachine {
+    fn span(&self) -> &(Vec<u8>, Vec<u8>) {
+        self.applied.span.as_ref().expect("set at open")
     }
 }
 
@@ -122,7 +159,67 @@ fn summary(applied: &AppliedState) -> AppliedSummary {
     AppliedSummary {
         index: applied.log_id.as_ref().map_or(0, |id| id.index()),
         stats: applied.stats,
+        span: Arc::new(applied.span.clone().unwrap_or_default()),
+        generation: applied.generation,
     }
+}
+
+/// Applies a split to `next` (the left-hand side) and writes the
+/// right-hand range's first records into `batch`, unless this node already
+/// has that range (it arrived by snapshot first). Returns the right-hand
+/// descriptor when the store must open it.
+fn apply_split(
+    engine: &Engine,
+    batch: &mut meridian_storage::Batch,
+    next: &mut AppliedState,
+    split_key: Vec<u8>,
+    right_range_id: u64,
+) -> io::Result<Option<RangeDescriptor>> {
+    let (start, end) = next.span.clone().expect("set at open");
+    let right_stats = compute_stats(&*batch, &split_key, &end).map_err(io_err)?;
+    next.stats.subtract(&right_stats);
+    next.generation += 1;
+    next.span = Some((start, split_key.clone()));
+    if crate::replica_record::ReplicaRecord::exists(engine, right_range_id).map_err(io_err)? {
+        return Ok(None);
+    }
+    let membership = next.membership.membership();
+    let voters: Vec<u64> = membership.voter_ids().collect();
+    let replicas = membership
+        .nodes()
+        .filter(|(id, _)| voters.contains(id))
+        .map(|(&node_id, _)| ReplicaDescriptor {
+            node_id,
+            store_id: node_id,
+            replica_id: node_id,
+            kind: ReplicaKind::Voter,
+        })
+        .collect();
+    let right = RangeDescriptor {
+        range_id: right_range_id,
+        start_key: split_key.clone(),
+        end_key: end.clone(),
+        replicas,
+        generation: next.generation,
+    };
+    let right_state = AppliedState {
+        log_id: None,
+        membership: StoredMembership::default(),
+        stats: right_stats,
+        span: Some((split_key, end)),
+        generation: next.generation,
+    };
+    batch.put_range_local(
+        right_range_id,
+        RangeLocalKind::AppliedState,
+        &right_state.encode()?,
+    );
+    ReplicaRecord {
+        descriptor: right.clone(),
+        initialize_voters: Some(voters),
+    }
+    .put(batch);
+    Ok(Some(right))
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -142,6 +239,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut batch = self.engine.batch();
         let mut next = self.applied.clone();
         let mut responders = Vec::new();
+        let mut splits = Vec::new();
         while let Some((entry, responder)) = entries.try_next().await? {
             let log_id = entry.log_id();
             let mut applied = true;
@@ -159,8 +257,31 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         next.stats.add(&stats);
                     }
                 }
+                EntryPayload::Normal(RaftCommand::Split {
+                    split_key,
+                    right_range_id,
+                    term,
+                }) => {
+                    let (start, end) = next.span.as_ref().expect("set at open");
+                    applied = log_id.leader_id.term == term
+                        && start.as_slice() < split_key.as_slice()
+                        && split_key.as_slice() < end.as_slice()
+                        && right_range_id != self.range_id;
+                    if applied {
+                        if let Some(right) = apply_split(
+                            &self.engine,
+                            &mut batch,
+                            &mut next,
+                            split_key,
+                            right_range_id,
+                        )? {
+                            splits.push(right);
+                        }
+                    }
+                }
                 EntryPayload::Membership(membership) => {
                     next.membership = StoredMembership::new(Some(log_id), membership);
+                    next.generation += 1;
                 }
             }
             next.log_id = Some(log_id);
@@ -173,6 +294,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.engine.commit(batch, false).map_err(io_err)?;
         self.applied = next;
         self.applied_tx.send_replace(summary(&self.applied));
+        for right in splits {
+            if let Some(tx) = &self.splits {
+                let _ = tx.send(SplitApplied {
+                    left_range_id: self.range_id,
+                    right,
+                });
+            }
+        }
         for (responder, applied) in responders {
             responder.send(CommandResult { applied });
         }
@@ -198,8 +327,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 ),
             ));
         }
+        let Some((start, end)) = applied.span.clone() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "snapshot without a span",
+            ));
+        };
         let mut batch = self.engine.batch();
-        batch.install_range_data(self.range_id, &self.span.0, &self.span.1, &snapshot);
+        // The old span may be wider (a split this replica never applied):
+        // what lies outside the new one belongs to no replica here.
+        let (old_start, old_end) = self.span().clone();
+        batch.clear_data_span(&old_start, &old_end);
+        batch.install_range_data(self.range_id, &start, &end, &snapshot);
         self.engine.commit(batch, true).map_err(io_err)?;
         self.applied = applied;
         self.applied_tx.send_replace(summary(&self.applied));
@@ -228,9 +367,23 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = RangeSnapshot;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        // The span as of the data read, not as of this builder's creation:
+        // a split may have applied in between.
+        let fallback = self.span.clone();
         let data = self
             .engine
-            .export_range_data(self.range_id, &self.span.0, &self.span.1)
+            .export_range_data_spanned(self.range_id, |local| {
+                let applied = local
+                    .iter()
+                    .find(|(k, _)| *k == RangeLocalKind::AppliedState)
+                    .map(|(_, bytes)| AppliedState::decode(bytes))
+                    .transpose()
+                    .map_err(|e| meridian_storage::StorageError::Corrupt {
+                        what: "applied state",
+                        detail: e.to_string(),
+                    })?;
+                Ok(applied.and_then(|a| a.span).unwrap_or(fallback))
+            })
             .map_err(io_err)?;
         let applied = AppliedState::from_range_data(&data)?;
         let meta = SnapshotMeta {

@@ -7,7 +7,8 @@
 //! them. Under load many groups share a sync; when idle, a single append
 //! pays one fsync, as it would alone.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 
 use meridian_storage::Engine;
 use openraft::storage::IOFlushed;
@@ -18,7 +19,27 @@ use super::types::TypeConfig;
 /// Handle to the node's sync thread. Cloning shares the thread.
 #[derive(Clone)]
 pub struct Syncer {
-    tx: mpsc::Sender<IOFlushed<TypeConfig>>,
+    inner: Arc<SyncThread>,
+}
+
+/// The thread and its queue. Dropping the last handle closes the queue and
+/// joins the thread, so the engine it holds is released before the caller
+/// goes on: a RocksDB still closing on a detached thread while the process
+/// exits aborts in RocksDB's static destructors.
+struct SyncThread {
+    tx: Option<mpsc::Sender<IOFlushed<TypeConfig>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for SyncThread {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                error!("the WAL sync thread panicked");
+            }
+        }
+    }
 }
 
 impl Syncer {
@@ -26,7 +47,7 @@ impl Syncer {
     /// dropped.
     pub fn start(engine: Engine) -> Syncer {
         let (tx, rx) = mpsc::channel::<IOFlushed<TypeConfig>>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("meridian-wal-sync".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
@@ -45,12 +66,21 @@ impl Syncer {
                 }
             })
             .expect("spawning the WAL sync thread");
-        Syncer { tx }
+        Syncer {
+            inner: Arc::new(SyncThread {
+                tx: Some(tx),
+                thread: Some(thread),
+            }),
+        }
     }
 
     /// Completes `callback` once everything written before this call is durable.
     pub fn after_sync(&self, callback: IOFlushed<TypeConfig>) {
-        if let Err(mpsc::SendError(callback)) = self.tx.send(callback) {
+        let sent = match &self.inner.tx {
+            Some(tx) => tx.send(callback),
+            None => Err(mpsc::SendError(callback)),
+        };
+        if let Err(mpsc::SendError(callback)) = sent {
             callback.io_completed(Err(std::io::Error::other("WAL sync thread stopped")));
         }
     }

@@ -27,6 +27,15 @@ pub enum RaftCommand {
         stats: MvccStats,
         term: u64,
     },
+    /// Splits the range at `split_key`: the range keeps `[start,
+    /// split_key)`, and `[split_key, end)` becomes range `right_range_id`
+    /// with the same replicas. Applied only in the term it was proposed in
+    /// and only if `split_key` still lies strictly inside the range.
+    Split {
+        split_key: Vec<u8>,
+        right_range_id: u64,
+        term: u64,
+    },
 }
 
 impl fmt::Display for RaftCommand {
@@ -39,6 +48,9 @@ impl fmt::Display for RaftCommand {
                     writes.writes.len(),
                     writes.size_in_bytes()
                 )
+            }
+            RaftCommand::Split { right_range_id, .. } => {
+                write!(f, "split(right range {right_range_id})")
             }
         }
     }

@@ -21,7 +21,7 @@ impl Inner {
             Ok(frame) => frame,
             Err(ReadFrameError::Frame(e)) => {
                 self.malformed_frames.fetch_add(1, Relaxed);
-                warn!(node = self.node_id, "refusing inbound frame: {e}");
+                warn!(node = self.node_id(), "refusing inbound frame: {e}");
                 let _ = recv.stop(STREAM_REFUSED.into());
                 if let Some(send) = reply.take() {
                     self.reply(send, 0, Err(e.into()), None).await;
@@ -29,7 +29,7 @@ impl Inner {
                 return;
             }
             Err(ReadFrameError::Stream(e)) => {
-                debug!(node = self.node_id, "inbound stream failed: {e}");
+                debug!(node = self.node_id(), "inbound stream failed: {e}");
                 return;
             }
         };
@@ -38,7 +38,7 @@ impl Inner {
             Ok(decoded) => decoded,
             Err(e) => {
                 self.malformed_frames.fetch_add(1, Relaxed);
-                warn!(node = self.node_id, "refusing inbound frame: {e}");
+                warn!(node = self.node_id(), "refusing inbound frame: {e}");
                 if let Some(send) = reply.take() {
                     self.reply(send, 0, Err(e.into()), None).await;
                 }
@@ -49,7 +49,7 @@ impl Inner {
         // A partition seen from this side: stay silent, as a cut link would.
         // The caller gives up at its timeout, which stops the stream.
         if let Some(net) = self.active_network() {
-            if net.is_blocked(env.from, self.node_id) {
+            if net.is_blocked(env.from, self.node_id()) {
                 stats.dropped_by_model.fetch_add(1, Relaxed);
                 if let Some(send) = reply {
                     let _ = send.stopped().await;
@@ -62,7 +62,7 @@ impl Inner {
             Err(e) => {
                 stats.refused_frames.fetch_add(1, Relaxed);
                 warn!(
-                    node = self.node_id,
+                    node = self.node_id(),
                     from = env.from,
                     kind = env.kind,
                     "refusing message: {e}"
@@ -77,7 +77,7 @@ impl Inner {
             Ok(_) => match self.handlers.get(env.kind) {
                 None => {
                     debug!(
-                        node = self.node_id,
+                        node = self.node_id(),
                         from = env.from,
                         kind = env.kind,
                         "unknown kind"
@@ -98,7 +98,7 @@ impl Inner {
             None => {
                 if let Err(e) = result {
                     warn!(
-                        node = self.node_id,
+                        node = self.node_id(),
                         from = env.from,
                         kind = env.kind,
                         "one-way message failed: {e}"
@@ -121,14 +121,14 @@ impl Inner {
         };
         let mut env = Envelope {
             kind,
-            from: self.node_id,
+            from: self.node_id(),
             timestamp: self.clock.now(),
             error,
         };
         let header = match encode_header(&env, body.len(), self.max_frame_size) {
             Ok(header) => header,
             Err(e) => {
-                warn!(node = self.node_id, kind, "cannot send response: {e}");
+                warn!(node = self.node_id(), kind, "cannot send response: {e}");
                 env.error = Some(e.into());
                 body = Bytes::new();
                 match encode_header(&env, 0, self.max_frame_size) {

@@ -52,7 +52,7 @@ impl Inner {
                 }
             }
         })?;
-        debug!(node = self.node_id, peer = peer.id, addr = %peer.addr, "connected");
+        debug!(node = self.node_id(), peer = peer.id, addr = %peer.addr, "connected");
         *peer.conn.lock() = Some(conn.clone());
         Ok(conn)
     }
@@ -98,7 +98,7 @@ impl Inner {
         //    caller only notices by its timeout.
         let header = self.header(kind, body.len())?;
         if let Some(net) = self.active_network() {
-            let verdict = net.on_send(self.node_id, &self.locality, peer.id, &peer.locality);
+            let verdict = net.on_send(self.node_id(), &self.locality, peer.id, &peer.locality);
             if !delay(verdict, deadline, &peer.stats).await {
                 return Err(timed_out());
             }
@@ -114,7 +114,7 @@ impl Inner {
         peer.stats.received(response_len);
         // 3. The way back.
         if let Some(net) = self.active_network() {
-            let verdict = net.on_send(peer.id, &peer.locality, self.node_id, &self.locality);
+            let verdict = net.on_send(peer.id, &peer.locality, self.node_id(), &self.locality);
             if !delay(verdict, deadline, &peer.stats).await {
                 return Err(timed_out());
             }
@@ -123,16 +123,16 @@ impl Inner {
         if let Err(e) = self.clock.update(env.timestamp) {
             peer.stats.refused_frames.fetch_add(1, Relaxed);
             warn!(
-                node = self.node_id,
+                node = self.node_id(),
                 peer = peer.id,
                 rpc,
                 "refusing response: {e}"
             );
-            return Err(clock_offset_error(self.node_id, peer.id, &e));
+            return Err(clock_offset_error(self.node_id(), peer.id, &e));
         }
         match env.error {
             None => Ok(body),
-            Some(err) => Err(remote_error(self.node_id, peer.id, err)),
+            Some(err) => Err(remote_error(self.node_id(), peer.id, err)),
         }
     }
 
@@ -239,7 +239,7 @@ impl Inner {
         let peer = self.peer(to)?;
         let header = self.header(kind, body.len())?;
         if let Some(net) = self.active_network() {
-            match net.on_send(self.node_id, &self.locality, peer.id, &peer.locality) {
+            match net.on_send(self.node_id(), &self.locality, peer.id, &peer.locality) {
                 Verdict::Drop => {
                     peer.stats.dropped_by_model.fetch_add(1, Relaxed);
                     return Ok(());
