@@ -3,6 +3,7 @@
 //! - [`txn`]: transaction identity and the metadata every intent records;
 //! - [`descriptor`]: ranges and their replicas;
 //! - [`api`]: KV requests and responses, batched per range;
+//! - [`wire`]: the KV RPCs' kinds and types, and the meta record format;
 //! - [`error`]: [`KvError`], what a range answers instead of a result, with
 //!   [`KvError::is_retryable`] for clients.
 //!
@@ -12,6 +13,7 @@ pub mod api;
 pub mod descriptor;
 pub mod error;
 pub mod txn;
+pub mod wire;
 
 pub use api::{BatchRequest, BatchResponse, BatchResult, Request, Response};
 pub use descriptor::{

@@ -1,1 +1,19 @@
-//! KV client.
+//! The client side of the KV layer: finding ranges and talking to their
+//! leaseholders. Never depends on the server side (`kvserver`); both speak
+//! the contract in `meridian_kvapi::wire`.
+//!
+//! - [`range_cache`]: the descriptors a node or client has seen, by key;
+//! - [`dist_sender`]: [`DistSender`] splits a batch by range, sends each
+//!   part to its leaseholder and retries through lease moves, splits and
+//!   node failures until a deadline;
+//! - [`error`]: [`ClientError`].
+//!
+//! Transactions (the `TxnCoordinator`) will sit on top of the DistSender.
+
+pub mod dist_sender;
+pub mod error;
+pub mod range_cache;
+
+pub use dist_sender::{ClusterView, DistSender, DistSenderConfig};
+pub use error::ClientError;
+pub use range_cache::RangeCache;

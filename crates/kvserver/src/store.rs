@@ -80,10 +80,19 @@ impl Default for RaftTimeouts {
 /// Serves a KV batch at the node holding the range's lease.
 pub struct BatchRpc;
 impl Rpc for BatchRpc {
-    const KIND: u16 = 110;
+    const KIND: u16 = meridian_kvapi::wire::BATCH_KIND;
     const NAME: &'static str = "Batch";
     type Request = BatchRequest;
     type Response = BatchResult;
+}
+
+/// Splits a range at its leaseholder.
+pub struct AdminSplitRpc;
+impl Rpc for AdminSplitRpc {
+    const KIND: u16 = meridian_kvapi::wire::ADMIN_SPLIT_KIND;
+    const NAME: &'static str = "AdminSplit";
+    type Request = meridian_kvapi::wire::AdminSplitRequest;
+    type Response = meridian_kvapi::wire::AdminSplitResult;
 }
 
 /// Asks a node to create an empty replica of a range it is about to join.
@@ -651,6 +660,17 @@ impl Store {
             let store = store.clone();
             async move { store.send(request).await }
         })?;
+        let store = self.clone();
+        transport.register::<AdminSplitRpc, _, _>(
+            move |_, request: meridian_kvapi::wire::AdminSplitRequest| {
+                let store = store.clone();
+                async move {
+                    store
+                        .split_range(request.range_id, &request.split_key, request.right_range_id)
+                        .await
+                }
+            },
+        )?;
         let store = self.clone();
         transport.register::<CreateReplicaRpc, _, _>(move |_, descriptor: RangeDescriptor| {
             let store = store.clone();
