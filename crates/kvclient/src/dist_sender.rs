@@ -174,7 +174,10 @@ impl DistSender {
                 responses[i] = Some(self.send_span(request, &mut backoff).await?);
             }
         }
-        Ok(responses.into_iter().map(|r| r.expect("all sent")).collect())
+        Ok(responses
+            .into_iter()
+            .map(|r| r.expect("all sent"))
+            .collect())
     }
 
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
@@ -242,12 +245,10 @@ impl DistSender {
                         return Ok((left.descriptor, right));
                     }
                     let attempt = self
-                        .call_range::<AdminSplitCall, _>(&range, split_key, |d| {
-                            AdminSplitRequest {
-                                range_id: d.range_id,
-                                split_key: split_key.to_vec(),
-                                right_range_id,
-                            }
+                        .call_range::<AdminSplitCall, _>(&range, split_key, |d| AdminSplitRequest {
+                            range_id: d.range_id,
+                            split_key: split_key.to_vec(),
+                            right_range_id,
                         })
                         .await;
                     match attempt {
@@ -588,9 +589,7 @@ impl DistSender {
                 .await;
             match result {
                 Ok(Ok(value)) => {
-                    inner
-                        .cache
-                        .set_leaseholder(key, descriptor.range_id, node);
+                    inner.cache.set_leaseholder(key, descriptor.range_id, node);
                     return Attempt::Done(value);
                 }
                 Ok(Err(KvError::NotLeaseholder {

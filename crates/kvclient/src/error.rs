@@ -9,7 +9,10 @@ pub enum ClientError {
     Kv(#[from] KvError),
     /// Retries went on until the deadline without success.
     #[error("no answer within {deadline_ms} ms; last error: {last_error}")]
-    Timeout { deadline_ms: u64, last_error: String },
+    Timeout {
+        deadline_ms: u64,
+        last_error: String,
+    },
     /// The request itself is wrong (before anything was sent).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

@@ -21,11 +21,7 @@ pub struct ReplicaRecord {
 impl ReplicaRecord {
     pub fn put(&self, batch: &mut Batch) {
         let bytes = postcard::to_stdvec(self).expect("replica record serializes");
-        batch.put_range_local(
-            self.descriptor.range_id,
-            RangeLocalKind::Descriptor,
-            &bytes,
-        );
+        batch.put_range_local(self.descriptor.range_id, RangeLocalKind::Descriptor, &bytes);
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, StorageError> {

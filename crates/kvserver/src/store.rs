@@ -32,10 +32,10 @@ use crate::raft::network::{
     TransferLeaderRpc, VoteRpc,
 };
 use crate::raft::state_machine::{SplitApplied, StateMachine};
-use crate::replica_record::ReplicaRecord;
 use crate::raft::syncer::Syncer;
 use crate::raft::types::{ReplicaNode, Snapshot, SnapshotMeta, TypeConfig};
 use crate::replica::{NodeContext, Raft, Replica};
+use crate::replica_record::ReplicaRecord;
 use meridian_storage::RangeData;
 use openraft::raft::SnapshotResponse;
 
@@ -285,10 +285,7 @@ impl Store {
     /// applied the split that created the range, and the split will create
     /// it (a snapshot now would be overwritten by the older log entries the
     /// left-hand side still has to apply).
-    async fn create_requested_replica(
-        &self,
-        descriptor: &RangeDescriptor,
-    ) -> Result<(), String> {
+    async fn create_requested_replica(&self, descriptor: &RangeDescriptor) -> Result<(), String> {
         if self.replica(descriptor.range_id).is_none() {
             let overlapping = self.replicas().into_iter().find(|r| {
                 let span = r.span();

@@ -1,0 +1,178 @@
+//! `meridian bench kv`: the kv workload against an external cluster
+//! (`--host`) or a 3-node cluster this process starts on loopback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use clap::Args;
+use meridian_kvclient::DistSender;
+use meridian_server::status::DebugSplitRpc;
+use meridian_server::{Node, NodeConfig};
+use meridian_transport::Locality;
+use meridian_workload::kv::{self, KvConfig, KvTarget, ProgressLine};
+
+use crate::client::Client;
+
+#[derive(Args, Debug)]
+pub struct KvArgs {
+    /// A node of the cluster to load; without it, a 3-node cluster is
+    /// started in this process (stores in a temporary directory).
+    #[arg(long)]
+    host: Option<SocketAddr>,
+    #[arg(long, requires = "host")]
+    certs_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Percentage of operations that are reads.
+    #[arg(long, default_value_t = 0)]
+    read_percent: u8,
+    /// Size of the key space.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    #[arg(long, default_value_t = 256)]
+    value_bytes: usize,
+    /// Pre-split the key space into this many ranges.
+    #[arg(long, default_value_t = 1)]
+    ranges: usize,
+    /// Print the summary as JSON (progress lines go to stderr).
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Clone)]
+struct Target(DistSender);
+
+impl KvTarget for Target {
+    async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
+        self.0.put(&key, &value).await.map_err(|e| e.to_string())
+    }
+
+    async fn get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+        self.0.get(&key).await.map_err(|e| e.to_string())
+    }
+}
+
+pub async fn run_kv(args: KvArgs) -> Result<()> {
+    let config = KvConfig {
+        concurrency: args.concurrency,
+        duration: Duration::from_secs(args.duration),
+        read_percent: args.read_percent,
+        keys: args.keys,
+        value_bytes: args.value_bytes,
+        seed: args.seed,
+    };
+    config.validate().map_err(|e| anyhow!("{e}"))?;
+    let splits = kv::split_points(args.keys, args.ranges);
+    match args.host {
+        Some(host) => {
+            let certs = args
+                .certs_dir
+                .clone()
+                .context("--certs-dir is required with --host")?;
+            let client = Client::connect(host, &certs).await?;
+            for key in &splits {
+                client
+                    .call_host::<DebugSplitRpc>(key, Duration::from_secs(60))
+                    .await?
+                    .map_err(|e| anyhow!("pre-splitting: {e}"))?;
+            }
+            drive(Target(client.ds.clone()), &config, args.json).await
+        }
+        None => {
+            let cluster = LocalCluster::start(3).await?;
+            let gateway = cluster.nodes[0].wait_member().await;
+            for key in &splits {
+                meridian_server::queues::split_at(&gateway, key)
+                    .await
+                    .map_err(|e| anyhow!("pre-splitting: {e}"))?;
+            }
+            cluster.wait_replicated(3).await?;
+            let result = drive(Target(gateway.ds.clone()), &config, args.json).await;
+            cluster.shutdown().await;
+            result
+        }
+    }
+}
+
+async fn drive(target: Target, config: &KvConfig, json: bool) -> Result<()> {
+    eprintln!("{}", ProgressLine::header());
+    let summary = kv::run(target, config, |line| eprintln!("{line}"))
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    if json {
+        println!("{}", summary.to_json());
+    } else {
+        println!("{}", summary.render_text());
+    }
+    Ok(())
+}
+
+/// Nodes on loopback in this process, with certificates and stores in a
+/// temporary directory that goes away with it.
+pub struct LocalCluster {
+    pub nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalCluster {
+    pub async fn start(n: usize) -> Result<LocalCluster> {
+        let dir = tempfile::tempdir().context("creating a temporary directory")?;
+        let certs = dir.path().join("certs");
+        meridian_transport::create_ca(&certs)?;
+        meridian_transport::create_node_cert(&certs, &["127.0.0.1", "localhost"])?;
+        let mut nodes: Vec<Node> = Vec::new();
+        for i in 0..n {
+            let mut config = NodeConfig::new(
+                dir.path().join(format!("node{}", i + 1)),
+                "127.0.0.1:0".parse().expect("valid"),
+                certs.clone(),
+            );
+            config.locality = Locality::new("local", format!("zone{}", i + 1));
+            if let Some(first) = nodes.first() {
+                config.join = vec![first.advertise_addr()];
+            }
+            let node = Node::start(config).await?;
+            if i == 0 {
+                node.bootstrap().await?;
+            }
+            nodes.push(node);
+        }
+        for node in &nodes {
+            node.wait_member().await;
+        }
+        Ok(LocalCluster { nodes, _dir: dir })
+    }
+
+    /// Waits until every range has `voters` voters.
+    pub async fn wait_replicated(&self, voters: usize) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(status) = self.nodes[0].cluster_status().await {
+                if !status.ranges.is_empty()
+                    && status.ranges.iter().all(|r| r.voters.len() >= voters)
+                {
+                    return Ok(());
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(anyhow!(
+                    "ranges did not reach {voters} replicas within 120 s"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn shutdown(self) {
+        for node in &self.nodes {
+            node.shutdown(Duration::from_secs(1)).await;
+        }
+    }
+}

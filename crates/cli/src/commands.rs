@@ -1,0 +1,369 @@
+//! The command line and what each command does.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use meridian_keys::space::TABLE_PREFIX;
+use meridian_server::config::RaftTimeouts;
+use meridian_server::rpc::InitRpc;
+use meridian_server::status::{pretty_key, ClusterStatus, ClusterStatusRpc, DebugSplitRpc};
+use meridian_server::{Node, NodeConfig};
+use meridian_transport::Locality;
+
+use crate::client::{self, Client};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meridian",
+    version,
+    about = "A geo-partitioned, strongly consistent SQL database"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+impl Cli {
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, Command::Start(_))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start a node.
+    Start(StartArgs),
+    /// Bootstrap a new cluster on a started node (once per cluster).
+    Init(ConnArgs),
+    /// Create the cluster CA and node certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Node commands.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Inspect and poke at the KV layer.
+    #[command(subcommand)]
+    Debug(DebugCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args, Debug)]
+struct StartArgs {
+    /// Store directory (created if missing).
+    #[arg(long)]
+    store: PathBuf,
+    /// UDP address to listen on for other nodes and clients.
+    #[arg(long, default_value = "127.0.0.1:26257")]
+    listen: SocketAddr,
+    /// Address other nodes should dial (default: the listen address).
+    #[arg(long)]
+    advertise: Option<SocketAddr>,
+    /// Admin HTTP address (health, metrics, status).
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// This node's locality, e.g. region=us-east1,zone=us-east1-b.
+    #[arg(long, default_value = "region=local,zone=local")]
+    locality: Locality,
+    /// Nodes to join, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    join: Vec<SocketAddr>,
+    #[arg(long)]
+    certs_dir: PathBuf,
+    /// Split ranges larger than this many bytes.
+    #[arg(long, default_value_t = 512 << 20)]
+    range_max_bytes: u64,
+    /// Seconds after its liveness expired that a node counts as dead and
+    /// its replicas are replaced.
+    #[arg(long, default_value_t = 60)]
+    time_until_dead_secs: u64,
+    /// Replicas per range.
+    #[arg(long, default_value_t = 3)]
+    replication_factor: usize,
+    /// Raft timing: `lan` (one data center) or `wan` (regions up to ~150 ms apart).
+    #[arg(long, default_value = "lan")]
+    raft_profile: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// A node's address.
+    #[arg(long, default_value = "127.0.0.1:26257")]
+    pub host: SocketAddr,
+    #[arg(long)]
+    pub certs_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum CertCommand {
+    /// Create ca.crt and ca.key in the directory.
+    CreateCa {
+        #[arg(long)]
+        certs_dir: PathBuf,
+    },
+    /// Create node.crt and node.key, signed by the directory's CA, valid
+    /// for the given host names and IP addresses.
+    CreateNode {
+        #[arg(long)]
+        certs_dir: PathBuf,
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeCommand {
+    /// Nodes, localities, liveness, replica and lease counts.
+    Status {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DebugCommand {
+    /// Range descriptors, replicas and leaseholders.
+    Ranges {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read and write keys through the DistSender.
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// Split the range holding KEY at KEY.
+    Split {
+        #[command(flatten)]
+        conn: ConnArgs,
+        key: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KvCommand {
+    Put {
+        #[command(flatten)]
+        conn: ConnArgs,
+        key: String,
+        value: String,
+    },
+    Get {
+        #[command(flatten)]
+        conn: ConnArgs,
+        key: String,
+    },
+    /// Keys in [START, END), at most --limit.
+    Scan {
+        #[command(flatten)]
+        conn: ConnArgs,
+        start: String,
+        end: String,
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// A key-value workload, like `cockroach workload run kv`.
+    Kv(crate::bench::KvArgs),
+}
+
+/// Keys typed by users must stay out of the meta and system key spaces.
+fn user_key(key: &str) -> Result<Vec<u8>> {
+    match key.as_bytes().first() {
+        None => bail!("a key must not be empty"),
+        Some(&b) if b < TABLE_PREFIX => bail!(
+            "keys starting with a byte below 0x10 are reserved for the system; got {}",
+            pretty_key(key.as_bytes())
+        ),
+        Some(_) => Ok(key.as_bytes().to_vec()),
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Start(args) => start(args).await,
+        Command::Init(conn) => {
+            let transport = client::connect_transport(conn.host, &conn.certs_dir).await?;
+            let info = client::call_host::<InitRpc>(&transport, &(), Duration::from_secs(60))
+                .await
+                .with_context(|| format!("cannot reach a Meridian node at {}", conn.host))?
+                .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "cluster {} initialized",
+                info.cluster_id.unwrap_or_default()
+            );
+            transport.shutdown().await;
+            Ok(())
+        }
+        Command::Cert(CertCommand::CreateCa { certs_dir }) => {
+            meridian_transport::create_ca(&certs_dir)?;
+            println!("wrote {}", certs_dir.join("ca.crt").display());
+            Ok(())
+        }
+        Command::Cert(CertCommand::CreateNode { certs_dir, hosts }) => {
+            let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            meridian_transport::create_node_cert(&certs_dir, &hosts)?;
+            println!("wrote {}", certs_dir.join("node.crt").display());
+            Ok(())
+        }
+        Command::Node(NodeCommand::Status { conn, json }) => {
+            let status = cluster_status(&conn).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status.nodes)?);
+            } else {
+                print_nodes(&status);
+            }
+            Ok(())
+        }
+        Command::Debug(DebugCommand::Ranges { conn, json }) => {
+            let status = cluster_status(&conn).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status.ranges)?);
+            } else {
+                print_ranges(&status);
+            }
+            Ok(())
+        }
+        Command::Debug(DebugCommand::Split { conn, key }) => {
+            let key = user_key(&key)?;
+            let client = Client::connect(conn.host, &conn.certs_dir).await?;
+            client
+                .call_host::<DebugSplitRpc>(&key, Duration::from_secs(60))
+                .await?
+                .map_err(|e| anyhow!("{e}"))?;
+            println!("split at {}", pretty_key(&key));
+            Ok(())
+        }
+        Command::Debug(DebugCommand::Kv(kv)) => debug_kv(kv).await,
+        Command::Bench(BenchCommand::Kv(args)) => crate::bench::run_kv(args).await,
+    }
+}
+
+async fn cluster_status(conn: &ConnArgs) -> Result<ClusterStatus> {
+    let client = Client::connect(conn.host, &conn.certs_dir).await?;
+    client
+        .call_host::<ClusterStatusRpc>(&(), Duration::from_secs(30))
+        .await?
+        .map_err(|e| anyhow!("{e}"))
+}
+
+fn print_nodes(status: &ClusterStatus) {
+    println!(
+        "{:>4}  {:<22} {:<28} {:<8} {:>5} {:>8} {:>12}",
+        "id", "address", "locality", "liveness", "epoch", "replicas", "leaseholders"
+    );
+    for n in &status.nodes {
+        let count = |c: Option<usize>| c.map_or("?".to_string(), |c| c.to_string());
+        println!(
+            "{:>4}  {:<22} {:<28} {:<8} {:>5} {:>8} {:>12}",
+            n.node_id,
+            n.address,
+            n.locality.to_string(),
+            format!("{:?}", n.liveness).to_lowercase(),
+            n.epoch,
+            count(n.replicas),
+            count(n.leaseholders)
+        );
+    }
+}
+
+fn print_ranges(status: &ClusterStatus) {
+    println!(
+        "{:>6}  {:<24} {:<24} {:>4} {:<12} {:>11} {:>12}",
+        "range", "start", "end", "gen", "voters", "leaseholder", "bytes"
+    );
+    for r in &status.ranges {
+        let voters: Vec<String> = r.voters.iter().map(u64::to_string).collect();
+        println!(
+            "{:>6}  {:<24} {:<24} {:>4} {:<12} {:>11} {:>12}",
+            r.range_id,
+            r.start_key,
+            r.end_key,
+            r.generation,
+            voters.join(","),
+            r.leaseholder.map_or("?".into(), |l| l.to_string()),
+            r.bytes.map_or("?".into(), |b| b.to_string())
+        );
+    }
+}
+
+async fn debug_kv(command: KvCommand) -> Result<()> {
+    match command {
+        KvCommand::Put { conn, key, value } => {
+            let key = user_key(&key)?;
+            let client = Client::connect(conn.host, &conn.certs_dir).await?;
+            client.ds.put(&key, value.as_bytes()).await?;
+            println!("OK");
+        }
+        KvCommand::Get { conn, key } => {
+            let key = user_key(&key)?;
+            let client = Client::connect(conn.host, &conn.certs_dir).await?;
+            match client.ds.get(&key).await? {
+                Some(value) => println!("{}", pretty_key(&value)),
+                None => bail!("key {} not found", pretty_key(&key)),
+            }
+        }
+        KvCommand::Scan {
+            conn,
+            start,
+            end,
+            limit,
+        } => {
+            let (start, end) = (user_key(&start)?, user_key(&end)?);
+            let client = Client::connect(conn.host, &conn.certs_dir).await?;
+            for (k, v) in client.ds.scan(&start, &end, limit).await? {
+                println!("{}\t{}", pretty_key(&k), pretty_key(&v));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn start(args: StartArgs) -> Result<()> {
+    let raft = match args.raft_profile.as_str() {
+        "lan" => RaftTimeouts::LAN,
+        "wan" => RaftTimeouts::WAN,
+        other => bail!("unknown --raft-profile {other:?}: use lan or wan"),
+    };
+    let mut config = NodeConfig::new(args.store, args.listen, args.certs_dir);
+    config.advertise = args.advertise;
+    config.http = args.http;
+    config.locality = args.locality;
+    config.join = args.join;
+    config.raft = raft;
+    config.range_max_bytes = args.range_max_bytes;
+    config.time_until_dead = Duration::from_secs(args.time_until_dead_secs);
+    config.replication_factor = args.replication_factor;
+    let node = Node::start(config).await?;
+    println!(
+        "node started: listening on {}{}",
+        node.advertise_addr(),
+        node.config()
+            .http
+            .map(|h| format!(", admin HTTP on http://{h}"))
+            .unwrap_or_default()
+    );
+    let mut fatal = node.fatal();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let outcome = tokio::select! {
+        _ = terminate.recv() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        reason = fatal.wait_for(|r| r.is_some()) => {
+            let reason = reason.map(|r| r.clone().unwrap_or_default()).unwrap_or_default();
+            Err(anyhow!("{reason}"))
+        }
+    };
+    eprintln!("shutting down");
+    node.shutdown(Duration::from_secs(5)).await;
+    outcome
+}

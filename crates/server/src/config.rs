@@ -1,0 +1,59 @@
+//! A node's settings. The CLI fills them from flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use meridian_kvserver::store::RaftTimeouts;
+use meridian_transport::Locality;
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The store directory (RocksDB and the node's identity).
+    pub store: PathBuf,
+    /// UDP address the QUIC endpoint binds.
+    pub listen: SocketAddr,
+    /// The address other nodes dial; defaults to `listen`.
+    pub advertise: Option<SocketAddr>,
+    /// The admin HTTP address; `None`: no HTTP endpoint.
+    pub http: Option<SocketAddr>,
+    pub locality: Locality,
+    /// Nodes to contact to join, or to announce ourselves to at restart.
+    pub join: Vec<SocketAddr>,
+    pub certs_dir: PathBuf,
+    pub raft: RaftTimeouts,
+    /// A range larger than this is split in two.
+    pub range_max_bytes: u64,
+    /// How often a node renews its liveness record.
+    pub liveness_interval: Duration,
+    /// How long a liveness record stays valid after a heartbeat.
+    pub liveness_ttl: Duration,
+    /// A node whose liveness expired this long ago is dead: its replicas
+    /// are replaced elsewhere.
+    pub time_until_dead: Duration,
+    /// How often leaseholders check meta records, sizes and replication.
+    pub queue_interval: Duration,
+    /// Replicas per range when enough nodes exist.
+    pub replication_factor: usize,
+}
+
+impl NodeConfig {
+    pub fn new(store: PathBuf, listen: SocketAddr, certs_dir: PathBuf) -> Self {
+        NodeConfig {
+            store,
+            listen,
+            advertise: None,
+            http: None,
+            locality: Locality::default(),
+            join: Vec::new(),
+            certs_dir,
+            raft: RaftTimeouts::LAN,
+            range_max_bytes: 512 << 20,
+            liveness_interval: Duration::from_secs(1),
+            liveness_ttl: Duration::from_secs(5),
+            time_until_dead: Duration::from_secs(60),
+            queue_interval: Duration::from_secs(1),
+            replication_factor: 3,
+        }
+    }
+}

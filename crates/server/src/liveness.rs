@@ -1,0 +1,149 @@
+//! Node liveness: every node renews a record in the first range; everyone
+//! reads all records to judge who is live.
+//!
+//! A node's record is valid until `now + liveness_ttl` as of its last
+//! heartbeat, renewed every `liveness_interval`. Verdicts, by the reader's
+//! clock:
+//! - **live**: the record has not expired;
+//! - **suspect**: it expired less than `time_until_dead` ago;
+//! - **dead**: it expired longer ago; its replicas are replaced.
+//!
+//! So a node that stops is seen as suspect at most `liveness_ttl` plus one
+//! `liveness_interval` (the readers' refresh) after its last heartbeat, and
+//! as dead `time_until_dead` after that. The epoch grows at every restart.
+
+use std::collections::BTreeMap;
+use std::sync::Weak;
+use std::time::Duration;
+
+use meridian_kvapi::NodeId;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::node::{Node, NodeInner};
+use crate::system::{self, LivenessRecord};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LivenessStatus {
+    Live,
+    Suspect,
+    Dead,
+    /// No record seen yet.
+    Unknown,
+}
+
+/// The records this node last read, and the verdicts drawn from them.
+pub struct Liveness {
+    records: RwLock<BTreeMap<NodeId, LivenessRecord>>,
+    time_until_dead: Duration,
+}
+
+impl Liveness {
+    pub(crate) fn new(time_until_dead: Duration) -> Self {
+        Liveness {
+            records: RwLock::new(BTreeMap::new()),
+            time_until_dead,
+        }
+    }
+
+    pub fn record(&self, node: NodeId) -> Option<LivenessRecord> {
+        self.records.read().get(&node).copied()
+    }
+
+    /// The verdict on `node` at physical time `now_nanos`.
+    pub fn status(&self, node: NodeId, now_nanos: u64) -> LivenessStatus {
+        match self.record(node) {
+            None => LivenessStatus::Unknown,
+            Some(r) if r.expiration_nanos > now_nanos => LivenessStatus::Live,
+            Some(r) if now_nanos - r.expiration_nanos < self.time_until_dead.as_nanos() as u64 => {
+                LivenessStatus::Suspect
+            }
+            Some(_) => LivenessStatus::Dead,
+        }
+    }
+
+    fn replace(&self, records: Vec<LivenessRecord>) {
+        let mut map = self.records.write();
+        for record in records {
+            map.insert(record.node_id, record);
+        }
+    }
+}
+
+/// Heartbeats this node's record and refreshes everyone's.
+pub(crate) async fn run(weak: Weak<NodeInner>) {
+    let mut last: Option<Vec<u8>> = None;
+    let mut epoch = None;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let node = Node { inner };
+        let interval = node.config().liveness_interval;
+        if let Some(member) = node.member() {
+            let ds = &member.ds;
+            let me = member.ident.node_id;
+            let key = system::liveness_key(me);
+            let result = async {
+                if epoch.is_none() {
+                    // First beat since start: a new epoch.
+                    let current = ds.get(&key).await?;
+                    let previous = current
+                        .as_deref()
+                        .and_then(|b| serde_json::from_slice::<LivenessRecord>(b).ok());
+                    epoch = Some(previous.map_or(1, |r| r.epoch + 1));
+                    last = current;
+                }
+                let record = LivenessRecord {
+                    node_id: me,
+                    epoch: epoch.expect("set above"),
+                    expiration_nanos: node.clock().physical_now()
+                        + node.config().liveness_ttl.as_nanos() as u64,
+                };
+                let value = serde_json::to_vec(&record).expect("records serialize");
+                if system::cput_json(ds, key.clone(), &record, last.clone()).await? {
+                    last = Some(value);
+                } else {
+                    // Someone else wrote it (we restarted quickly): re-read.
+                    epoch = None;
+                }
+                let all =
+                    system::scan_json::<LivenessRecord>(ds, &system::liveness_prefix()).await?;
+                node.liveness().replace(all);
+                Ok::<(), meridian_kvclient::ClientError>(())
+            }
+            .await;
+            if let Err(e) = result {
+                warn!("liveness heartbeat failed: {e}");
+            }
+        }
+        drop(node);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_follow_the_expiration() {
+        let liveness = Liveness::new(Duration::from_secs(10));
+        assert_eq!(liveness.status(1, 100), LivenessStatus::Unknown);
+        liveness.replace(vec![LivenessRecord {
+            node_id: 1,
+            epoch: 1,
+            expiration_nanos: 1_000,
+        }]);
+        assert_eq!(liveness.status(1, 999), LivenessStatus::Live);
+        assert_eq!(liveness.status(1, 1_000), LivenessStatus::Suspect);
+        assert_eq!(
+            liveness.status(1, 1_000 + 9_999_999_999),
+            LivenessStatus::Suspect
+        );
+        assert_eq!(
+            liveness.status(1, 1_000 + 10_000_000_000),
+            LivenessStatus::Dead
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! The loops a node runs over the ranges it leads, once per
+//! `queue_interval`:
+//! - **meta**: a range whose descriptor changed (split, membership) gets
+//!   its meta record rewritten; this also repairs a record a crash left
+//!   stale, since every leaseholder checks its ranges after it starts;
+//! - **split**: a range above `range_max_bytes` splits at its middle key;
+//! - **replicate**: a range with fewer voters than the replication factor
+//!   (capped by the nodes not dead) gains one on a node it lacks, chosen
+//!   for locality diversity; a voter on a dead node is removed once a
+//!   replacement is in; followers that never received anything (they
+//!   missed the split creating the range) are asked to create the replica.
+//!
+//! The allocator that follows zone configs comes with placement; this is
+//! the simple diverse choice.
+
+use std::collections::HashMap;
+use std::sync::Weak;
+
+use meridian_kvapi::{NodeId, RangeDescriptor, ReplicaKind};
+use meridian_kvserver::replica::Replica;
+use meridian_storage::find_split_key;
+use tracing::{info, warn};
+
+use crate::liveness::LivenessStatus;
+use crate::node::{Member, Node, NodeInner, FIRST_RANGE_ID};
+use crate::system;
+
+pub(crate) async fn run(weak: Weak<NodeInner>) {
+    // Generation of each range's descriptor last written to meta.
+    let mut synced: HashMap<u64, u64> = HashMap::new();
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let node = Node { inner };
+        let interval = node.config().queue_interval;
+        if let Some(member) = node.member() {
+            let me = member.ident.node_id;
+            for replica in member.store.replicas() {
+                if replica.leader() != Some(me) {
+                    continue;
+                }
+                if let Err(e) = process(&node, &member, &replica, &mut synced).await {
+                    warn!(range_id = replica.range_id(), "range queue: {e}");
+                }
+            }
+        }
+        drop(node);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn process(
+    node: &Node,
+    member: &Member,
+    replica: &Replica,
+    synced: &mut HashMap<u64, u64>,
+) -> Result<(), String> {
+    let descriptor = replica.descriptor();
+    if synced.get(&descriptor.range_id) != Some(&descriptor.generation) {
+        system::update_meta(&member.ds, &descriptor)
+            .await
+            .map_err(|e| format!("meta update: {e}"))?;
+        synced.insert(descriptor.range_id, descriptor.generation);
+    }
+    if descriptor.range_id != FIRST_RANGE_ID
+        && replica.stats().total_bytes() as u64 > node.config().range_max_bytes
+    {
+        split(member, replica).await?;
+        return Ok(());
+    }
+    replicate(node, member, &descriptor).await?;
+    member
+        .store
+        .create_missing_followers(descriptor.range_id)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Splits `replica`'s range at its middle key.
+pub(crate) async fn split(member: &Member, replica: &Replica) -> Result<(), String> {
+    let span = replica.span();
+    let engine = member.store.engine();
+    let Some(split_key) = find_split_key(engine, &span.0, &span.1).map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    split_at(member, &split_key).await
+}
+
+/// Splits the range holding `split_key` there (through the DistSender, so
+/// from any node) and records both halves in meta.
+pub async fn split_at(member: &Member, split_key: &[u8]) -> Result<(), String> {
+    let ds = &member.ds;
+    let right_id = system::next_id(ds, system::RANGE_ID_COUNTER, 2)
+        .await
+        .map_err(|e| format!("allocating a range id: {e}"))?;
+    let (left, right) = ds
+        .admin_split(split_key, right_id)
+        .await
+        .map_err(|e| format!("split: {e}"))?;
+    info!(left = left.range_id, right = right.range_id, "range split");
+    for d in [&right, &left] {
+        system::update_meta(ds, d)
+            .await
+            .map_err(|e| format!("meta update after split: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn replicate(node: &Node, member: &Member, d: &RangeDescriptor) -> Result<(), String> {
+    let now = node.clock().physical_now();
+    let status = |id: NodeId| {
+        if id == member.ident.node_id {
+            LivenessStatus::Live
+        } else {
+            node.liveness().status(id, now)
+        }
+    };
+    let candidates: Vec<_> = node
+        .directory()
+        .into_iter()
+        .filter(|n| status(n.node_id) == LivenessStatus::Live && d.replica_on(n.node_id).is_none())
+        .collect();
+    let available = node
+        .directory()
+        .iter()
+        .filter(|n| status(n.node_id) != LivenessStatus::Dead)
+        .count();
+    let target = node.config().replication_factor.min(available.max(1));
+    let voters: Vec<NodeId> = d.voters().map(|r| r.node_id).collect();
+    let dead: Vec<NodeId> = voters
+        .iter()
+        .copied()
+        .filter(|&id| status(id) == LivenessStatus::Dead)
+        .collect();
+    let healthy = voters.len() - dead.len();
+    if healthy < target {
+        // The most diverse candidate: a region, else a zone, not yet used.
+        let localities: Vec<_> = voters
+            .iter()
+            .filter_map(|id| node.directory().into_iter().find(|n| n.node_id == *id))
+            .map(|n| n.locality)
+            .collect();
+        let score = |l: &meridian_transport::Locality| {
+            let region = !localities.iter().any(|x| x.region == l.region);
+            let zone = !localities.iter().any(|x| x == l);
+            (region, zone)
+        };
+        if let Some(best) = candidates.iter().max_by_key(|n| score(&n.locality)) {
+            info!(range_id = d.range_id, node = best.node_id, "adding a voter");
+            member
+                .store
+                .add_replica(d.range_id, best.node_id, ReplicaKind::Voter)
+                .await
+                .map_err(|e| format!("adding node {}: {e}", best.node_id))?;
+            return Ok(());
+        }
+    }
+    if let Some(&gone) = dead.first() {
+        if healthy >= target || voters.len() > target {
+            info!(
+                range_id = d.range_id,
+                node = gone,
+                "removing the voter of a dead node"
+            );
+            // The dead node cannot be told to delete its copy; it will find
+            // its replica removed if it ever comes back.
+            if let Err(e) = member.store.remove_replica(d.range_id, gone).await {
+                warn!(range_id = d.range_id, node = gone, "after removal: {e}");
+            }
+        }
+    }
+    Ok(())
+}
