@@ -235,7 +235,6 @@ impl Node {
 
     /// Adds or updates nodes in the address book (and the transport's).
     pub(crate) fn learn_nodes(&self, nodes: &[NodeDescriptor]) {
-        let me = self.node_id();
         let mut changed = false;
         {
             let mut directory = self.inner.directory.write();
@@ -247,8 +246,9 @@ impl Node {
                 changed = true;
             }
         }
+        // This node too: its DistSender reaches local replicas the same way.
         for node in nodes {
-            if node.node_id == me || node.node_id == 0 {
+            if node.node_id == 0 {
                 continue;
             }
             match node.address.parse() {
