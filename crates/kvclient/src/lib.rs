@@ -6,7 +6,7 @@
 //! - [`dist_sender`]: [`DistSender`] splits a batch by range, sends each
 //!   part to its leaseholder and retries through lease moves, splits and
 //!   node failures until a deadline;
-//! - [`error`]: [`ClientError`].
+//! - [`error`]: the client error type, [`ClientError`].
 //!
 //! Transactions (the `TxnCoordinator`) will sit on top of the DistSender.
 
