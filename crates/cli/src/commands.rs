@@ -72,6 +72,10 @@ struct StartArgs {
     /// Nodes to join, comma-separated.
     #[arg(long, value_delimiter = ',')]
     join: Vec<SocketAddr>,
+    /// A new node that can reach none of --join for this many seconds
+    /// exits with an error.
+    #[arg(long, default_value_t = 60)]
+    join_timeout_secs: u64,
     #[arg(long)]
     certs_dir: PathBuf,
     /// Split ranges larger than this many bytes.
@@ -339,6 +343,7 @@ async fn start(args: StartArgs) -> Result<()> {
     config.http = args.http;
     config.locality = args.locality;
     config.join = args.join;
+    config.join_timeout = Duration::from_secs(args.join_timeout_secs);
     config.raft = raft;
     config.range_max_bytes = args.range_max_bytes;
     config.time_until_dead = Duration::from_secs(args.time_until_dead_secs);

@@ -20,6 +20,8 @@ pub struct NodeConfig {
     pub locality: Locality,
     /// Nodes to contact to join, or to announce ourselves to at restart.
     pub join: Vec<SocketAddr>,
+    /// A new node that reaches none of `join` for this long gives up.
+    pub join_timeout: Duration,
     pub certs_dir: PathBuf,
     pub raft: RaftTimeouts,
     /// A range larger than this is split in two.
@@ -46,6 +48,7 @@ impl NodeConfig {
             http: None,
             locality: Locality::default(),
             join: Vec::new(),
+            join_timeout: Duration::from_secs(60),
             certs_dir,
             raft: RaftTimeouts::LAN,
             range_max_bytes: 512 << 20,

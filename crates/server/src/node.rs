@@ -366,6 +366,38 @@ impl Node {
         Ok(self.cluster_info())
     }
 
+    /// Refuses `init` on a node whose `--join` nodes already form a
+    /// cluster: it would bootstrap a second one beside it.
+    async fn refuse_if_joined_elsewhere(&self) -> Result<(), String> {
+        let own = self.advertise_addr();
+        for (i, addr) in self.inner.config.join.iter().enumerate() {
+            if *addr == own || *addr == self.inner.transport.local_addr() {
+                continue;
+            }
+            let pseudo = u64::MAX - 100 - i as u64;
+            self.inner
+                .transport
+                .set_peer(pseudo, *addr, Locality::default());
+            let info = self
+                .inner
+                .transport
+                .call::<ClusterInfoRpc>(pseudo, &(), Duration::from_secs(2))
+                .await;
+            self.inner.transport.remove_peer(pseudo);
+            if let Ok(ClusterInfo {
+                cluster_id: Some(cluster_id),
+                ..
+            }) = info
+            {
+                return Err(format!(
+                    "cluster {cluster_id} is already initialized (node at {addr} belongs to it); \
+                     this node will join it"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The records node 1 writes at bootstrap; idempotent, so a node 1
     /// that crashed half-way through writes the rest at restart.
     async fn ensure_bootstrap_records(&self, member: &Member) -> Result<(), ServerError> {
@@ -436,6 +468,7 @@ impl Node {
                 let node = Node {
                     inner: weak.upgrade().ok_or("node stopping")?,
                 };
+                node.refuse_if_joined_elsewhere().await?;
                 node.bootstrap().await.map_err(|e| e.to_string())
             }
         })?;
@@ -543,12 +576,21 @@ impl ClusterView for NodeView {
 
 /// Calls `--join` addresses, which have no node id yet, under ids from the
 /// top of the id space.
-async fn call_join_addresses(
-    node: &Node,
-    request: &JoinRequest,
-) -> Result<ClusterInfo, Option<String>> {
+/// How a round of join calls ended.
+enum JoinOutcome {
+    Joined(ClusterInfo),
+    /// A node refused for good (e.g. another cluster): stop.
+    Refused(String),
+    /// Some node answered but cannot take us yet (not initialized).
+    NotYet,
+    /// No node answered; the last error.
+    Unreachable(String),
+}
+
+async fn call_join_addresses(node: &Node, request: &JoinRequest) -> JoinOutcome {
     let own = node.advertise_addr();
     let mut last = None;
+    let mut answered = false;
     for (i, addr) in node.inner.config.join.iter().enumerate() {
         if *addr == own || *addr == node.inner.transport.local_addr() {
             continue;
@@ -564,24 +606,30 @@ async fn call_join_addresses(
             .await;
         node.inner.transport.remove_peer(pseudo);
         match result {
-            Ok(Ok(info)) => return Ok(info),
+            Ok(Ok(info)) => return JoinOutcome::Joined(info),
             Ok(Err(refusal)) => {
                 if refusal.contains("belongs to cluster") {
-                    return Err(Some(refusal));
+                    return JoinOutcome::Refused(refusal);
                 }
+                answered = true;
                 last = Some(format!("{addr}: {refusal}"));
             }
             Err(e) => last = Some(format!("{addr}: {e}")),
         }
     }
-    if let Some(last) = last {
-        info!("join: {last}; retrying");
+    let last = last.unwrap_or_else(|| "no other node in --join".to_string());
+    info!("join: {last}; retrying");
+    if answered {
+        JoinOutcome::NotYet
+    } else {
+        JoinOutcome::Unreachable(last)
     }
-    Err(None)
 }
 
-/// A new node: asks `--join` nodes for an id until one answers.
+/// A new node: asks `--join` nodes for an id until one answers. If none
+/// of them can be reached for `join_timeout`, the node gives up.
 async fn join_loop(weak: Weak<NodeInner>) {
+    let started = tokio::time::Instant::now();
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let node = Node { inner };
@@ -593,7 +641,7 @@ async fn join_loop(weak: Weak<NodeInner>) {
             descriptor: node.descriptor(0),
         };
         match call_join_addresses(&node, &request).await {
-            Ok(info) => {
+            JoinOutcome::Joined(info) => {
                 let _guard = node.inner.become_member.lock().await;
                 if node.member().is_some() {
                     return;
@@ -617,11 +665,28 @@ async fn join_loop(weak: Weak<NodeInner>) {
                 }
                 return;
             }
-            Err(Some(refusal)) => {
+            JoinOutcome::Refused(refusal) => {
                 let _ = node.inner.fatal.send(Some(refusal));
                 return;
             }
-            Err(None) => {}
+            JoinOutcome::Unreachable(last)
+                if started.elapsed() > node.inner.config.join_timeout =>
+            {
+                let addrs: Vec<String> = node
+                    .inner
+                    .config
+                    .join
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect();
+                let _ = node.inner.fatal.send(Some(format!(
+                    "cannot reach any node of --join {} within {:?} (last error: {last})",
+                    addrs.join(","),
+                    node.inner.config.join_timeout
+                )));
+                return;
+            }
+            JoinOutcome::NotYet | JoinOutcome::Unreachable(_) => {}
         }
         drop(node);
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -644,15 +709,16 @@ async fn announce_loop(weak: Weak<NodeInner>) {
             descriptor: node.descriptor(member.ident.node_id),
         };
         match call_join_addresses(&node, &request).await {
-            Ok(info) => {
+            JoinOutcome::Joined(info) => {
                 node.learn_nodes(&info.nodes);
                 return;
             }
-            Err(Some(refusal)) => {
+            JoinOutcome::Refused(refusal) => {
                 let _ = node.inner.fatal.send(Some(refusal));
                 return;
             }
-            Err(None) => {}
+            // A restarted node keeps trying: its peers may be restarting too.
+            JoinOutcome::NotYet | JoinOutcome::Unreachable(_) => {}
         }
         drop(node);
         tokio::time::sleep(Duration::from_secs(1)).await;

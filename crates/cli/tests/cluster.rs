@@ -1,0 +1,182 @@
+//! Three `meridian` processes: init, load, kill -9, restart, and nothing
+//! acknowledged is lost.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use support::*;
+
+/// What one writer got acknowledged, and when writes failed.
+#[derive(Default)]
+struct Ledger {
+    acked: Vec<(Vec<u8>, Vec<u8>)>,
+    acked_at: Vec<Instant>,
+    failures: Vec<Instant>,
+}
+
+fn spawn_writers(
+    client: Arc<KvClient>,
+    writers: usize,
+    stop: Arc<AtomicBool>,
+    ledger: Arc<Mutex<Ledger>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..writers)
+        .map(|w| {
+            let (client, stop, ledger) = (client.clone(), stop.clone(), ledger.clone());
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("load/{w:02}/{i:08}").into_bytes();
+                    let value = format!("value-{w}-{i}").into_bytes();
+                    match client.ds.put(&key, &value).await {
+                        Ok(()) => {
+                            let mut l = ledger.lock();
+                            l.acked.push((key, value));
+                            l.acked_at.push(Instant::now());
+                            i += 1;
+                        }
+                        Err(_) => ledger.lock().failures.push(Instant::now()),
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_survive_kill_9_and_lose_nothing() {
+    let mut cluster = ProcCluster::start(3, &["--time-until-dead-secs", "300"]);
+    cluster.init();
+    let ranges = cluster.wait_replicated(0, 3, Duration::from_secs(60));
+    assert!(ranges.len() >= 2, "the first range and the data range");
+
+    // Node status shows every node live, with its locality.
+    let status = wait_for(Duration::from_secs(30), || {
+        let nodes = cluster.node_status(1)?;
+        (nodes.len() == 3 && nodes.iter().all(|n| format!("{:?}", n.liveness) == "Live"))
+            .then_some(nodes)
+    });
+    assert!(status.iter().any(|n| n.locality.zone == "z2"));
+
+    // `meridian bench kv` runs against the cluster at the same time.
+    let bench = std::process::Command::new(BIN)
+        .args([
+            "bench",
+            "kv",
+            "--host",
+            &cluster.nodes[1].addr.to_string(),
+            "--certs-dir",
+            cluster.certs_arg(),
+            "--concurrency",
+            "4",
+            "--duration",
+            "12",
+            "--read-percent",
+            "50",
+            "--keys",
+            "500",
+            "--json",
+        ])
+        .env("MERIDIAN_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bench kv");
+
+    let hosts: Vec<_> = cluster.nodes.iter().map(|n| n.addr).collect();
+    let client = Arc::new(KvClient::connect(&cluster.certs, &hosts, Duration::from_secs(60)).await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let writers = spawn_writers(client.clone(), 4, stop.clone(), ledger.clone());
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Kill the node holding the most leases: the first node.
+    let killed_at = Instant::now();
+    cluster.nodes[0].kill();
+    // The load goes on: writes are acknowledged again within a bound.
+    let resumed = wait_for(Duration::from_secs(20), || {
+        let l = ledger.lock();
+        l.acked_at
+            .iter()
+            .find(|t| **t > killed_at + Duration::from_secs(1))
+            .copied()
+    });
+    let stall = resumed - killed_at;
+    eprintln!("writes resumed {stall:?} after the kill");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Restart it: same store, same identity; it catches up.
+    cluster.nodes[0].start();
+    wait_for(Duration::from_secs(60), || {
+        let nodes = cluster.node_status(1)?;
+        let n1 = nodes.iter().find(|n| n.node_id == 1)?;
+        (format!("{:?}", n1.liveness) == "Live" && n1.epoch >= 2).then_some(())
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    // Now kill another node: every range must run on node 1 and node 3,
+    // which only works if node 1 caught up.
+    cluster.nodes[1].kill();
+    let acked = std::mem::take(&mut ledger.lock().acked);
+    assert!(
+        acked.len() > 100,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+    let mut missing = 0;
+    for (key, value) in &acked {
+        match client.ds.get(key).await {
+            Ok(Some(v)) if v == *value => {}
+            other => {
+                missing += 1;
+                eprintln!("key {:?}: {other:?}", String::from_utf8_lossy(key));
+            }
+        }
+    }
+    if missing > 0 {
+        cluster.dump_logs();
+    }
+    assert_eq!(missing, 0, "acknowledged writes lost");
+    client
+        .ds
+        .put(b"after/all", b"done")
+        .await
+        .expect("a write with node 2 down");
+
+    let output = bench.wait_with_output().expect("bench output");
+    assert!(
+        output.status.success(),
+        "bench kv failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("bench --json prints JSON");
+    assert!(summary["total"]["ops"].as_u64().unwrap() > 0);
+    client.transport.shutdown().await;
+}
+
+#[test]
+fn a_second_init_is_refused_and_sigterm_stops_a_node() {
+    let mut cluster = ProcCluster::start(3, &[]);
+    cluster.init();
+    cluster.wait_replicated(0, 3, Duration::from_secs(60));
+    for node in [0, 2] {
+        let host = cluster.nodes[node].addr.to_string();
+        let again = meridian(&["init", "--host", &host, "--certs-dir", cluster.certs_arg()]);
+        assert_clean_failure(&again, "already initialized");
+    }
+    let status = cluster.nodes[2].terminate();
+    assert!(
+        status.success(),
+        "SIGTERM ends the node cleanly: {status:?}"
+    );
+    assert!(cluster.nodes[2].log_text().contains("node stopped"));
+}

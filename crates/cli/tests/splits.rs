@@ -1,0 +1,137 @@
+//! Size-based splits under load, with a node killed while ranges split.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_split_under_load_and_every_key_stays_readable() {
+    let mut cluster = ProcCluster::start(3, &["--range-max-bytes", "65536"]);
+    cluster.init();
+    cluster.wait_replicated(0, 3, Duration::from_secs(60));
+    let hosts: Vec<_> = cluster.nodes.iter().map(|n| n.addr).collect();
+    let client = KvClient::connect(&cluster.certs, &hosts, Duration::from_secs(60)).await;
+
+    let value = vec![b'v'; 1024];
+    let mut written = Vec::new();
+    let mut killed = false;
+    for i in 0..1200u32 {
+        let key = format!("split/{i:06}").into_bytes();
+        client.ds.put(&key, &value).await.expect("put");
+        written.push(key);
+        // Once splits have begun, kill a node while they go on.
+        if !killed && i % 100 == 99 {
+            let ranges = cluster.ranges(0).unwrap_or_default();
+            if ranges.len() >= 3 {
+                cluster.nodes[2].kill();
+                killed = true;
+            }
+        }
+    }
+    assert!(killed, "splits never started");
+    cluster.nodes[2].start();
+
+    // Several size splits happened, and each range is back to 3 voters.
+    let ranges = cluster.wait_replicated(0, 3, Duration::from_secs(120));
+    assert!(
+        ranges.len() >= 6,
+        "expected several splits, got {} ranges",
+        ranges.len()
+    );
+    // The ranges tile the key space: each starts where the previous ended.
+    for pair in ranges.windows(2) {
+        assert_eq!(
+            pair[0].end_key, pair[1].start_key,
+            "a gap or overlap in meta"
+        );
+    }
+
+    for key in &written {
+        let got = client.ds.get(key).await.expect("get");
+        assert_eq!(
+            got.as_deref(),
+            Some(&value[..]),
+            "{:?}",
+            String::from_utf8_lossy(key)
+        );
+    }
+    let rows = client
+        .ds
+        .scan(b"split/", b"split0", 0)
+        .await
+        .expect("scan across ranges");
+    assert_eq!(rows.len(), written.len());
+    assert!(
+        rows.windows(2).all(|w| w[0].0 < w[1].0),
+        "scan out of order"
+    );
+    let reverse = client
+        .ds
+        .send(vec![meridian_kvapi::Request::ReverseScan {
+            start: b"split/".to_vec(),
+            end: b"split0".to_vec(),
+            max_rows: 10,
+        }])
+        .await
+        .expect("reverse scan");
+    match &reverse[0] {
+        meridian_kvapi::Response::Scan { rows, .. } => {
+            assert_eq!(rows.len(), 10);
+            assert_eq!(rows[0].0, *written.last().unwrap());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    client.transport.shutdown().await;
+}
+
+#[test]
+fn debug_split_splits_where_asked() {
+    let cluster = ProcCluster::start(3, &[]);
+    cluster.init();
+    cluster.wait_replicated(0, 3, Duration::from_secs(60));
+    let host = cluster.nodes[1].addr.to_string();
+    let certs = cluster.certs_arg();
+    let put = meridian(&[
+        "debug",
+        "kv",
+        "put",
+        "--host",
+        &host,
+        "--certs-dir",
+        certs,
+        "n1",
+        "x",
+    ]);
+    assert!(put.status.success());
+    let split = meridian(&["debug", "split", "--host", &host, "--certs-dir", certs, "m"]);
+    assert!(
+        split.status.success(),
+        "{}",
+        String::from_utf8_lossy(&split.stderr)
+    );
+    let ranges = cluster.wait_replicated(0, 3, Duration::from_secs(60));
+    assert!(ranges.iter().any(|r| r.start_key == "m"), "{ranges:?}");
+    let get = meridian(&[
+        "debug",
+        "kv",
+        "get",
+        "--host",
+        &host,
+        "--certs-dir",
+        certs,
+        "n1",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "x");
+    let refused = meridian(&[
+        "debug",
+        "split",
+        "--host",
+        &host,
+        "--certs-dir",
+        certs,
+        "\u{1}a",
+    ]);
+    assert_clean_failure(&refused, "reserved");
+}

@@ -1,0 +1,342 @@
+//! Process-level test harness: real `meridian` processes (the binary of
+//! this build), certificates from `meridian cert`, and a KV client built
+//! from the same crates the CLI uses.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use meridian_hlc::HybridClock;
+use meridian_kvapi::RangeDescriptor;
+use meridian_kvclient::{ClusterView, DistSender, DistSenderConfig};
+use meridian_server::rpc::{ClusterInfo, ClusterInfoRpc};
+use meridian_server::status::{NodeStatus, RangeStatus};
+use meridian_transport::{Locality, Transport, TransportConfig};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_meridian");
+
+pub fn meridian(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("MERIDIAN_LOG", "warn")
+        .output()
+        .expect("running meridian")
+}
+
+/// A UDP and a TCP port that were free a moment ago.
+pub fn free_ports() -> (u16, u16) {
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("udp port");
+    let tcp = TcpListener::bind("127.0.0.1:0").expect("tcp port");
+    (
+        udp.local_addr().unwrap().port(),
+        tcp.local_addr().unwrap().port(),
+    )
+}
+
+pub fn assert_clean_failure(output: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "expected a failure, got success; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(expected),
+        "stderr should mention {expected:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "a panic: {stderr}");
+}
+
+pub fn create_certs(dir: &Path) {
+    let d = dir.to_str().unwrap();
+    assert!(meridian(&["cert", "create-ca", "--certs-dir", d])
+        .status
+        .success());
+    assert!(meridian(&[
+        "cert",
+        "create-node",
+        "--certs-dir",
+        d,
+        "127.0.0.1",
+        "localhost"
+    ])
+    .status
+    .success());
+}
+
+/// One `meridian start` process.
+pub struct NodeProc {
+    pub index: usize,
+    pub store: PathBuf,
+    pub addr: SocketAddr,
+    pub http: SocketAddr,
+    pub log: PathBuf,
+    pub args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(&self.args)
+            .env("MERIDIAN_LOG", "info,openraft=warn")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawning meridian start");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no chance to flush or drain.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().expect("waiting for the node")
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Three (or more) processes on loopback, joined through the first two.
+pub struct ProcCluster {
+    pub dir: tempfile::TempDir,
+    pub certs: PathBuf,
+    pub nodes: Vec<NodeProc>,
+}
+
+impl ProcCluster {
+    pub fn start(n: usize, extra: &[&str]) -> ProcCluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let certs = dir.path().join("certs");
+        create_certs(&certs);
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| free_ports()).collect();
+        let join: Vec<String> = ports
+            .iter()
+            .take(2)
+            .map(|(p, _)| format!("127.0.0.1:{p}"))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (port, http)) in ports.iter().enumerate() {
+            let store = dir.path().join(format!("n{}", i + 1));
+            let mut args: Vec<String> = [
+                "start",
+                "--store",
+                store.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--http",
+                &format!("127.0.0.1:{http}"),
+                "--join",
+                &join.join(","),
+                "--certs-dir",
+                certs.to_str().unwrap(),
+                "--locality",
+                &format!("region=r1,zone=z{}", i + 1),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let mut node = NodeProc {
+                index: i,
+                store,
+                addr: format!("127.0.0.1:{port}").parse().unwrap(),
+                http: format!("127.0.0.1:{http}").parse().unwrap(),
+                log: dir.path().join(format!("n{}.log", i + 1)),
+                args,
+                child: None,
+            };
+            node.start();
+            nodes.push(node);
+        }
+        ProcCluster { dir, certs, nodes }
+    }
+
+    pub fn certs_arg(&self) -> &str {
+        self.certs.to_str().unwrap()
+    }
+
+    pub fn init(&self) {
+        let host = self.nodes[0].addr.to_string();
+        let out = wait_for(Duration::from_secs(30), || {
+            let out = meridian(&["init", "--host", &host, "--certs-dir", self.certs_arg()]);
+            out.status.success().then_some(out)
+        });
+        assert!(String::from_utf8_lossy(&out.stdout).contains("initialized"));
+    }
+
+    /// `meridian node status --json` through node `via`.
+    pub fn node_status(&self, via: usize) -> Option<Vec<NodeStatus>> {
+        let out = meridian(&[
+            "node",
+            "status",
+            "--json",
+            "--host",
+            &self.nodes[via].addr.to_string(),
+            "--certs-dir",
+            self.certs_arg(),
+        ]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+
+    /// `meridian debug ranges --json` through node `via`.
+    pub fn ranges(&self, via: usize) -> Option<Vec<RangeStatus>> {
+        let out = meridian(&[
+            "debug",
+            "ranges",
+            "--json",
+            "--host",
+            &self.nodes[via].addr.to_string(),
+            "--certs-dir",
+            self.certs_arg(),
+        ]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+
+    /// Waits until every range has `voters` voters and a leaseholder.
+    pub fn wait_replicated(
+        &self,
+        via: usize,
+        voters: usize,
+        timeout: Duration,
+    ) -> Vec<RangeStatus> {
+        wait_for(timeout, || {
+            let ranges = self.ranges(via)?;
+            ranges
+                .iter()
+                .all(|r| r.voters.len() == voters && r.leaseholder.is_some())
+                .then_some(ranges)
+        })
+    }
+
+    pub fn dump_logs(&self) {
+        for node in &self.nodes {
+            eprintln!(
+                "----- node {} log -----\n{}",
+                node.index + 1,
+                node.log_text()
+            );
+        }
+    }
+}
+
+/// Polls `f` every 200 ms until it returns `Some`, or panics after `timeout`.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A KV client of the cluster, the way `meridian debug kv` is one.
+pub struct KvClient {
+    pub transport: Transport,
+    pub ds: DistSender,
+}
+
+struct View {
+    transport: Transport,
+    hosts: Vec<u64>,
+}
+
+impl ClusterView for View {
+    fn first_range(&self) -> BoxFuture<'_, Option<RangeDescriptor>> {
+        Box::pin(async move {
+            for &host in &self.hosts {
+                let info: Result<ClusterInfo, _> = self
+                    .transport
+                    .call::<ClusterInfoRpc>(host, &(), Duration::from_secs(1))
+                    .await;
+                if let Ok(info) = info {
+                    for n in &info.nodes {
+                        if let Ok(addr) = n.address.parse() {
+                            self.transport.set_peer(n.node_id, addr, n.locality.clone());
+                        }
+                    }
+                    if info.first_range.is_some() {
+                        return info.first_range;
+                    }
+                }
+            }
+            None
+        })
+    }
+}
+
+impl KvClient {
+    /// A client that learns the cluster from any of `hosts`.
+    pub async fn connect(certs: &Path, hosts: &[SocketAddr], deadline: Duration) -> KvClient {
+        meridian_transport::install_crypto_provider();
+        let identity = meridian_transport::load_node_identity(certs).expect("certs");
+        let transport = Transport::start(
+            TransportConfig::new(0, "127.0.0.1:0".parse().unwrap(), Locality::default()),
+            &identity,
+            Arc::new(HybridClock::system()),
+        )
+        .await
+        .expect("client transport");
+        let mut ids = Vec::new();
+        for (i, host) in hosts.iter().enumerate() {
+            let id = u64::MAX - i as u64;
+            transport.set_peer(id, *host, Locality::default());
+            ids.push(id);
+        }
+        let view = Arc::new(View {
+            transport: transport.clone(),
+            hosts: ids,
+        });
+        let ds = DistSender::new(
+            transport.clone(),
+            view,
+            DistSenderConfig {
+                rpc_timeout: Duration::from_secs(2),
+                deadline,
+            },
+        );
+        KvClient { transport, ds }
+    }
+}
