@@ -40,7 +40,9 @@ for read in 0 95; do
 import json,sys; s=json.load(sys.stdin)
 for k in ("write","read","total"):
     o=s[k]
-    if o["ops"]: print(f"  {k:5} {o[\"ops_per_sec\"]:9.0f} ops/s  p50 {o[\"p50_ms\"]:.2f} ms  p99 {o[\"p99_ms\"]:.2f} ms  max {o[\"max_ms\"]:.1f} ms  errors {o[\"errors\"]}")'
+    if o["ops"] or o["errors"]:
+        print("  %-5s %9.0f ops/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms  errors %d"
+              % (k, o["ops_per_sec"], o["p50_ms"], o["p99_ms"], o["max_ms"], o["errors"]))'
   done
 done
 kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true

@@ -164,14 +164,30 @@ impl DistSender {
         }
         let mut backoff = Backoff::new(self.inner.config.deadline);
         let mut responses: Vec<Option<Response>> = vec![None; requests.len()];
-        let points: Vec<usize> = (0..requests.len())
-            .filter(|&i| requests[i].span().1.is_none())
-            .collect();
-        self.send_points(&requests, points, &mut responses, &mut backoff)
-            .await?;
-        for (i, request) in requests.iter().enumerate() {
-            if responses[i].is_none() {
-                responses[i] = Some(self.send_span(request, &mut backoff).await?);
+        let all_points = requests.iter().all(|r| r.span().1.is_none());
+        if all_points {
+            let points: Vec<usize> = (0..requests.len()).collect();
+            self.send_points(&requests, points, &mut responses, &mut backoff)
+                .await?;
+        } else {
+            // With span requests in the batch, requests run one after the
+            // other in batch order, so a later write is never undone by an
+            // earlier delete-range.
+            for (i, request) in requests.iter().enumerate() {
+                responses[i] = Some(match request.span() {
+                    (_, Some(_)) => self.send_span(request, &mut backoff).await?,
+                    (_, None) => {
+                        let mut one = vec![None];
+                        self.send_points(
+                            std::slice::from_ref(request),
+                            vec![0],
+                            &mut one,
+                            &mut backoff,
+                        )
+                        .await?;
+                        one.pop().flatten().expect("sent")
+                    }
+                });
             }
         }
         Ok(responses
@@ -318,6 +334,13 @@ impl DistSender {
             let mut retry = Vec::new();
             for ((_, members), attempt) in groups.into_iter().zip(attempts) {
                 match attempt {
+                    Attempt::Done(batch) if batch.responses.len() != members.len() => {
+                        return Err(ClientError::InvalidRequest(format!(
+                            "range answered {} responses to {} requests",
+                            batch.responses.len(),
+                            members.len()
+                        )));
+                    }
                     Attempt::Done(batch) => {
                         for (i, response) in members.into_iter().zip(batch.responses) {
                             responses[i] = Some(response);
@@ -391,7 +414,7 @@ impl DistSender {
             let remaining = if max_rows == 0 {
                 0
             } else {
-                max_rows - rows.len() as u32
+                max_rows.saturating_sub(rows.len() as u32).max(1)
             };
             let part = match request {
                 Request::Scan { .. } => Request::Scan {
@@ -431,6 +454,9 @@ impl DistSender {
                     resume_key,
                 }) => {
                     rows.extend(part_rows);
+                    if max_rows > 0 && rows.len() > max_rows as usize {
+                        rows.truncate(max_rows as usize);
+                    }
                     if resume_key.is_some() {
                         return Ok(Response::Scan { rows, resume_key });
                     }

@@ -446,6 +446,13 @@ impl Replica {
                 descriptor: Some(Box::new(self.descriptor())),
             });
         }
+        let taken = crate::replica_record::ReplicaRecord::exists(&self.engine, right_range_id)
+            .map_err(|e| KvError::Storage(e.to_string()))?;
+        if taken || right_range_id == self.range_id {
+            return Err(KvError::InvalidRequest(format!(
+                "range id {right_range_id} is already in use"
+            )));
+        }
         self.activate().await;
         // Every request on the range finishes before the split evaluates, and
         // none starts until it applied: none can write to the right-hand

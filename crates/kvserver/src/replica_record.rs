@@ -2,9 +2,7 @@
 //!
 //! A replica's span and generation as of its applied index live in its
 //! applied state; this record says only that the replica exists, what it
-//! looked like when it was created, and whether its Raft group still has
-//! to be initialized by this node (true for the right-hand side of a split,
-//! whose every replica initializes the same first configuration).
+//! looked like when it was created.
 
 use meridian_keys::RangeLocalKind;
 use meridian_kvapi::RangeDescriptor;
@@ -14,8 +12,6 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaRecord {
     pub descriptor: RangeDescriptor,
-    /// Voters to initialize the Raft group with, if this node must do so.
-    pub initialize_voters: Option<Vec<u64>>,
 }
 
 impl ReplicaRecord {

@@ -143,6 +143,10 @@ struct Inner {
     incoming_snapshots: parking_lot::Mutex<HashMap<u64, IncomingSnapshot>>,
     /// Where state machines report the ranges their splits created.
     splits: tokio::sync::mpsc::UnboundedSender<SplitApplied>,
+    /// Held while a replica is created, opened or destroyed, so one range
+    /// never has two Raft instances, and a destroy's data deletion never
+    /// races the creation of an overlapping replica.
+    lifecycle: tokio::sync::Mutex<()>,
 }
 
 /// The chunks of a snapshot received so far.
@@ -199,6 +203,7 @@ impl Store {
                 stopped: std::sync::atomic::AtomicBool::new(false),
                 incoming_snapshots: parking_lot::Mutex::new(HashMap::new()),
                 splits,
+                lifecycle: tokio::sync::Mutex::new(()),
             }),
         };
         for (range_id, bytes) in store
@@ -208,12 +213,7 @@ impl Store {
         {
             let record = ReplicaRecord::decode(&bytes)?;
             debug_assert_eq!(record.descriptor.range_id, range_id);
-            let replica = store.open_replica(&record.descriptor).await?;
-            if let Some(voters) = &record.initialize_voters {
-                // A split's right-hand side whose initialization a crash may
-                // have cut short; a no-op once it happened.
-                store.initialize_group(&replica, voters).await?;
-            }
+            store.open_replica(&record.descriptor).await?;
         }
         store.register_handlers()?;
         let weak = Arc::downgrade(&store.inner);
@@ -267,13 +267,20 @@ impl Store {
         &self,
         descriptor: &RangeDescriptor,
     ) -> Result<Arc<Replica>, StoreError> {
+        let _lifecycle = self.inner.lifecycle.lock().await;
+        self.create_replica_locked(descriptor).await
+    }
+
+    async fn create_replica_locked(
+        &self,
+        descriptor: &RangeDescriptor,
+    ) -> Result<Arc<Replica>, StoreError> {
         if let Some(existing) = self.replica(descriptor.range_id) {
             return Ok(existing);
         }
         let mut batch = self.inner.engine.batch();
         ReplicaRecord {
             descriptor: descriptor.clone(),
-            initialize_voters: None,
         }
         .put(&mut batch);
         self.inner.engine.commit(batch, true)?;
@@ -286,6 +293,7 @@ impl Store {
     /// it (a snapshot now would be overwritten by the older log entries the
     /// left-hand side still has to apply).
     async fn create_requested_replica(&self, descriptor: &RangeDescriptor) -> Result<(), String> {
+        let _lifecycle = self.inner.lifecycle.lock().await;
         if self.replica(descriptor.range_id).is_none() {
             let overlapping = self.replicas().into_iter().find(|r| {
                 let span = r.span();
@@ -301,22 +309,26 @@ impl Store {
                 ));
             }
         }
-        self.create_replica(descriptor)
+        self.create_replica_locked(descriptor)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
-    /// Opens the right-hand side of a split this node applied and
-    /// initializes its group; where the left-hand side leads, the new
-    /// range's leadership (and lease) is claimed here too.
+    /// Opens the right-hand side of a split this node applied (its group
+    /// starts initialized: see the state machine); where the left-hand side
+    /// leads, the new range's leadership (and lease) is claimed here too.
     async fn open_split(&self, event: &SplitApplied) -> Result<(), StoreError> {
-        let replica = match self.replica(event.right.range_id) {
-            Some(replica) => replica,
-            None => self.open_replica(&event.right).await?,
+        let replica = {
+            let _lifecycle = self.inner.lifecycle.lock().await;
+            if self.is_stopped() {
+                return Ok(());
+            }
+            match self.replica(event.right.range_id) {
+                Some(replica) => replica,
+                None => self.open_replica(&event.right).await?,
+            }
         };
-        let voters: Vec<u64> = event.right.voters().map(|r| r.node_id).collect();
-        self.initialize_group(&replica, &voters).await?;
         let leads_left = self
             .replica(event.left_range_id)
             .is_some_and(|left| left.leader() == Some(self.inner.node_id));
@@ -387,6 +399,7 @@ impl Store {
         let log = LogStore::new(inner.engine.clone(), range_id, inner.syncer.clone());
         let sm = StateMachine::open(
             inner.engine.clone(),
+            inner.node_id,
             range_id,
             span,
             Some(inner.splits.clone()),
@@ -530,6 +543,7 @@ impl Store {
 
     /// Shuts this node's replica down and deletes its data, log and state.
     pub async fn destroy_replica(&self, range_id: u64) -> Result<(), StoreError> {
+        let _lifecycle = self.inner.lifecycle.lock().await;
         let Some(replica) = self.inner.replicas.write().remove(&range_id) else {
             return Ok(());
         };

@@ -547,9 +547,15 @@ impl ClusterView for NodeView {
         Box::pin(async move {
             let inner = self.node.upgrade()?;
             let node = Node { inner };
-            if let Some(first) = node.local_first_range() {
+            let local = node
+                .member()
+                .and_then(|m| m.store.replica(FIRST_RANGE_ID))
+                .map(|r| r.descriptor());
+            if let Some(first) = local {
                 return Some(first);
             }
+            // Asked again on every cache miss: the first range's replicas
+            // move, and a remembered descriptor would go stale.
             let me = node.node_id();
             for peer in node.directory() {
                 if peer.node_id == me {
@@ -569,7 +575,8 @@ impl ClusterView for NodeView {
                     return Some(first);
                 }
             }
-            None
+            let remembered = node.inner.first_range.read().clone();
+            remembered
         })
     }
 }

@@ -108,13 +108,12 @@ pub async fn split_at(member: &Member, split_key: &[u8]) -> Result<(), String> {
 
 async fn replicate(node: &Node, member: &Member, d: &RangeDescriptor) -> Result<(), String> {
     let now = node.clock().physical_now();
-    let status = |id: NodeId| {
-        if id == member.ident.node_id {
-            LivenessStatus::Live
-        } else {
-            node.liveness().status(id, now)
-        }
-    };
+    let status = |id: NodeId| node.liveness().status(id, now);
+    // Verdicts on others are only as fresh as our own record: a node that
+    // cannot renew its own would see everyone else die.
+    if status(member.ident.node_id) != LivenessStatus::Live {
+        return Ok(());
+    }
     let candidates: Vec<_> = node
         .directory()
         .into_iter()
@@ -126,6 +125,26 @@ async fn replicate(node: &Node, member: &Member, d: &RangeDescriptor) -> Result<
         .filter(|n| status(n.node_id) != LivenessStatus::Dead)
         .count();
     let target = node.config().replication_factor.min(available.max(1));
+    // A learner left behind by an interrupted up-replication: promote it
+    // if a voter is missing, else remove it (it would block splits).
+    if let Some(learner) = d.replicas.iter().find(|r| r.kind == ReplicaKind::NonVoter) {
+        let healthy_voters = d
+            .voters()
+            .filter(|r| status(r.node_id) != LivenessStatus::Dead)
+            .count();
+        let result = if healthy_voters < target && status(learner.node_id) == LivenessStatus::Live {
+            member
+                .store
+                .promote_replica(d.range_id, learner.node_id)
+                .await
+        } else {
+            member
+                .store
+                .remove_replica(d.range_id, learner.node_id)
+                .await
+        };
+        return result.map_err(|e| format!("learner on node {}: {e}", learner.node_id));
+    }
     let voters: Vec<NodeId> = d.voters().map(|r| r.node_id).collect();
     let dead: Vec<NodeId> = voters
         .iter()

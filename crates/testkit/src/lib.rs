@@ -158,9 +158,15 @@ impl TestCluster {
         let mut transport_config = TransportConfig::new(id, slot.addr, slot.locality.clone());
         transport_config.network = Some(self.config.network.clone());
         transport_config.peer_timeout = Duration::from_secs(2);
-        let transport = Transport::start(transport_config, &self.identity, clock.clone())
-            .await
-            .map_err(setup)?;
+        // Likewise the old endpoint's socket, held by tasks still finishing.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let transport = loop {
+            match Transport::start(transport_config.clone(), &self.identity, clock.clone()).await {
+                Ok(transport) => break transport,
+                Err(e) if Instant::now() >= deadline => return Err(setup(e)),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
         // RocksDB's lock may outlive a killed node's last handle for a moment.
         let engine = retry_for(Duration::from_secs(10), || {
             Engine::open(

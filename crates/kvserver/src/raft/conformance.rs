@@ -21,7 +21,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         let engine = Engine::open(dir.path(), &EngineOptions::default()).expect("engine");
         let syncer = Syncer::start(engine.clone());
         let log = LogStore::new(engine.clone(), 1, syncer);
-        let sm = StateMachine::open(engine, 1, (Vec::new(), MAX_KEY.to_vec()), None)
+        let sm = StateMachine::open(engine, 1, 1, (Vec::new(), MAX_KEY.to_vec()), None)
             .expect("state machine");
         Ok((dir, log, sm))
     }

@@ -42,6 +42,18 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Starts the log of a range created by a split as already purged up to
+/// `log_id`: the range's first state comes from its parent's data, not from
+/// log entries, so a replica that lacks it must be sent a snapshot.
+pub(crate) fn start_purged(
+    batch: &mut meridian_storage::Batch,
+    range_id: u64,
+    log_id: &LogId,
+) -> io::Result<()> {
+    batch.put_raft_state(range_id, RaftStateKind::LastPurged, &encode(log_id)?);
+    Ok(())
+}
+
 impl LogStore {
     pub fn new(engine: Engine, range_id: u64, syncer: Syncer) -> Self {
         LogStore {

@@ -87,6 +87,8 @@ pub struct SplitApplied {
 pub struct StateMachine {
     engine: Engine,
     range_id: u64,
+    /// The node this replica lives on.
+    node_id: u64,
     /// `applied.span` is always set: see [`StateMachine::open`].
     applied: AppliedState,
     splits: Option<mpsc::UnboundedSender<SplitApplied>>,
@@ -111,6 +113,7 @@ impl StateMachine {
     /// Splits applied here are reported on `splits`.
     pub fn open(
         engine: Engine,
+        node_id: u64,
         range_id: u64,
         span: (Vec<u8>, Vec<u8>),
         splits: Option<mpsc::UnboundedSender<SplitApplied>>,
@@ -127,6 +130,7 @@ impl StateMachine {
         Ok(StateMachine {
             engine,
             range_id,
+            node_id,
             applied,
             splits,
             snapshot: Arc::new(Mutex::new(None)),
@@ -170,6 +174,7 @@ fn summary(applied: &AppliedState) -> AppliedSummary {
 /// descriptor when the store must open it.
 fn apply_split(
     engine: &Engine,
+    node_id: u64,
     batch: &mut meridian_storage::Batch,
     next: &mut AppliedState,
     split_key: Vec<u8>,
@@ -184,11 +189,21 @@ fn apply_split(
         return Ok(None);
     }
     let membership = next.membership.membership();
-    let voters: Vec<u64> = membership.voter_ids().collect();
-    let replicas = membership
+    let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+    if !voters.contains(&node_id) {
+        // A non-voter here: the new range has only the voters, so this
+        // node keeps no copy of its keys.
+        batch.clear_data_span(&split_key, &end);
+        return Ok(None);
+    }
+    let nodes: std::collections::BTreeMap<u64, super::types::ReplicaNode> = membership
         .nodes()
         .filter(|(id, _)| voters.contains(id))
-        .map(|(&node_id, _)| ReplicaDescriptor {
+        .map(|(id, node)| (*id, node.clone()))
+        .collect();
+    let replicas = voters
+        .iter()
+        .map(|&node_id| ReplicaDescriptor {
             node_id,
             store_id: node_id,
             replica_id: node_id,
@@ -202,9 +217,21 @@ fn apply_split(
         replicas,
         generation: next.generation,
     };
+    // The new group starts initialized, at the same log id on every
+    // replica, with its log purged up to there: its data is what the
+    // parent held, so a replica added later gets it by snapshot, never by
+    // replaying a log that does not contain it.
+    let first_log_id = LogId::new(
+        <openraft::alias::LeaderIdOf<TypeConfig> as openraft::vote::RaftLeaderIdExt>::new_committed(
+            0, 0,
+        ),
+        0,
+    );
+    let right_membership =
+        openraft::Membership::new(vec![voters.clone()], nodes).map_err(io_err)?;
     let right_state = AppliedState {
-        log_id: None,
-        membership: StoredMembership::default(),
+        log_id: Some(first_log_id),
+        membership: StoredMembership::new(Some(first_log_id), right_membership),
         stats: right_stats,
         span: Some((split_key, end)),
         generation: next.generation,
@@ -214,9 +241,9 @@ fn apply_split(
         RangeLocalKind::AppliedState,
         &right_state.encode()?,
     );
+    super::log_store::start_purged(batch, right_range_id, &first_log_id)?;
     ReplicaRecord {
         descriptor: right.clone(),
-        initialize_voters: Some(voters),
     }
     .put(batch);
     Ok(Some(right))
@@ -270,6 +297,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     if applied {
                         if let Some(right) = apply_split(
                             &self.engine,
+                            self.node_id,
                             &mut batch,
                             &mut next,
                             split_key,
@@ -347,11 +375,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
-        Ok(self
-            .snapshot
-            .lock()
-            .clone()
-            .map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+        let current = self.snapshot.lock().clone();
+        match current {
+            Some((meta, snapshot)) => Ok(Some(Snapshot { meta, snapshot })),
+            // A state without a snapshot in memory: none built since this
+            // replica started (snapshots are not persisted), or a range new
+            // from a split whose log starts purged. Build one now, so a
+            // follower that needs one is never refused.
+            None if self.applied.log_id.is_some() => {
+                self.builder().build_snapshot().await.map(Some)
+            }
+            None => Ok(None),
+        }
     }
 }
 
