@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use meridian_keys::space::TABLE_PREFIX;
 use meridian_server::config::RaftTimeouts;
-use meridian_server::rpc::InitRpc;
+use meridian_server::rpc::{ClusterInfoRpc, InitRpc};
 use meridian_server::status::{pretty_key, ClusterStatus, ClusterStatusRpc, DebugSplitRpc};
 use meridian_server::{Node, NodeConfig};
 use meridian_transport::Locality;
@@ -197,6 +197,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Start(args) => start(args).await,
         Command::Init(conn) => {
             let transport = client::connect_transport(conn.host, &conn.certs_dir).await?;
+            // A short probe first: an unreachable host fails fast, while a
+            // bootstrap itself may take a while.
+            client::call_host::<ClusterInfoRpc>(&transport, &(), Duration::from_secs(5))
+                .await
+                .with_context(|| format!("cannot reach a Meridian node at {}", conn.host))?;
             let info = client::call_host::<InitRpc>(&transport, &(), Duration::from_secs(60))
                 .await
                 .with_context(|| format!("cannot reach a Meridian node at {}", conn.host))?

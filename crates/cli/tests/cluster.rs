@@ -173,6 +173,35 @@ fn a_second_init_is_refused_and_sigterm_stops_a_node() {
         let again = meridian(&["init", "--host", &host, "--certs-dir", cluster.certs_arg()]);
         assert_clean_failure(&again, "already initialized");
     }
+    // The admin endpoint: readiness, metrics, status JSON.
+    let http = cluster.nodes[0].http;
+    let (status, _) = wait_for(Duration::from_secs(30), || {
+        let answer = http_get(http, "/health?ready=1");
+        answer.0.contains("200").then_some(answer)
+    });
+    assert!(status.contains("200"));
+    let (status, metrics) = http_get(http, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    for name in [
+        "meridian_replicas",
+        "meridian_leaseholders",
+        "meridian_raft_proposals_total",
+        "meridian_batch_seconds_bucket",
+        "meridian_wal_sync_seconds_count",
+        "meridian_rpc_calls_total",
+    ] {
+        assert!(
+            metrics.contains(name),
+            "{name} missing from /metrics:\n{metrics}"
+        );
+    }
+    let (_, nodes) = http_get(http, "/_status/nodes");
+    let nodes: serde_json::Value = serde_json::from_str(&nodes).expect("nodes JSON");
+    assert_eq!(nodes.as_array().map(Vec::len), Some(3));
+    let (_, ranges) = http_get(http, "/_status/ranges");
+    let ranges: serde_json::Value = serde_json::from_str(&ranges).expect("ranges JSON");
+    assert!(ranges.as_array().is_some_and(|r| r.len() >= 2));
+
     let status = cluster.nodes[2].terminate();
     assert!(
         status.success(),

@@ -24,6 +24,7 @@
 mod error;
 pub mod eval;
 pub mod latch;
+pub mod metrics;
 pub mod quiesce;
 pub mod raft;
 pub mod replica;

@@ -92,6 +92,7 @@ struct LeaseClock {
 #[derive(Clone)]
 pub(crate) struct NodeContext {
     pub node_id: u64,
+    pub metrics: crate::metrics::StoreMetrics,
     pub engine: Engine,
     pub clock: Arc<HybridClock>,
     pub transport: Transport,
@@ -107,6 +108,7 @@ pub struct Replica {
     lease_clock: Mutex<LeaseClock>,
     applied: watch::Receiver<AppliedSummary>,
     transport: Transport,
+    metrics: crate::metrics::StoreMetrics,
     /// When the replica last served or was asked to serve a request.
     last_activity: Mutex<Instant>,
     /// Whether this replica's Raft timers are stopped (see `quiesce`).
@@ -132,6 +134,7 @@ impl Replica {
             lease_clock: Mutex::new(LeaseClock::default()),
             applied,
             transport: node.transport,
+            metrics: node.metrics,
             last_activity: Mutex::new(Instant::now()),
             quiesced: AtomicBool::new(false),
             quiesced_leader: AtomicU64::new(0),
@@ -518,6 +521,7 @@ impl Replica {
             range_id: self.range_id,
             reason,
         };
+        self.metrics.proposals.inc();
         match self.raft.client_write(command).await {
             Ok(response) if response.data.applied => Ok(()),
             // Proposed in a later term than it was evaluated in: every

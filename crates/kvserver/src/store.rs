@@ -147,6 +147,7 @@ struct Inner {
     /// never has two Raft instances, and a destroy's data deletion never
     /// races the creation of an overlapping replica.
     lifecycle: tokio::sync::Mutex<()>,
+    metrics: crate::metrics::StoreMetrics,
 }
 
 /// The chunks of a snapshot received so far.
@@ -191,10 +192,12 @@ impl Store {
         timeouts: RaftTimeouts,
     ) -> Result<Store, StoreError> {
         let (splits, mut split_events) = tokio::sync::mpsc::unbounded_channel();
+        let metrics = crate::metrics::StoreMetrics::default();
         let store = Store {
             inner: Arc::new(Inner {
                 node_id,
-                syncer: Syncer::start(engine.clone()),
+                syncer: Syncer::start(engine.clone(), Some(metrics.wal_sync_seconds.clone())),
+                metrics: metrics.clone(),
                 engine,
                 transport,
                 clock,
@@ -242,6 +245,10 @@ impl Store {
 
     pub fn node_id(&self) -> u64 {
         self.inner.node_id
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::StoreMetrics {
+        &self.inner.metrics
     }
 
     pub fn engine(&self) -> &Engine {
@@ -415,6 +422,7 @@ impl Store {
             .map_err(|e| StoreError::Raft(e.to_string()))?;
         let node = NodeContext {
             node_id: inner.node_id,
+            metrics: inner.metrics.clone(),
             engine: inner.engine.clone(),
             clock: inner.clock.clone(),
             transport: inner.transport.clone(),
@@ -562,12 +570,18 @@ impl Store {
 
     /// Serves a batch addressed to one of this node's ranges.
     pub async fn send(&self, request: BatchRequest) -> BatchResult {
-        match self.replica(request.range_id) {
+        let started = std::time::Instant::now();
+        let result = match self.replica(request.range_id) {
             Some(replica) => replica.send(request).await,
             None => Err(KvError::RangeNotFound {
                 range_id: request.range_id,
             }),
-        }
+        };
+        self.inner
+            .metrics
+            .batch_seconds
+            .observe(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Stops every replica's Raft group.

@@ -21,6 +21,22 @@ pub fn metrics_text(node: &Node) -> String {
     let applied = Counter::<u64>::default();
     let live_bytes = Gauge::<i64>::default();
     if let Some(member) = node.member() {
+        let store = member.store.metrics().clone();
+        registry.register(
+            "batch_seconds",
+            "Seconds to serve a KV batch at this node (leaseholder side)",
+            store.batch_seconds,
+        );
+        registry.register(
+            "wal_sync_seconds",
+            "Seconds per WAL fsync (group commit)",
+            store.wal_sync_seconds,
+        );
+        registry.register(
+            "raft_proposals",
+            "Raft commands proposed by this node as leaseholder",
+            store.proposals,
+        );
         for r in member.store.replicas() {
             replicas.inc();
             if r.leader() == Some(me) {

@@ -187,13 +187,29 @@ impl ProcCluster {
         self.certs.to_str().unwrap()
     }
 
+    /// `meridian init` on the first node, retried while it is not up yet.
     pub fn init(&self) {
-        let host = self.nodes[0].addr.to_string();
-        let out = wait_for(Duration::from_secs(30), || {
-            let out = meridian(&["init", "--host", &host, "--certs-dir", self.certs_arg()]);
-            out.status.success().then_some(out)
+        // The first node serves HTTP once its endpoint and handlers are up.
+        let http = self.nodes[0].http;
+        wait_for(Duration::from_secs(60), || {
+            std::net::TcpStream::connect_timeout(&http, Duration::from_millis(200)).ok()
         });
-        assert!(String::from_utf8_lossy(&out.stdout).contains("initialized"));
+        let host = self.nodes[0].addr.to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = meridian(&["init", "--host", &host, "--certs-dir", self.certs_arg()]);
+            if out.status.success() {
+                assert!(String::from_utf8_lossy(&out.stdout).contains("initialized"));
+                return;
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            // Only an unreachable node is worth another try.
+            if !stderr.contains("cannot reach") || Instant::now() > deadline {
+                self.dump_logs();
+                panic!("meridian init failed: {stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// `meridian node status --json` through node `via`.
@@ -255,6 +271,25 @@ impl ProcCluster {
             );
         }
     }
+}
+
+/// A plain HTTP/1.1 GET; returns the status line and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("HTTP connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.lines().next().unwrap_or_default().to_string();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Polls `f` every 200 ms until it returns `Some`, or panics after `timeout`.

@@ -19,7 +19,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
     ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<TypeConfig>> {
         let dir = tempfile::tempdir().expect("temp dir");
         let engine = Engine::open(dir.path(), &EngineOptions::default()).expect("engine");
-        let syncer = Syncer::start(engine.clone());
+        let syncer = Syncer::start(engine.clone(), None);
         let log = LogStore::new(engine.clone(), 1, syncer);
         let sm = StateMachine::open(engine, 1, 1, (Vec::new(), MAX_KEY.to_vec()), None)
             .expect("state machine");

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 
 use meridian_storage::Engine;
 use openraft::storage::IOFlushed;
+use prometheus_client::metrics::histogram::Histogram;
 use tracing::error;
 
 use super::types::TypeConfig;
@@ -45,7 +46,7 @@ impl Drop for SyncThread {
 impl Syncer {
     /// Starts the sync thread of `engine`. It stops when every handle is
     /// dropped.
-    pub fn start(engine: Engine) -> Syncer {
+    pub fn start(engine: Engine, latency: Option<Histogram>) -> Syncer {
         let (tx, rx) = mpsc::channel::<IOFlushed<TypeConfig>>();
         let thread = std::thread::Builder::new()
             .name("meridian-wal-sync".into())
@@ -53,7 +54,11 @@ impl Syncer {
                 while let Ok(first) = rx.recv() {
                     let mut waiting = vec![first];
                     waiting.extend(rx.try_iter());
+                    let started = std::time::Instant::now();
                     let result = engine.sync_wal();
+                    if let Some(latency) = &latency {
+                        latency.observe(started.elapsed().as_secs_f64());
+                    }
                     for callback in waiting {
                         match &result {
                             Ok(()) => callback.io_completed(Ok(())),
