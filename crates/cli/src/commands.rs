@@ -7,10 +7,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use meridian_keys::space::TABLE_PREFIX;
-use meridian_server::config::RaftTimeouts;
 use meridian_server::rpc::{ClusterInfoRpc, InitRpc};
 use meridian_server::status::{pretty_key, ClusterStatus, ClusterStatusRpc, DebugSplitRpc};
-use meridian_server::{Node, NodeConfig};
+use meridian_server::Node;
 use meridian_transport::Locality;
 
 use crate::client::{self, Client};
@@ -52,45 +51,52 @@ enum Command {
     Bench(BenchCommand),
 }
 
-#[derive(Args, Debug)]
-struct StartArgs {
+/// `meridian start`: every setting may also come from `--config FILE`
+/// (TOML, the same names with underscores); a flag given on the command
+/// line wins over the file.
+#[derive(Args, Debug, Default)]
+pub struct StartArgs {
+    /// A TOML file with any of the settings below.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Store directory (created if missing).
     #[arg(long)]
-    store: PathBuf,
-    /// UDP address to listen on for other nodes and clients.
-    #[arg(long, default_value = "127.0.0.1:26257")]
-    listen: SocketAddr,
+    pub store: Option<PathBuf>,
+    /// UDP address to listen on for other nodes and clients [default: 127.0.0.1:26257].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
     /// Address other nodes should dial (default: the listen address).
     #[arg(long)]
-    advertise: Option<SocketAddr>,
+    pub advertise: Option<SocketAddr>,
     /// Admin HTTP address (health, metrics, status).
     #[arg(long)]
-    http: Option<SocketAddr>,
-    /// This node's locality, e.g. region=us-east1,zone=us-east1-b.
-    #[arg(long, default_value = "region=local,zone=local")]
-    locality: Locality,
+    pub http: Option<SocketAddr>,
+    /// This node's locality, e.g. region=us-east1,zone=us-east1-b [default: region=local,zone=local].
+    #[arg(long)]
+    pub locality: Option<Locality>,
     /// Nodes to join, comma-separated.
     #[arg(long, value_delimiter = ',')]
-    join: Vec<SocketAddr>,
+    pub join: Option<Vec<SocketAddr>>,
     /// A new node that can reach none of --join for this many seconds
-    /// exits with an error.
-    #[arg(long, default_value_t = 60)]
-    join_timeout_secs: u64,
+    /// exits with an error [default: 60].
     #[arg(long)]
-    certs_dir: PathBuf,
-    /// Split ranges larger than this many bytes.
-    #[arg(long, default_value_t = 512 << 20)]
-    range_max_bytes: u64,
+    pub join_timeout_secs: Option<u64>,
+    /// Directory with ca.crt, node.crt and node.key.
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+    /// Split ranges larger than this many bytes [default: 536870912].
+    #[arg(long)]
+    pub range_max_bytes: Option<u64>,
     /// Seconds after its liveness expired that a node counts as dead and
-    /// its replicas are replaced.
-    #[arg(long, default_value_t = 60)]
-    time_until_dead_secs: u64,
-    /// Replicas per range.
-    #[arg(long, default_value_t = 3)]
-    replication_factor: usize,
-    /// Raft timing: `lan` (one data center) or `wan` (regions up to ~150 ms apart).
-    #[arg(long, default_value = "lan")]
-    raft_profile: String,
+    /// its replicas are replaced [default: 60].
+    #[arg(long)]
+    pub time_until_dead_secs: Option<u64>,
+    /// Replicas per range [default: 3].
+    #[arg(long)]
+    pub replication_factor: Option<usize>,
+    /// Raft timing: `lan` (one data center) or `wan` (regions up to ~150 ms apart) [default: lan].
+    #[arg(long)]
+    pub raft_profile: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -338,21 +344,7 @@ async fn debug_kv(command: KvCommand) -> Result<()> {
 }
 
 async fn start(args: StartArgs) -> Result<()> {
-    let raft = match args.raft_profile.as_str() {
-        "lan" => RaftTimeouts::LAN,
-        "wan" => RaftTimeouts::WAN,
-        other => bail!("unknown --raft-profile {other:?}: use lan or wan"),
-    };
-    let mut config = NodeConfig::new(args.store, args.listen, args.certs_dir);
-    config.advertise = args.advertise;
-    config.http = args.http;
-    config.locality = args.locality;
-    config.join = args.join;
-    config.join_timeout = Duration::from_secs(args.join_timeout_secs);
-    config.raft = raft;
-    config.range_max_bytes = args.range_max_bytes;
-    config.time_until_dead = Duration::from_secs(args.time_until_dead_secs);
-    config.replication_factor = args.replication_factor;
+    let config = crate::start_config::resolve(args)?;
     let node = Node::start(config).await?;
     println!(
         "node started: listening on {}{}",

@@ -8,6 +8,7 @@
 mod bench;
 mod client;
 mod commands;
+mod start_config;
 
 use std::process::ExitCode;
 

@@ -209,3 +209,56 @@ fn a_second_init_is_refused_and_sigterm_stops_a_node() {
     );
     assert!(cluster.nodes[2].log_text().contains("node stopped"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_of_a_dead_node_are_replaced_elsewhere() {
+    let mut cluster = ProcCluster::start(4, &["--time-until-dead-secs", "3"]);
+    cluster.init();
+    let ranges = cluster.wait_replicated(0, 3, Duration::from_secs(90));
+    let hosts: Vec<_> = cluster.nodes.iter().map(|n| n.addr).collect();
+    let client = KvClient::connect(&cluster.certs, &hosts, Duration::from_secs(60)).await;
+    for i in 0..50 {
+        client
+            .ds
+            .put(format!("dead/{i:03}").as_bytes(), b"v")
+            .await
+            .expect("put");
+    }
+    // A node other than the first that holds a replica of the data range.
+    let data = ranges
+        .iter()
+        .find(|r| r.start_key == "\\x10")
+        .expect("data range");
+    let victim = *data
+        .voters
+        .iter()
+        .find(|&&n| n != 1)
+        .expect("a second voter");
+    let index = cluster.index_of(victim);
+    cluster.nodes[index].kill();
+
+    // It is declared dead, and every range gets back to 3 voters without it.
+    let nodes = wait_for(Duration::from_secs(60), || {
+        let nodes = cluster.node_status(0)?;
+        let v = nodes.iter().find(|n| n.node_id == victim)?;
+        (format!("{:?}", v.liveness) == "Dead").then_some(nodes)
+    });
+    assert_eq!(nodes.len(), 4);
+    let ranges = wait_for(Duration::from_secs(90), || {
+        let ranges = cluster.ranges(0)?;
+        ranges
+            .iter()
+            .all(|r| r.voters.len() == 3 && !r.voters.contains(&victim) && r.leaseholder.is_some())
+            .then_some(ranges)
+    });
+    assert!(ranges.len() >= 2);
+    for i in 0..50 {
+        let got = client
+            .ds
+            .get(format!("dead/{i:03}").as_bytes())
+            .await
+            .expect("get");
+        assert_eq!(got.as_deref(), Some(&b"v"[..]));
+    }
+    client.transport.shutdown().await;
+}

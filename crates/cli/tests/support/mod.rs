@@ -229,6 +229,21 @@ impl ProcCluster {
             .flatten()
     }
 
+    /// The index in `nodes` of the process that is node `node_id` (ids
+    /// follow the order in which nodes joined, not the start order).
+    pub fn index_of(&self, node_id: u64) -> usize {
+        let nodes = wait_for(Duration::from_secs(30), || self.node_status(0));
+        let address = &nodes
+            .iter()
+            .find(|n| n.node_id == node_id)
+            .expect("a node with that id")
+            .address;
+        self.nodes
+            .iter()
+            .position(|p| p.addr.to_string() == *address)
+            .expect("a process with that address")
+    }
+
     /// `meridian debug ranges --json` through node `via`.
     pub fn ranges(&self, via: usize) -> Option<Vec<RangeStatus>> {
         let out = meridian(&[

@@ -1,0 +1,158 @@
+//! Settings of `meridian start`: flags, else the `--config` TOML file,
+//! else defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use meridian_server::config::RaftTimeouts;
+use meridian_server::NodeConfig;
+use meridian_transport::Locality;
+use serde::Deserialize;
+
+use crate::commands::StartArgs;
+
+/// The config file: the flags' names with underscores, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartFile {
+    store: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    advertise: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    locality: Option<String>,
+    join: Option<Vec<SocketAddr>>,
+    join_timeout_secs: Option<u64>,
+    certs_dir: Option<PathBuf>,
+    range_max_bytes: Option<u64>,
+    time_until_dead_secs: Option<u64>,
+    replication_factor: Option<usize>,
+    raft_profile: Option<String>,
+}
+
+fn read_file(path: &Path) -> Result<StartFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow!("config file {}: {e}", path.display()))
+}
+
+/// Merges flags over the file over defaults.
+pub fn resolve(args: StartArgs) -> Result<NodeConfig> {
+    let file = match &args.config {
+        Some(path) => read_file(path)?,
+        None => StartFile::default(),
+    };
+    let store = args
+        .store
+        .or(file.store)
+        .ok_or_else(|| anyhow!("--store is required (or `store` in the config file)"))?;
+    let certs_dir = args
+        .certs_dir
+        .or(file.certs_dir)
+        .ok_or_else(|| anyhow!("--certs-dir is required (or `certs_dir` in the config file)"))?;
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:26257".parse().expect("valid"));
+    let locality = match (args.locality, file.locality) {
+        (Some(l), _) => l,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|e| anyhow!("config file: locality: {e}"))?,
+        (None, None) => Locality::new("local", "local"),
+    };
+    let raft = match args
+        .raft_profile
+        .or(file.raft_profile)
+        .as_deref()
+        .unwrap_or("lan")
+    {
+        "lan" => RaftTimeouts::LAN,
+        "wan" => RaftTimeouts::WAN,
+        other => bail!("unknown raft profile {other:?}: use lan or wan"),
+    };
+    let mut config = NodeConfig::new(store, listen, certs_dir);
+    config.advertise = args.advertise.or(file.advertise);
+    config.http = args.http.or(file.http);
+    config.locality = locality;
+    config.join = args.join.or(file.join).unwrap_or_default();
+    config.join_timeout = Duration::from_secs(
+        args.join_timeout_secs
+            .or(file.join_timeout_secs)
+            .unwrap_or(60),
+    );
+    config.raft = raft;
+    if let Some(bytes) = args.range_max_bytes.or(file.range_max_bytes) {
+        config.range_max_bytes = bytes;
+    }
+    if let Some(secs) = args.time_until_dead_secs.or(file.time_until_dead_secs) {
+        config.time_until_dead = Duration::from_secs(secs);
+    }
+    if let Some(n) = args.replication_factor.or(file.replication_factor) {
+        config.replication_factor = n;
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_with_file(text: &str) -> (tempfile::TempDir, StartArgs) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        let args = StartArgs {
+            config: Some(path),
+            ..StartArgs::default()
+        };
+        (dir, args)
+    }
+
+    #[test]
+    fn the_file_fills_what_flags_leave_out_and_flags_win() {
+        let (_dir, mut args) = args_with_file(
+            r#"
+store = "/data/n1"
+certs_dir = "/certs"
+listen = "127.0.0.1:7001"
+locality = "region=eu,zone=eu-a"
+join = ["127.0.0.1:7001", "127.0.0.1:7002"]
+range_max_bytes = 1024
+raft_profile = "wan"
+"#,
+        );
+        args.listen = Some("127.0.0.1:9000".parse().unwrap());
+        let config = resolve(args).unwrap();
+        assert_eq!(config.store, PathBuf::from("/data/n1"));
+        assert_eq!(config.listen.port(), 9000, "the flag wins");
+        assert_eq!(config.locality, Locality::new("eu", "eu-a"));
+        assert_eq!(config.join.len(), 2);
+        assert_eq!(config.range_max_bytes, 1024);
+        assert_eq!(config.raft, RaftTimeouts::WAN);
+        assert_eq!(config.join_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_files_and_missing_settings_are_explained() {
+        let (_dir, args) = args_with_file("stor = \"/x\"\n");
+        let e = resolve(args).unwrap_err().to_string();
+        assert!(e.contains("unknown field"), "{e}");
+        let (_dir, args) = args_with_file("certs_dir = \"/c\"\n");
+        let e = resolve(args).unwrap_err().to_string();
+        assert!(e.contains("--store is required"), "{e}");
+        let (_dir, args) =
+            args_with_file("store = \"/s\"\ncerts_dir = \"/c\"\nraft_profile = \"x\"\n");
+        let e = resolve(args).unwrap_err().to_string();
+        assert!(e.contains("unknown raft profile"), "{e}");
+        let missing = StartArgs {
+            config: Some(PathBuf::from("/nonexistent/node.toml")),
+            ..StartArgs::default()
+        };
+        assert!(resolve(missing)
+            .unwrap_err()
+            .to_string()
+            .contains("reading the config file"));
+    }
+}
