@@ -34,7 +34,7 @@ impl Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start a node.
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Bootstrap a new cluster on a started node (once per cluster).
     Init(ConnArgs),
     /// Create the cluster CA and node certificates.
@@ -200,7 +200,7 @@ fn user_key(key: &str) -> Result<Vec<u8>> {
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Start(args) => start(args).await,
+        Command::Start(args) => start(*args).await,
         Command::Init(conn) => {
             let transport = client::connect_transport(conn.host, &conn.certs_dir).await?;
             // A short probe first: an unreachable host fails fast, while a
