@@ -53,6 +53,10 @@ pub(crate) struct NodeInner {
     stopping: AtomicBool,
     /// Serializes bootstrap and join: a store gets one identity.
     become_member: tokio::sync::Mutex<()>,
+    /// Whether the cluster's bootstrap records (id counters above all)
+    /// exist: a node answers joins only then, or it could hand out an id
+    /// twice.
+    bootstrapped: AtomicBool,
     /// Set when the node must stop for good (e.g. its store belongs to
     /// another cluster); the process should exit with this message.
     fatal: watch::Sender<Option<String>>,
@@ -119,6 +123,7 @@ impl Node {
                 tasks: Mutex::new(Vec::new()),
                 stopping: AtomicBool::new(false),
                 become_member: tokio::sync::Mutex::new(()),
+                bootstrapped: AtomicBool::new(ident.is_some()),
                 fatal,
             }),
         };
@@ -362,6 +367,7 @@ impl Node {
         member.store.bootstrap_range(&rest).await?;
         *self.inner.first_range.write() = Some(first.clone());
         self.ensure_bootstrap_records(&member).await?;
+        self.inner.bootstrapped.store(true, Ordering::SeqCst);
         info!(cluster = %ident.cluster_id, "cluster bootstrapped");
         Ok(self.cluster_info())
     }
@@ -432,6 +438,7 @@ impl Node {
     async fn handle_join(&self, request: JoinRequest) -> Result<ClusterInfo, String> {
         let member = self
             .member()
+            .filter(|_| self.inner.bootstrapped.load(Ordering::SeqCst))
             .ok_or("this node is not part of an initialized cluster yet")?;
         let node_id = match &request.existing {
             Some((cluster_id, node_id)) => {
@@ -444,7 +451,8 @@ impl Node {
                 }
                 *node_id
             }
-            None => system::next_id(&member.ds, system::NODE_ID_COUNTER, 1)
+            // Node 1 is the node that bootstrapped.
+            None => system::next_id(&member.ds, system::NODE_ID_COUNTER, 2)
                 .await
                 .map_err(|e| format!("allocating a node id: {e}"))?,
         };
@@ -667,8 +675,11 @@ async fn join_loop(weak: Weak<NodeInner>) {
                 node.learn_nodes(&info.nodes);
                 *node.inner.first_range.write() = info.first_range.clone();
                 info!(node = ident.node_id, cluster = %ident.cluster_id, "joined");
-                if let Err(e) = node.become_member(ident).await {
-                    let _ = node.inner.fatal.send(Some(e.to_string()));
+                match node.become_member(ident).await {
+                    Ok(_) => node.inner.bootstrapped.store(true, Ordering::SeqCst),
+                    Err(e) => {
+                        let _ = node.inner.fatal.send(Some(e.to_string()));
+                    }
                 }
                 return;
             }
