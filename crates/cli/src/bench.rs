@@ -87,14 +87,17 @@ pub async fn run_kv(args: KvArgs) -> Result<()> {
         }
         None => {
             let cluster = LocalCluster::start(3).await?;
-            let gateway = cluster.nodes[0].wait_member().await;
-            for key in &splits {
-                meridian_server::queues::split_at(&gateway, key)
-                    .await
-                    .map_err(|e| anyhow!("pre-splitting: {e}"))?;
+            let result = async {
+                let gateway = cluster.nodes[0].wait_member().await;
+                for key in &splits {
+                    meridian_server::queues::split_at(&gateway, key)
+                        .await
+                        .map_err(|e| anyhow!("pre-splitting: {e}"))?;
+                }
+                cluster.wait_replicated(3).await?;
+                drive(Target(gateway.ds.clone()), &config, args.json).await
             }
-            cluster.wait_replicated(3).await?;
-            let result = drive(Target(gateway.ds.clone()), &config, args.json).await;
+            .await;
             cluster.shutdown().await;
             result
         }
@@ -145,7 +148,9 @@ impl LocalCluster {
             nodes.push(node);
         }
         for node in &nodes {
-            node.wait_member().await;
+            tokio::time::timeout(Duration::from_secs(60), node.wait_member())
+                .await
+                .map_err(|_| anyhow!("node {} did not join within 60 s", node.advertise_addr()))?;
         }
         Ok(LocalCluster { nodes, _dir: dir })
     }

@@ -26,31 +26,47 @@ pub struct Client {
 
 struct HostView {
     transport: Transport,
+    /// Nodes learned from `--host`: where to ask when it is down.
+    known: parking_lot::Mutex<Vec<u64>>,
 }
 
 impl HostView {
-    async fn info(&self) -> Option<ClusterInfo> {
-        let info = self
-            .transport
-            .call::<ClusterInfoRpc>(HOST_PEER, &(), Duration::from_secs(3))
-            .await
-            .ok()?;
-        learn(&self.transport, &info);
-        Some(info)
+    /// Asks `--host` first, then the nodes learned from it.
+    async fn first_range(&self) -> Option<RangeDescriptor> {
+        let mut ask = vec![HOST_PEER];
+        ask.extend(self.known.lock().iter().copied());
+        for peer in ask {
+            let info = self
+                .transport
+                .call::<ClusterInfoRpc>(peer, &(), Duration::from_secs(2))
+                .await;
+            if let Ok(info) = info {
+                self.learn(&info);
+                if info.first_range.is_some() {
+                    return info.first_range;
+                }
+            }
+        }
+        None
+    }
+
+    fn learn(&self, info: &ClusterInfo) {
+        let mut known = self.known.lock();
+        for node in &info.nodes {
+            if let Ok(addr) = node.address.parse() {
+                self.transport
+                    .set_peer(node.node_id, addr, node.locality.clone());
+                if !known.contains(&node.node_id) {
+                    known.push(node.node_id);
+                }
+            }
+        }
     }
 }
 
 impl ClusterView for HostView {
     fn first_range(&self) -> BoxFuture<'_, Option<RangeDescriptor>> {
-        Box::pin(async move { self.info().await?.first_range })
-    }
-}
-
-fn learn(transport: &Transport, info: &ClusterInfo) {
-    for node in &info.nodes {
-        if let Ok(addr) = node.address.parse() {
-            transport.set_peer(node.node_id, addr, node.locality.clone());
-        }
+        Box::pin(HostView::first_range(self))
     }
 }
 
@@ -67,10 +83,11 @@ impl Client {
                 "the node at {host} is not part of an initialized cluster (run `meridian init`)"
             ));
         }
-        learn(&transport, &info);
         let view = Arc::new(HostView {
             transport: transport.clone(),
+            known: parking_lot::Mutex::new(Vec::new()),
         });
+        view.learn(&info);
         let ds = DistSender::new(transport.clone(), view, DistSenderConfig::default());
         Ok(Client { transport, ds })
     }

@@ -23,6 +23,16 @@ fn unknown_flags_and_missing_arguments() {
         "zone=only",
     ]);
     assert_clean_failure(&out, "region");
+    let out = meridian(&[
+        "start",
+        "--store",
+        store.to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:0",
+        "--certs-dir",
+        "/nonexistent",
+    ]);
+    assert_clean_failure(&out, "set --advertise");
 }
 
 #[test]

@@ -17,7 +17,19 @@ use tokio::task::JoinHandle;
 
 use crate::error::ServerError;
 use crate::liveness::LivenessStatus;
-use crate::node::Node;
+use crate::node::{Node, NodeInner};
+use std::sync::{Arc, Weak};
+
+/// Handlers hold the node weakly: keep-alive connections, which axum
+/// serves on tasks of their own, must not keep a stopped node (and its
+/// RocksDB) alive.
+type NodeRef = Weak<NodeInner>;
+
+fn upgrade(node: &NodeRef) -> Result<Node, Response> {
+    node.upgrade()
+        .map(|inner| Node { inner })
+        .ok_or_else(|| (StatusCode::SERVICE_UNAVAILABLE, "node stopped").into_response())
+}
 
 pub(crate) async fn serve(node: Node, addr: SocketAddr) -> Result<JoinHandle<()>, ServerError> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -31,7 +43,7 @@ pub(crate) async fn serve(node: Node, addr: SocketAddr) -> Result<JoinHandle<()>
         .route("/metrics", get(metrics))
         .route("/_status/nodes", get(nodes))
         .route("/_status/ranges", get(ranges))
-        .with_state(node);
+        .with_state(Arc::downgrade(&node.inner));
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!("admin HTTP stopped: {e}");
@@ -44,7 +56,11 @@ struct HealthQuery {
     ready: Option<String>,
 }
 
-async fn health(State(node): State<Node>, Query(q): Query<HealthQuery>) -> Response {
+async fn health(State(node): State<NodeRef>, Query(q): Query<HealthQuery>) -> Response {
+    let node = match upgrade(&node) {
+        Ok(node) => node,
+        Err(response) => return response,
+    };
     let ready = q.ready.is_some_and(|v| v == "1" || v == "true");
     let member = node.member().is_some();
     let live = node
@@ -64,21 +80,33 @@ async fn health(State(node): State<Node>, Query(q): Query<HealthQuery>) -> Respo
     (code, Json(body)).into_response()
 }
 
-async fn nodes(State(node): State<Node>) -> Response {
+async fn nodes(State(node): State<NodeRef>) -> Response {
+    let node = match upgrade(&node) {
+        Ok(node) => node,
+        Err(response) => return response,
+    };
     match node.cluster_status().await {
         Ok(status) => Json(status.nodes).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }
 
-async fn ranges(State(node): State<Node>) -> Response {
+async fn ranges(State(node): State<NodeRef>) -> Response {
+    let node = match upgrade(&node) {
+        Ok(node) => node,
+        Err(response) => return response,
+    };
     match node.cluster_status().await {
         Ok(status) => Json(status.ranges).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }
 
-async fn metrics(State(node): State<Node>) -> Response {
+async fn metrics(State(node): State<NodeRef>) -> Response {
+    let node = match upgrade(&node) {
+        Ok(node) => node,
+        Err(response) => return response,
+    };
     let text = crate::metrics_text(&node);
     (
         [(

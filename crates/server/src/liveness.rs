@@ -38,6 +38,9 @@ pub enum LivenessStatus {
 pub struct Liveness {
     records: RwLock<BTreeMap<NodeId, LivenessRecord>>,
     time_until_dead: Duration,
+    /// Physical time since which this node's own heartbeats have succeeded
+    /// without a gap; `None` while they fail.
+    live_since: RwLock<Option<u64>>,
 }
 
 impl Liveness {
@@ -45,6 +48,7 @@ impl Liveness {
         Liveness {
             records: RwLock::new(BTreeMap::new()),
             time_until_dead,
+            live_since: RwLock::new(None),
         }
     }
 
@@ -53,14 +57,36 @@ impl Liveness {
     }
 
     /// The verdict on `node` at physical time `now_nanos`.
+    ///
+    /// Death is judged only against time this node has watched: a record
+    /// counts as expired for `time_until_dead` from the later of its expiry
+    /// and the moment our own heartbeats last started succeeding. So after
+    /// a restart of the whole cluster, or an outage of the first range, old
+    /// records do not make live nodes look dead.
     pub fn status(&self, node: NodeId, now_nanos: u64) -> LivenessStatus {
-        match self.record(node) {
-            None => LivenessStatus::Unknown,
-            Some(r) if r.expiration_nanos > now_nanos => LivenessStatus::Live,
-            Some(r) if now_nanos - r.expiration_nanos < self.time_until_dead.as_nanos() as u64 => {
-                LivenessStatus::Suspect
-            }
-            Some(_) => LivenessStatus::Dead,
+        let Some(record) = self.record(node) else {
+            return LivenessStatus::Unknown;
+        };
+        if record.expiration_nanos > now_nanos {
+            return LivenessStatus::Live;
+        }
+        let Some(live_since) = *self.live_since.read() else {
+            return LivenessStatus::Suspect;
+        };
+        let expired_at = record.expiration_nanos.max(live_since);
+        if now_nanos.saturating_sub(expired_at) < self.time_until_dead.as_nanos() as u64 {
+            LivenessStatus::Suspect
+        } else {
+            LivenessStatus::Dead
+        }
+    }
+
+    fn own_heartbeat(&self, succeeded: bool, now_nanos: u64) {
+        let mut since = self.live_since.write();
+        match (succeeded, *since) {
+            (true, None) => *since = Some(now_nanos),
+            (false, _) => *since = None,
+            (true, Some(_)) => {}
         }
     }
 
@@ -113,6 +139,8 @@ pub(crate) async fn run(weak: Weak<NodeInner>) {
                 Ok::<(), meridian_kvclient::ClientError>(())
             }
             .await;
+            node.liveness()
+                .own_heartbeat(result.is_ok(), node.clock().physical_now());
             if let Err(e) = result {
                 warn!("liveness heartbeat failed: {e}");
             }
@@ -136,6 +164,9 @@ mod tests {
             expiration_nanos: 1_000,
         }]);
         assert_eq!(liveness.status(1, 999), LivenessStatus::Live);
+        // Until our own heartbeats succeed, nobody is judged dead.
+        assert_eq!(liveness.status(1, u64::MAX / 2), LivenessStatus::Suspect);
+        liveness.own_heartbeat(true, 0);
         assert_eq!(liveness.status(1, 1_000), LivenessStatus::Suspect);
         assert_eq!(
             liveness.status(1, 1_000 + 9_999_999_999),
@@ -144,6 +175,30 @@ mod tests {
         assert_eq!(
             liveness.status(1, 1_000 + 10_000_000_000),
             LivenessStatus::Dead
+        );
+    }
+
+    #[test]
+    fn old_records_count_from_when_we_started_watching() {
+        let liveness = Liveness::new(Duration::from_secs(10));
+        liveness.replace(vec![LivenessRecord {
+            node_id: 2,
+            epoch: 1,
+            expiration_nanos: 1_000,
+        }]);
+        // We came up long after node 2's record expired (a cluster restart).
+        let started = 100_000_000_000;
+        liveness.own_heartbeat(true, started);
+        assert_eq!(liveness.status(2, started + 1), LivenessStatus::Suspect);
+        assert_eq!(
+            liveness.status(2, started + 10_000_000_000),
+            LivenessStatus::Dead
+        );
+        // A failed heartbeat of our own suspends verdicts of death.
+        liveness.own_heartbeat(false, started + 10_000_000_000);
+        assert_eq!(
+            liveness.status(2, started + 20_000_000_000),
+            LivenessStatus::Suspect
         );
     }
 }

@@ -84,6 +84,12 @@ impl Node {
             path: store_dir.display().to_string(),
             reason: e.to_string(),
         })?;
+        if config.advertise.is_none() && config.listen.ip().is_unspecified() {
+            return Err(ServerError::Config(format!(
+                "--listen {} is a wildcard address: other nodes cannot dial it; set --advertise",
+                config.listen
+            )));
+        }
         let ident = ident::read(&store_dir)?;
         meridian_transport::install_crypto_provider();
         let identity = meridian_transport::load_node_identity(&config.certs_dir)?;
@@ -137,8 +143,9 @@ impl Node {
                 if member.ident.node_id == 1 {
                     let again = node.clone();
                     node.spawn(async move {
-                        if let Err(e) = again.ensure_bootstrap_records(&member).await {
-                            warn!("completing the bootstrap records: {e}");
+                        while let Err(e) = again.ensure_bootstrap_records(&member).await {
+                            warn!("completing the bootstrap records: {e}; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     });
                 }
@@ -341,7 +348,6 @@ impl Node {
             cluster_id: ident::new_cluster_id(),
             node_id: 1,
         };
-        ident::write(&self.inner.config.store, &ident)?;
         let member = self.become_member(ident.clone()).await?;
         let replicas = vec![ReplicaDescriptor {
             node_id: 1,
@@ -367,6 +373,9 @@ impl Node {
         member.store.bootstrap_range(&rest).await?;
         *self.inner.first_range.write() = Some(first.clone());
         self.ensure_bootstrap_records(&member).await?;
+        // The identity last: a store without one is bootstrapped again by
+        // the next `init` (every step above is idempotent).
+        ident::write(&self.inner.config.store, &ident)?;
         self.inner.bootstrapped.store(true, Ordering::SeqCst);
         info!(cluster = %ident.cluster_id, "cluster bootstrapped");
         Ok(self.cluster_info())
@@ -451,10 +460,14 @@ impl Node {
                 }
                 *node_id
             }
-            // Node 1 is the node that bootstrapped.
-            None => system::next_id(&member.ds, system::NODE_ID_COUNTER, 2)
-                .await
-                .map_err(|e| format!("allocating a node id: {e}"))?,
+            None => match self.unstarted_node_at(&request.descriptor.address) {
+                // A retried join whose first answer was lost: same id.
+                Some(id) => id,
+                // Node 1 is the node that bootstrapped.
+                None => system::next_id(&member.ds, system::NODE_ID_COUNTER, 2)
+                    .await
+                    .map_err(|e| format!("allocating a node id: {e}"))?,
+            },
         };
         let mut descriptor = request.descriptor;
         descriptor.node_id = node_id;
@@ -465,6 +478,15 @@ impl Node {
         let mut info = self.cluster_info();
         info.node_id = node_id;
         Ok(info)
+    }
+
+    /// A node recorded at `address` that never heartbeated: one whose join
+    /// answer was lost.
+    fn unstarted_node_at(&self, address: &str) -> Option<NodeId> {
+        self.directory()
+            .into_iter()
+            .find(|n| n.address == address && self.liveness().record(n.node_id).is_none())
+            .map(|n| n.node_id)
     }
 
     fn register_handlers(&self) -> Result<(), ServerError> {
@@ -632,7 +654,10 @@ async fn call_join_addresses(node: &Node, request: &JoinRequest) -> JoinOutcome 
             Err(e) => last = Some(format!("{addr}: {e}")),
         }
     }
-    let last = last.unwrap_or_else(|| "no other node in --join".to_string());
+    let Some(last) = last else {
+        // Only this node is listed: wait for `init`, as without --join.
+        return JoinOutcome::NotYet;
+    };
     info!("join: {last}; retrying");
     if answered {
         JoinOutcome::NotYet

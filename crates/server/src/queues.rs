@@ -25,6 +25,9 @@ use crate::liveness::LivenessStatus;
 use crate::node::{Member, Node, NodeInner, FIRST_RANGE_ID};
 use crate::system;
 
+/// Bound on the work of one pass on one range.
+const RANGE_WORK_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 pub(crate) async fn run(weak: Weak<NodeInner>) {
     // Generation of each range's descriptor last written to meta.
     let mut synced: HashMap<u64, u64> = HashMap::new();
@@ -38,8 +41,14 @@ pub(crate) async fn run(weak: Weak<NodeInner>) {
                 if replica.leader() != Some(me) {
                     continue;
                 }
-                if let Err(e) = process(&node, &member, &replica, &mut synced).await {
-                    warn!(range_id = replica.range_id(), "range queue: {e}");
+                // One stuck range (a learner that never catches up, a
+                // membership change that cannot commit) must not stall
+                // every other range this node leads.
+                let work = process(&node, &member, &replica, &mut synced);
+                match tokio::time::timeout(RANGE_WORK_LIMIT, work).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!(range_id = replica.range_id(), "range queue: {e}"),
+                    Err(_) => warn!(range_id = replica.range_id(), "range queue: timed out"),
                 }
             }
         }
@@ -61,18 +70,31 @@ async fn process(
             .map_err(|e| format!("meta update: {e}"))?;
         synced.insert(descriptor.range_id, descriptor.generation);
     }
-    if descriptor.range_id != FIRST_RANGE_ID
-        && replica.stats().total_bytes() as u64 > node.config().range_max_bytes
-    {
-        split(member, replica).await?;
-        return Ok(());
+    // Replication first: a split waits while a learner exists, and only
+    // `replicate` clears learners. Each step runs whatever the others did.
+    let mut errors = Vec::new();
+    if let Err(e) = replicate(node, member, &descriptor).await {
+        errors.push(e);
     }
-    replicate(node, member, &descriptor).await?;
-    member
+    if let Err(e) = member
         .store
         .create_missing_followers(descriptor.range_id)
         .await
-        .map_err(|e| e.to_string())
+    {
+        errors.push(e.to_string());
+    }
+    if descriptor.range_id != FIRST_RANGE_ID
+        && replica.stats().total_bytes() as u64 > node.config().range_max_bytes
+    {
+        if let Err(e) = split(member, replica).await {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// Splits `replica`'s range at its middle key.
@@ -90,7 +112,8 @@ pub(crate) async fn split(member: &Member, replica: &Replica) -> Result<(), Stri
 /// from any node) and records both halves in meta.
 pub async fn split_at(member: &Member, split_key: &[u8]) -> Result<(), String> {
     let ds = &member.ds;
-    let right_id = system::next_id(ds, system::RANGE_ID_COUNTER, 2)
+    // Ranges 1 and 2 exist from the bootstrap.
+    let right_id = system::next_id(ds, system::RANGE_ID_COUNTER, 3)
         .await
         .map_err(|e| format!("allocating a range id: {e}"))?;
     let (left, right) = ds
@@ -174,15 +197,18 @@ async fn replicate(node: &Node, member: &Member, d: &RangeDescriptor) -> Result<
             return Ok(());
         }
     }
+    // A dead voter goes only once its replacement is in: with nowhere to
+    // put one, it stays (the node may come back), and the quorum is the
+    // same either way.
     if let Some(&gone) = dead.first() {
-        if healthy >= target || voters.len() > target {
+        if voters.len() > node.config().replication_factor {
             info!(
                 range_id = d.range_id,
                 node = gone,
                 "removing the voter of a dead node"
             );
-            // The dead node cannot be told to delete its copy; it will find
-            // its replica removed if it ever comes back.
+            // The dead node cannot be told to delete its copy; its stale
+            // replica stays until replica GC exists (see docs).
             if let Err(e) = member.store.remove_replica(d.range_id, gone).await {
                 warn!(range_id = d.range_id, node = gone, "after removal: {e}");
             }
