@@ -25,10 +25,12 @@ use std::sync::{Arc, Weak};
 /// RocksDB) alive.
 type NodeRef = Weak<NodeInner>;
 
-fn upgrade(node: &NodeRef) -> Result<Node, Response> {
-    node.upgrade()
-        .map(|inner| Node { inner })
-        .ok_or_else(|| (StatusCode::SERVICE_UNAVAILABLE, "node stopped").into_response())
+fn upgrade(node: &NodeRef) -> Option<Node> {
+    node.upgrade().map(|inner| Node { inner })
+}
+
+fn stopped() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "node stopped").into_response()
 }
 
 pub(crate) async fn serve(node: Node, addr: SocketAddr) -> Result<JoinHandle<()>, ServerError> {
@@ -57,9 +59,8 @@ struct HealthQuery {
 }
 
 async fn health(State(node): State<NodeRef>, Query(q): Query<HealthQuery>) -> Response {
-    let node = match upgrade(&node) {
-        Ok(node) => node,
-        Err(response) => return response,
+    let Some(node) = upgrade(&node) else {
+        return stopped();
     };
     let ready = q.ready.is_some_and(|v| v == "1" || v == "true");
     let member = node.member().is_some();
@@ -81,9 +82,8 @@ async fn health(State(node): State<NodeRef>, Query(q): Query<HealthQuery>) -> Re
 }
 
 async fn nodes(State(node): State<NodeRef>) -> Response {
-    let node = match upgrade(&node) {
-        Ok(node) => node,
-        Err(response) => return response,
+    let Some(node) = upgrade(&node) else {
+        return stopped();
     };
     match node.cluster_status().await {
         Ok(status) => Json(status.nodes).into_response(),
@@ -92,9 +92,8 @@ async fn nodes(State(node): State<NodeRef>) -> Response {
 }
 
 async fn ranges(State(node): State<NodeRef>) -> Response {
-    let node = match upgrade(&node) {
-        Ok(node) => node,
-        Err(response) => return response,
+    let Some(node) = upgrade(&node) else {
+        return stopped();
     };
     match node.cluster_status().await {
         Ok(status) => Json(status.ranges).into_response(),
@@ -103,9 +102,8 @@ async fn ranges(State(node): State<NodeRef>) -> Response {
 }
 
 async fn metrics(State(node): State<NodeRef>) -> Response {
-    let node = match upgrade(&node) {
-        Ok(node) => node,
-        Err(response) => return response,
+    let Some(node) = upgrade(&node) else {
+        return stopped();
     };
     let text = crate::metrics_text(&node);
     (
