@@ -292,6 +292,14 @@ async fn replicas_of_a_dead_node_are_replaced_elsewhere() {
             .expect("get");
         assert_eq!(got.as_deref(), Some(&b"v"[..]));
     }
+
+    // The node comes back: its stale replicas are garbage-collected.
+    cluster.nodes[index].start();
+    wait_for(Duration::from_secs(60), || {
+        let nodes = cluster.node_status(0)?;
+        let v = nodes.iter().find(|n| n.node_id == victim)?;
+        (format!("{:?}", v.liveness) == "Live" && v.replicas == Some(0)).then_some(())
+    });
     client.transport.shutdown().await;
 }
 

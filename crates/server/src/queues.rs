@@ -4,6 +4,8 @@
 //!   its meta record rewritten; this also repairs a record a crash left
 //!   stale, since every leaseholder checks its ranges after it starts;
 //! - **split**: a range above `range_max_bytes` splits at its middle key;
+//! - **replica GC** (every tenth pass, over all local replicas): see
+//!   [`collect_removed_replicas`];
 //! - **replicate**: a range with fewer voters than the replication factor
 //!   (capped by the nodes not dead) gains one on a node it lacks, chosen
 //!   for locality diversity; a voter on a dead node is removed once a
@@ -25,17 +27,27 @@ use crate::liveness::LivenessStatus;
 use crate::node::{Member, Node, NodeInner, FIRST_RANGE_ID};
 use crate::system;
 
+/// Replica GC runs every this many passes.
+const GC_EVERY_PASSES: u64 = 10;
+
 /// Bound on the work of one pass on one range.
 const RANGE_WORK_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 pub(crate) async fn run(weak: Weak<NodeInner>) {
     // Generation of each range's descriptor last written to meta.
     let mut synced: HashMap<u64, u64> = HashMap::new();
+    let mut pass: u64 = 0;
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let node = Node { inner };
         let interval = node.config().queue_interval;
+        pass += 1;
         if let Some(member) = node.member() {
+            if pass % GC_EVERY_PASSES == 0 {
+                if let Err(e) = collect_removed_replicas(&member).await {
+                    warn!("replica GC: {e}");
+                }
+            }
             let me = member.ident.node_id;
             for replica in member.store.replicas() {
                 if replica.leader() != Some(me) {
@@ -55,6 +67,42 @@ pub(crate) async fn run(weak: Weak<NodeInner>) {
         drop(node);
         tokio::time::sleep(interval).await;
     }
+}
+
+/// Destroys local replicas that their range no longer has: a node that
+/// was down while its replicas were replaced comes back with copies no one
+/// sends anything to. A replica goes only when its range's meta record is of
+/// a newer generation than the replica and does not name this node; a
+/// replica that never received data (being added right now) is left alone.
+async fn collect_removed_replicas(member: &Member) -> Result<(), String> {
+    let me = member.ident.node_id;
+    let meta: HashMap<u64, RangeDescriptor> = system::all_meta(&member.ds)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|d| (d.range_id, d))
+        .collect();
+    for replica in member.store.replicas() {
+        if replica.leader() == Some(me) || replica.applied_index() == 0 {
+            continue;
+        }
+        let local = replica.descriptor();
+        let Some(current) = meta.get(&local.range_id) else {
+            continue;
+        };
+        if current.generation > local.generation && current.replica_on(me).is_none() {
+            info!(
+                range_id = local.range_id,
+                "destroying a replica its range no longer has"
+            );
+            member
+                .store
+                .destroy_replica(local.range_id)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 async fn process(
@@ -207,8 +255,8 @@ async fn replicate(node: &Node, member: &Member, d: &RangeDescriptor) -> Result<
                 node = gone,
                 "removing the voter of a dead node"
             );
-            // The dead node cannot be told to delete its copy; its stale
-            // replica stays until replica GC exists (see docs).
+            // The dead node cannot be told to delete its copy; its replica
+            // GC does that if it comes back.
             if let Err(e) = member.store.remove_replica(d.range_id, gone).await {
                 warn!(range_id = d.range_id, node = gone, "after removal: {e}");
             }
