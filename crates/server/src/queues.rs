@@ -43,7 +43,7 @@ pub(crate) async fn run(weak: Weak<NodeInner>) {
         let interval = node.config().queue_interval;
         pass += 1;
         if let Some(member) = node.member() {
-            if pass % GC_EVERY_PASSES == 0 {
+            if pass.is_multiple_of(GC_EVERY_PASSES) {
                 if let Err(e) = collect_removed_replicas(&member).await {
                     warn!("replica GC: {e}");
                 }
