@@ -615,7 +615,11 @@ impl DistSender {
                 .await;
             match result {
                 Ok(Ok(value)) => {
-                    inner.cache.set_leaseholder(key, descriptor.range_id, node);
+                    // The cache's write lock only when the lease moved: every
+                    // concurrent request passes here.
+                    if range.leaseholder != Some(node) {
+                        inner.cache.set_leaseholder(key, descriptor.range_id, node);
+                    }
                     return Attempt::Done(value);
                 }
                 Ok(Err(KvError::NotLeaseholder {
