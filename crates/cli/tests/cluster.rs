@@ -63,29 +63,31 @@ async fn three_processes_survive_kill_9_and_lose_nothing() {
     assert!(status.iter().any(|n| n.locality.zone == "z2"));
 
     // `meridian bench kv` runs against the cluster at the same time.
-    let bench = std::process::Command::new(BIN)
-        .args([
-            "bench",
-            "kv",
-            "--host",
-            &cluster.nodes[1].addr.to_string(),
-            "--certs-dir",
-            cluster.certs_arg(),
-            "--concurrency",
-            "4",
-            "--duration",
-            "12",
-            "--read-percent",
-            "50",
-            "--keys",
-            "500",
-            "--json",
-        ])
-        .env("MERIDIAN_LOG", "error")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("bench kv");
+    let bench = ChildGuard::new(
+        std::process::Command::new(BIN)
+            .args([
+                "bench",
+                "kv",
+                "--host",
+                &cluster.nodes[1].addr.to_string(),
+                "--certs-dir",
+                cluster.certs_arg(),
+                "--concurrency",
+                "4",
+                "--duration",
+                "12",
+                "--read-percent",
+                "50",
+                "--keys",
+                "500",
+                "--json",
+            ])
+            .env("MERIDIAN_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("bench kv"),
+    );
 
     let hosts: Vec<_> = cluster.nodes.iter().map(|n| n.addr).collect();
     let client = Arc::new(KvClient::connect(&cluster.certs, &hosts, Duration::from_secs(60)).await);
@@ -183,7 +185,7 @@ async fn three_processes_survive_kill_9_and_lose_nothing() {
         .await
         .expect("a write with node 2 down");
 
-    let output = bench.wait_with_output().expect("bench output");
+    let output = bench.wait_with_output();
     assert!(
         output.status.success(),
         "bench kv failed: {}",

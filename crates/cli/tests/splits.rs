@@ -139,3 +139,31 @@ fn debug_split_splits_where_asked() {
     ]);
     assert_clean_failure(&refused, "reserved");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_refuse_to_split_the_system_ranges() {
+    // The CLI refuses such keys before sending; a node must too.
+    let cluster = ProcCluster::start(1, &["--replication-factor", "1"]);
+    cluster.init();
+    cluster.wait_replicated(0, 1, Duration::from_secs(60));
+    let client = KvClient::connect(
+        &cluster.certs,
+        &[cluster.nodes[0].addr],
+        Duration::from_secs(30),
+    )
+    .await;
+    // Learn the node's id and address through a first request.
+    client.ds.put(b"k", b"v").await.expect("put");
+    for key in [vec![], vec![0x01, b'a'], vec![0x03]] {
+        let answer = client
+            .transport
+            .call::<meridian_server::status::DebugSplitRpc>(1, &key, Duration::from_secs(10))
+            .await
+            .expect("the node answers");
+        let refusal = answer.expect_err("a split of the system ranges is refused");
+        assert!(refusal.contains("does not split"), "{refusal}");
+    }
+    let ranges = cluster.ranges(0).expect("ranges");
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    client.transport.shutdown().await;
+}

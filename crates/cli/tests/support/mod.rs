@@ -307,6 +307,32 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
     (status, body)
 }
 
+/// A child process killed if the test ends before it (a panic).
+pub struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    pub fn new(child: Child) -> Self {
+        ChildGuard(Some(child))
+    }
+
+    pub fn wait_with_output(mut self) -> Output {
+        self.0
+            .take()
+            .expect("not waited for yet")
+            .wait_with_output()
+            .expect("child output")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Polls `f` every 200 ms until it returns `Some`, or panics after `timeout`.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
