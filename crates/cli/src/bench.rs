@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use meridian_kvclient::DistSender;
+use meridian_kvclient::{DistSender, DistSenderConfig};
+use meridian_server::client::Client;
 use meridian_server::status::DebugSplitRpc;
 use meridian_server::{Node, NodeConfig};
 use meridian_transport::Locality;
 use meridian_workload::kv::{self, KvConfig, KvTarget, ProgressLine};
-
-use crate::client::Client;
 
 #[derive(Args, Debug)]
 pub struct KvArgs {
@@ -76,7 +75,7 @@ pub async fn run_kv(args: KvArgs) -> Result<()> {
                 .certs_dir
                 .clone()
                 .context("--certs-dir is required with --host")?;
-            let client = Client::connect(host, &certs).await?;
+            let client = Client::connect(&certs, &[host], DistSenderConfig::default()).await?;
             for key in &splits {
                 client
                     .call_host::<DebugSplitRpc>(key, Duration::from_secs(60))

@@ -12,7 +12,8 @@ use meridian_server::status::{pretty_key, ClusterStatus, ClusterStatusRpc, Debug
 use meridian_server::Node;
 use meridian_transport::Locality;
 
-use crate::client::{self, Client};
+use meridian_kvclient::DistSenderConfig;
+use meridian_server::client::{self, Client};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -106,6 +107,13 @@ pub struct ConnArgs {
     pub host: SocketAddr,
     #[arg(long)]
     pub certs_dir: PathBuf,
+}
+
+impl ConnArgs {
+    /// A client of the cluster `--host` belongs to.
+    pub async fn connect(&self) -> Result<Client> {
+        Ok(Client::connect(&self.certs_dir, &[self.host], DistSenderConfig::default()).await?)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,15 +210,18 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Start(args) => start(*args).await,
         Command::Init(conn) => {
-            let transport = client::connect_transport(conn.host, &conn.certs_dir).await?;
+            let transport = client::endpoint(&conn.certs_dir, conn.host).await?;
+            let unreachable = || format!("cannot reach a Meridian node at {}", conn.host);
             // A short probe first: an unreachable host fails fast, while a
             // bootstrap itself may take a while.
-            client::call_host::<ClusterInfoRpc>(&transport, &(), Duration::from_secs(5))
+            transport
+                .call_addr::<ClusterInfoRpc>(conn.host, &(), Duration::from_secs(5))
                 .await
-                .with_context(|| format!("cannot reach a Meridian node at {}", conn.host))?;
-            let info = client::call_host::<InitRpc>(&transport, &(), Duration::from_secs(60))
+                .with_context(unreachable)?;
+            let info = transport
+                .call_addr::<InitRpc>(conn.host, &(), Duration::from_secs(60))
                 .await
-                .with_context(|| format!("cannot reach a Meridian node at {}", conn.host))?
+                .with_context(unreachable)?
                 .map_err(|e| anyhow!("{e}"))?;
             println!(
                 "cluster {} initialized",
@@ -250,7 +261,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Debug(DebugCommand::Split { conn, key }) => {
             let key = user_key(&key)?;
-            let client = Client::connect(conn.host, &conn.certs_dir).await?;
+            let client = conn.connect().await?;
             client
                 .call_host::<DebugSplitRpc>(&key, Duration::from_secs(60))
                 .await?
@@ -264,7 +275,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn cluster_status(conn: &ConnArgs) -> Result<ClusterStatus> {
-    let client = Client::connect(conn.host, &conn.certs_dir).await?;
+    let client = conn.connect().await?;
     client
         .call_host::<ClusterStatusRpc>(&(), Duration::from_secs(30))
         .await?
@@ -315,13 +326,13 @@ async fn debug_kv(command: KvCommand) -> Result<()> {
     match command {
         KvCommand::Put { conn, key, value } => {
             let key = user_key(&key)?;
-            let client = Client::connect(conn.host, &conn.certs_dir).await?;
+            let client = conn.connect().await?;
             client.ds.put(&key, value.as_bytes()).await?;
             println!("OK");
         }
         KvCommand::Get { conn, key } => {
             let key = user_key(&key)?;
-            let client = Client::connect(conn.host, &conn.certs_dir).await?;
+            let client = conn.connect().await?;
             match client.ds.get(&key).await? {
                 Some(value) => println!("{}", pretty_key(&value)),
                 None => bail!("key {} not found", pretty_key(&key)),
@@ -334,7 +345,7 @@ async fn debug_kv(command: KvCommand) -> Result<()> {
             limit,
         } => {
             let (start, end) = (user_key(&start)?, user_key(&end)?);
-            let client = Client::connect(conn.host, &conn.certs_dir).await?;
+            let client = conn.connect().await?;
             for (k, v) in client.ds.scan(&start, &end, limit).await? {
                 println!("{}\t{}", pretty_key(&k), pretty_key(&v));
             }

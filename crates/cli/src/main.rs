@@ -6,7 +6,6 @@
 //! certificate signed by that CA, as `meridian cert` writes them).
 
 mod bench;
-mod client;
 mod commands;
 mod start_config;
 

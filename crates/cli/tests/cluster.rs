@@ -19,7 +19,7 @@ struct Ledger {
 }
 
 fn spawn_writers(
-    client: Arc<KvClient>,
+    client: Arc<Client>,
     writers: usize,
     stop: Arc<AtomicBool>,
     ledger: Arc<Mutex<Ledger>>,
@@ -90,7 +90,7 @@ async fn three_processes_survive_kill_9_and_lose_nothing() {
     );
 
     let hosts: Vec<_> = cluster.nodes.iter().map(|n| n.addr).collect();
-    let client = Arc::new(KvClient::connect(&cluster.certs, &hosts, Duration::from_secs(60)).await);
+    let client = Arc::new(connect_client(&cluster.certs, &hosts, Duration::from_secs(60)).await);
     let stop = Arc::new(AtomicBool::new(false));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let writers = spawn_writers(client.clone(), 4, stop.clone(), ledger.clone());
@@ -250,7 +250,7 @@ async fn replicas_of_a_dead_node_are_replaced_elsewhere() {
     cluster.init();
     let ranges = cluster.wait_replicated(0, 3, Duration::from_secs(90));
     let hosts: Vec<_> = cluster.nodes.iter().map(|n| n.addr).collect();
-    let client = KvClient::connect(&cluster.certs, &hosts, Duration::from_secs(60)).await;
+    let client = connect_client(&cluster.certs, &hosts, Duration::from_secs(60)).await;
     for i in 0..50 {
         client
             .ds
@@ -314,7 +314,7 @@ async fn a_whole_cluster_restart_keeps_every_replica_and_key() {
     cluster.wait_replicated(0, 3, Duration::from_secs(60));
     let hosts: Vec<_> = cluster.nodes.iter().map(|n| n.addr).collect();
     {
-        let client = KvClient::connect(&cluster.certs, &hosts, Duration::from_secs(60)).await;
+        let client = connect_client(&cluster.certs, &hosts, Duration::from_secs(60)).await;
         for i in 0..20 {
             client
                 .ds
@@ -341,7 +341,7 @@ async fn a_whole_cluster_restart_keeps_every_replica_and_key() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let ranges = cluster.wait_replicated(0, 3, Duration::from_secs(30));
     assert!(ranges.iter().all(|r| r.voters.len() == 3), "{ranges:?}");
-    let client = KvClient::connect(&cluster.certs, &hosts, Duration::from_secs(60)).await;
+    let client = connect_client(&cluster.certs, &hosts, Duration::from_secs(60)).await;
     for i in 0..20 {
         let got = client
             .ds

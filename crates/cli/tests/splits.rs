@@ -12,7 +12,7 @@ async fn ranges_split_under_load_and_every_key_stays_readable() {
     cluster.init();
     cluster.wait_replicated(0, 3, Duration::from_secs(60));
     let hosts: Vec<_> = cluster.nodes.iter().map(|n| n.addr).collect();
-    let client = KvClient::connect(&cluster.certs, &hosts, Duration::from_secs(60)).await;
+    let client = connect_client(&cluster.certs, &hosts, Duration::from_secs(60)).await;
 
     let value = vec![b'v'; 1024];
     let mut written = Vec::new();
@@ -146,7 +146,7 @@ async fn nodes_refuse_to_split_the_system_ranges() {
     let cluster = ProcCluster::start(1, &["--replication-factor", "1"]);
     cluster.init();
     cluster.wait_replicated(0, 1, Duration::from_secs(60));
-    let client = KvClient::connect(
+    let client = connect_client(
         &cluster.certs,
         &[cluster.nodes[0].addr],
         Duration::from_secs(30),

@@ -25,6 +25,23 @@ pub struct ReplicaDescriptor {
     pub kind: ReplicaKind,
 }
 
+impl ReplicaDescriptor {
+    /// The replica on node `node_id`. Each node has one store, and a
+    /// range has at most one replica per node: both ids are the node's.
+    pub fn on_node(node_id: NodeId, kind: ReplicaKind) -> Self {
+        ReplicaDescriptor {
+            node_id,
+            store_id: node_id,
+            replica_id: node_id,
+            kind,
+        }
+    }
+
+    pub fn voter(node_id: NodeId) -> Self {
+        Self::on_node(node_id, ReplicaKind::Voter)
+    }
+}
+
 /// A range: the half-open key span `[start_key, end_key)` and its replicas.
 /// `generation` increases on every split, merge or replica change, so the
 /// newer of two descriptors of one range is the one with the higher generation.

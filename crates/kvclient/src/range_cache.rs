@@ -115,19 +115,14 @@ impl RangeCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use meridian_kvapi::{ReplicaDescriptor, ReplicaKind};
+    use meridian_kvapi::ReplicaDescriptor;
 
     fn range(id: u64, start: &[u8], end: &[u8], generation: u64) -> RangeDescriptor {
         RangeDescriptor {
             range_id: id,
             start_key: start.to_vec(),
             end_key: end.to_vec(),
-            replicas: vec![ReplicaDescriptor {
-                node_id: 1,
-                store_id: 1,
-                replica_id: 1,
-                kind: ReplicaKind::Voter,
-            }],
+            replicas: vec![ReplicaDescriptor::voter(1)],
             generation,
         }
     }

@@ -273,15 +273,13 @@ impl Replica {
         let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
         let replicas = membership
             .nodes()
-            .map(|(&node_id, _)| ReplicaDescriptor {
-                node_id,
-                store_id: node_id,
-                replica_id: node_id,
-                kind: if voters.contains(&node_id) {
+            .map(|(&node_id, _)| {
+                let kind = if voters.contains(&node_id) {
                     ReplicaKind::Voter
                 } else {
                     ReplicaKind::NonVoter
-                },
+                };
+                ReplicaDescriptor::on_node(node_id, kind)
             })
             .collect();
         let applied = self.applied.borrow();

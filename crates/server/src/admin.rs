@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::error::ServerError;
 use crate::liveness::LivenessStatus;
 use crate::node::{Node, NodeInner};
+use crate::status::ClusterStatus;
 use std::sync::{Arc, Weak};
 
 /// Handlers hold the node weakly: keep-alive connections, which axum
@@ -82,21 +83,20 @@ async fn health(State(node): State<NodeRef>, Query(q): Query<HealthQuery>) -> Re
 }
 
 async fn nodes(State(node): State<NodeRef>) -> Response {
-    let Some(node) = upgrade(&node) else {
-        return stopped();
-    };
-    match node.cluster_status().await {
-        Ok(status) => Json(status.nodes).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    }
+    status_json(&node, |status| Json(status.nodes).into_response()).await
 }
 
 async fn ranges(State(node): State<NodeRef>) -> Response {
-    let Some(node) = upgrade(&node) else {
+    status_json(&node, |status| Json(status.ranges).into_response()).await
+}
+
+/// One part of the cluster status, or 503 when it cannot be gathered.
+async fn status_json(node: &NodeRef, part: impl FnOnce(ClusterStatus) -> Response) -> Response {
+    let Some(node) = upgrade(node) else {
         return stopped();
     };
     match node.cluster_status().await {
-        Ok(status) => Json(status.ranges).into_response(),
+        Ok(status) => part(status),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }

@@ -1,6 +1,7 @@
 //! A Meridian node: everything that turns a store and a transport into a
 //! member of a cluster.
 //!
+//! - [`client`]: a client of a running cluster (CLI, benchmarks, tests);
 //! - [`config`]: the node's settings;
 //! - [`ident`]: which cluster a store belongs to and its node id;
 //! - [`rpc`]: the node-level RPCs (init, join, cluster info);
@@ -18,6 +19,7 @@
 //! (`kvclient`), the command line (`cli`).
 
 pub mod admin;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod ident;

@@ -12,11 +12,11 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use meridian_hlc::HybridClock;
 use meridian_keys::space::{MAX_KEY, MIN_KEY, TABLE_PREFIX};
-use meridian_kvapi::{NodeId, RangeDescriptor, ReplicaDescriptor, ReplicaKind};
+use meridian_kvapi::{NodeId, RangeDescriptor, ReplicaDescriptor};
 use meridian_kvclient::{ClusterView, DistSender, DistSenderConfig};
 use meridian_kvserver::store::Store;
 use meridian_storage::{Engine, EngineOptions};
-use meridian_transport::{Locality, Transport, TransportConfig};
+use meridian_transport::{Transport, TransportConfig};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -349,12 +349,7 @@ impl Node {
             node_id: 1,
         };
         let member = self.become_member(ident.clone()).await?;
-        let replicas = vec![ReplicaDescriptor {
-            node_id: 1,
-            store_id: 1,
-            replica_id: 1,
-            kind: ReplicaKind::Voter,
-        }];
+        let replicas = vec![ReplicaDescriptor::voter(1)];
         let first = RangeDescriptor {
             range_id: FIRST_RANGE_ID,
             start_key: MIN_KEY.to_vec(),
@@ -381,24 +376,27 @@ impl Node {
         Ok(self.cluster_info())
     }
 
+    /// The `--join` addresses but this node's own.
+    fn other_join_addresses(&self) -> Vec<SocketAddr> {
+        let own = [self.advertise_addr(), self.inner.transport.local_addr()];
+        self.inner
+            .config
+            .join
+            .iter()
+            .copied()
+            .filter(|addr| !own.contains(addr))
+            .collect()
+    }
+
     /// Refuses `init` on a node whose `--join` nodes already form a
     /// cluster: it would bootstrap a second one beside it.
     async fn refuse_if_joined_elsewhere(&self) -> Result<(), String> {
-        let own = self.advertise_addr();
-        for (i, addr) in self.inner.config.join.iter().enumerate() {
-            if *addr == own || *addr == self.inner.transport.local_addr() {
-                continue;
-            }
-            let pseudo = u64::MAX - 100 - i as u64;
-            self.inner
-                .transport
-                .set_peer(pseudo, *addr, Locality::default());
+        for addr in self.other_join_addresses() {
             let info = self
                 .inner
                 .transport
-                .call::<ClusterInfoRpc>(pseudo, &(), Duration::from_secs(2))
+                .call_addr::<ClusterInfoRpc>(addr, &(), Duration::from_secs(2))
                 .await;
-            self.inner.transport.remove_peer(pseudo);
             if let Ok(ClusterInfo {
                 cluster_id: Some(cluster_id),
                 ..
@@ -611,8 +609,6 @@ impl ClusterView for NodeView {
     }
 }
 
-/// Calls `--join` addresses, which have no node id yet, under ids from the
-/// top of the id space.
 /// How a round of join calls ended.
 enum JoinOutcome {
     Joined(ClusterInfo),
@@ -624,24 +620,16 @@ enum JoinOutcome {
     Unreachable(String),
 }
 
+/// Calls the `--join` addresses (by address: their ids are not known).
 async fn call_join_addresses(node: &Node, request: &JoinRequest) -> JoinOutcome {
-    let own = node.advertise_addr();
     let mut last = None;
     let mut answered = false;
-    for (i, addr) in node.inner.config.join.iter().enumerate() {
-        if *addr == own || *addr == node.inner.transport.local_addr() {
-            continue;
-        }
-        let pseudo = u64::MAX - i as u64;
-        node.inner
-            .transport
-            .set_peer(pseudo, *addr, Locality::default());
+    for addr in node.other_join_addresses() {
         let result = node
             .inner
             .transport
-            .call::<JoinRpc>(pseudo, request, Duration::from_secs(5))
+            .call_addr::<JoinRpc>(addr, request, Duration::from_secs(5))
             .await;
-        node.inner.transport.remove_peer(pseudo);
         match result {
             Ok(Ok(info)) => return JoinOutcome::Joined(info),
             Ok(Err(refusal)) => {

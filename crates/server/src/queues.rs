@@ -185,13 +185,12 @@ async fn replicate(node: &Node, member: &Member, d: &RangeDescriptor) -> Result<
     if status(member.ident.node_id) != LivenessStatus::Live {
         return Ok(());
     }
-    let candidates: Vec<_> = node
-        .directory()
-        .into_iter()
+    let directory = node.directory();
+    let candidates: Vec<_> = directory
+        .iter()
         .filter(|n| status(n.node_id) == LivenessStatus::Live && d.replica_on(n.node_id).is_none())
         .collect();
-    let available = node
-        .directory()
+    let available = directory
         .iter()
         .filter(|n| status(n.node_id) != LivenessStatus::Dead)
         .count();
@@ -225,14 +224,14 @@ async fn replicate(node: &Node, member: &Member, d: &RangeDescriptor) -> Result<
     let healthy = voters.len() - dead.len();
     if healthy < target {
         // The most diverse candidate: a region, else a zone, not yet used.
-        let localities: Vec<_> = voters
+        let localities: Vec<_> = directory
             .iter()
-            .filter_map(|id| node.directory().into_iter().find(|n| n.node_id == *id))
-            .map(|n| n.locality)
+            .filter(|n| voters.contains(&n.node_id))
+            .map(|n| &n.locality)
             .collect();
         let score = |l: &meridian_transport::Locality| {
             let region = !localities.iter().any(|x| x.region == l.region);
-            let zone = !localities.iter().any(|x| x == l);
+            let zone = !localities.contains(&l);
             (region, zone)
         };
         if let Some(best) = candidates.iter().max_by_key(|n| score(&n.locality)) {

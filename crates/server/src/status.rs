@@ -130,15 +130,19 @@ impl Node {
         let descriptors = system::all_meta(&member.ds).await?;
         let nodes = self.directory();
         let mut local: BTreeMap<NodeId, LocalReplicas> = BTreeMap::new();
-        for n in &nodes {
-            let answer = if n.node_id == self.node_id() {
+        // All nodes at once: a dead one costs one timeout, not one each.
+        let answers = futures_util::future::join_all(nodes.iter().map(|n| async move {
+            if n.node_id == self.node_id() {
                 Some(self.local_replicas())
             } else {
                 self.transport()
                     .call::<LocalReplicasRpc>(n.node_id, &(), Duration::from_secs(2))
                     .await
                     .ok()
-            };
+            }
+        }))
+        .await;
+        for (n, answer) in nodes.iter().zip(answers) {
             if let Some(answer) = answer {
                 local.insert(n.node_id, answer);
             }

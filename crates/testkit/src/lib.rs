@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 use meridian_hlc::{HybridClock, SkewedClock, SystemClock, DEFAULT_MAX_OFFSET};
 use meridian_kvapi::{
-    BatchRequest, BatchResponse, KvError, RangeDescriptor, ReplicaDescriptor, ReplicaKind, Request,
-    Response,
+    BatchRequest, BatchResponse, KvError, RangeDescriptor, ReplicaDescriptor, Request, Response,
 };
 use meridian_kvserver::{RaftTimeouts, Store};
 use meridian_storage::{Engine, EngineOptions};
@@ -295,12 +294,7 @@ impl TestCluster {
             end_key: end.to_vec(),
             replicas: voters
                 .iter()
-                .map(|&node_id| ReplicaDescriptor {
-                    node_id,
-                    store_id: node_id,
-                    replica_id: node_id,
-                    kind: ReplicaKind::Voter,
-                })
+                .map(|&n| ReplicaDescriptor::voter(n))
                 .collect(),
             generation: 0,
         };

@@ -44,6 +44,9 @@ use crate::tls::{self, QuicParams};
 mod inbound;
 mod outbound;
 
+/// The id under which calls to a node of unknown id are counted.
+const UNKNOWN_NODE: NodeId = 0;
+
 /// Application error code of a connection closed by [`Transport::shutdown`].
 const CLOSE_SHUTDOWN: u32 = 0;
 /// Application error code of a connection replaced after a peer moved.
@@ -334,6 +337,25 @@ impl Transport {
         let response = self
             .inner
             .call(to, R::KIND, R::NAME, R::IDEMPOTENT, body, timeout)
+            .await?;
+        postcard::from_bytes(&response)
+            .map_err(|e| TransportError::Decode(format!("{} response: {e}", R::NAME)))
+    }
+
+    /// Calls RPC `R` on whatever node listens at `addr`: for nodes whose id
+    /// is not known yet (a `--join` address, a CLI's `--host`). The
+    /// connection lasts for this call only, and a lost request is not
+    /// retried.
+    pub async fn call_addr<R: Rpc>(
+        &self,
+        addr: SocketAddr,
+        request: &R::Request,
+        timeout: Duration,
+    ) -> Result<R::Response, TransportError> {
+        let body = encode_body(request, R::NAME)?;
+        let response = self
+            .inner
+            .call_addr(addr, R::KIND, R::NAME, body, timeout)
             .await?;
         postcard::from_bytes(&response)
             .map_err(|e| TransportError::Decode(format!("{} response: {e}", R::NAME)))

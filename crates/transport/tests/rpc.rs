@@ -26,6 +26,26 @@ async fn request_response() {
     b.transport.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_node_of_unknown_id_is_called_by_address() {
+    let certs = certs();
+    let a = start(certs.path(), config(1, "r")).await;
+    let b = start(certs.path(), config(2, "r")).await;
+    // No introductions: `a` knows only `b`'s address.
+    let answer = a
+        .transport
+        .call_addr::<Echo>(b.transport.local_addr(), &"hi".to_string(), LONG)
+        .await
+        .unwrap();
+    assert_eq!(answer, "hi");
+    assert!(matches!(
+        echo(&a, &b, "by id", LONG).await,
+        Err(TransportError::UnknownNode(2))
+    ));
+    a.transport.shutdown().await;
+    b.transport.shutdown().await;
+}
+
 struct Slow;
 impl Rpc for Slow {
     const KIND: u16 = 200;

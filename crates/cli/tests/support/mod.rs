@@ -7,16 +7,11 @@
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
-use meridian_hlc::HybridClock;
-use meridian_kvapi::RangeDescriptor;
-use meridian_kvclient::{ClusterView, DistSender, DistSenderConfig};
-use meridian_server::rpc::{ClusterInfo, ClusterInfoRpc};
+use meridian_kvclient::DistSenderConfig;
+pub use meridian_server::client::Client;
 use meridian_server::status::{NodeStatus, RangeStatus};
-use meridian_transport::{Locality, Transport, TransportConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_meridian");
 
@@ -214,15 +209,19 @@ impl ProcCluster {
 
     /// `meridian node status --json` through node `via`.
     pub fn node_status(&self, via: usize) -> Option<Vec<NodeStatus>> {
-        let out = meridian(&[
-            "node",
-            "status",
-            "--json",
-            "--host",
-            &self.nodes[via].addr.to_string(),
-            "--certs-dir",
-            self.certs_arg(),
-        ]);
+        self.json_command(via, &["node", "status"])
+    }
+
+    /// A `--json` command through node `via`, its output decoded.
+    fn json_command<T: serde::de::DeserializeOwned>(
+        &self,
+        via: usize,
+        command: &[&str],
+    ) -> Option<T> {
+        let host = self.nodes[via].addr.to_string();
+        let mut args = command.to_vec();
+        args.extend(["--json", "--host", &host, "--certs-dir", self.certs_arg()]);
+        let out = meridian(&args);
         out.status
             .success()
             .then(|| serde_json::from_slice(&out.stdout).ok())
@@ -246,19 +245,7 @@ impl ProcCluster {
 
     /// `meridian debug ranges --json` through node `via`.
     pub fn ranges(&self, via: usize) -> Option<Vec<RangeStatus>> {
-        let out = meridian(&[
-            "debug",
-            "ranges",
-            "--json",
-            "--host",
-            &self.nodes[via].addr.to_string(),
-            "--certs-dir",
-            self.certs_arg(),
-        ]);
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).ok())
-            .flatten()
+        self.json_command(via, &["debug", "ranges"])
     }
 
     /// Waits until every range has `voters` voters and a leaseholder.
@@ -348,71 +335,13 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// A KV client of the cluster, the way `meridian debug kv` is one.
-pub struct KvClient {
-    pub transport: Transport,
-    pub ds: DistSender,
-}
-
-struct View {
-    transport: Transport,
-    hosts: Vec<u64>,
-}
-
-impl ClusterView for View {
-    fn first_range(&self) -> BoxFuture<'_, Option<RangeDescriptor>> {
-        Box::pin(async move {
-            for &host in &self.hosts {
-                let info: Result<ClusterInfo, _> = self
-                    .transport
-                    .call::<ClusterInfoRpc>(host, &(), Duration::from_secs(1))
-                    .await;
-                if let Ok(info) = info {
-                    for n in &info.nodes {
-                        if let Ok(addr) = n.address.parse() {
-                            self.transport.set_peer(n.node_id, addr, n.locality.clone());
-                        }
-                    }
-                    if info.first_range.is_some() {
-                        return info.first_range;
-                    }
-                }
-            }
-            None
-        })
-    }
-}
-
-impl KvClient {
-    /// A client that learns the cluster from any of `hosts`.
-    pub async fn connect(certs: &Path, hosts: &[SocketAddr], deadline: Duration) -> KvClient {
-        meridian_transport::install_crypto_provider();
-        let identity = meridian_transport::load_node_identity(certs).expect("certs");
-        let transport = Transport::start(
-            TransportConfig::new(0, "127.0.0.1:0".parse().unwrap(), Locality::default()),
-            &identity,
-            Arc::new(HybridClock::system()),
-        )
+/// A KV client of the cluster, the one `meridian debug kv` uses.
+pub async fn connect_client(certs: &Path, hosts: &[SocketAddr], deadline: Duration) -> Client {
+    let config = DistSenderConfig {
+        rpc_timeout: Duration::from_secs(2),
+        deadline,
+    };
+    Client::connect(certs, hosts, config)
         .await
-        .expect("client transport");
-        let mut ids = Vec::new();
-        for (i, host) in hosts.iter().enumerate() {
-            let id = u64::MAX - i as u64;
-            transport.set_peer(id, *host, Locality::default());
-            ids.push(id);
-        }
-        let view = Arc::new(View {
-            transport: transport.clone(),
-            hosts: ids,
-        });
-        let ds = DistSender::new(
-            transport.clone(),
-            view,
-            DistSenderConfig {
-                rpc_timeout: Duration::from_secs(2),
-                deadline,
-            },
-        );
-        KvClient { transport, ds }
-    }
+        .expect("connecting a client")
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use meridian_keys::RangeLocalKind;
-use meridian_kvapi::{RangeDescriptor, ReplicaDescriptor, ReplicaKind};
+use meridian_kvapi::{RangeDescriptor, ReplicaDescriptor};
 use meridian_storage::{compute_stats, Engine, MvccStats, RangeData};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
@@ -203,12 +203,7 @@ fn apply_split(
         .collect();
     let replicas = voters
         .iter()
-        .map(|&node_id| ReplicaDescriptor {
-            node_id,
-            store_id: node_id,
-            replica_id: node_id,
-            kind: ReplicaKind::Voter,
-        })
+        .map(|&n| ReplicaDescriptor::voter(n))
         .collect();
     let right = RangeDescriptor {
         range_id: right_range_id,

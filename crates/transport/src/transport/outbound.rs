@@ -78,6 +78,37 @@ impl Inner {
         result
     }
 
+    /// A call to whatever node listens at `addr`, on a connection dialed
+    /// for this call only (the peer's id is not known yet).
+    pub(super) async fn call_addr(
+        &self,
+        addr: SocketAddr,
+        kind: u16,
+        rpc: &'static str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, TransportError> {
+        if self.closed.load(Relaxed) {
+            return Err(TransportError::Closed);
+        }
+        let peer = Peer {
+            id: UNKNOWN_NODE,
+            addr,
+            locality: Locality::default(),
+            conn: Mutex::new(None),
+            dial: tokio::sync::Mutex::new(()),
+            stats: self.stats.get(UNKNOWN_NODE),
+        };
+        let deadline = Instant::now() + timeout;
+        let result = self
+            .call_peer(&peer, kind, rpc, false, body, deadline, timeout)
+            .await;
+        if let Some(conn) = peer.conn.lock().take() {
+            conn.close(CLOSE_SHUTDOWN.into(), b"one call done");
+        }
+        result
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn call_peer(
         &self,
