@@ -9,7 +9,8 @@ use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use meridian_kvclient::{DistSender, DistSenderConfig};
 use meridian_server::client::Client;
-use meridian_server::status::DebugSplitRpc;
+use meridian_server::rpc::DebugSplitRpc;
+use meridian_server::split_queue::{self, SplitAt};
 use meridian_server::{Node, NodeConfig};
 use meridian_transport::Locality;
 use meridian_workload::kv::{self, KvConfig, KvTarget, ProgressLine};
@@ -80,7 +81,7 @@ pub async fn run_kv(args: KvArgs) -> Result<()> {
                 client
                     .call_host::<DebugSplitRpc>(key, Duration::from_secs(60))
                     .await?
-                    .map_err(|e| anyhow!("pre-splitting: {e}"))?;
+                    .context("pre-splitting")?;
             }
             drive(Target(client.ds.clone()), &config, args.json).await
         }
@@ -89,9 +90,9 @@ pub async fn run_kv(args: KvArgs) -> Result<()> {
             let result = async {
                 let gateway = cluster.nodes[0].wait_member().await;
                 for key in &splits {
-                    meridian_server::queues::split_at(&gateway, key)
+                    split_queue::split(&gateway, SplitAt::Key(key))
                         .await
-                        .map_err(|e| anyhow!("pre-splitting: {e}"))?;
+                        .context("pre-splitting")?;
                 }
                 cluster.wait_replicated(3).await?;
                 drive(Target(gateway.ds.clone()), &config, args.json).await

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use meridian_keys::space::TABLE_PREFIX;
-use meridian_server::rpc::{ClusterInfoRpc, InitRpc};
-use meridian_server::status::{pretty_key, ClusterStatus, ClusterStatusRpc, DebugSplitRpc};
+use meridian_server::rpc::{ClusterInfoRpc, DebugSplitRpc, InitRpc};
+use meridian_server::status::{pretty_key, ClusterStatus, ClusterStatusRpc};
 use meridian_server::Node;
 use meridian_transport::Locality;
 
@@ -221,8 +221,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let info = transport
                 .call_addr::<InitRpc>(conn.host, &(), Duration::from_secs(60))
                 .await
-                .with_context(unreachable)?
-                .map_err(|e| anyhow!("{e}"))?;
+                .with_context(unreachable)??;
             println!(
                 "cluster {} initialized",
                 info.cluster_id.unwrap_or_default()
@@ -264,8 +263,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let client = conn.connect().await?;
             client
                 .call_host::<DebugSplitRpc>(&key, Duration::from_secs(60))
-                .await?
-                .map_err(|e| anyhow!("{e}"))?;
+                .await??;
             println!("split at {}", pretty_key(&key));
             Ok(())
         }
@@ -279,7 +277,7 @@ async fn cluster_status(conn: &ConnArgs) -> Result<ClusterStatus> {
     client
         .call_host::<ClusterStatusRpc>(&(), Duration::from_secs(30))
         .await?
-        .map_err(|e| anyhow!("{e}"))
+        .map_err(Into::into)
 }
 
 fn print_nodes(status: &ClusterStatus) {
@@ -294,7 +292,7 @@ fn print_nodes(status: &ClusterStatus) {
             n.node_id,
             n.address,
             n.locality.to_string(),
-            format!("{:?}", n.liveness).to_lowercase(),
+            n.liveness.to_string(),
             n.epoch,
             count(n.replicas),
             count(n.leaseholders)
@@ -372,8 +370,8 @@ async fn start(args: StartArgs) -> Result<()> {
         _ = terminate.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
         reason = fatal.wait_for(|r| r.is_some()) => {
-            let reason = reason.map(|r| r.clone().unwrap_or_default()).unwrap_or_default();
-            Err(anyhow!("{reason}"))
+            let reason = reason.ok().and_then(|r| r.clone());
+            Err(anyhow!("{}", reason.map(|e| e.to_string()).unwrap_or_default()))
         }
     };
     eprintln!("shutting down");

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use meridian_server::liveness::LivenessStatus::{Dead, Live};
+use meridian_server::status::RangeStatus;
 use parking_lot::Mutex;
 use support::*;
 
@@ -57,8 +59,7 @@ async fn three_processes_survive_kill_9_and_lose_nothing() {
     // Node status shows every node live, with its locality.
     let status = wait_for(Duration::from_secs(30), || {
         let nodes = cluster.node_status(1)?;
-        (nodes.len() == 3 && nodes.iter().all(|n| format!("{:?}", n.liveness) == "Live"))
-            .then_some(nodes)
+        (nodes.len() == 3 && nodes.iter().all(|n| n.liveness == Live)).then_some(nodes)
     });
     assert!(status.iter().any(|n| n.locality.zone == "z2"));
 
@@ -95,9 +96,14 @@ async fn three_processes_survive_kill_9_and_lose_nothing() {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let writers = spawn_writers(client.clone(), 4, stop.clone(), ledger.clone());
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The load is running before the kill.
+    let acked = |ledger: &Mutex<Ledger>| ledger.lock().acked.len();
+    wait_for_async(Duration::from_secs(30), || {
+        (acked(&ledger) >= 50).then_some(())
+    })
+    .await;
     // Kill the leaseholder of the range the writers write to.
-    let data_range = |ranges: &[meridian_server::status::RangeStatus]| {
+    let data_range = |ranges: &[RangeStatus]| {
         ranges
             .iter()
             .find(|r| r.start_key == "\\x10")
@@ -135,7 +141,12 @@ async fn three_processes_survive_kill_9_and_lose_nothing() {
         stall < Duration::from_secs(15),
         "writes stalled for {stall:?}"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // More writes while it is down: what it will have to catch up on.
+    let before = acked(&ledger);
+    wait_for_async(Duration::from_secs(30), || {
+        (acked(&ledger) >= before + 100).then_some(())
+    })
+    .await;
 
     // Restart it: same store, same identity (a new epoch); it catches up.
     let epoch_before = cluster
@@ -147,9 +158,22 @@ async fn three_processes_survive_kill_9_and_lose_nothing() {
         let via = if victim == 0 { 1 } else { 0 };
         let nodes = cluster.node_status(via)?;
         let n = nodes.iter().find(|n| n.node_id == holder)?;
-        (format!("{:?}", n.liveness) == "Live" && n.epoch > epoch_before).then_some(())
+        (n.liveness == Live && n.epoch > epoch_before).then_some(())
     });
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // It has its replicas of every range back, and the writers go on with
+    // it in the cluster.
+    let before = acked(&ledger);
+    let via = if victim == 0 { 1 } else { 0 };
+    wait_for(Duration::from_secs(60), || {
+        let ranges = cluster.ranges(via)?.len();
+        let nodes = cluster.node_status(via)?;
+        let n = nodes.iter().find(|n| n.node_id == holder)?;
+        (n.replicas == Some(ranges)).then_some(())
+    });
+    wait_for_async(Duration::from_secs(30), || {
+        (acked(&ledger) >= before + 100).then_some(())
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
@@ -275,7 +299,7 @@ async fn replicas_of_a_dead_node_are_replaced_elsewhere() {
     let nodes = wait_for(Duration::from_secs(60), || {
         let nodes = cluster.node_status(0)?;
         let v = nodes.iter().find(|n| n.node_id == victim)?;
-        (format!("{:?}", v.liveness) == "Dead").then_some(nodes)
+        (v.liveness == Dead).then_some(nodes)
     });
     assert_eq!(nodes.len(), 4);
     let ranges = wait_for(Duration::from_secs(90), || {
@@ -300,7 +324,7 @@ async fn replicas_of_a_dead_node_are_replaced_elsewhere() {
     wait_for(Duration::from_secs(60), || {
         let nodes = cluster.node_status(0)?;
         let v = nodes.iter().find(|n| n.node_id == victim)?;
-        (format!("{:?}", v.liveness) == "Live" && v.replicas == Some(0)).then_some(())
+        (v.liveness == Live && v.replicas == Some(0)).then_some(())
     });
     client.transport.shutdown().await;
 }
@@ -324,21 +348,34 @@ async fn a_whole_cluster_restart_keeps_every_replica_and_key() {
         }
         client.transport.shutdown().await;
     }
+    // Stay down until every liveness record has been expired for longer
+    // than the time until dead. Nothing runs that could be watched, so the
+    // condition is time itself: no record outlives the kill by more than
+    // the liveness TTL (5 s, the default), and death comes 2 s after that.
+    const LIVENESS_TTL: Duration = Duration::from_secs(5);
+    const TIME_UNTIL_DEAD: Duration = Duration::from_secs(2);
     for node in &mut cluster.nodes {
         node.kill();
     }
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    let all_dead_at = Instant::now() + LIVENESS_TTL + TIME_UNTIL_DEAD + Duration::from_secs(1);
+    tokio::time::sleep_until(all_dead_at.into()).await;
     for node in &mut cluster.nodes {
         node.start();
     }
     let nodes = wait_for(Duration::from_secs(60), || {
         let nodes = cluster.node_status(0)?;
-        (nodes.len() == 3 && nodes.iter().all(|n| format!("{:?}", n.liveness) == "Live"))
-            .then_some(nodes)
+        (nodes.len() == 3 && nodes.iter().all(|n| n.liveness == Live)).then_some(nodes)
     });
     assert!(nodes.iter().all(|n| n.epoch >= 2), "{nodes:?}");
-    // Give the queues several passes, then every range still has all three.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Through several queue passes, no range loses a voter.
+    holds_for(
+        Duration::from_secs(5),
+        "every range keeps its three voters",
+        || {
+            let ranges = cluster.ranges(0)?;
+            Some(ranges.iter().all(|r| r.voters.len() == 3))
+        },
+    );
     let ranges = cluster.wait_replicated(0, 3, Duration::from_secs(30));
     assert!(ranges.iter().all(|r| r.voters.len() == 3), "{ranges:?}");
     let client = connect_client(&cluster.certs, &hosts, Duration::from_secs(60)).await;

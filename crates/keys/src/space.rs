@@ -6,7 +6,7 @@
 //!
 //! | space | layout | holds |
 //! |---|---|---|
-//! | range-local | `range_id` (8 bytes BE) `kind` (1 byte) | per-range state: applied index, lease, descriptor, stats (own column family) |
+//! | range-local | `range_id` (8 bytes BE) `kind` (1 byte) | per-range state: applied state (applied index, membership, MVCC stats) and descriptor (own column family) |
 //! | meta | `0x02` `end_key` | the descriptor of the range whose end key is `end_key` |
 //! | system | `0x03` `name` (escaped) `suffix` | descriptors, zone configs, liveness, settings |
 //! | table data | `0x10` `int(table_id)` `int(index_id)` `encoded columns` | rows and index entries |
@@ -32,32 +32,26 @@ pub const MIN_KEY: &[u8] = &[];
 pub const MAX_KEY: &[u8] = &[0xff, 0xff];
 
 /// Kinds of range-local records (the last byte of a range-local key).
+/// Only what is written has a kind: the membership and the MVCC statistics
+/// live inside the applied state, so they move with the applied index in the
+/// same record, and the lease is Raft's leader lease, kept in memory. Bytes `0x02` and `0x04..=0x06` were declared
+/// once and never written; a new kind may take them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum RangeLocalKind {
-    /// The Raft log index whose effects the state machine has applied.
+    /// What the state machine has applied: the log index, the membership and
+    /// the MVCC statistics of the range, written in one record.
     AppliedState = 0x01,
-    /// The current lease.
-    Lease = 0x02,
-    /// The range descriptor as this replica last applied it.
+    /// The record that makes a node open the replica at start (the range's
+    /// descriptor as this node knows it).
     Descriptor = 0x03,
-    /// MVCC statistics of the range.
-    Stats = 0x04,
-    /// Last membership the state machine applied.
-    Membership = 0x05,
-    /// The GC threshold: reads below it are refused.
-    GcThreshold = 0x06,
 }
 
 impl RangeLocalKind {
     pub fn from_byte(b: u8) -> Result<Self, KeyError> {
         Ok(match b {
             0x01 => Self::AppliedState,
-            0x02 => Self::Lease,
             0x03 => Self::Descriptor,
-            0x04 => Self::Stats,
-            0x05 => Self::Membership,
-            0x06 => Self::GcThreshold,
             other => return Err(KeyError::UnknownTag(other)),
         })
     }

@@ -265,10 +265,10 @@ fn key_spaces_round_trip() {
     };
     assert_eq!(Key::decode(&system.encode()), system);
 
-    let local = range_local_key(7, RangeLocalKind::Lease);
+    let local = range_local_key(7, RangeLocalKind::Descriptor);
     assert_eq!(
         decode_range_local_key(&local).unwrap(),
-        (7, RangeLocalKind::Lease)
+        (7, RangeLocalKind::Descriptor)
     );
 
     // Spaces sort meta < system < tables.

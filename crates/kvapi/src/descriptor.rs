@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub type NodeId = u64;
+pub use meridian_topology::NodeId;
 pub type StoreId = u64;
 pub type RangeId = u64;
 pub type ReplicaId = u64;

@@ -6,14 +6,18 @@
 //! - [`dist_sender`]: [`DistSender`] splits a batch by range, sends each
 //!   part to its leaseholder and retries through lease moves, splits and
 //!   node failures until a deadline;
+//! - [`node_transport`]: [`NodeTransport`], the seam between the
+//!   DistSender and the network, implemented by the QUIC transport;
 //! - [`error`]: the client error type, [`ClientError`].
 //!
 //! Transactions (the `TxnCoordinator`) will sit on top of the DistSender.
 
 pub mod dist_sender;
 pub mod error;
+pub mod node_transport;
 pub mod range_cache;
 
 pub use dist_sender::{ClusterView, DistSender, DistSenderConfig};
 pub use error::ClientError;
+pub use node_transport::NodeTransport;
 pub use range_cache::RangeCache;

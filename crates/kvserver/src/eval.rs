@@ -1,7 +1,12 @@
 //! Evaluation: running a batch of KV requests against MVCC at one
 //! timestamp. Reads go straight to the engine; a batch with writes is
 //! evaluated into a storage batch whose data writes become the command the
-//! range replicates.
+//! range replicates (later requests of the batch read its earlier writes).
+//!
+//! This module owns the mapping of each request type to its MVCC
+//! operation. It does not choose the timestamp nor hold latches (the
+//! replica does, [`crate::replica`] and [`crate::lease`]), and it does not
+//! apply the writes: the state machine does, once Raft committed them.
 
 use meridian_hlc::Timestamp;
 use meridian_kvapi::{KvError, Request, Response, TxnMeta};
@@ -118,5 +123,242 @@ fn read(
                 .map_err(kv_error)
         }
         _ => Err(KvError::InvalidRequest("not a read".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use meridian_storage::EngineOptions;
+
+    use super::*;
+
+    fn ts(wall: u64) -> Timestamp {
+        Timestamp::new(wall, 0)
+    }
+
+    fn engine() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), &EngineOptions::default()).unwrap();
+        (dir, engine)
+    }
+
+    fn put(key: &[u8], value: &[u8]) -> Request {
+        Request::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        }
+    }
+
+    fn get(key: &[u8]) -> Request {
+        Request::Get { key: key.to_vec() }
+    }
+
+    fn scan(start: &[u8], end: &[u8], max_rows: u32, reverse: bool) -> Request {
+        let (start, end) = (start.to_vec(), end.to_vec());
+        if reverse {
+            Request::ReverseScan {
+                start,
+                end,
+                max_rows,
+            }
+        } else {
+            Request::Scan {
+                start,
+                end,
+                max_rows,
+            }
+        }
+    }
+
+    /// Evaluates `requests` at `at` and, as the state machine would, applies
+    /// the writes; returns the responses and the stats delta.
+    fn run(engine: &Engine, requests: Vec<Request>, at: Timestamp) -> (Vec<Response>, MvccStats) {
+        let evaluated = evaluate(engine, &requests, at, None, None).expect("evaluates");
+        let mut stats = MvccStats::default();
+        if let Some((writes, delta)) = evaluated.writes {
+            let mut batch = engine.batch();
+            batch.apply_write_set(&writes);
+            engine.commit(batch, false).unwrap();
+            stats = delta;
+        }
+        (evaluated.responses, stats)
+    }
+
+    fn value_at(engine: &Engine, key: &[u8], at: Timestamp) -> Option<Vec<u8>> {
+        match &run(engine, vec![get(key)], at).0[..] {
+            [Response::Get { value }] => value.clone(),
+            other => panic!("not a get response: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_read_only_batch_produces_no_writes() {
+        let (_dir, engine) = engine();
+        let evaluated = evaluate(&engine, &[get(b"k")], ts(10), None, None).unwrap();
+        assert!(evaluated.writes.is_none());
+        assert_eq!(evaluated.responses, vec![Response::Get { value: None }]);
+    }
+
+    #[test]
+    fn a_put_is_written_only_when_its_write_set_is_applied() {
+        let (_dir, engine) = engine();
+        let evaluated = evaluate(&engine, &[put(b"k", b"v")], ts(10), None, None).unwrap();
+        assert_eq!(evaluated.responses, vec![Response::Put]);
+        let (writes, stats) = evaluated.writes.expect("a write set");
+        assert!(!writes.is_empty());
+        assert_eq!(stats.live_count, 1);
+        assert_eq!(stats.key_count, 1);
+        assert_eq!(value_at(&engine, b"k", ts(20)), None, "evaluation wrote");
+
+        let mut batch = engine.batch();
+        batch.apply_write_set(&writes);
+        engine.commit(batch, false).unwrap();
+        assert_eq!(value_at(&engine, b"k", ts(20)), Some(b"v".to_vec()));
+        assert_eq!(value_at(&engine, b"k", ts(5)), None, "visible before ts");
+    }
+
+    #[test]
+    fn later_requests_of_a_batch_read_its_earlier_writes() {
+        let (_dir, engine) = engine();
+        let (responses, _) = run(&engine, vec![put(b"k", b"v"), get(b"k")], ts(10));
+        assert_eq!(
+            responses,
+            vec![
+                Response::Put,
+                Response::Get {
+                    value: Some(b"v".to_vec())
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_conditional_put_checks_the_current_value() {
+        let (_dir, engine) = engine();
+        let cput = |value: &[u8], expected: Option<&[u8]>| Request::ConditionalPut {
+            key: b"k".to_vec(),
+            value: value.to_vec(),
+            expected: expected.map(<[u8]>::to_vec),
+        };
+        // Absent, as expected.
+        let (responses, _) = run(&engine, vec![cput(b"v1", None)], ts(10));
+        assert_eq!(responses, vec![Response::ConditionalPut]);
+        // Present, but a different value was expected.
+        let refused = evaluate(&engine, &[cput(b"v2", Some(b"other"))], ts(20), None, None);
+        assert!(
+            matches!(&refused, Err(KvError::ConditionFailed { actual }) if actual.as_deref() == Some(&b"v1"[..])),
+            "{:?}",
+            refused.map(|e| e.responses)
+        );
+        // The right expectation.
+        run(&engine, vec![cput(b"v2", Some(b"v1"))], ts(30));
+        assert_eq!(value_at(&engine, b"k", ts(40)), Some(b"v2".to_vec()));
+    }
+
+    #[test]
+    fn a_delete_hides_the_key_from_later_reads() {
+        let (_dir, engine) = engine();
+        run(&engine, vec![put(b"k", b"v")], ts(10));
+        let (responses, stats) = run(
+            &engine,
+            vec![Request::Delete { key: b"k".to_vec() }],
+            ts(20),
+        );
+        assert_eq!(responses, vec![Response::Delete]);
+        assert_eq!(stats.live_count, -1);
+        assert_eq!(value_at(&engine, b"k", ts(30)), None);
+        assert_eq!(value_at(&engine, b"k", ts(15)), Some(b"v".to_vec()));
+    }
+
+    #[test]
+    fn a_delete_range_reports_the_keys_it_deleted() {
+        let (_dir, engine) = engine();
+        run(
+            &engine,
+            vec![put(b"a", b"1"), put(b"b", b"2"), put(b"c", b"3")],
+            ts(10),
+        );
+        let delete = Request::DeleteRange {
+            start: b"a".to_vec(),
+            end: b"c".to_vec(),
+        };
+        let (responses, _) = run(&engine, vec![delete], ts(20));
+        assert_eq!(
+            responses,
+            vec![Response::DeleteRange {
+                deleted: vec![b"a".to_vec(), b"b".to_vec()]
+            }]
+        );
+        assert_eq!(value_at(&engine, b"a", ts(30)), None);
+        assert_eq!(value_at(&engine, b"c", ts(30)), Some(b"3".to_vec()));
+    }
+
+    #[test]
+    fn scans_honour_direction_row_limits_and_resume_keys() {
+        let (_dir, engine) = engine();
+        run(
+            &engine,
+            vec![put(b"a", b"1"), put(b"b", b"2"), put(b"c", b"3")],
+            ts(10),
+        );
+        let row = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
+        let (responses, _) = run(&engine, vec![scan(b"a", b"z", 2, false)], ts(20));
+        assert_eq!(
+            responses,
+            vec![Response::Scan {
+                rows: vec![row(b"a", b"1"), row(b"b", b"2")],
+                // The first key after the last row returned.
+                resume_key: Some(b"b\0".to_vec()),
+            }]
+        );
+        let (responses, _) = run(&engine, vec![scan(b"a", b"z", 0, true)], ts(20));
+        assert_eq!(
+            responses,
+            vec![Response::Scan {
+                rows: vec![row(b"c", b"3"), row(b"b", b"2"), row(b"a", b"1")],
+                resume_key: None,
+            }]
+        );
+        let (responses, _) = run(&engine, vec![scan(b"a", b"z", 0, false)], ts(5));
+        assert_eq!(
+            responses,
+            vec![Response::Scan {
+                rows: vec![],
+                resume_key: None
+            }],
+            "a scan below the writes' timestamp"
+        );
+    }
+
+    #[test]
+    fn a_write_below_an_existing_version_is_too_old() {
+        let (_dir, engine) = engine();
+        run(&engine, vec![put(b"k", b"new")], ts(20));
+        let refused = evaluate(&engine, &[put(b"k", b"old")], ts(10), None, None);
+        assert!(
+            matches!(
+                refused,
+                Err(KvError::WriteTooOld { requested, existing })
+                    if requested == ts(10) && existing == ts(20)
+            ),
+            "not WriteTooOld"
+        );
+    }
+
+    #[test]
+    fn a_value_within_the_uncertainty_limit_makes_a_read_uncertain() {
+        let (_dir, engine) = engine();
+        run(&engine, vec![put(b"k", b"v")], ts(20));
+        let uncertain = evaluate(&engine, &[get(b"k")], ts(10), None, Some(ts(25)));
+        assert!(
+            matches!(
+                uncertain,
+                Err(KvError::ReadWithinUncertainty { value_ts, .. }) if value_ts == ts(20)
+            ),
+            "not ReadWithinUncertainty"
+        );
+        // Below the limit's reach it is simply not visible.
+        let evaluated = evaluate(&engine, &[get(b"k")], ts(10), None, Some(ts(15))).unwrap();
+        assert_eq!(evaluated.responses, vec![Response::Get { value: None }]);
     }
 }

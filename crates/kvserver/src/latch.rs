@@ -3,11 +3,24 @@
 //!
 //! Reads share with reads; a write excludes every overlapping request. A
 //! request takes all its latches at once, so two requests cannot each hold
-//! half of what the other needs. Waiters re-check when any latch is released
-//! (simple and enough for the request rates of one range; an interval tree
-//! can replace the list if it shows up in profiles).
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! half of what the other needs.
+//!
+//! Latches are granted first come, first served: a request waits for the
+//! held latches it conflicts with *and* for every earlier waiter it
+//! conflicts with. Without the second rule a steady stream of readers on a
+//! key, each overlapping the last, would keep a writer (or a split's latch
+//! over the whole range) waiting for ever. A waiter only ever waits for
+//! requests that arrived before it, so waiting cannot form a cycle. A
+//! request that gives up (its future is dropped) leaves the queue and wakes
+//! those behind it.
+//!
+//! Not yet timestamp-aware: a read at `t` and a write above `t` could share
+//! (the read does not see the write), but a request's timestamp is chosen
+//! after its latches are taken (under the lease), so every overlap of a
+//! write counts as a conflict. Waiters re-check when any latch is released
+//! or any waiter leaves (simple and enough for the request rates of one
+//! range; an interval tree can replace the lists if it shows up in
+//! profiles).
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -37,11 +50,23 @@ impl LatchSpan {
     }
 }
 
+fn any_conflict(a: &[LatchSpan], b: &[LatchSpan]) -> bool {
+    a.iter().any(|x| b.iter().any(|y| x.conflicts(y)))
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Granted latches, by request id.
+    held: Vec<(u64, LatchSpan)>,
+    /// Requests waiting, in arrival (= id) order.
+    waiting: Vec<(u64, Vec<LatchSpan>)>,
+    next_id: u64,
+}
+
 #[derive(Default)]
 pub struct LatchManager {
-    held: Mutex<Vec<(u64, LatchSpan)>>,
-    released: Notify,
-    next_id: AtomicU64,
+    queue: Mutex<Queue>,
+    changed: Notify,
 }
 
 /// Holds a request's latches; dropping it releases them.
@@ -50,40 +75,83 @@ pub struct LatchGuard<'a> {
     id: u64,
 }
 
+/// A place in the queue; dropping it (the request gave up) leaves the queue.
+struct Waiting<'a> {
+    manager: &'a LatchManager,
+    id: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.manager.queue.lock();
+        let before = queue.waiting.len();
+        queue.waiting.retain(|(id, _)| *id != self.id);
+        if queue.waiting.len() != before {
+            drop(queue);
+            self.manager.changed.notify_waiters();
+        }
+    }
+}
+
 impl LatchManager {
-    /// Waits until no held latch conflicts with `spans`, then takes them.
+    /// Waits until no held latch and no earlier waiter conflicts with
+    /// `spans`, then takes them.
     pub async fn acquire(&self, spans: Vec<LatchSpan>) -> LatchGuard<'_> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = {
+            let mut queue = self.queue.lock();
+            let id = queue.next_id;
+            queue.next_id += 1;
+            queue.waiting.push((id, spans.clone()));
+            id
+        };
+        let place = Waiting { manager: self, id };
         loop {
-            let released = self.released.notified();
-            tokio::pin!(released);
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
             // Register before checking, so a release between the check and
             // the wait is not missed.
-            released.as_mut().enable();
+            changed.as_mut().enable();
             {
-                let mut held = self.held.lock();
-                let blocked = held
+                let mut queue = self.queue.lock();
+                let blocked = queue
+                    .held
                     .iter()
-                    .any(|(_, h)| spans.iter().any(|s| s.conflicts(h)));
+                    .any(|(_, h)| spans.iter().any(|s| s.conflicts(h)))
+                    || queue
+                        .waiting
+                        .iter()
+                        .take_while(|(w, _)| *w < id)
+                        .any(|(_, earlier)| any_conflict(earlier, &spans));
                 if !blocked {
-                    held.extend(spans.into_iter().map(|s| (id, s)));
+                    queue.waiting.retain(|(w, _)| *w != id);
+                    queue.held.extend(spans.into_iter().map(|s| (id, s)));
+                    std::mem::forget(place);
                     return LatchGuard { manager: self, id };
                 }
             }
-            released.await;
+            changed.await;
         }
     }
 
     /// How many latches are held (for tests and metrics).
     pub fn held(&self) -> usize {
-        self.held.lock().len()
+        self.queue.lock().held.len()
+    }
+
+    /// How many requests wait for latches (for tests and metrics).
+    pub fn waiting(&self) -> usize {
+        self.queue.lock().waiting.len()
     }
 }
 
 impl Drop for LatchGuard<'_> {
     fn drop(&mut self) {
-        self.manager.held.lock().retain(|(id, _)| *id != self.id);
-        self.manager.released.notify_waiters();
+        self.manager
+            .queue
+            .lock()
+            .held
+            .retain(|(id, _)| *id != self.id);
+        self.manager.changed.notify_waiters();
     }
 }
 
@@ -126,6 +194,58 @@ mod tests {
             .unwrap()
             .unwrap();
         drop((read_b, read_b2));
+        assert_eq!(latches.held(), 0);
+    }
+
+    fn point(key: &[u8], write: bool) -> Vec<LatchSpan> {
+        vec![LatchSpan::point(key, write)]
+    }
+
+    /// Readers arriving while a writer waits queue behind it: a stream of
+    /// overlapping reads cannot starve the write.
+    #[tokio::test]
+    async fn a_waiting_writer_is_not_overtaken_by_later_readers() {
+        let latches = LatchManager::default();
+        let first_read = latches.acquire(point(b"k", false)).await;
+
+        let write = latches.acquire(point(b"k", true));
+        tokio::pin!(write);
+        assert!(futures_util::poll!(write.as_mut()).is_pending());
+
+        let later_read = latches.acquire(point(b"k", false));
+        tokio::pin!(later_read);
+        assert!(
+            futures_util::poll!(later_read.as_mut()).is_pending(),
+            "a read overtook the waiting write"
+        );
+        assert_eq!(latches.waiting(), 2);
+
+        // A read of another key is not held up by the queue.
+        let other = latches.acquire(point(b"other", false)).await;
+        drop(other);
+
+        drop(first_read);
+        let write_guard = write.await;
+        assert!(futures_util::poll!(later_read.as_mut()).is_pending());
+        drop(write_guard);
+        let _read = later_read.await;
+        assert_eq!(latches.waiting(), 0);
+    }
+
+    /// A waiter that gives up leaves the queue and lets those behind it in.
+    #[tokio::test]
+    async fn a_cancelled_waiter_leaves_the_queue() {
+        let latches = LatchManager::default();
+        let read = latches.acquire(point(b"k", false)).await;
+        {
+            let write = latches.acquire(point(b"k", true));
+            tokio::pin!(write);
+            assert!(futures_util::poll!(write.as_mut()).is_pending());
+            assert_eq!(latches.waiting(), 1);
+        }
+        assert_eq!(latches.waiting(), 0);
+        let second_read = latches.acquire(point(b"k", false)).await;
+        drop((read, second_read));
         assert_eq!(latches.held(), 0);
     }
 }

@@ -1,7 +1,9 @@
 //! A replica: one node's member of one range's Raft group, and the place a
 //! KV batch is served.
 //!
-//! A batch walks through [`Replica::send`]:
+//! This module owns the [`Replica`] value (its Raft handle, latches and the
+//! views of its applied state) and the walk of a batch through
+//! [`Replica::send`]:
 //! 1. its keys must lie in the range, else `RangeKeyMismatch` with our
 //!    descriptor;
 //! 2. the replica must be the leaseholder: the Raft leader with a valid
@@ -11,63 +13,43 @@
 //! 3. latches on the batch's spans serialize it with overlapping requests;
 //! 4. it gets a timestamp: reads at the leaseholder's clock, writes above
 //!    every read this leaseholder served and above the lease's low-water
-//!    mark (see below);
+//!    mark;
 //! 5. it is evaluated against MVCC: reads return at once; writes become a
 //!    write set proposed through Raft and answered once applied.
 //!
-//! ## Why a read at the leaseholder is linearizable
-//!
-//! The leader lease (openraft's, `election_timeout_max` long) starts when a
-//! quorum acknowledged a heartbeat or append the leader *sent*; followers
-//! refuse to vote for anyone else for `election_timeout_max` after they
-//! *received* it. So no other leader can be elected, and no write committed
-//! elsewhere, while the lease is valid: a read at the lease holder, after
-//! its state machine caught up with its commit index, sees every write
-//! acknowledged before the read began. This relies on the nodes' clock
-//! *rates* agreeing over one lease (monotonic clocks), not on their offset.
-//!
-//! Timestamps need the offset bound. A new leaseholder's clock may be up to
-//! `max_offset` behind the one the previous holder read with, so when it
-//! takes over it sets a low-water mark `now + max_offset`: its writes go
-//! above every timestamp the previous holder could have served a read at,
-//! and are acknowledged only once its own clock has passed their
-//! timestamp (commit wait, only in the first `max_offset` of a lease). Reads
-//! whose timestamp the leaseholder chose use an uncertainty interval of
-//! `max_offset` and move up to any value found in it, so they also see
-//! writes the previous holder acknowledged at timestamps ahead of our clock.
+//! It does not own the rules behind steps 2 and 4, nor the argument for
+//! why reads at the leaseholder are linearizable: those live in
+//! [`crate::lease`]. Quiescing (`impl Replica` in [`crate::quiesce`]) and
+//! splitting (`impl Replica` in [`crate::split`]) live in their own modules,
+//! as does evaluation ([`crate::eval`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use meridian_hlc::{HybridClock, Timestamp};
+use meridian_hlc::HybridClock;
 use meridian_kvapi::{
-    BatchRequest, BatchResponse, KvError, RangeDescriptor, ReplicaDescriptor, ReplicaKind,
+    BatchRequest, BatchResponse, KvError, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor,
+    ReplicaKind, Request,
 };
 use meridian_storage::Engine;
 use meridian_transport::Transport;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::ClientWriteError;
-use openraft::ReadPolicy;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::eval::{evaluate, Evaluated};
 use crate::latch::{LatchManager, LatchSpan};
-use crate::quiesce::WakeRpc;
+use crate::lease::{may_restart_uncertain_read, uncertainty_limit, LeaseClock};
+use crate::quiesce::QuiesceState;
 use crate::raft::state_machine::{AppliedSummary, StateMachine};
 use crate::raft::types::{RaftCommand, TypeConfig};
 
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
-/// How many times a read whose timestamp the leaseholder chose moves up
-/// past an uncertain value before giving up.
-const MAX_UNCERTAINTY_RESTARTS: usize = 16;
-
 /// A replica's Raft state at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RaftStatus {
-    pub leader: Option<u64>,
+    pub leader: Option<NodeId>,
     pub term: u64,
     pub last_log_index: Option<u64>,
     pub applied_index: Option<u64>,
@@ -77,49 +59,38 @@ pub struct RaftStatus {
     pub purged_index: Option<u64>,
 }
 
-/// Timestamp bookkeeping of the current lease.
-#[derive(Debug, Default)]
-struct LeaseClock {
-    /// The Raft term this replica last saw itself lead in.
-    term: u64,
-    /// Writes go above this: set to `now + max_offset` on taking the lease.
-    low_water: Timestamp,
-    /// The highest timestamp a read was served at under this lease.
-    max_read: Timestamp,
-}
-
 /// What every replica of a node shares with its store.
 #[derive(Clone)]
 pub(crate) struct NodeContext {
-    pub node_id: u64,
+    pub node_id: NodeId,
     pub metrics: crate::metrics::StoreMetrics,
     pub engine: Engine,
     pub clock: Arc<HybridClock>,
     pub transport: Transport,
 }
 
+/// One node's replica of one range. The fields are the crate's so that the
+/// modules holding `impl Replica` blocks for one concern each (lease,
+/// quiesce, split) reach them directly.
 pub struct Replica {
-    range_id: u64,
-    node_id: u64,
-    raft: Raft,
-    engine: Engine,
-    clock: Arc<HybridClock>,
-    latches: LatchManager,
-    lease_clock: Mutex<LeaseClock>,
+    pub(crate) range_id: RangeId,
+    pub(crate) node_id: NodeId,
+    pub(crate) raft: Raft,
+    pub(crate) engine: Engine,
+    pub(crate) clock: Arc<HybridClock>,
+    pub(crate) latches: LatchManager,
+    /// The timestamp bookkeeping of the lease ([`crate::lease`]).
+    pub(crate) lease_clock: Mutex<LeaseClock>,
     applied: watch::Receiver<AppliedSummary>,
-    transport: Transport,
+    pub(crate) transport: Transport,
     metrics: crate::metrics::StoreMetrics,
-    /// When the replica last served or was asked to serve a request.
-    last_activity: Mutex<Instant>,
-    /// Whether this replica's Raft timers are stopped (see `quiesce`).
-    quiesced: AtomicBool,
-    /// The leader when the replica quiesced: what the leader watch pings.
-    quiesced_leader: AtomicU64,
+    /// Activity and timer state ([`crate::quiesce`]).
+    pub(crate) quiesce: QuiesceState,
 }
 
 impl Replica {
     pub(crate) fn new(
-        range_id: u64,
+        range_id: RangeId,
         raft: Raft,
         applied: watch::Receiver<AppliedSummary>,
         node: NodeContext,
@@ -135,94 +106,11 @@ impl Replica {
             applied,
             transport: node.transport,
             metrics: node.metrics,
-            last_activity: Mutex::new(Instant::now()),
-            quiesced: AtomicBool::new(false),
-            quiesced_leader: AtomicU64::new(0),
+            quiesce: QuiesceState::default(),
         }
     }
 
-    pub fn is_quiesced(&self) -> bool {
-        self.quiesced.load(Ordering::Relaxed)
-    }
-
-    /// The leader this replica quiesced under, while it is quiesced.
-    pub(crate) fn quiesced_leader(&self) -> Option<u64> {
-        let leader = self.quiesced_leader.load(Ordering::Relaxed);
-        (self.is_quiesced() && leader != 0).then_some(leader)
-    }
-
-    /// Stops this replica's Raft timers; `leader` leads the quiet group.
-    pub(crate) fn quiesce_under(&self, leader: u64) {
-        self.quiesced_leader.store(leader, Ordering::Relaxed);
-        if !self.quiesced.swap(true, Ordering::Relaxed) {
-            self.raft.runtime_config().tick(false);
-        }
-    }
-
-    /// Restarts this replica's timers.
-    pub(crate) fn wake_local(&self) {
-        if self.quiesced.swap(false, Ordering::Relaxed) {
-            self.raft.runtime_config().tick(true);
-        }
-    }
-
-    /// Asks every other replica of the range to restart its timers.
-    pub(crate) async fn wake_followers(&self) {
-        let others: Vec<u64> = self
-            .descriptor()
-            .replicas
-            .iter()
-            .map(|r| r.node_id)
-            .filter(|&n| n != self.node_id)
-            .collect();
-        // Best effort: a follower that misses it is woken when it sees the
-        // leader change, and follows a live leader either way.
-        let ranges = vec![self.range_id];
-        futures_util::future::join_all(others.into_iter().map(|node| {
-            self.transport
-                .call::<WakeRpc>(node, &ranges, Duration::from_millis(500))
-        }))
-        .await;
-    }
-
-    /// Whether this replica leads, has been idle for `idle`, and every
-    /// follower holds its last log entry: then its group can stop ticking.
-    pub(crate) fn should_quiesce(&self, idle: Duration) -> bool {
-        if self.is_quiesced() || self.last_activity.lock().elapsed() < idle {
-            return false;
-        }
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow_watched();
-        if m.current_leader != Some(self.node_id) {
-            return false;
-        }
-        let last = m.last_log_index;
-        match &m.replication {
-            Some(followers) => followers
-                .iter()
-                .filter(|(&node, _)| node != self.node_id)
-                .all(|(_, matched)| matched.as_ref().map(|id| id.index) == last),
-            None => false,
-        }
-    }
-
-    /// Marks activity and, at a quiesced leader, wakes the group and renews
-    /// the lease with one quorum round.
-    pub(crate) async fn activate(&self) {
-        *self.last_activity.lock() = Instant::now();
-        // A follower stays quiet: it answers NotLeaseholder, and waking its
-        // election timer beside a quiet leader would only start an election.
-        if !self.is_quiesced() || self.leader() != Some(self.node_id) {
-            return;
-        }
-        self.wake_local();
-        self.wake_followers().await;
-        // The lease ran out while quiet: renew it with a read-index round,
-        // which heartbeats a quorum.
-        let _ = self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await;
-    }
-
-    pub fn range_id(&self) -> u64 {
+    pub fn range_id(&self) -> RangeId {
         self.range_id
     }
 
@@ -247,7 +135,7 @@ impl Replica {
     }
 
     /// The leader this replica knows of, if any.
-    pub fn leader(&self) -> Option<u64> {
+    pub fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow_watched().current_leader
     }
 
@@ -270,7 +158,7 @@ impl Replica {
     pub fn descriptor(&self) -> RangeDescriptor {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership();
-        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+        let voters: std::collections::BTreeSet<NodeId> = membership.voter_ids().collect();
         let replicas = membership
             .nodes()
             .map(|(&node_id, _)| {
@@ -292,7 +180,7 @@ impl Replica {
         }
     }
 
-    fn not_leaseholder(&self, leader: Option<u64>) -> KvError {
+    pub(crate) fn not_leaseholder(&self, leader: Option<NodeId>) -> KvError {
         let descriptor = self.descriptor();
         let leaseholder = leader.and_then(|l| descriptor.replica_on(l).copied());
         KvError::NotLeaseholder {
@@ -302,14 +190,24 @@ impl Replica {
         }
     }
 
-    fn check_span(&self, request: &BatchRequest) -> Result<(), KvError> {
+    /// `RangeKeyMismatch` with this replica's descriptor, unless every
+    /// request of the batch lies within the range.
+    fn check_batch_in_range(&self, request: &BatchRequest) -> Result<(), KvError> {
         let span = self.span();
-        let (start, end) = (&span.0[..], &span.1[..]);
-        let inside = request.requests.iter().all(|r| match r.span() {
-            (key, None) => start <= key && key < end,
-            (s, Some(e)) => start <= s && e <= end && s <= e,
-        });
-        if inside {
+        // Only the bounds: reading the members from Raft's metrics on every
+        // request would cost more than the check.
+        let bounds = RangeDescriptor {
+            range_id: self.range_id,
+            start_key: span.0.clone(),
+            end_key: span.1.clone(),
+            replicas: Vec::new(),
+            generation: 0,
+        };
+        if request
+            .requests
+            .iter()
+            .all(|r| request_in_range(&bounds, r))
+        {
             Ok(())
         } else {
             Err(KvError::RangeKeyMismatch {
@@ -319,21 +217,12 @@ impl Replica {
         }
     }
 
-    /// Waits until this replica holds a valid lease and has applied all it
-    /// committed; returns the current term.
-    async fn ensure_lease(&self) -> Result<u64, KvError> {
-        match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
-            Ok(_) => Ok(self.raft.metrics().borrow_watched().current_term),
-            Err(e) => Err(self.raft_error(e.forward_to_leader().map(|f| f.leader_id), &e)),
-        }
-    }
-
     /// Serves a batch: see the module documentation for the steps.
     pub async fn send(&self, request: BatchRequest) -> Result<BatchResponse, KvError> {
         if request.requests.is_empty() {
             return Err(KvError::InvalidRequest("empty batch".into()));
         }
-        self.check_span(&request)?;
+        self.check_batch_in_range(&request)?;
         if let Some(ts) = request.timestamp {
             // A client's timestamp moves our clock like any remote one, and
             // is refused if it is beyond the offset bound.
@@ -343,56 +232,33 @@ impl Replica {
         }
         self.activate().await;
         let is_write = request.requests.iter().any(|r| r.is_write());
-        let spans = request
-            .requests
-            .iter()
-            .map(|r| match r.span() {
-                (key, None) => LatchSpan::point(key, r.is_write()),
-                (start, Some(end)) => LatchSpan {
-                    start: start.to_vec(),
-                    end: end.to_vec(),
-                    write: r.is_write(),
-                },
-            })
-            .collect();
+        let spans = request.requests.iter().map(latch_span).collect();
         let _latches = self.latches.acquire(spans).await;
         // The lease is checked after the latches: waiting for them may have
         // outlasted the lease, and the state machine must be caught up with
         // every write committed before this request evaluates.
         let term = self.ensure_lease().await?;
         // A split may have moved some keys to another range while we waited.
-        self.check_span(&request)?;
+        self.check_batch_in_range(&request)?;
 
         let max_offset = self.clock.max_offset();
         let chosen_by_us = request.timestamp.is_none();
         let mut ts = request.timestamp.unwrap_or_else(|| self.clock.now());
         if is_write {
-            let mut lease = self.lease_clock.lock();
-            self.enter_term(&mut lease, term);
-            let floor = lease.low_water.max(lease.max_read);
-            if ts <= floor {
-                if request.txn.is_some() {
-                    return Err(KvError::WriteTooOld {
-                        requested: ts,
-                        existing: floor,
-                    });
-                }
-                ts = floor.next();
-            }
+            ts = self.lease_write_timestamp(term, ts, request.txn.is_some())?;
         }
 
         let mut restarts = 0;
         let evaluated = loop {
-            let limit = chosen_by_us.then(|| ts.add_duration(max_offset));
             match evaluate(
                 &self.engine,
                 &request.requests,
                 ts,
                 request.txn.as_ref(),
-                limit,
+                uncertainty_limit(ts, chosen_by_us, max_offset),
             ) {
                 Err(KvError::ReadWithinUncertainty { value_ts, .. })
-                    if chosen_by_us && !is_write && restarts < MAX_UNCERTAINTY_RESTARTS =>
+                    if may_restart_uncertain_read(chosen_by_us, is_write, restarts) =>
                 {
                     restarts += 1;
                     ts = value_ts;
@@ -403,11 +269,7 @@ impl Replica {
         let Evaluated { responses, writes } = evaluated;
 
         match writes {
-            None => {
-                let mut lease = self.lease_clock.lock();
-                self.enter_term(&mut lease, term);
-                lease.max_read = lease.max_read.max(ts);
-            }
+            None => self.lease_record_read(term, ts),
             Some((writes, stats)) => {
                 if !writes.is_empty() {
                     self.propose(RaftCommand::Write {
@@ -430,91 +292,7 @@ impl Replica {
         })
     }
 
-    /// Splits the range at `split_key`; `[split_key, end)` becomes range
-    /// `right_range_id` on the same replicas. Returns the left and right
-    /// descriptors. Must run at the leaseholder.
-    pub async fn split(
-        &self,
-        split_key: &[u8],
-        right_range_id: u64,
-    ) -> Result<(RangeDescriptor, RangeDescriptor), KvError> {
-        let outside = |span: &(Vec<u8>, Vec<u8>)| {
-            !(span.0.as_slice() < split_key && split_key < span.1.as_slice())
-        };
-        if outside(&self.span()) {
-            return Err(KvError::RangeKeyMismatch {
-                range_id: self.range_id,
-                descriptor: Some(Box::new(self.descriptor())),
-            });
-        }
-        let taken = crate::replica_record::ReplicaRecord::exists(&self.engine, right_range_id)
-            .map_err(|e| KvError::Storage(e.to_string()))?;
-        if taken || right_range_id == self.range_id {
-            return Err(KvError::InvalidRequest(format!(
-                "range id {right_range_id} is already in use"
-            )));
-        }
-        self.activate().await;
-        // Every request on the range finishes before the split evaluates, and
-        // none starts until it applied: none can write to the right-hand
-        // side through this range afterwards.
-        let span = self.span();
-        let _latches = self
-            .latches
-            .acquire(vec![LatchSpan {
-                start: span.0.clone(),
-                end: span.1.clone(),
-                write: true,
-            }])
-            .await;
-        let term = self.ensure_lease().await?;
-        if outside(&self.span()) {
-            return Err(KvError::RangeKeyMismatch {
-                range_id: self.range_id,
-                descriptor: Some(Box::new(self.descriptor())),
-            });
-        }
-        {
-            let metrics = self.raft.metrics().borrow_watched().clone();
-            let membership = metrics.membership_config.membership();
-            let learners = membership.learner_ids().next().is_some();
-            if membership.get_joint_config().len() > 1 || learners {
-                return Err(KvError::Unavailable {
-                    range_id: self.range_id,
-                    reason: "a membership change is in progress; split later".into(),
-                });
-            }
-        }
-        self.propose(RaftCommand::Split {
-            split_key: split_key.to_vec(),
-            right_range_id,
-            term,
-        })
-        .await?;
-        let left = self.descriptor();
-        let right = RangeDescriptor {
-            range_id: right_range_id,
-            start_key: split_key.to_vec(),
-            end_key: span.1.clone(),
-            replicas: left.replicas.clone(),
-            generation: left.generation,
-        };
-        Ok((left, right))
-    }
-
-    /// Starts the timestamp bookkeeping of a new lease the first time a
-    /// request runs under `term`.
-    fn enter_term(&self, lease: &mut LeaseClock, term: u64) {
-        if lease.term != term {
-            *lease = LeaseClock {
-                term,
-                low_water: self.clock.now().add_duration(self.clock.max_offset()),
-                max_read: Timestamp::ZERO,
-            };
-        }
-    }
-
-    async fn propose(&self, command: RaftCommand) -> Result<(), KvError> {
+    pub(crate) async fn propose(&self, command: RaftCommand) -> Result<(), KvError> {
         let ambiguous = |reason: String| KvError::AmbiguousResult {
             range_id: self.range_id,
             reason,
@@ -540,7 +318,11 @@ impl Replica {
     /// A Raft refusal as a KV error: `forward` is `Some(leader hint)` when
     /// Raft says another node leads (then `NotLeaseholder`), else the range
     /// is unavailable for now.
-    fn raft_error(&self, forward: Option<Option<u64>>, e: &dyn std::fmt::Display) -> KvError {
+    pub(crate) fn raft_error(
+        &self,
+        forward: Option<Option<NodeId>>,
+        e: &dyn std::fmt::Display,
+    ) -> KvError {
         match forward {
             Some(leader) => self.not_leaseholder(leader.filter(|&l| l != self.node_id)),
             None => KvError::Unavailable {
@@ -549,15 +331,93 @@ impl Replica {
             },
         }
     }
+}
 
-    /// Holds an acknowledgement until the local clock has passed `ts`. Our
-    /// own timestamps are at most `max_offset` ahead, and client timestamps
-    /// beyond it were refused, so the wait is bounded by `max_offset`.
-    async fn commit_wait(&self, ts: Timestamp) {
-        let now = self.clock.physical_now();
-        if ts.wall_nanos > now {
-            let wait = Duration::from_nanos(ts.wall_nanos - now).min(self.clock.max_offset());
-            tokio::time::sleep(wait).await;
+/// Whether `request` touches only keys of `descriptor`'s range. A point
+/// request covers `[key, key\0)`, the smallest span holding `key`.
+fn request_in_range(descriptor: &RangeDescriptor, request: &Request) -> bool {
+    match request.span() {
+        (key, None) => descriptor.contains_key(key),
+        (start, Some(end)) => descriptor.contains_span(start, end),
+    }
+}
+
+/// The latch a request takes: its span, exclusive if it writes.
+fn latch_span(request: &Request) -> LatchSpan {
+    match request.span() {
+        (key, None) => LatchSpan::point(key, request.is_write()),
+        (start, Some(end)) => LatchSpan {
+            start: start.to_vec(),
+            end: end.to_vec(),
+            write: request.is_write(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(start: &[u8], end: &[u8]) -> RangeDescriptor {
+        RangeDescriptor {
+            range_id: 7,
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            replicas: vec![ReplicaDescriptor::voter(1)],
+            generation: 0,
         }
+    }
+
+    fn get(key: &[u8]) -> Request {
+        Request::Get { key: key.to_vec() }
+    }
+
+    fn scan(start: &[u8], end: &[u8]) -> Request {
+        Request::Scan {
+            start: start.to_vec(),
+            end: end.to_vec(),
+            max_rows: 0,
+        }
+    }
+
+    #[test]
+    fn point_requests_must_lie_in_the_half_open_span() {
+        let d = range(b"b", b"d");
+        assert!(request_in_range(&d, &get(b"b")), "the start key is inside");
+        assert!(request_in_range(&d, &get(b"c\xff")));
+        assert!(!request_in_range(&d, &get(b"d")), "the end key is outside");
+        assert!(!request_in_range(&d, &get(b"a")));
+    }
+
+    #[test]
+    fn span_requests_must_lie_wholly_in_the_range_and_be_ordered() {
+        let d = range(b"b", b"d");
+        assert!(request_in_range(&d, &scan(b"b", b"d")), "the whole range");
+        assert!(!request_in_range(&d, &scan(b"a", b"c")), "starts before");
+        assert!(!request_in_range(&d, &scan(b"c", b"e")), "ends after");
+        assert!(!request_in_range(&d, &scan(b"c", b"b")), "reversed");
+    }
+
+    #[test]
+    fn writes_take_exclusive_latches_and_reads_shared_ones() {
+        let put = Request::Put {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+        };
+        assert_eq!(latch_span(&put), LatchSpan::point(b"k", true));
+        assert_eq!(latch_span(&get(b"k")), LatchSpan::point(b"k", false));
+        let delete_range = Request::DeleteRange {
+            start: b"a".to_vec(),
+            end: b"c".to_vec(),
+        };
+        assert_eq!(
+            latch_span(&delete_range),
+            LatchSpan {
+                start: b"a".to_vec(),
+                end: b"c".to_vec(),
+                write: true,
+            }
+        );
+        assert!(!latch_span(&scan(b"a", b"c")).write);
     }
 }

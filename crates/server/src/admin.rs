@@ -4,37 +4,55 @@
 //!   else 503;
 //! - `GET /metrics`: Prometheus text format;
 //! - `GET /_status/nodes`, `GET /_status/ranges`: JSON.
+//!
+//! It sees the node through the [`AdminNode`] trait, which answers `None`
+//! once the node has stopped: keep-alive connections, which axum serves on
+//! tasks of their own, must not keep a stopped node (and its RocksDB)
+//! alive, so the node gives this module a weak handle.
+//!
+//! Not here: gathering the status (`status`) or the metrics (`metrics`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures_util::future::BoxFuture;
+use meridian_kvapi::NodeId;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 
 use crate::error::ServerError;
-use crate::liveness::LivenessStatus;
-use crate::node::{Node, NodeInner};
-use crate::status::ClusterStatus;
-use std::sync::{Arc, Weak};
+use crate::status::{ClusterStatus, StatusError};
 
-/// Handlers hold the node weakly: keep-alive connections, which axum
-/// serves on tasks of their own, must not keep a stopped node (and its
-/// RocksDB) alive.
-type NodeRef = Weak<NodeInner>;
-
-fn upgrade(node: &NodeRef) -> Option<Node> {
-    node.upgrade().map(|inner| Node { inner })
+/// What the endpoint asks of a node; every answer is `None` once the node
+/// has stopped.
+pub trait AdminNode: Send + Sync + 'static {
+    fn health(&self) -> Option<Health>;
+    fn metrics_text(&self) -> Option<String>;
+    fn cluster_status(&self) -> BoxFuture<'_, Option<Result<ClusterStatus, StatusError>>>;
 }
+
+/// What `/health` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Health {
+    pub node_id: NodeId,
+    /// The node belongs to a cluster.
+    pub member: bool,
+    /// Its own liveness record is live.
+    pub live: bool,
+}
+
+type NodeRef = Arc<dyn AdminNode>;
 
 fn stopped() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "node stopped").into_response()
 }
 
-pub(crate) async fn serve(node: Node, addr: SocketAddr) -> Result<JoinHandle<()>, ServerError> {
+pub(crate) async fn serve(node: NodeRef, addr: SocketAddr) -> Result<JoinHandle<()>, ServerError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| ServerError::Http {
@@ -46,7 +64,7 @@ pub(crate) async fn serve(node: Node, addr: SocketAddr) -> Result<JoinHandle<()>
         .route("/metrics", get(metrics))
         .route("/_status/nodes", get(nodes))
         .route("/_status/ranges", get(ranges))
-        .with_state(Arc::downgrade(&node.inner));
+        .with_state(node);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!("admin HTTP stopped: {e}");
@@ -60,21 +78,16 @@ struct HealthQuery {
 }
 
 async fn health(State(node): State<NodeRef>, Query(q): Query<HealthQuery>) -> Response {
-    let Some(node) = upgrade(&node) else {
+    let Some(health) = node.health() else {
         return stopped();
     };
     let ready = q.ready.is_some_and(|v| v == "1" || v == "true");
-    let member = node.member().is_some();
-    let live = node
-        .liveness()
-        .status(node.node_id(), node.clock().physical_now())
-        == LivenessStatus::Live;
     let body = serde_json::json!({
-        "node_id": node.node_id(),
-        "member": member,
-        "live": live,
+        "node_id": health.node_id,
+        "member": health.member,
+        "live": health.live,
     });
-    let code = if !ready || (member && live) {
+    let code = if !ready || (health.member && health.live) {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -92,20 +105,17 @@ async fn ranges(State(node): State<NodeRef>) -> Response {
 
 /// One part of the cluster status, or 503 when it cannot be gathered.
 async fn status_json(node: &NodeRef, part: impl FnOnce(ClusterStatus) -> Response) -> Response {
-    let Some(node) = upgrade(node) else {
-        return stopped();
-    };
     match node.cluster_status().await {
-        Ok(status) => part(status),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        None => stopped(),
+        Some(Ok(status)) => part(status),
+        Some(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }
 
 async fn metrics(State(node): State<NodeRef>) -> Response {
-    let Some(node) = upgrade(&node) else {
+    let Some(text) = node.metrics_text() else {
         return stopped();
     };
-    let text = crate::metrics_text(&node);
     (
         [(
             header::CONTENT_TYPE,

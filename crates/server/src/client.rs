@@ -2,6 +2,9 @@
 //! QUIC endpoint of its own (node id 0, any certificate of the cluster CA)
 //! and a DistSender that learns the cluster from the nodes it was given,
 //! then from the nodes they told it about.
+//!
+//! Not here: a node's own view of its cluster (`cluster_view`), the
+//! commands that use the client (`cli`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -55,17 +58,7 @@ impl Client {
             hosts: hosts.to_vec(),
             known: Mutex::new(Vec::new()),
         });
-        let info = transport
-            .call_addr::<ClusterInfoRpc>(first, &(), Duration::from_secs(5))
-            .await
-            .map_err(|e| {
-                ServerError::Refused(format!("cannot reach a Meridian node at {first}: {e}"))
-            })?;
-        if info.cluster_id.is_none() {
-            return Err(ServerError::Refused(format!(
-                "the node at {first} is not part of an initialized cluster (run `meridian init`)"
-            )));
-        }
+        let info = member_info(&transport, hosts).await?;
         view.learn(&info);
         let ds = DistSender::new(transport.clone(), view, config);
         Ok(Client {
@@ -84,6 +77,54 @@ impl Client {
         self.transport
             .call_addr::<R>(self.hosts[0], request, timeout)
             .await
+    }
+}
+
+/// How long a client waits for a restarting node to finish starting.
+const STARTING_WAIT: Duration = Duration::from_secs(10);
+
+/// What the first node of `hosts` that serves as a cluster member knows of
+/// its cluster. A node that is restarting answers `starting`: the client
+/// asks the other hosts, then asks again for up to [`STARTING_WAIT`]. Only a
+/// node with no identity at all is reported as not initialized.
+async fn member_info(
+    transport: &Transport,
+    hosts: &[SocketAddr],
+) -> Result<ClusterInfo, ServerError> {
+    let deadline = tokio::time::Instant::now() + STARTING_WAIT;
+    loop {
+        let mut verdict = None;
+        for &host in hosts {
+            let answer = transport
+                .call_addr::<ClusterInfoRpc>(host, &(), Duration::from_secs(5))
+                .await;
+            let addr = host.to_string();
+            let error = match answer {
+                Ok(info) if info.cluster_id.is_some() => return Ok(info),
+                Ok(info) if info.starting => ServerError::Starting { addr },
+                Ok(_) => ServerError::NotInitialized { addr },
+                Err(e) => ServerError::Unreachable {
+                    addr,
+                    reason: e.to_string(),
+                },
+            };
+            // Report the most hopeful answer: starting, then not
+            // initialized, then unreachable.
+            let rank = |e: &ServerError| match e {
+                ServerError::Starting { .. } => 0,
+                ServerError::NotInitialized { .. } => 1,
+                _ => 2,
+            };
+            if verdict.as_ref().is_none_or(|v| rank(&error) < rank(v)) {
+                verdict = Some(error);
+            }
+        }
+        let verdict = verdict.ok_or_else(|| ServerError::Config("no host to connect to".into()))?;
+        let retry = matches!(verdict, ServerError::Starting { .. });
+        if !retry || tokio::time::Instant::now() >= deadline {
+            return Err(verdict);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -1,4 +1,7 @@
 //! A node's settings. The CLI fills them from flags.
+//!
+//! Not here: parsing flags and config files (`cli`), checking them
+//! (`Node::start`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! The store's identity: which cluster it belongs to and which node it is.
 //! Kept in `IDENT.json` in the store directory, written once (atomically)
 //! when the node bootstraps or joins.
+//!
+//! Not here: deciding which identity a store gets (`bootstrap`, `join`).
 
 use std::fs;
 use std::path::Path;

@@ -1,37 +1,71 @@
 //! A Meridian node: everything that turns a store and a transport into a
 //! member of a cluster.
 //!
-//! - [`client`]: a client of a running cluster (CLI, benchmarks, tests);
+//! The node and its life:
+//! - [`node`]: what a node is made of, how it starts, wires its parts
+//!   and shuts down;
+//! - [`bootstrap`]: `meridian init`, node 1 and the first ranges;
+//! - [`join`]: joining a cluster, announcing a restart, letting others in;
+//! - [`drain`]: handing leases away before stopping;
+//! - [`member`]: what a node has once it belongs to a cluster;
+//! - [`directory`]: the address book of the cluster's nodes;
+//! - [`cluster_view`]: where this node's DistSender finds the first range;
+//! - [`liveness`]: heartbeats and the live / suspect / dead verdicts.
+//!
+//! The queues each leaseholder runs ([`queues`] schedules them):
+//! - [`meta_queue`]: meta records follow descriptors;
+//! - [`replicate_queue`]: up-replication and replacement of dead replicas,
+//!   carrying out what [`allocator`] decides;
+//! - [`split_queue`]: splits, by size and by hand;
+//! - [`replica_gc_queue`]: replicas a range no longer has.
+//!
+//! Around them:
 //! - [`config`]: the node's settings;
 //! - [`ident`]: which cluster a store belongs to and its node id;
-//! - [`rpc`]: the node-level RPCs (init, join, cluster info);
 //! - [`system`]: the records kept in the first range: node descriptors,
 //!   liveness, id counters, meta records;
-//! - [`node`]: start, bootstrap or join, and shut down a node;
-//! - [`liveness`]: heartbeats and the live / suspect / dead verdicts;
-//! - [`queues`]: the loops each leaseholder runs: meta records, size
-//!   splits, up-replication and replacement of dead replicas;
-//! - [`metrics`]: Prometheus metrics;
+//! - [`rpc`]: the node-level RPCs (init, join, cluster info, debug split)
+//!   and their errors;
 //! - [`status`]: node and range status, shared by the CLI and HTTP;
-//! - [`admin`]: the admin HTTP endpoint (health, metrics, status).
+//! - [`metrics`]: Prometheus metrics;
+//! - [`admin`]: the admin HTTP endpoint (health, metrics, status);
+//! - [`client`]: a client of a running cluster (CLI, benchmarks, tests);
+//! - [`error`]: errors of a node's life cycle.
+//!
+//! Dependencies point down: `node` (with `bootstrap` and `join`, which are
+//! parts of it) uses everything else; the loops, `status` and `admin` take
+//! what they need (the membership, the directory, the liveness verdicts,
+//! the [`admin::AdminNode`] trait) and never reach back into `Node`.
 //!
 //! Not here: replication and evaluation (`kvserver`), routing
 //! (`kvclient`), the command line (`cli`).
 
 pub mod admin;
+pub mod allocator;
+pub mod bootstrap;
 pub mod client;
+pub mod cluster_view;
 pub mod config;
+pub mod directory;
+pub mod drain;
 pub mod error;
 pub mod ident;
+pub mod join;
 pub mod liveness;
+pub mod member;
+pub mod meta_queue;
 pub mod metrics;
 pub mod node;
 pub mod queues;
+pub mod replica_gc_queue;
+pub mod replicate_queue;
 pub mod rpc;
+pub mod split_queue;
 pub mod status;
 pub mod system;
 
 pub use config::NodeConfig;
 pub use error::ServerError;
+pub use member::Member;
 pub use metrics::metrics_text;
 pub use node::Node;

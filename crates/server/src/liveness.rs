@@ -11,17 +11,25 @@
 //! So a node that stops is seen as suspect at most `liveness_ttl` plus one
 //! `liveness_interval` (the readers' refresh) after its last heartbeat, and
 //! as dead `time_until_dead` after that. The epoch grows at every restart.
+//!
+//! [`run`] takes what it needs (the membership, weakly; this `Liveness`;
+//! the clock; the timings), not the node.
+//!
+//! Not here: what is done with the verdicts (`allocator`, `status`), the
+//! record's key and encoding (`system`).
 
 use std::collections::BTreeMap;
-use std::sync::Weak;
+use std::fmt;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use meridian_hlc::HybridClock;
 use meridian_kvapi::NodeId;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::node::{Node, NodeInner};
+use crate::member::Member;
 use crate::system::{self, LivenessRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +40,25 @@ pub enum LivenessStatus {
     Dead,
     /// No record seen yet.
     Unknown,
+}
+
+impl fmt::Display for LivenessStatus {
+    /// Lowercase, as in JSON.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LivenessStatus::Live => "live",
+            LivenessStatus::Suspect => "suspect",
+            LivenessStatus::Dead => "dead",
+            LivenessStatus::Unknown => "unknown",
+        })
+    }
+}
+
+/// How often a node renews its record, and for how long a renewal counts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeartbeatTiming {
+    pub interval: Duration,
+    pub ttl: Duration,
 }
 
 /// The records this node last read, and the verdicts drawn from them.
@@ -98,55 +125,56 @@ impl Liveness {
     }
 }
 
-/// Heartbeats this node's record and refreshes everyone's.
-pub(crate) async fn run(weak: Weak<NodeInner>) {
+/// Heartbeats this node's record and refreshes everyone's, for as long
+/// as the node's membership lives.
+pub(crate) async fn run(
+    member: Weak<Member>,
+    liveness: Arc<Liveness>,
+    clock: Arc<HybridClock>,
+    timing: HeartbeatTiming,
+) {
     let mut last: Option<Vec<u8>> = None;
     let mut epoch = None;
     loop {
-        let Some(inner) = weak.upgrade() else { return };
-        let node = Node { inner };
-        let interval = node.config().liveness_interval;
-        if let Some(member) = node.member() {
-            let ds = &member.ds;
-            let me = member.ident.node_id;
-            let key = system::liveness_key(me);
-            let result = async {
-                if epoch.is_none() {
-                    // First beat since start: a new epoch.
-                    let current = ds.get(&key).await?;
-                    let previous = current
-                        .as_deref()
-                        .and_then(|b| serde_json::from_slice::<LivenessRecord>(b).ok());
-                    epoch = Some(previous.map_or(1, |r| r.epoch + 1));
-                    last = current;
-                }
-                let record = LivenessRecord {
-                    node_id: me,
-                    epoch: epoch.expect("set above"),
-                    expiration_nanos: node.clock().physical_now()
-                        + node.config().liveness_ttl.as_nanos() as u64,
-                };
-                let value = serde_json::to_vec(&record).expect("records serialize");
-                if system::cput_json(ds, key.clone(), &record, last.clone()).await? {
-                    last = Some(value);
-                } else {
-                    // Someone else wrote it (we restarted quickly): re-read.
-                    epoch = None;
-                }
-                let all =
-                    system::scan_json::<LivenessRecord>(ds, &system::liveness_prefix()).await?;
-                node.liveness().replace(all);
-                Ok::<(), meridian_kvclient::ClientError>(())
+        let Some(member) = member.upgrade() else {
+            return;
+        };
+        let ds = &member.ds;
+        let me = member.ident.node_id;
+        let key = system::liveness_key(me);
+        let result = async {
+            if epoch.is_none() {
+                // First beat since start: a new epoch.
+                let current = ds.get(&key).await?;
+                let previous = current
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice::<LivenessRecord>(b).ok());
+                epoch = Some(previous.map_or(1, |r| r.epoch + 1));
+                last = current;
             }
-            .await;
-            node.liveness()
-                .own_heartbeat(result.is_ok(), node.clock().physical_now());
-            if let Err(e) = result {
-                warn!("liveness heartbeat failed: {e}");
+            let record = LivenessRecord {
+                node_id: me,
+                epoch: epoch.expect("set above"),
+                expiration_nanos: clock.physical_now() + timing.ttl.as_nanos() as u64,
+            };
+            let value = serde_json::to_vec(&record).expect("records serialize");
+            if system::cput_json(ds, key.clone(), &record, last.clone()).await? {
+                last = Some(value);
+            } else {
+                // Someone else wrote it (we restarted quickly): re-read.
+                epoch = None;
             }
+            let all = system::scan_json::<LivenessRecord>(ds, &system::liveness_prefix()).await?;
+            liveness.replace(all);
+            Ok::<(), meridian_kvclient::ClientError>(())
         }
-        drop(node);
-        tokio::time::sleep(interval).await;
+        .await;
+        liveness.own_heartbeat(result.is_ok(), clock.physical_now());
+        if let Err(e) = result {
+            warn!("liveness heartbeat failed: {e}");
+        }
+        drop(member);
+        tokio::time::sleep(timing.interval).await;
     }
 }
 

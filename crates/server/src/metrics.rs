@@ -1,6 +1,9 @@
 //! Prometheus metrics, gathered from the node's state at each scrape
 //! (prometheus-client encodes them): replicas and leases, Raft progress,
 //! MVCC sizes, and per-peer transport counters and round trips.
+//!
+//! Not here: serving them over HTTP (`admin`), the store's own histograms
+//! (kvserver, registered here).
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -8,36 +11,38 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::node::Node;
+use meridian_kvapi::NodeId;
+use meridian_kvserver::store::Store;
+use meridian_transport::Transport;
 
 type Labels = Vec<(String, String)>;
 
-/// The node's metrics in the OpenMetrics text format.
-pub fn metrics_text(node: &Node) -> String {
+/// Node `me`'s metrics in the OpenMetrics text format, from its store
+/// (`None` before it is a member) and its transport.
+pub fn metrics_text(me: NodeId, store: Option<&Store>, transport: &Transport) -> String {
     let mut registry = Registry::with_prefix("meridian");
-    let me = node.node_id();
     let replicas = Gauge::<i64>::default();
     let leaseholders = Gauge::<i64>::default();
     let applied = Counter::<u64>::default();
     let live_bytes = Gauge::<i64>::default();
-    if let Some(member) = node.member() {
-        let store = member.store.metrics().clone();
+    if let Some(store) = store {
+        let metrics = store.metrics().clone();
         registry.register(
             "batch_seconds",
             "Seconds to serve a KV batch at this node (leaseholder side)",
-            store.batch_seconds,
+            metrics.batch_seconds,
         );
         registry.register(
             "wal_sync_seconds",
             "Seconds per WAL fsync (group commit)",
-            store.wal_sync_seconds,
+            metrics.wal_sync_seconds,
         );
         registry.register(
             "raft_proposals",
             "Raft commands proposed by this node as leaseholder",
-            store.proposals,
+            metrics.proposals,
         );
-        for r in member.store.replicas() {
+        for r in store.replicas() {
             replicas.inc();
             if r.leader() == Some(me) {
                 leaseholders.inc();
@@ -66,7 +71,7 @@ pub fn metrics_text(node: &Node) -> String {
     let calls = Family::<Labels, Counter>::default();
     let errors = Family::<Labels, Counter>::default();
     let rtt = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
-    for (peer, stats) in node.transport().peer_stats() {
+    for (peer, stats) in transport.peer_stats() {
         let labels = vec![("peer".to_string(), peer.to_string())];
         calls.get_or_create(&labels).inc_by(stats.calls);
         errors.get_or_create(&labels).inc_by(stats.call_errors);

@@ -1,265 +1,147 @@
-//! The loops a node runs over the ranges it leads, once per
-//! `queue_interval`:
-//! - **meta**: a range whose descriptor changed (split, membership) gets
-//!   its meta record rewritten; this also repairs a record a crash left
-//!   stale, since every leaseholder checks its ranges after it starts;
-//! - **split**: a range above `range_max_bytes` splits at its middle key;
-//! - **replica GC** (every tenth pass, over all local replicas): see
-//!   [`collect_removed_replicas`];
-//! - **replicate**: a range with fewer voters than the replication factor
-//!   (capped by the nodes not dead) gains one on a node it lacks, chosen
-//!   for locality diversity; a voter on a dead node is removed once a
-//!   replacement is in; followers that never received anything (they
-//!   missed the split creating the range) are asked to create the replica.
+//! The queue scheduler: once per `queue_interval`, for each range this
+//! node leads (each range's work bounded to [`RANGE_WORK_LIMIT`], so one
+//! stuck range does not stall the others):
+//! 1. **meta** ([`meta_queue`](crate::meta_queue)): rewrite the range's
+//!    meta record if its descriptor changed;
+//! 2. **replicate** ([`replicate_queue`](crate::replicate_queue)): one
+//!    step towards the replication factor; it runs before the split,
+//!    because a split waits while a learner exists and only this step
+//!    clears learners;
+//! 3. **followers**: ask followers that never received anything (they
+//!    missed the split creating the range) to create their replica;
+//! 4. **split** ([`split_queue`](crate::split_queue)): split the range at
+//!    its middle key when above `range_max_bytes`.
 //!
-//! The allocator that follows zone configs comes with placement; this is
-//! the simple diverse choice.
+//! Steps 2 to 4 each run whatever the others did; their errors are
+//! reported together. Every tenth pass, the
+//! [`replica_gc_queue`](crate::replica_gc_queue) first looks at all local
+//! replicas.
+//!
+//! The scheduler takes what the queues need ([`QueueContext`]), not the
+//! node, and stops once the node's membership is gone.
+//!
+//! Not here: the decisions of each queue (in their modules, as plain
+//! functions with tests).
 
-use std::collections::HashMap;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use meridian_kvapi::{NodeId, RangeDescriptor, ReplicaKind};
+use meridian_hlc::HybridClock;
 use meridian_kvserver::replica::Replica;
-use meridian_storage::find_split_key;
-use tracing::{info, warn};
+use meridian_kvserver::store::StoreError;
+use tracing::warn;
 
-use crate::liveness::LivenessStatus;
-use crate::node::{Member, Node, NodeInner, FIRST_RANGE_ID};
-use crate::system;
+use crate::directory::Directory;
+use crate::liveness::Liveness;
+use crate::member::Member;
+use crate::meta_queue::MetaSync;
+use crate::replica_gc_queue;
+use crate::replicate_queue::{self, ReplicateError};
+use crate::split_queue::{self, SplitAt, SplitError};
 
 /// Replica GC runs every this many passes.
 const GC_EVERY_PASSES: u64 = 10;
 
 /// Bound on the work of one pass on one range.
-const RANGE_WORK_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+const RANGE_WORK_LIMIT: Duration = Duration::from_secs(20);
 
-pub(crate) async fn run(weak: Weak<NodeInner>) {
-    // Generation of each range's descriptor last written to meta.
-    let mut synced: HashMap<u64, u64> = HashMap::new();
+/// The queues' settings (from the node's configuration).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueSettings {
+    pub interval: Duration,
+    pub range_max_bytes: u64,
+    pub replication_factor: usize,
+}
+
+/// What the queues need of a node.
+pub(crate) struct QueueContext {
+    pub member: Weak<Member>,
+    pub liveness: Arc<Liveness>,
+    pub directory: Arc<Directory>,
+    pub clock: Arc<HybridClock>,
+    pub settings: QueueSettings,
+}
+
+/// Why one range's pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("meta update: {0}")]
+    Meta(#[source] meridian_kvclient::ClientError),
+    #[error(transparent)]
+    Replicate(#[from] ReplicateError),
+    #[error("{0}")]
+    Followers(#[source] StoreError),
+    #[error(transparent)]
+    Split(#[from] SplitError),
+    /// More than one step failed.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<QueueError>),
+}
+
+pub(crate) async fn run(ctx: QueueContext) {
+    let mut meta = MetaSync::default();
     let mut pass: u64 = 0;
     loop {
-        let Some(inner) = weak.upgrade() else { return };
-        let node = Node { inner };
-        let interval = node.config().queue_interval;
-        pass += 1;
-        if let Some(member) = node.member() {
-            if pass.is_multiple_of(GC_EVERY_PASSES) {
-                if let Err(e) = collect_removed_replicas(&member).await {
-                    warn!("replica GC: {e}");
-                }
-            }
-            let me = member.ident.node_id;
-            for replica in member.store.replicas() {
-                if replica.leader() != Some(me) {
-                    continue;
-                }
-                // One stuck range (a learner that never catches up, a
-                // membership change that cannot commit) must not stall
-                // every other range this node leads.
-                let work = process(&node, &member, &replica, &mut synced);
-                match tokio::time::timeout(RANGE_WORK_LIMIT, work).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => warn!(range_id = replica.range_id(), "range queue: {e}"),
-                    Err(_) => warn!(range_id = replica.range_id(), "range queue: timed out"),
-                }
-            }
-        }
-        drop(node);
-        tokio::time::sleep(interval).await;
-    }
-}
-
-/// Destroys local replicas that their range no longer has: a node that
-/// was down while its replicas were replaced comes back with copies no one
-/// sends anything to. A replica goes only when its range's meta record is of
-/// a newer generation than the replica and does not name this node; a
-/// replica that never received data (being added right now) is left alone.
-async fn collect_removed_replicas(member: &Member) -> Result<(), String> {
-    let me = member.ident.node_id;
-    let meta: HashMap<u64, RangeDescriptor> = system::all_meta(&member.ds)
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|d| (d.range_id, d))
-        .collect();
-    for replica in member.store.replicas() {
-        if replica.leader() == Some(me) || replica.applied_index() == 0 {
-            continue;
-        }
-        let local = replica.descriptor();
-        let Some(current) = meta.get(&local.range_id) else {
-            continue;
+        let Some(member) = ctx.member.upgrade() else {
+            return;
         };
-        if current.generation > local.generation && current.replica_on(me).is_none() {
-            info!(
-                range_id = local.range_id,
-                "destroying a replica its range no longer has"
-            );
-            member
-                .store
-                .destroy_replica(local.range_id)
-                .await
-                .map_err(|e| e.to_string())?;
+        pass += 1;
+        if pass.is_multiple_of(GC_EVERY_PASSES) {
+            if let Err(e) = replica_gc_queue::collect_removed_replicas(&member).await {
+                warn!("replica GC: {e}");
+            }
         }
+        let me = member.ident.node_id;
+        for replica in member.store.replicas() {
+            if replica.leader() != Some(me) {
+                continue;
+            }
+            // One stuck range (a learner that never catches up, a
+            // membership change that cannot commit) must not stall
+            // every other range this node leads.
+            let work = process(&ctx, &member, &replica, &mut meta);
+            match tokio::time::timeout(RANGE_WORK_LIMIT, work).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(range_id = replica.range_id(), "range queue: {e}"),
+                Err(_) => warn!(range_id = replica.range_id(), "range queue: timed out"),
+            }
+        }
+        drop(member);
+        tokio::time::sleep(ctx.settings.interval).await;
     }
-    Ok(())
 }
 
+/// One pass over one range this node leads.
 async fn process(
-    node: &Node,
+    ctx: &QueueContext,
     member: &Member,
     replica: &Replica,
-    synced: &mut HashMap<u64, u64>,
-) -> Result<(), String> {
+    meta: &mut MetaSync,
+) -> Result<(), QueueError> {
     let descriptor = replica.descriptor();
-    if synced.get(&descriptor.range_id) != Some(&descriptor.generation) {
-        system::update_meta(&member.ds, &descriptor)
-            .await
-            .map_err(|e| format!("meta update: {e}"))?;
-        synced.insert(descriptor.range_id, descriptor.generation);
-    }
-    // Replication first: a split waits while a learner exists, and only
-    // `replicate` clears learners. Each step runs whatever the others did.
+    meta.sync(&member.ds, &descriptor)
+        .await
+        .map_err(QueueError::Meta)?;
     let mut errors = Vec::new();
-    if let Err(e) = replicate(node, member, &descriptor).await {
-        errors.push(e);
+    if let Err(e) = replicate_queue::replicate(ctx, member, &descriptor).await {
+        errors.push(e.into());
     }
     if let Err(e) = member
         .store
         .create_missing_followers(descriptor.range_id)
         .await
     {
-        errors.push(e.to_string());
+        errors.push(QueueError::Followers(e));
     }
-    if descriptor.range_id != FIRST_RANGE_ID
-        && replica.stats().total_bytes() as u64 > node.config().range_max_bytes
-    {
-        if let Err(e) = split(member, replica).await {
-            errors.push(e);
+    let bytes = replica.stats().total_bytes();
+    if split_queue::needs_split(descriptor.range_id, bytes, ctx.settings.range_max_bytes) {
+        if let Err(e) = split_queue::split(member, SplitAt::Middle(replica)).await {
+            errors.push(e.into());
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(QueueError::Several(errors)),
     }
-}
-
-/// Splits `replica`'s range at its middle key.
-pub(crate) async fn split(member: &Member, replica: &Replica) -> Result<(), String> {
-    let span = replica.span();
-    let engine = member.store.engine();
-    let Some(split_key) = find_split_key(engine, &span.0, &span.1).map_err(|e| e.to_string())?
-    else {
-        return Ok(());
-    };
-    split_at(member, &split_key).await
-}
-
-/// Splits the range holding `split_key` there (through the DistSender, so
-/// from any node) and records both halves in meta.
-pub async fn split_at(member: &Member, split_key: &[u8]) -> Result<(), String> {
-    let ds = &member.ds;
-    // Ranges 1 and 2 exist from the bootstrap.
-    let right_id = system::next_id(ds, system::RANGE_ID_COUNTER, 3)
-        .await
-        .map_err(|e| format!("allocating a range id: {e}"))?;
-    let (left, right) = ds
-        .admin_split(split_key, right_id)
-        .await
-        .map_err(|e| format!("split: {e}"))?;
-    info!(left = left.range_id, right = right.range_id, "range split");
-    for d in [&right, &left] {
-        system::update_meta(ds, d)
-            .await
-            .map_err(|e| format!("meta update after split: {e}"))?;
-    }
-    Ok(())
-}
-
-async fn replicate(node: &Node, member: &Member, d: &RangeDescriptor) -> Result<(), String> {
-    let now = node.clock().physical_now();
-    let status = |id: NodeId| node.liveness().status(id, now);
-    // Verdicts on others are only as fresh as our own record: a node that
-    // cannot renew its own would see everyone else die.
-    if status(member.ident.node_id) != LivenessStatus::Live {
-        return Ok(());
-    }
-    let directory = node.directory();
-    let candidates: Vec<_> = directory
-        .iter()
-        .filter(|n| status(n.node_id) == LivenessStatus::Live && d.replica_on(n.node_id).is_none())
-        .collect();
-    let available = directory
-        .iter()
-        .filter(|n| status(n.node_id) != LivenessStatus::Dead)
-        .count();
-    let target = node.config().replication_factor.min(available.max(1));
-    // A learner left behind by an interrupted up-replication: promote it
-    // if a voter is missing, else remove it (it would block splits).
-    if let Some(learner) = d.replicas.iter().find(|r| r.kind == ReplicaKind::NonVoter) {
-        let healthy_voters = d
-            .voters()
-            .filter(|r| status(r.node_id) != LivenessStatus::Dead)
-            .count();
-        let result = if healthy_voters < target && status(learner.node_id) == LivenessStatus::Live {
-            member
-                .store
-                .promote_replica(d.range_id, learner.node_id)
-                .await
-        } else {
-            member
-                .store
-                .remove_replica(d.range_id, learner.node_id)
-                .await
-        };
-        return result.map_err(|e| format!("learner on node {}: {e}", learner.node_id));
-    }
-    let voters: Vec<NodeId> = d.voters().map(|r| r.node_id).collect();
-    let dead: Vec<NodeId> = voters
-        .iter()
-        .copied()
-        .filter(|&id| status(id) == LivenessStatus::Dead)
-        .collect();
-    let healthy = voters.len() - dead.len();
-    if healthy < target {
-        // The most diverse candidate: a region, else a zone, not yet used.
-        let localities: Vec<_> = directory
-            .iter()
-            .filter(|n| voters.contains(&n.node_id))
-            .map(|n| &n.locality)
-            .collect();
-        let score = |l: &meridian_transport::Locality| {
-            let region = !localities.iter().any(|x| x.region == l.region);
-            let zone = !localities.contains(&l);
-            (region, zone)
-        };
-        if let Some(best) = candidates.iter().max_by_key(|n| score(&n.locality)) {
-            info!(range_id = d.range_id, node = best.node_id, "adding a voter");
-            member
-                .store
-                .add_replica(d.range_id, best.node_id, ReplicaKind::Voter)
-                .await
-                .map_err(|e| format!("adding node {}: {e}", best.node_id))?;
-            return Ok(());
-        }
-    }
-    // A dead voter goes only once its replacement is in: with nowhere to
-    // put one, it stays (the node may come back), and the quorum is the
-    // same either way.
-    if let Some(&gone) = dead.first() {
-        if voters.len() > node.config().replication_factor {
-            info!(
-                range_id = d.range_id,
-                node = gone,
-                "removing the voter of a dead node"
-            );
-            // The dead node cannot be told to delete its copy; its replica
-            // GC does that if it comes back.
-            if let Err(e) = member.store.remove_replica(d.range_id, gone).await {
-                warn!(range_id = d.range_id, node = gone, "after removal: {e}");
-            }
-        }
-    }
-    Ok(())
 }

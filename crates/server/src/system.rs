@@ -7,13 +7,19 @@
 //! | `system_key("liveness", id BE)` | [`LivenessRecord`] (JSON) |
 //! | `system_key("counter", name)` | the last id handed out, u64 BE |
 //! | `meta_key(end_key)` | the range's descriptor (`kvapi::wire`) |
+//!
+//! Not here: who writes them and when (`bootstrap`, `join`, `liveness`,
+//! the queues).
 
 use meridian_keys::space::{meta_key, prefix_end, system_key};
 use meridian_kvapi::wire::{decode_meta_value, encode_meta_value};
-use meridian_kvapi::{KvError, NodeId, RangeDescriptor, Request, Response};
+use meridian_kvapi::{KvError, NodeId, RangeDescriptor, RangeId, Request, Response};
 use meridian_kvclient::{ClientError, DistSender};
 use meridian_transport::Locality;
 use serde::{Deserialize, Serialize};
+
+/// The first range: meta and system keys. It never splits.
+pub const FIRST_RANGE_ID: RangeId = 1;
 
 /// A node as the cluster knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,12 +16,15 @@
 //! - What replication carries: a command's data writes ([`WriteSet`]) and
 //!   a range's whole state for snapshots ([`RangeData`]).
 //!
-//! A write walks through it like this: the replica opens a batch, calls
-//! [`mvcc::mvcc_put`] (which reads the key's intent and newest version
-//! through the batch, refuses conflicts, writes the version or intent and
-//! adds the stats delta), writes its applied index and the new stats with
-//! [`Batch::put_range_local`], and commits the batch: data, stats and applied
-//! index become durable together.
+//! A write walks through it like this: the leaseholder's replica evaluates
+//! the request into a batch it never commits, calling [`mvcc::mvcc_put`]
+//! (which reads the key's intent and newest version through the batch,
+//! refuses conflicts, writes the version or intent and adds the stats delta);
+//! the batch's data writes become a [`WriteSet`] that Raft replicates. On
+//! every replica the Raft state machine then opens a batch, puts the write
+//! set, writes its applied index and the new stats with
+//! [`Batch::put_range_local`], and commits it: data, stats and applied index
+//! become durable together.
 //!
 //! What this crate does not own: what the bytes of log entries, leases and
 //! descriptors mean (replication and kvapi decide), and which ranges exist.

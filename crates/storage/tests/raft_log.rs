@@ -78,7 +78,7 @@ fn raft_state_and_range_local_records() {
     batch.put_raft_state(7, RaftStateKind::Vote, b"term 3 voted 2");
     batch.put_raft_state(8, RaftStateKind::Vote, b"term 1");
     batch.put_range_local(7, RangeLocalKind::AppliedState, b"applied 12");
-    batch.put_range_local(8, RangeLocalKind::Lease, b"lease");
+    batch.put_range_local(8, RangeLocalKind::Descriptor, b"descriptor");
     engine.commit(batch, true).unwrap();
     drop(engine);
 
@@ -113,7 +113,7 @@ fn raft_state_and_range_local_records() {
     );
     assert!(engine.raft_state(8, RaftStateKind::Vote).unwrap().is_some());
     assert!(engine
-        .range_local(8, RangeLocalKind::Lease)
+        .range_local(8, RangeLocalKind::Descriptor)
         .unwrap()
         .is_some());
 }

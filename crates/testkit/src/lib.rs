@@ -10,8 +10,15 @@
 //!
 //! Nothing here stands in for a layer of the product: the cluster is the
 //! product's own store, storage and transport, wired as a node wires them.
-//! Waiting is always for a condition ([`TestCluster::wait_for`]), polled,
-//! never a fixed sleep.
+//! Requests go through the product's own [`DistSender`] (leaseholder
+//! routing, redirects, retries), which reaches the stores in process
+//! ([`InProcess`], in `routing.rs`): a test cluster has no meta range, so
+//! its ranges are located from the replicas themselves. Waiting is always
+//! for a condition ([`TestCluster::wait_for`]), polled, never a fixed
+//! sleep.
+//!
+//! Scenario (golden) files are run with [`golden`], re-exported from
+//! `meridian-golden`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,14 +28,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meridian_hlc::{HybridClock, SkewedClock, SystemClock, DEFAULT_MAX_OFFSET};
-use meridian_kvapi::{
-    BatchRequest, BatchResponse, KvError, RangeDescriptor, ReplicaDescriptor, Request, Response,
-};
+use meridian_kvapi::{KvError, RangeDescriptor, ReplicaDescriptor, Request, Response};
+use meridian_kvclient::{ClientError, DistSender, DistSenderConfig};
 use meridian_kvserver::{RaftTimeouts, Store};
 use meridian_storage::{Engine, EngineOptions};
 use meridian_transport::{Locality, NetworkModel, NodeIdentity, Transport, TransportConfig};
 
+mod routing;
+
+pub use meridian_golden as golden;
 pub use meridian_transport::NodeId;
+pub use routing::InProcess;
 
 /// What went wrong starting or driving a test cluster.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +51,18 @@ pub enum TestkitError {
     Setup(String),
     #[error("kv: {0}")]
     Kv(#[from] KvError),
+    /// The DistSender gave up (its own deadline) or refused the batch.
+    #[error("client: {0}")]
+    Client(ClientError),
+}
+
+impl From<ClientError> for TestkitError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Kv(e) => TestkitError::Kv(e),
+            other => TestkitError::Client(other),
+        }
+    }
 }
 
 pub type Result<T, E = TestkitError> = std::result::Result<T, E>;
@@ -99,7 +121,14 @@ pub struct TestCluster {
     identity: NodeIdentity,
     config: ClusterConfig,
     nodes: BTreeMap<NodeId, NodeSlot>,
+    /// The running stores, as the DistSender reaches them.
+    stores: InProcess,
+    ds: DistSender,
 }
+
+/// The DistSender's own deadline; each call of [`TestCluster::send`] has
+/// its caller's, shorter, timeout on top.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Installs a log subscriber once (respecting `RUST_LOG`, default: warnings
 /// of our crates, errors of openraft), so failing tests explain themselves.
@@ -123,11 +152,22 @@ impl TestCluster {
         meridian_transport::create_node_cert(&certs, &["127.0.0.1", "localhost"]).map_err(setup)?;
         let identity = meridian_transport::load_node_identity(&certs).map_err(setup)?;
 
+        let stores = InProcess::default();
+        let ds = DistSender::with_transport(
+            Arc::new(stores.clone()),
+            Arc::new(stores.clone()),
+            DistSenderConfig {
+                deadline: CLIENT_DEADLINE,
+                ..DistSenderConfig::default()
+            },
+        );
         let mut cluster = TestCluster {
             dir,
             identity,
             config: config.clone(),
             nodes: BTreeMap::new(),
+            stores,
+            ds,
         };
         for (i, locality) in config.localities.iter().enumerate() {
             let id = i as NodeId + 1;
@@ -188,6 +228,7 @@ impl TestCluster {
         .await
         .map_err(setup)?;
         let addr = transport.local_addr();
+        self.stores.insert(id, store.clone());
         let slot = self.nodes.get_mut(&id).expect("slot exists");
         slot.addr = addr;
         slot.running = Some(TestNode {
@@ -244,6 +285,7 @@ impl TestCluster {
     pub async fn kill(&mut self, id: NodeId) -> Result<()> {
         let slot = self.nodes.get_mut(&id).ok_or(TestkitError::NodeDown(id))?;
         let node = slot.running.take().ok_or(TestkitError::NodeDown(id))?;
+        self.stores.remove(id);
         node.store.shutdown().await;
         node.transport.shutdown().await;
         Ok(())
@@ -330,53 +372,29 @@ impl TestCluster {
         .await
     }
 
-    /// Sends a batch to `range_id`'s leaseholder: tries the known leader
-    /// first, follows `NotLeaseholder` hints, and retries retryable errors
-    /// until `timeout`.
+    /// Sends a batch through the cluster's [`DistSender`]: to the
+    /// leaseholders of the ranges holding its keys (`range_id` names the
+    /// range the caller expects, for the error message; routing is by key),
+    /// following `NotLeaseholder` hints and retrying retryable errors until
+    /// `timeout`. Responses come in request order.
     pub async fn send(
         &self,
         range_id: u64,
         requests: Vec<Request>,
         timeout: Duration,
-    ) -> Result<BatchResponse> {
-        let deadline = Instant::now() + timeout;
-        let mut target = self.leader(range_id);
-        let mut last_error = None;
-        while Instant::now() < deadline {
-            let node = match target.take().filter(|&n| self.is_running(n)) {
-                Some(n) => n,
-                None => match self.leader(range_id) {
-                    Some(n) => n,
-                    None => {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-            };
-            let request = BatchRequest {
-                range_id,
-                timestamp: None,
-                txn: None,
-                requests: requests.clone(),
-            };
-            match self.store(node)?.send(request).await {
-                Ok(response) => return Ok(response),
-                Err(KvError::NotLeaseholder { leaseholder, .. }) => {
-                    target = leaseholder.map(|r| r.node_id);
-                    last_error = Some(format!("node {node}: not leaseholder"));
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err(e) if e.is_retryable() => {
-                    last_error = Some(format!("node {node}: {e}"));
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
+    ) -> Result<Vec<Response>> {
+        match tokio::time::timeout(timeout, self.ds.send(requests)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(TestkitError::Timeout(
+                timeout,
+                format!("range {range_id} to serve a batch"),
+            )),
         }
-        Err(TestkitError::Timeout(
-            timeout,
-            format!("range {range_id} to serve a batch (last error: {last_error:?})"),
-        ))
+    }
+
+    /// The cluster's DistSender (its range cache shows what it learned).
+    pub fn dist_sender(&self) -> &DistSender {
+        &self.ds
     }
 
     pub async fn put(&self, range_id: u64, key: &[u8], value: &[u8]) -> Result<()> {
@@ -394,7 +412,7 @@ impl TestCluster {
         let response = self
             .send(range_id, vec![request], Duration::from_secs(20))
             .await?;
-        match response.responses.into_iter().next() {
+        match response.into_iter().next() {
             Some(Response::Get { value }) => Ok(value),
             other => Err(setup(format!("unexpected response {other:?}"))),
         }

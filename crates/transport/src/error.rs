@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use meridian_hlc::Timestamp;
 
-use crate::locality::NodeId;
+use meridian_topology::NodeId;
 
 /// Everything that can go wrong sending a message to another node.
 #[derive(Debug, thiserror::Error)]

@@ -30,7 +30,7 @@ use bytes::Bytes;
 use meridian_hlc::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::locality::NodeId;
+use meridian_topology::NodeId;
 
 /// The only frame version this build reads and writes.
 pub const FRAME_VERSION: u8 = 1;

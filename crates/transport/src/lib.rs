@@ -78,7 +78,6 @@
 pub mod certs;
 pub mod error;
 pub mod frame;
-pub mod locality;
 pub mod metrics;
 pub mod network_model;
 pub mod rpc;
@@ -87,7 +86,9 @@ mod transport;
 
 pub use certs::{create_ca, create_node_cert, load_node_identity, NodeIdentity};
 pub use error::{CertError, TransportError};
-pub use locality::{Locality, NodeId, ParseLocalityError};
+// Node identity and locality live in `meridian-topology`, below the
+// transport; re-exported for the transport's own callers.
+pub use meridian_topology::{Locality, NodeId, ParseLocalityError};
 pub use metrics::PeerStatsSnapshot;
 pub use network_model::{LatencyMatrix, NetworkModel};
 pub use rpc::{RequestContext, Rpc};

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use crate::locality::NodeId;
+use meridian_topology::NodeId;
 
 /// Weight of a new sample in the RTT moving average.
 const RTT_EWMA_ALPHA: f64 = 0.2;

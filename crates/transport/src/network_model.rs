@@ -40,7 +40,7 @@ use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 
 use crate::error::TransportError;
-use crate::locality::{Locality, NodeId};
+use meridian_topology::{Locality, NodeId};
 
 /// The shipped profile: CockroachDB's `demo --global` round trips.
 pub const DEMO_3_REGION_TOML: &str = include_str!("../profiles/demo-3-region.toml");

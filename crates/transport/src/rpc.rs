@@ -41,7 +41,7 @@ use serde::Serialize;
 
 use crate::error::TransportError;
 use crate::frame::WireError;
-use crate::locality::NodeId;
+use meridian_topology::NodeId;
 
 /// Kinds below this are reserved for the transport's own messages.
 pub const FIRST_USER_KIND: u16 = 16;

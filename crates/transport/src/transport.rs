@@ -35,11 +35,11 @@ use crate::frame::{
     decode_frame, encode_header, read_frame, Envelope, FrameError, ReadFrameError, WireError,
     DEFAULT_MAX_FRAME_SIZE, LENGTH_PREFIX_LEN,
 };
-use crate::locality::{Locality, NodeId};
 use crate::metrics::{PeerStats, PeerStatsSnapshot, StatsRegistry};
 use crate::network_model::{NetworkModel, Verdict};
 use crate::rpc::{run_handler, Handlers, Ping, RequestContext, Rpc};
 use crate::tls::{self, QuicParams};
+use meridian_topology::{Locality, NodeId};
 
 mod inbound;
 mod outbound;

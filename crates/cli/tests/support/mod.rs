@@ -335,6 +335,39 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// [`wait_for`] for conditions on this process's own state (a ledger of
+/// writes, say), polling every 100 ms without blocking the runtime.
+pub async fn wait_for_async<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks that something does *not* happen: polls `check` every 200 ms
+/// for `duration` and panics the first time it answers `Some(false)`
+/// (`None`: could not look this time, e.g. a command timed out).
+pub fn holds_for(duration: Duration, what: &str, mut check: impl FnMut() -> Option<bool>) {
+    let end = Instant::now() + duration;
+    let mut looked = 0;
+    while Instant::now() < end {
+        match check() {
+            Some(true) => looked += 1,
+            Some(false) => panic!("{what}: no longer true"),
+            None => {}
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(looked > 0, "{what}: never could be checked in {duration:?}");
+}
+
 /// A KV client of the cluster, the one `meridian debug kv` uses.
 pub async fn connect_client(certs: &Path, hosts: &[SocketAddr], deadline: Duration) -> Client {
     let config = DistSenderConfig {

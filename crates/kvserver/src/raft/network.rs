@@ -11,8 +11,12 @@
 
 use std::time::Duration;
 
+use meridian_kvapi::wire::kinds;
+use meridian_kvapi::{NodeId, RangeId};
 use meridian_transport::{Rpc, Transport, TransportError};
-use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::errors::{
+    Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
@@ -30,7 +34,7 @@ const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
 /// A Raft message for one range.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RangeMessage<T> {
-    pub range_id: u64,
+    pub range_id: RangeId,
     pub body: T,
 }
 
@@ -38,9 +42,30 @@ pub struct RangeMessage<T> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum RaftRpcError {
     #[error("range {0} not found on the receiving node")]
-    RangeNotFound(u64),
+    RangeNotFound(RangeId),
+    /// The receiving group has stopped or failed.
     #[error("raft: {0}")]
-    Raft(String),
+    Fatal(Box<Fatal<TypeConfig>>),
+    /// A snapshot chunk that does not continue the snapshot being received
+    /// (another snapshot, or a chunk lost or repeated on the way).
+    #[error("snapshot chunk of range {range_id} at record {offset} is out of order")]
+    SnapshotChunkOutOfOrder { range_id: RangeId, offset: u64 },
+    /// The receiver answered every chunk of a snapshot, the last one too,
+    /// without the installation's result.
+    #[error("snapshot receiver did not answer the last chunk")]
+    SnapshotUnanswered,
+}
+
+impl From<Fatal<TypeConfig>> for RaftRpcError {
+    fn from(e: Fatal<TypeConfig>) -> Self {
+        RaftRpcError::Fatal(Box::new(e))
+    }
+}
+
+impl From<RaftError<TypeConfig>> for RaftRpcError {
+    fn from(e: RaftError<TypeConfig>) -> Self {
+        e.unwrap_fatal().into()
+    }
 }
 
 /// One piece of a snapshot on the wire. A snapshot travels as a sequence
@@ -117,31 +142,31 @@ macro_rules! raft_rpc {
 
 raft_rpc!(
     AppendRpc,
-    100,
+    kinds::RAFT_APPEND,
     AppendEntriesRequest<TypeConfig>,
     AppendEntriesResponse<TypeConfig>
 );
 raft_rpc!(
     VoteRpc,
-    101,
+    kinds::RAFT_VOTE,
     VoteRequest<TypeConfig>,
     VoteResponse<TypeConfig>
 );
 raft_rpc!(
     PreVoteRpc,
-    102,
+    kinds::RAFT_PRE_VOTE,
     VoteRequest<TypeConfig>,
     VoteResponse<TypeConfig>
 );
 raft_rpc!(
     SnapshotRpc,
-    103,
+    kinds::RAFT_SNAPSHOT,
     SnapshotChunk,
     Option<SnapshotResponse<TypeConfig>>
 );
 raft_rpc!(
     TransferLeaderRpc,
-    104,
+    kinds::RAFT_TRANSFER_LEADER,
     TransferLeaderRequest<TypeConfig>,
     TransferLeaderResponse<TypeConfig>
 );
@@ -151,13 +176,13 @@ raft_rpc!(
 #[derive(Clone)]
 pub struct NetworkFactory {
     pub transport: Transport,
-    pub range_id: u64,
+    pub range_id: RangeId,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = GroupClient;
 
-    async fn new_client(&mut self, target: u64, _node: &ReplicaNode) -> GroupClient {
+    async fn new_client(&mut self, target: NodeId, _node: &ReplicaNode) -> GroupClient {
         GroupClient {
             transport: self.transport.clone(),
             range_id: self.range_id,
@@ -169,8 +194,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 /// Sends one range's Raft messages to one peer.
 pub struct GroupClient {
     transport: Transport,
-    range_id: u64,
-    target: u64,
+    range_id: RangeId,
+    target: NodeId,
 }
 
 fn rpc_error(e: TransportError) -> RPCError<TypeConfig> {
@@ -185,7 +210,9 @@ fn rpc_error(e: TransportError) -> RPCError<TypeConfig> {
 fn remote_error(e: RaftRpcError) -> RPCError<TypeConfig> {
     match e {
         RaftRpcError::RangeNotFound(_) => RPCError::Unreachable(Unreachable::new(&e)),
-        RaftRpcError::Raft(_) => RPCError::Network(NetworkError::new(&e)),
+        RaftRpcError::Fatal(_)
+        | RaftRpcError::SnapshotChunkOutOfOrder { .. }
+        | RaftRpcError::SnapshotUnanswered => RPCError::Network(NetworkError::new(&e)),
     }
 }
 
@@ -255,9 +282,9 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
                     return Ok(response);
                 }
             }
-            Err(RPCError::Network(NetworkError::new(&RaftRpcError::Raft(
-                "snapshot receiver did not answer the last chunk".into(),
-            ))))
+            Err(RPCError::Network(NetworkError::new(
+                &RaftRpcError::SnapshotUnanswered,
+            )))
         };
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),

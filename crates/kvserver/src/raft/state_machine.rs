@@ -8,24 +8,24 @@
 //! with the data.
 //!
 //! A split is a command like any other: every replica applies it at the
-//! same log index, shrinking its span, counting the right-hand side's
-//! statistics from the data as of that index, and writing the right-hand
-//! range's first records in the same batch; the store then opens the new
-//! replica and initializes its Raft group ([`SplitApplied`]).
+//! same log index, in the same batch as the entries around it. What
+//! applying it means lives with the rest of the split, in
+//! `crate::split::apply_split_command`; the right-hand ranges it created
+//! are reported to the store once the batch is committed
+//! ([`SplitApplied`]).
 //!
 //! Snapshots are the range's whole state read from one RocksDB snapshot
 //! ([`meridian_storage::RangeData`]); installing one replaces the range's
 //! data and range-local records in one synced batch. They are held in
-//! memory while sent, which bounds the range size this supports (see the
-//! issue notes: streaming snapshots come with size-based splits).
+//! memory while sent, which bounds the range size this supports (streaming
+//! snapshots, built and ingested as SST files, are still to come).
 
 use std::io;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use meridian_keys::RangeLocalKind;
-use meridian_kvapi::{RangeDescriptor, ReplicaDescriptor};
-use meridian_storage::{compute_stats, Engine, MvccStats, RangeData};
+use meridian_storage::{Engine, MvccStats, RangeData};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
@@ -33,7 +33,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::replica_record::ReplicaRecord;
+pub use crate::split::SplitApplied;
+use crate::split::{apply_split_command, SplitApply, SplitCommand};
 
 use super::log_store::io_err;
 use super::types::{
@@ -51,7 +52,7 @@ pub struct AppliedState {
     /// range created before this field was written.
     pub span: Option<(Vec<u8>, Vec<u8>)>,
     /// Bumped by every split and membership change (see
-    /// [`RangeDescriptor::generation`]).
+    /// [`meridian_kvapi::RangeDescriptor::generation`]).
     pub generation: u64,
 }
 
@@ -60,7 +61,7 @@ impl AppliedState {
         postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
-    fn encode(&self) -> io::Result<Vec<u8>> {
+    pub(crate) fn encode(&self) -> io::Result<Vec<u8>> {
         postcard::to_stdvec(self).map_err(io_err)
     }
 
@@ -74,13 +75,6 @@ impl AppliedState {
             None => Ok(Self::default()),
         }
     }
-}
-
-/// Tells the store that a split created the right-hand range here.
-#[derive(Debug, Clone)]
-pub struct SplitApplied {
-    pub left_range_id: u64,
-    pub right: RangeDescriptor,
 }
 
 /// The state machine of one range.
@@ -168,82 +162,6 @@ fn summary(applied: &AppliedState) -> AppliedSummary {
     }
 }
 
-/// Applies a split to `next` (the left-hand side) and writes the
-/// right-hand range's first records into `batch`, unless this node already
-/// has that range (it arrived by snapshot first). Returns the right-hand
-/// descriptor when the store must open it.
-fn apply_split(
-    engine: &Engine,
-    node_id: u64,
-    batch: &mut meridian_storage::Batch,
-    next: &mut AppliedState,
-    split_key: Vec<u8>,
-    right_range_id: u64,
-) -> io::Result<Option<RangeDescriptor>> {
-    let (start, end) = next.span.clone().expect("set at open");
-    let right_stats = compute_stats(&*batch, &split_key, &end).map_err(io_err)?;
-    next.stats.subtract(&right_stats);
-    next.generation += 1;
-    next.span = Some((start, split_key.clone()));
-    if crate::replica_record::ReplicaRecord::exists(engine, right_range_id).map_err(io_err)? {
-        return Ok(None);
-    }
-    let membership = next.membership.membership();
-    let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
-    if !voters.contains(&node_id) {
-        // A non-voter here: the new range has only the voters, so this
-        // node keeps no copy of its keys.
-        batch.clear_data_span(&split_key, &end);
-        return Ok(None);
-    }
-    let nodes: std::collections::BTreeMap<u64, super::types::ReplicaNode> = membership
-        .nodes()
-        .filter(|(id, _)| voters.contains(id))
-        .map(|(id, node)| (*id, node.clone()))
-        .collect();
-    let replicas = voters
-        .iter()
-        .map(|&n| ReplicaDescriptor::voter(n))
-        .collect();
-    let right = RangeDescriptor {
-        range_id: right_range_id,
-        start_key: split_key.clone(),
-        end_key: end.clone(),
-        replicas,
-        generation: next.generation,
-    };
-    // The new group starts initialized, at the same log id on every
-    // replica, with its log purged up to there: its data is what the
-    // parent held, so a replica added later gets it by snapshot, never by
-    // replaying a log that does not contain it.
-    let first_log_id = LogId::new(
-        <openraft::alias::LeaderIdOf<TypeConfig> as openraft::vote::RaftLeaderIdExt>::new_committed(
-            0, 0,
-        ),
-        0,
-    );
-    let right_membership =
-        openraft::Membership::new(vec![voters.clone()], nodes).map_err(io_err)?;
-    let right_state = AppliedState {
-        log_id: Some(first_log_id),
-        membership: StoredMembership::new(Some(first_log_id), right_membership),
-        stats: right_stats,
-        span: Some((split_key, end)),
-        generation: next.generation,
-    };
-    batch.put_range_local(
-        right_range_id,
-        RangeLocalKind::AppliedState,
-        &right_state.encode()?,
-    );
-    super::log_store::start_purged(batch, right_range_id, &first_log_id)?;
-    ReplicaRecord {
-        descriptor: right.clone(),
-    }
-    .put(batch);
-    Ok(Some(right))
-}
-
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotData = RangeSnapshot;
     type SnapshotBuilder = SnapshotBuilder;
@@ -284,22 +202,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     right_range_id,
                     term,
                 }) => {
-                    let (start, end) = next.span.as_ref().expect("set at open");
-                    applied = log_id.leader_id.term == term
-                        && start.as_slice() < split_key.as_slice()
-                        && split_key.as_slice() < end.as_slice()
-                        && right_range_id != self.range_id;
-                    if applied {
-                        if let Some(right) = apply_split(
-                            &self.engine,
-                            self.node_id,
-                            &mut batch,
-                            &mut next,
-                            split_key,
-                            right_range_id,
-                        )? {
-                            splits.push(right);
-                        }
+                    let command = SplitCommand {
+                        split_key,
+                        right_range_id,
+                        evaluated_term: term,
+                        entry_term: log_id.leader_id.term,
+                    };
+                    match apply_split_command(
+                        &self.engine,
+                        self.range_id,
+                        self.node_id,
+                        &mut batch,
+                        &mut next,
+                        command,
+                    )? {
+                        SplitApply::Skipped => applied = false,
+                        SplitApply::Applied { open } => splits.extend(open),
                     }
                 }
                 EntryPayload::Membership(membership) => {

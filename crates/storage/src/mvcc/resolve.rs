@@ -70,7 +70,12 @@ pub fn resolve_intent(
             batch.delete_data(encode_intent_key(key));
             batch.put_data(version_key, version_value);
         }
-        ResolutionStatus::Pending if same_epoch => {
+        // A push applies to the transaction, whatever epoch the pusher saw:
+        // a PENDING resolution only ever moves the intent up and never
+        // removes it. A resolution from an older epoch than the intent's (the
+        // pusher read the record before the transaction restarted and wrote
+        // the key again) must not delete a live transaction's write.
+        ResolutionStatus::Pending => {
             if resolution.timestamp <= intent_ts {
                 return Ok(true);
             }
@@ -84,8 +89,9 @@ pub fn resolve_intent(
             stats.liveness(before_live, moved.value.is_some().then_some(size));
             batch.put_data(intent_key, value);
         }
-        // Aborted, or an intent of an earlier epoch: remove it.
-        _ => {
+        // Aborted, or committed in a later epoch than the intent's (the
+        // transaction did not write the key again after restarting): remove it.
+        ResolutionStatus::Aborted | ResolutionStatus::Committed => {
             stats.record(-1, *intent_key_len, *intent_val_len, true);
             let after_live = head
                 .newest

@@ -1,7 +1,9 @@
 //! Data-driven MVCC scenarios (`crates/storage/testdata/mvcc/*.txt`) and
 //! a property test against an in-memory model.
 //!
-//! A scenario file is a list of blocks separated by blank lines:
+//! A scenario file is a list of blocks separated by blank lines, read by
+//! the shared runner (`meridian-golden`, one test per file in
+//! `mvcc::tests::golden`):
 //!
 //! ```text
 //! # a comment
@@ -10,8 +12,10 @@
 //! ok
 //! ```
 //!
-//! The command goes above `----`, its output below. Run with
-//! `UPDATE_GOLDEN=1` to rewrite the outputs, then read the diff.
+//! One command goes above `----`, its output below. Run with
+//! `UPDATE_GOLDEN=1` to rewrite the outputs, then read the diff. A new file
+//! in `testdata/mvcc/` gets its test by adding its name to the list in
+//! `mod golden` below (a test fails until it is listed).
 //!
 //! Commands (timestamps are `wall` or `wall.logical`):
 //! - `txn name=T ts=TS [epoch=N]`: define or update transaction T
@@ -28,7 +32,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::Path;
 
 use meridian_hlc::Timestamp;
 use meridian_keys::mvcc::decode_mvcc_key;
@@ -372,63 +375,17 @@ impl Scenario {
     }
 }
 
-fn run_file(path: &Path) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut scenario = Scenario::new();
-    let mut rewritten = String::new();
-    let mut failures = Vec::new();
-    for block in text.split("\n\n") {
-        let block = block.trim_matches('\n');
-        if block.is_empty() {
-            continue;
-        }
-        let (head, expected) = match block.split_once("\n----") {
-            Some((head, rest)) => (head, rest.trim_start_matches('\n')),
-            None => (block, ""),
-        };
-        let mut comments = String::new();
-        let mut command = None;
-        for line in head.lines() {
-            if line.starts_with('#') {
-                comments.push_str(line);
-                comments.push('\n');
-            } else if !line.trim().is_empty() {
-                command = Some(line.trim());
-            }
-        }
-        let Some(command) = command else {
-            rewritten.push_str(block);
-            rewritten.push_str("\n\n");
-            continue;
-        };
-        let actual = scenario.run(command);
-        if actual.trim_end() != expected.trim_end() {
-            failures.push(format!(
-                "{command}\n  expected: {expected:?}\n  actual:   {actual:?}"
-            ));
-        }
-        write!(rewritten, "{comments}{command}\n----\n{actual}\n\n").unwrap();
-    }
-    if update {
-        std::fs::write(path, rewritten.trim_end().to_string() + "\n").unwrap();
-    } else if !failures.is_empty() {
-        panic!("{}:\n{}", path.display(), failures.join("\n"));
+impl meridian_golden::Runner for Scenario {
+    fn run(&mut self, command: &str) -> String {
+        Scenario::run(self, command)
     }
 }
 
-#[test]
-fn golden_scenarios() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/mvcc");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no scenarios in {}", dir.display());
-    for file in files {
-        run_file(&file);
+mod golden {
+    meridian_golden::test_each_file! {
+        dir: "testdata/mvcc",
+        runner: super::Scenario::new,
+        files: [basic, gc, intents, isolation, resolution_rules, uncertainty],
     }
 }
 

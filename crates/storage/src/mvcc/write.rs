@@ -85,8 +85,11 @@ pub fn mvcc_put(
             if let Some((_, old_key_len, old_val_len)) = &head.intent {
                 stats.record(-1, *old_key_len, *old_val_len, true);
             }
+            // A push moved our intent up (to let a reader pass); rewriting
+            // it must not move it back below that push, whatever our epoch.
+            let pushed_to = head.intent.as_ref().map(|(i, _, _)| i.txn.write_timestamp);
             let mut meta = own.clone();
-            meta.write_timestamp = ts;
+            meta.write_timestamp = pushed_to.map_or(ts, |pushed| pushed.max(ts));
             let intent = IntentRecord {
                 txn: meta,
                 value: value.map(<[u8]>::to_vec),

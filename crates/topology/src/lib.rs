@@ -1,19 +1,25 @@
-//! Node identity in the cluster: the numeric [`NodeId`] and the
-//! [`Locality`] (`region`, `zone`) a node declares when it starts.
+//! Who the nodes of a cluster are and where they run: the numeric
+//! [`NodeId`] and the [`Locality`] (`region`, `zone`) a node declares when it
+//! starts.
+//!
+//! This is the bottom of the placement vocabulary: the transport (latency
+//! between localities), the KV descriptors (which node holds a replica) and
+//! the placement logic all speak it, and none of them should need QUIC or
+//! RocksDB to do so. No I/O.
 //!
 //! Owns: the two types, the `region=R,zone=Z` text form and its parser.
-//! Does not own: what localities mean for placement (the `placement` crate)
-//! nor the latency between them (the [network model](crate::NetworkModel)).
+//! Does not own: what localities mean for placement nor the latency between
+//! them (the transport's network model).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A node's id, assigned when it joins the cluster. Certificates do not carry
-/// it: a node names itself in every frame it sends.
+/// A node's id, assigned when it joins the cluster (node 1 bootstraps it).
+/// Certificates do not carry it: a node names itself in every frame it
+/// sends.
 pub type NodeId = u64;
-
 /// Where a node runs. Written and parsed as `region=us-east1,zone=us-east1-b`
 /// (the order of the two keys is free; `zone` may be omitted, `region` may
 /// not).

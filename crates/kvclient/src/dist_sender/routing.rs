@@ -1,0 +1,269 @@
+//! Routing: which range holds a key, and one pass over that range's
+//! replicas.
+//!
+//! 1. [`DistSender::lookup`] answers from the range cache; on a miss it asks
+//!    the view for the first range, and, unless the key is in it, reads the
+//!    first meta record above the key from the first range, checks that the
+//!    descriptor covers the key (a split may be half published) and caches
+//!    it.
+//! 2. [`DistSender::call_range`] sends one request to the cached leaseholder,
+//!    else to each replica in descriptor order: `NotLeaseholder` moves its
+//!    hint to the front (and into the cache), `RangeKeyMismatch` replaces
+//!    the cache entry and ends the pass, other retryable errors and
+//!    transport failures try the next replica; when nobody served, the
+//!    entry is evicted so the next lookup reads the meta records again.
+//!    A write whose request may have been delivered (a timeout, a
+//!    connection lost after sending) is never sent again: it ends as
+//!    `AmbiguousResult`, because the leaseholder may have applied it.
+//!
+//! Waiting between passes is the caller's (the backoff in `mod.rs`).
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use meridian_keys::space::{meta_key, META_PREFIX};
+use meridian_kvapi::wire::{decode_meta_value, AdminSplitRequest};
+use meridian_kvapi::{
+    BatchRequest, BatchResponse, KvError, NodeId, RangeDescriptor, Request, Response,
+};
+use meridian_transport::TransportError;
+
+use super::DistSender;
+use crate::node_transport::NodeTransport;
+use crate::range_cache::CachedRange;
+
+/// How one attempt at one range ended.
+pub(super) enum Attempt<T> {
+    Done(T),
+    /// The range is not where the cache said, or no replica answered: look
+    /// it up again (after a backoff) and retry.
+    Retry(String),
+    Fatal(KvError),
+}
+
+/// A request the DistSender sends to one replica of a range, through the
+/// [`NodeTransport`] call that carries it.
+pub(super) trait RangeCall: Sync {
+    type Output;
+    /// Whether running the call twice could differ from running it once. A
+    /// call that may have been delivered (a timeout, a connection lost after
+    /// sending) is then never sent again: its outcome is ambiguous.
+    fn may_not_repeat(&self) -> bool;
+    fn send<'a>(
+        &'a self,
+        transport: &'a dyn NodeTransport,
+        node: NodeId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Result<Self::Output, KvError>, TransportError>>;
+}
+
+impl RangeCall for BatchRequest {
+    type Output = BatchResponse;
+    fn may_not_repeat(&self) -> bool {
+        // A blind put applied twice lets a reader see a, b, a; a conditional
+        // put that succeeded fails on its own value the second time.
+        self.requests.iter().any(Request::is_write)
+    }
+    fn send<'a>(
+        &'a self,
+        transport: &'a dyn NodeTransport,
+        node: NodeId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Result<BatchResponse, KvError>, TransportError>> {
+        transport.batch(node, self, timeout)
+    }
+}
+
+impl RangeCall for AdminSplitRequest {
+    type Output = (RangeDescriptor, RangeDescriptor);
+    fn may_not_repeat(&self) -> bool {
+        // A split names its right-hand range id: a second one at the same
+        // key finds the split done and answers with the same descriptors.
+        false
+    }
+    fn send<'a>(
+        &'a self,
+        transport: &'a dyn NodeTransport,
+        node: NodeId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Result<Self::Output, KvError>, TransportError>> {
+        transport.admin_split(node, self, timeout)
+    }
+}
+
+impl DistSender {
+    /// The range holding `key` (with `before`: holding the key just below
+    /// `key`), from the cache, the view or the meta records.
+    pub(super) async fn lookup(&self, key: &[u8], before: bool) -> Result<CachedRange, String> {
+        let cache = &self.inner.cache;
+        let cached = if before {
+            cache.lookup_before(key)
+        } else {
+            cache.lookup(key)
+        };
+        if let Some(range) = cached {
+            return Ok(range);
+        }
+        let fits = |d: &RangeDescriptor| {
+            if before {
+                d.start_key.as_slice() < key && key <= d.end_key.as_slice()
+            } else {
+                d.contains_key(key)
+            }
+        };
+        if let Some(descriptor) = self.inner.view.locate(key, before).filter(|d| fits(d)) {
+            cache.insert(descriptor.clone());
+            return Ok(CachedRange {
+                descriptor,
+                leaseholder: None,
+            });
+        }
+        let first = self
+            .inner
+            .view
+            .first_range()
+            .await
+            .ok_or_else(|| "the first range cannot be found yet".to_string())?;
+        let in_first = fits(&first);
+        cache.insert(first.clone());
+        if in_first {
+            return cache
+                .lookup(&first.start_key)
+                .ok_or_else(|| "the first range was evicted".to_string());
+        }
+        // The first meta record whose end key is above `key` (or, looking
+        // before `key`, at or above it).
+        let mut meta_start = meta_key(key);
+        if !before {
+            meta_start.push(0);
+        }
+        let first_cached = cache
+            .lookup(&first.start_key)
+            .ok_or_else(|| "the first range was evicted".to_string())?;
+        let scan = Request::Scan {
+            start: meta_start.clone(),
+            end: vec![META_PREFIX + 1],
+            max_rows: 1,
+        };
+        let attempt = self
+            .call_range(&first_cached, &meta_start, |d| BatchRequest {
+                range_id: d.range_id,
+                timestamp: None,
+                txn: None,
+                requests: vec![scan.clone()],
+            })
+            .await;
+        let rows = match attempt {
+            Attempt::Done(mut batch) => match batch.responses.pop() {
+                Some(Response::Scan { rows, .. }) => rows,
+                _ => return Err("unexpected meta response".into()),
+            },
+            Attempt::Retry(e) => return Err(format!("meta lookup: {e}")),
+            Attempt::Fatal(e) => return Err(format!("meta lookup: {e}")),
+        };
+        let descriptor = rows
+            .first()
+            .and_then(|(_, value)| decode_meta_value(value))
+            .ok_or_else(|| "no meta record for the key yet".to_string())?;
+        if !fits(&descriptor) {
+            return Err(format!(
+                "meta record of range {} does not cover the key yet (a split in progress)",
+                descriptor.range_id
+            ));
+        }
+        cache.insert(descriptor.clone());
+        Ok(CachedRange {
+            descriptor,
+            leaseholder: None,
+        })
+    }
+
+    /// One pass over the replicas of `range`, leaseholder first.
+    pub(super) async fn call_range<C: RangeCall>(
+        &self,
+        range: &CachedRange,
+        key: &[u8],
+        make: impl Fn(&RangeDescriptor) -> C,
+    ) -> Attempt<C::Output> {
+        let inner = &self.inner;
+        let descriptor = &range.descriptor;
+        let mut order: Vec<NodeId> = Vec::new();
+        if let Some(l) = range.leaseholder {
+            order.push(l);
+        }
+        for r in &descriptor.replicas {
+            if !order.contains(&r.node_id) {
+                order.push(r.node_id);
+            }
+        }
+        let request = make(descriptor);
+        let mut tried: Vec<NodeId> = Vec::new();
+        let mut last_error = format!("range {} has no replicas", descriptor.range_id);
+        while let Some(node) = order.first().copied() {
+            order.remove(0);
+            if tried.contains(&node) {
+                continue;
+            }
+            tried.push(node);
+            let result = request
+                .send(&*inner.transport, node, inner.config.rpc_timeout)
+                .await;
+            match result {
+                Ok(Ok(value)) => {
+                    // The cache's write lock only when the lease moved: every
+                    // concurrent request passes here.
+                    if range.leaseholder != Some(node) {
+                        inner.cache.set_leaseholder(key, descriptor.range_id, node);
+                    }
+                    return Attempt::Done(value);
+                }
+                Ok(Err(KvError::NotLeaseholder {
+                    leaseholder,
+                    descriptor: current,
+                    ..
+                })) => {
+                    last_error = format!("node {node} does not hold the lease");
+                    if let Some(current) = current {
+                        inner.cache.insert(*current);
+                    }
+                    if let Some(holder) = leaseholder {
+                        if !tried.contains(&holder.node_id) {
+                            inner
+                                .cache
+                                .set_leaseholder(key, descriptor.range_id, holder.node_id);
+                            order.insert(0, holder.node_id);
+                        }
+                    }
+                }
+                Ok(Err(KvError::RangeKeyMismatch {
+                    range_id,
+                    descriptor: current,
+                })) => {
+                    inner.cache.evict(key, range_id);
+                    if let Some(current) = current {
+                        inner.cache.insert(*current);
+                    }
+                    return Attempt::Retry(format!("range {range_id} no longer holds the key"));
+                }
+                Ok(Err(e)) if e.is_retryable() => last_error = e.to_string(),
+                Ok(Err(e)) => return Attempt::Fatal(e),
+                Err(e) if e.may_have_executed() && request.may_not_repeat() => {
+                    // The leaseholder may have applied it and keeps going
+                    // after we stop waiting: trying elsewhere could apply it
+                    // twice. Only the caller can find out what happened.
+                    return Attempt::Fatal(KvError::AmbiguousResult {
+                        range_id: descriptor.range_id,
+                        reason: format!("node {node}: {e}"),
+                    });
+                }
+                Err(e) => {
+                    inner.view.node_unreachable(node);
+                    last_error = format!("node {node}: {e}");
+                }
+            }
+        }
+        // Nobody served it: the descriptor may be stale (replicas moved).
+        inner.cache.evict(key, descriptor.range_id);
+        Attempt::Retry(last_error)
+    }
+}

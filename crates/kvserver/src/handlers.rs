@@ -1,0 +1,134 @@
+//! The transport handlers a store registers: Raft messages for its groups,
+//! KV batches, and the store-to-store requests of the other operations
+//! (create and destroy a replica, split, quiesce, wake).
+//!
+//! Each handler only finds the replica or operation a message is for and
+//! hands it over; what the operation does lives in its own module. This
+//! module owns [`BatchRpc`]; every other RPC is declared beside its
+//! operation (Raft in [`crate::raft::network`], lifecycle in
+//! [`crate::lifecycle`], split in [`crate::split`], quiesce in
+//! [`crate::quiesce`]).
+
+use meridian_kvapi::{BatchRequest, BatchResult, RangeDescriptor, RangeId};
+use meridian_transport::Rpc;
+
+use crate::error::{RemoteReplicaError, StoreError};
+use crate::lifecycle::{CreateReplicaRpc, DestroyReplicaRpc};
+use crate::quiesce::{QuiesceRequest, QuiesceRpc, WakeRpc};
+use crate::raft::network::{
+    AppendRpc, PreVoteRpc, RaftRpcError, RangeMessage, SnapshotChunk, SnapshotRpc,
+    TransferLeaderRpc, VoteRpc,
+};
+use crate::split::AdminSplitRpc;
+use crate::store::Store;
+
+/// Serves a KV batch at the node holding the range's lease.
+pub struct BatchRpc;
+impl Rpc for BatchRpc {
+    const KIND: u16 = meridian_kvapi::wire::kinds::BATCH;
+    const NAME: &'static str = "Batch";
+    type Request = BatchRequest;
+    type Response = BatchResult;
+}
+
+impl Store {
+    /// Registers every handler of the store on its transport. Each handler
+    /// holds a clone of the store.
+    pub(crate) fn register_handlers(&self) -> Result<(), StoreError> {
+        self.register_raft_handlers()?;
+        let transport = &self.inner.transport;
+
+        let store = self.clone();
+        transport.register::<BatchRpc, _, _>(move |_, request| {
+            let store = store.clone();
+            async move { store.send(request).await }
+        })?;
+        let store = self.clone();
+        transport.register::<AdminSplitRpc, _, _>(
+            move |_, request: meridian_kvapi::wire::AdminSplitRequest| {
+                let store = store.clone();
+                async move {
+                    store
+                        .split_range(request.range_id, &request.split_key, request.right_range_id)
+                        .await
+                }
+            },
+        )?;
+        let store = self.clone();
+        transport.register::<CreateReplicaRpc, _, _>(move |_, descriptor: RangeDescriptor| {
+            let store = store.clone();
+            async move { store.create_requested_replica(&descriptor).await }
+        })?;
+        let store = self.clone();
+        transport.register::<DestroyReplicaRpc, _, _>(move |_, range_id: RangeId| {
+            let store = store.clone();
+            async move {
+                store
+                    .destroy_replica(range_id)
+                    .await
+                    .map_err(|e| RemoteReplicaError::from_store(range_id, e))
+            }
+        })?;
+        let store = self.clone();
+        transport.register::<QuiesceRpc, _, _>(move |_, request: QuiesceRequest| {
+            let store = store.clone();
+            async move {
+                store
+                    .replica(request.range_id)
+                    .is_some_and(|replica| replica.quiesce_if_led_by(request.leader, request.term))
+            }
+        })?;
+        let store = self.clone();
+        transport.register::<WakeRpc, _, _>(move |_, ranges: Vec<RangeId>| {
+            let store = store.clone();
+            async move {
+                for range_id in ranges {
+                    if let Some(replica) = store.replica(range_id) {
+                        replica.wake_local();
+                    }
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The Raft messages: each goes to its range's group, or is answered
+    /// `RangeNotFound`.
+    fn register_raft_handlers(&self) -> Result<(), StoreError> {
+        let transport = &self.inner.transport;
+        macro_rules! raft_handler {
+            ($rpc:ty, |$raft:ident, $body:ident| $call:expr) => {{
+                let store = self.clone();
+                transport.register::<$rpc, _, _>(move |_, message: RangeMessage<_>| {
+                    let store = store.clone();
+                    async move {
+                        let replica = store
+                            .replica(message.range_id)
+                            .ok_or(RaftRpcError::RangeNotFound(message.range_id))?;
+                        let $raft = replica.raft();
+                        let $body = message.body;
+                        Ok($call?)
+                    }
+                })?;
+            }};
+        }
+        raft_handler!(AppendRpc, |raft, req| raft.append_entries(req).await);
+        raft_handler!(VoteRpc, |raft, req| raft.vote(req).await);
+        raft_handler!(PreVoteRpc, |raft, req| raft.pre_vote(req).await);
+        raft_handler!(TransferLeaderRpc, |raft, req| raft
+            .handle_transfer_leader(req)
+            .await);
+        let store = self.clone();
+        transport.register::<SnapshotRpc, _, _>(
+            move |_, message: RangeMessage<SnapshotChunk>| {
+                let store = store.clone();
+                async move {
+                    store
+                        .receive_snapshot_chunk(message.range_id, message.body)
+                        .await
+                }
+            },
+        )?;
+        Ok(())
+    }
+}

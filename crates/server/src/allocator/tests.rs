@@ -1,0 +1,208 @@
+//! Scenarios for [`decide`], written as a cluster in one line per node and
+//! a range as its replicas:
+//!
+//! - a node: `"4 r2/z1 live"` (id, region/zone, verdict; `-` for no
+//!   verdict at all);
+//! - a range: `"v1 v2 l3"` (voters on nodes 1 and 2, a learner on 3).
+
+use super::*;
+
+fn cluster(lines: &[&str]) -> (Vec<NodeDescriptor>, Verdicts) {
+    let mut nodes = Vec::new();
+    let mut verdicts = Verdicts::default();
+    for line in lines {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [id, locality, verdict] = parts[..] else {
+            panic!("bad node line {line:?}");
+        };
+        let node_id: NodeId = id.parse().expect("node id");
+        let (region, zone) = locality.split_once('/').expect("region/zone");
+        nodes.push(NodeDescriptor {
+            node_id,
+            address: format!("127.0.0.1:{}", 26256 + node_id),
+            http_address: None,
+            locality: Locality::new(region, zone),
+        });
+        let verdict = match verdict {
+            "live" => LivenessStatus::Live,
+            "suspect" => LivenessStatus::Suspect,
+            "dead" => LivenessStatus::Dead,
+            "-" => continue,
+            other => panic!("bad verdict {other:?}"),
+        };
+        verdicts.0.insert(node_id, verdict);
+    }
+    nodes.sort_by_key(|n| n.node_id);
+    (nodes, verdicts)
+}
+
+fn range(replicas: &str) -> Vec<ReplicaDescriptor> {
+    replicas
+        .split_whitespace()
+        .map(|r| {
+            let (kind, id) = r.split_at(1);
+            let kind = match kind {
+                "v" => ReplicaKind::Voter,
+                "l" => ReplicaKind::NonVoter,
+                other => panic!("bad replica kind {other:?}"),
+            };
+            ReplicaDescriptor::on_node(id.parse().expect("node id"), kind)
+        })
+        .collect()
+}
+
+fn decide_in(nodes: &[&str], replicas: &str, factor: usize) -> ReplicateAction {
+    let (nodes, verdicts) = cluster(nodes);
+    decide(&range(replicas), &nodes, &verdicts, factor)
+}
+
+use ReplicateAction::*;
+
+#[test]
+fn a_fully_replicated_range_is_left_alone() {
+    let nodes = [
+        "1 r1/z1 live",
+        "2 r1/z2 live",
+        "3 r1/z3 live",
+        "4 r2/z1 live",
+    ];
+    assert_eq!(decide_in(&nodes, "v1 v2 v3", 3), Nothing);
+}
+
+#[test]
+fn prefers_a_region_it_lacks() {
+    // Node 3 brings a new zone, node 4 a new region: the region wins,
+    // whatever the order of the directory.
+    let nodes = [
+        "1 r1/z1 live",
+        "2 r1/z2 live",
+        "3 r1/z3 live",
+        "4 r2/z1 live",
+    ];
+    assert_eq!(decide_in(&nodes, "v1 v2", 3), AddVoter(4));
+    let nodes = [
+        "1 r1/z1 live",
+        "2 r1/z2 live",
+        "3 r2/z1 live",
+        "4 r1/z3 live",
+    ];
+    assert_eq!(decide_in(&nodes, "v1 v2", 3), AddVoter(3));
+}
+
+#[test]
+fn then_a_zone_it_lacks() {
+    // One region only: node 3 shares node 1's zone, node 2 has its own.
+    let nodes = ["1 r1/z1 live", "2 r1/z2 live", "3 r1/z1 live"];
+    assert_eq!(decide_in(&nodes, "v1", 3), AddVoter(2));
+    let nodes = ["1 r1/z1 live", "2 r1/z1 live", "3 r1/z2 live"];
+    assert_eq!(decide_in(&nodes, "v1", 3), AddVoter(3));
+}
+
+#[test]
+fn equally_diverse_candidates_go_to_the_highest_id() {
+    let nodes = ["1 r1/z1 live", "2 r1/z2 live", "3 r1/z3 live"];
+    assert_eq!(decide_in(&nodes, "v1", 3), AddVoter(3));
+}
+
+#[test]
+fn never_picks_a_node_that_is_not_live() {
+    // The most diverse candidates are dead, suspect, or without a verdict.
+    let nodes = [
+        "1 r1/z1 live",
+        "2 r1/z1 live",
+        "3 r2/z1 dead",
+        "4 r3/z1 suspect",
+        "5 r4/z1 -",
+        "6 r1/z1 live",
+    ];
+    assert_eq!(decide_in(&nodes, "v1 v2", 3), AddVoter(6));
+    // With no live candidate at all, nothing happens.
+    let nodes = ["1 r1/z1 live", "2 r1/z2 live", "3 r2/z1 suspect"];
+    assert_eq!(decide_in(&nodes, "v1 v2", 3), Nothing);
+}
+
+#[test]
+fn never_adds_to_a_node_that_already_holds_a_replica() {
+    let nodes = ["1 r1/z1 live", "2 r2/z1 live", "3 r3/z1 live"];
+    // Node 2 holds a voter already; node 3 is the only candidate.
+    assert_eq!(decide_in(&nodes, "v1 v2", 3), AddVoter(3));
+}
+
+#[test]
+fn a_dead_voter_is_replaced_before_it_is_removed() {
+    let nodes = [
+        "1 r1/z1 live",
+        "2 r1/z2 live",
+        "3 r1/z3 dead",
+        "4 r1/z4 live",
+    ];
+    // First the replacement...
+    assert_eq!(decide_in(&nodes, "v1 v2 v3", 3), AddVoter(4));
+    // ...then, once it is in, the dead voter goes.
+    assert_eq!(decide_in(&nodes, "v1 v2 v3 v4", 3), RemoveDeadVoter(3));
+}
+
+#[test]
+fn a_dead_voter_with_nowhere_to_go_stays() {
+    let nodes = ["1 r1/z1 live", "2 r1/z2 live", "3 r1/z3 dead"];
+    assert_eq!(decide_in(&nodes, "v1 v2 v3", 3), Nothing);
+}
+
+#[test]
+fn suspect_voters_are_neither_replaced_nor_removed() {
+    let nodes = [
+        "1 r1/z1 live",
+        "2 r1/z2 live",
+        "3 r1/z3 suspect",
+        "4 r1/z4 live",
+    ];
+    assert_eq!(decide_in(&nodes, "v1 v2 v3", 3), Nothing);
+}
+
+#[test]
+fn the_target_is_capped_by_the_nodes_not_dead() {
+    // Two nodes for a factor of 3: two voters are enough.
+    let nodes = ["1 r1/z1 live", "2 r1/z2 live"];
+    assert_eq!(decide_in(&nodes, "v1 v2", 3), Nothing);
+    assert_eq!(decide_in(&nodes, "v1", 3), AddVoter(2));
+    // A dead node does not count; a suspect one does (it may come back),
+    // though it cannot take a replica.
+    let nodes = ["1 r1/z1 live", "2 r1/z2 live", "3 r1/z3 dead"];
+    assert_eq!(decide_in(&nodes, "v1 v2", 3), Nothing);
+    // A lone node with an empty directory still counts as one.
+    assert_eq!(decide_in(&[], "v1", 3), Nothing);
+    // The factor wins when it is the smaller.
+    let nodes = ["1 r1/z1 live", "2 r1/z2 live", "3 r1/z3 live"];
+    assert_eq!(decide_in(&nodes, "v1", 1), Nothing);
+}
+
+#[test]
+fn a_learner_is_promoted_when_a_voter_is_missing() {
+    let nodes = ["1 r1/z1 live", "2 r1/z2 live", "3 r1/z3 live"];
+    assert_eq!(decide_in(&nodes, "v1 v2 l3", 3), PromoteLearner(3));
+}
+
+#[test]
+fn a_learner_is_removed_when_not_needed_or_not_live() {
+    let nodes = [
+        "1 r1/z1 live",
+        "2 r1/z2 live",
+        "3 r1/z3 live",
+        "4 r2/z1 live",
+    ];
+    assert_eq!(decide_in(&nodes, "v1 v2 v3 l4", 3), RemoveLearner(4));
+    let nodes = ["1 r1/z1 live", "2 r1/z2 live", "3 r1/z3 suspect"];
+    assert_eq!(decide_in(&nodes, "v1 v2 l3", 3), RemoveLearner(3));
+}
+
+#[test]
+fn a_learner_is_dealt_with_before_anything_else() {
+    // A voter is missing and node 4 could take it, but the learner first.
+    let nodes = [
+        "1 r1/z1 live",
+        "2 r1/z2 live",
+        "3 r1/z3 dead",
+        "4 r2/z1 live",
+    ];
+    assert_eq!(decide_in(&nodes, "v1 l3", 3), RemoveLearner(3));
+}
