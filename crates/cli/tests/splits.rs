@@ -2,6 +2,8 @@
 
 mod support;
 
+use meridian_kvapi::KvError;
+use meridian_kvclient::ClientError;
 use meridian_server::split_queue::SplitError;
 use std::time::Duration;
 
@@ -20,7 +22,16 @@ async fn ranges_split_under_load_and_every_key_stays_readable() {
     let mut killed = false;
     for i in 0..1200u32 {
         let key = format!("split/{i:06}").into_bytes();
-        client.ds.put(&key, &value).await.expect("put");
+        // A put whose leaseholder is killed under it is ambiguous (it may
+        // have applied); this test's puts write the same value again, so
+        // here, and only here, sending it once more is safe.
+        loop {
+            match client.ds.put(&key, &value).await {
+                Ok(()) => break,
+                Err(ClientError::Kv(KvError::AmbiguousResult { .. })) => continue,
+                Err(e) => panic!("put: {e:?}"),
+            }
+        }
         written.push(key);
         // Once splits have begun, kill a node while they go on.
         if !killed && i % 100 == 99 {

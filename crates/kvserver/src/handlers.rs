@@ -9,6 +9,7 @@
 //! [`crate::lifecycle`], split in [`crate::split`], quiesce in
 //! [`crate::quiesce`]).
 
+use meridian_kvapi::wire::kinds;
 use meridian_kvapi::{BatchRequest, BatchResult, RangeDescriptor, RangeId};
 use meridian_transport::Rpc;
 
@@ -105,6 +106,9 @@ impl Store {
                         let replica = store
                             .replica(message.range_id)
                             .ok_or(RaftRpcError::RangeNotFound(message.range_id))?;
+                        if is_vote_kind(<$rpc as Rpc>::KIND) {
+                            store.check_votes_granted(message.range_id)?;
+                        }
                         let $raft = replica.raft();
                         let $body = message.body;
                         Ok($call?)
@@ -130,5 +134,25 @@ impl Store {
             },
         )?;
         Ok(())
+    }
+}
+
+fn is_vote_kind(kind: u16) -> bool {
+    kind == kinds::RAFT_VOTE || kind == kinds::RAFT_PRE_VOTE
+}
+
+impl Store {
+    /// Refuses a vote while this node withholds its votes after a start
+    /// ([`crate::lease::votes_withheld_until`]); the candidate sees an
+    /// unreachable peer and tries again later.
+    fn check_votes_granted(&self, range_id: RangeId) -> Result<(), RaftRpcError> {
+        let now = std::time::Instant::now();
+        match self.inner.votes_withheld_until.checked_duration_since(now) {
+            Some(left) if !left.is_zero() => Err(RaftRpcError::VotesWithheld {
+                range_id,
+                for_ms: left.as_millis() as u64,
+            }),
+            _ => Ok(()),
+        }
     }
 }

@@ -34,7 +34,7 @@
 //! `max_offset` and move up to any value found in it, so they also see
 //! writes the previous holder acknowledged at timestamps ahead of our clock.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use meridian_hlc::Timestamp;
 use meridian_kvapi::KvError;
@@ -122,6 +122,32 @@ pub fn may_restart_uncertain_read(
     restarts: usize,
 ) -> bool {
     chosen_by_leaseholder && !is_write && restarts < MAX_UNCERTAINTY_RESTARTS
+}
+
+/// Until when a node that just started grants no Raft vote (nor pre-vote):
+/// one lease duration after its start, if it held any replica. Before it
+/// went down it may have acknowledged a leader's heartbeat and so promised
+/// not to vote for anyone else while that leader's lease runs; openraft
+/// rebuilds the vote at start with the lease already expired, so without
+/// this rule a node restarted inside a lease could elect a rival while the
+/// old leaseholder still serves reads. A node that held no replica promised
+/// nothing.
+pub fn votes_withheld_until(started: Instant, held_replicas: bool, lease: Duration) -> Instant {
+    if held_replicas {
+        started + lease
+    } else {
+        started
+    }
+}
+
+/// Whether a write that found a newer version of its key moves above it and
+/// evaluates again, instead of failing with `WriteTooOld`. A
+/// non-transactional write has no reads to keep consistent and reports the
+/// timestamp it was written at, so it moves (after a lease move the new
+/// leaseholder's clock may lag a version its predecessor wrote); a
+/// transaction's write may not (its coordinator must refresh or restart).
+pub fn may_move_write_above(transactional: bool, restarts: usize) -> bool {
+    !transactional && restarts < MAX_UNCERTAINTY_RESTARTS
 }
 
 /// How long the acknowledgement of a write at `ts` waits, given the local
@@ -290,5 +316,20 @@ mod tests {
             Some(OFFSET),
             "never longer than max_offset"
         );
+    }
+
+    #[test]
+    fn only_non_transactional_writes_move_above_a_newer_version() {
+        assert!(may_move_write_above(false, 0));
+        assert!(!may_move_write_above(true, 0));
+        assert!(!may_move_write_above(false, MAX_UNCERTAINTY_RESTARTS));
+    }
+
+    #[test]
+    fn a_restarted_node_withholds_votes_for_one_lease() {
+        let started = Instant::now();
+        let lease = Duration::from_millis(700);
+        assert_eq!(votes_withheld_until(started, true, lease), started + lease);
+        assert_eq!(votes_withheld_until(started, false, lease), started);
     }
 }

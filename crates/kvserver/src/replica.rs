@@ -39,7 +39,9 @@ use tokio::sync::watch;
 
 use crate::eval::{evaluate, Evaluated};
 use crate::latch::{LatchManager, LatchSpan};
-use crate::lease::{may_restart_uncertain_read, uncertainty_limit, LeaseClock};
+use crate::lease::{
+    may_move_write_above, may_restart_uncertain_read, uncertainty_limit, LeaseClock,
+};
 use crate::quiesce::QuiesceState;
 use crate::raft::state_machine::{AppliedSummary, StateMachine};
 use crate::raft::types::{RaftCommand, TypeConfig};
@@ -263,6 +265,12 @@ impl Replica {
                     restarts += 1;
                     ts = value_ts;
                 }
+                Err(KvError::WriteTooOld { existing, .. })
+                    if may_move_write_above(request.txn.is_some(), restarts) =>
+                {
+                    restarts += 1;
+                    ts = existing.next();
+                }
                 other => break other?,
             }
         };
@@ -282,7 +290,7 @@ impl Replica {
                 self.commit_wait(ts).await;
             }
         }
-        if chosen_by_us {
+        if chosen_by_us || restarts > 0 {
             // The clock must not hand out a timestamp below one we acknowledged.
             self.clock.forward_to(ts);
         }

@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     /// ([`crate::lifecycle`]).
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
     pub(crate) metrics: StoreMetrics,
+    /// Until when this node grants no Raft vote ([`crate::lease::votes_withheld_until`]).
+    pub(crate) votes_withheld_until: std::time::Instant,
 }
 
 /// A node's replicas. Cheap to clone.
@@ -80,6 +82,14 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let (splits, split_events) = tokio::sync::mpsc::unbounded_channel();
         let metrics = StoreMetrics::default();
+        let held_replicas = !engine
+            .range_local_all(RangeLocalKind::Descriptor)?
+            .is_empty();
+        let votes_withheld_until = crate::lease::votes_withheld_until(
+            Instant::now(),
+            held_replicas,
+            Duration::from_millis(timeouts.election_max_ms),
+        );
         let store = Store {
             inner: Arc::new(Inner {
                 node_id,
@@ -94,6 +104,7 @@ impl Store {
                 incoming_snapshots: SnapshotStaging::default(),
                 splits,
                 lifecycle: tokio::sync::Mutex::new(()),
+                votes_withheld_until,
             }),
         };
         for (range_id, bytes) in store

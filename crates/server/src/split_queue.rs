@@ -1,30 +1,50 @@
-//! Splits: the one server function that splits a range, used both by the
-//! queue (a range above `range_max_bytes` splits at its middle key) and by
-//! `meridian debug split` (at a key the user names).
+//! Splits from the server's side: when the queue splits a range (above
+//! `range_max_bytes`, at its middle key) and how `meridian debug split`
+//! reaches the same path. Both call [`split`], which hands the work to
+//! kvserver's [`Store::split`](meridian_kvserver::Store::split) (the whole
+//! split process, described in `kvserver::split`) with this node's
+//! DistSender as the [`SplitCluster`]: range ids come from the range-id
+//! counter in the first range, the split itself goes to the range's
+//! leaseholder, and the meta records are written through the DistSender.
 //!
-//! A split, from this node (any node: it goes through the DistSender):
-//! 1. refuse keys below `0x10`: the first range (meta and system keys)
-//!    never splits;
-//! 2. for a split at the middle, find the key that halves the range's
-//!    bytes in the local replica's data;
-//! 3. allocate the right-hand range's id from the range-id counter;
-//! 4. ask the range's leaseholder to split (`admin_split`);
-//! 5. write both halves' meta records (the right one first, so a reader
-//!    never misses it).
-//!
-//! Not here: the Raft side of a split (the split command, its apply, the
-//! new replica), which belongs to kvserver; the lead will route step 2 to 4
-//! through kvserver's split entry point once it exists.
+//! Not here: finding the split key, the split command and its apply, the
+//! new replica (all kvserver).
 
-use meridian_keys::space::TABLE_PREFIX;
-use meridian_kvapi::RangeId;
+use meridian_kvapi::{RangeDescriptor, RangeId};
+use meridian_kvclient::{ClientError, DistSender};
 use meridian_kvserver::replica::Replica;
-use meridian_storage::find_split_key;
+use meridian_kvserver::{SplitCluster, SplitPoint};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::member::Member;
 use crate::system::{self, FIRST_RANGE_ID};
+
+/// The cluster as a split needs it, reached through a DistSender.
+struct ClusterSplitter<'a> {
+    ds: &'a DistSender,
+}
+
+impl SplitCluster for ClusterSplitter<'_> {
+    type Error = ClientError;
+
+    async fn allocate_range_id(&self) -> Result<RangeId, ClientError> {
+        // Ranges 1 and 2 exist from the bootstrap.
+        system::next_id(self.ds, system::RANGE_ID_COUNTER, 3).await
+    }
+
+    async fn admin_split(
+        &self,
+        split_key: &[u8],
+        right_range_id: RangeId,
+    ) -> Result<(RangeDescriptor, RangeDescriptor), ClientError> {
+        self.ds.admin_split(split_key, right_range_id).await
+    }
+
+    async fn record_descriptor(&self, descriptor: &RangeDescriptor) -> Result<(), ClientError> {
+        system::update_meta(self.ds, descriptor).await
+    }
+}
 
 /// Where to split a range.
 pub enum SplitAt<'a> {
@@ -63,37 +83,26 @@ pub(crate) fn needs_split(range_id: RangeId, total_bytes: i64, range_max_bytes: 
 /// Splits a range (see the module documentation). A range too small to
 /// have a middle key is left as it is.
 pub async fn split(member: &Member, at: SplitAt<'_>) -> Result<(), SplitError> {
-    let split_key = match at {
-        SplitAt::Key(key) => key.to_vec(),
-        SplitAt::Middle(replica) => {
-            let span = replica.span();
-            let found = find_split_key(member.store.engine(), &span.0, &span.1)
-                .map_err(|e| SplitError::FindKey(e.to_string()))?;
-            match found {
-                Some(key) => key,
-                None => return Ok(()),
-            }
-        }
+    use meridian_kvserver::SplitError as Failed;
+    let point = match at {
+        SplitAt::Key(key) => SplitPoint::Key(key.to_vec()),
+        SplitAt::Middle(replica) => SplitPoint::MiddleOf(replica.range_id()),
     };
-    if split_key.first().is_none_or(|&b| b < TABLE_PREFIX) {
-        return Err(SplitError::SystemRange);
+    let cluster = ClusterSplitter { ds: &member.ds };
+    match member.store.split(&cluster, point).await {
+        Ok(Some((left, right))) => {
+            info!(left = left.range_id, right = right.range_id, "range split");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(Failed::SystemRange { .. }) => Err(SplitError::SystemRange),
+        Err(e @ (Failed::RangeNotFound(_) | Failed::FindSplitKey(_))) => {
+            Err(SplitError::FindKey(e.to_string()))
+        }
+        Err(Failed::AllocateRangeId(e)) => Err(SplitError::AllocateId(e.to_string())),
+        Err(Failed::Split(e)) => Err(SplitError::Split(e.to_string())),
+        Err(e @ Failed::RecordDescriptor { .. }) => Err(SplitError::Meta(e.to_string())),
     }
-    let ds = &member.ds;
-    // Ranges 1 and 2 exist from the bootstrap.
-    let right_id = system::next_id(ds, system::RANGE_ID_COUNTER, 3)
-        .await
-        .map_err(|e| SplitError::AllocateId(e.to_string()))?;
-    let (left, right) = ds
-        .admin_split(&split_key, right_id)
-        .await
-        .map_err(|e| SplitError::Split(e.to_string()))?;
-    info!(left = left.range_id, right = right.range_id, "range split");
-    for d in [&right, &left] {
-        system::update_meta(ds, d)
-            .await
-            .map_err(|e| SplitError::Meta(e.to_string()))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -96,6 +96,10 @@ struct Inner {
     cache: RangeCache,
     view: Arc<dyn ClusterView>,
     config: DistSenderConfig,
+    /// Nodes whose last call failed in the transport, until when they are
+    /// suspected: tried after every other replica, and not at all for a
+    /// write, which could only end ambiguous there.
+    suspects: parking_lot::Mutex<std::collections::HashMap<NodeId, Instant>>,
 }
 
 /// Exponential backoff between retries, bounded by the deadline.
@@ -149,6 +153,7 @@ impl DistSender {
                 cache: RangeCache::default(),
                 view,
                 config,
+                suspects: Default::default(),
             }),
         }
     }

@@ -18,7 +18,7 @@
 //!
 //! Waiting between passes is the caller's (the backoff in `mod.rs`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use meridian_keys::space::{meta_key, META_PREFIX};
@@ -187,6 +187,8 @@ impl DistSender {
     ) -> Attempt<C::Output> {
         let inner = &self.inner;
         let descriptor = &range.descriptor;
+        let request = make(descriptor);
+        let suspects = self.suspects();
         let mut order: Vec<NodeId> = Vec::new();
         if let Some(l) = range.leaseholder {
             order.push(l);
@@ -196,8 +198,13 @@ impl DistSender {
                 order.push(r.node_id);
             }
         }
-        let request = make(descriptor);
+        // Suspected nodes last; a write skips them: sent to a node that
+        // does not answer, it could only end ambiguous.
+        order.sort_by_key(|n| suspects.contains(n));
         let mut tried: Vec<NodeId> = Vec::new();
+        if request.may_not_repeat() {
+            tried.extend(order.iter().filter(|n| suspects.contains(n)));
+        }
         let mut last_error = format!("range {} has no replicas", descriptor.range_id);
         while let Some(node) = order.first().copied() {
             order.remove(0);
@@ -210,6 +217,9 @@ impl DistSender {
                 .await;
             match result {
                 Ok(Ok(value)) => {
+                    if suspects.contains(&node) {
+                        inner.suspects.lock().remove(&node);
+                    }
                     // The cache's write lock only when the lease moved: every
                     // concurrent request passes here.
                     if range.leaseholder != Some(node) {
@@ -227,7 +237,7 @@ impl DistSender {
                         inner.cache.insert(*current);
                     }
                     if let Some(holder) = leaseholder {
-                        if !tried.contains(&holder.node_id) {
+                        if !tried.contains(&holder.node_id) && !suspects.contains(&holder.node_id) {
                             inner
                                 .cache
                                 .set_leaseholder(key, descriptor.range_id, holder.node_id);
@@ -250,13 +260,18 @@ impl DistSender {
                 Err(e) if e.may_have_executed() && request.may_not_repeat() => {
                     // The leaseholder may have applied it and keeps going
                     // after we stop waiting: trying elsewhere could apply it
-                    // twice. Only the caller can find out what happened.
+                    // twice. Only the caller can find out what happened; the
+                    // next request starts elsewhere.
+                    self.suspect(node);
+                    inner.view.node_unreachable(node);
+                    inner.cache.evict(key, descriptor.range_id);
                     return Attempt::Fatal(KvError::AmbiguousResult {
                         range_id: descriptor.range_id,
                         reason: format!("node {node}: {e}"),
                     });
                 }
                 Err(e) => {
+                    self.suspect(node);
                     inner.view.node_unreachable(node);
                     last_error = format!("node {node}: {e}");
                 }
@@ -266,4 +281,22 @@ impl DistSender {
         inner.cache.evict(key, descriptor.range_id);
         Attempt::Retry(last_error)
     }
+
+    /// The nodes suspected now (see `Inner::suspects`), forgetting those
+    /// whose suspicion ran out.
+    fn suspects(&self) -> Vec<NodeId> {
+        let mut suspects = self.inner.suspects.lock();
+        let now = Instant::now();
+        suspects.retain(|_, until| *until > now);
+        suspects.keys().copied().collect()
+    }
+
+    fn suspect(&self, node: NodeId) {
+        let until = Instant::now() + self.inner.config.rpc_timeout.max(SUSPECT_FOR);
+        self.inner.suspects.lock().insert(node, until);
+    }
 }
+
+/// How long a node that failed in the transport stays suspected. A dead
+/// leaseholder's range elects a new leader within a few election timeouts.
+const SUSPECT_FOR: Duration = Duration::from_secs(5);

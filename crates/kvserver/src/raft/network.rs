@@ -54,6 +54,10 @@ pub enum RaftRpcError {
     /// without the installation's result.
     #[error("snapshot receiver did not answer the last chunk")]
     SnapshotUnanswered,
+    /// The receiver started less than a lease ago and grants no vote yet
+    /// (it may have promised its vote to a leader before it went down).
+    #[error("node grants no vote for range {range_id} for another {for_ms} ms after its start")]
+    VotesWithheld { range_id: RangeId, for_ms: u64 },
 }
 
 impl From<Fatal<TypeConfig>> for RaftRpcError {
@@ -209,7 +213,9 @@ fn rpc_error(e: TransportError) -> RPCError<TypeConfig> {
 
 fn remote_error(e: RaftRpcError) -> RPCError<TypeConfig> {
     match e {
-        RaftRpcError::RangeNotFound(_) => RPCError::Unreachable(Unreachable::new(&e)),
+        RaftRpcError::RangeNotFound(_) | RaftRpcError::VotesWithheld { .. } => {
+            RPCError::Unreachable(Unreachable::new(&e))
+        }
         RaftRpcError::Fatal(_)
         | RaftRpcError::SnapshotChunkOutOfOrder { .. }
         | RaftRpcError::SnapshotUnanswered => RPCError::Network(NetworkError::new(&e)),
