@@ -129,7 +129,6 @@ impl Store {
         let inner = &self.inner;
         let range_id = descriptor.range_id;
         let span = (descriptor.start_key.clone(), descriptor.end_key.clone());
-        let log = LogStore::new(inner.engine.clone(), range_id, inner.syncer.clone());
         let sm = StateMachine::open(
             inner.engine.clone(),
             inner.node_id,
@@ -139,6 +138,8 @@ impl Store {
         )
         .map_err(|source| StoreError::OpenStateMachine { range_id, source })?;
         let applied = sm.subscribe();
+        let log = LogStore::new(inner.engine.clone(), range_id, inner.syncer.clone())
+            .with_applied(sm.subscribe());
         let network = NetworkFactory {
             transport: inner.transport.clone(),
             range_id,

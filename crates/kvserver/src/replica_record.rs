@@ -5,7 +5,7 @@
 //! looked like when it was created.
 
 use meridian_keys::RangeLocalKind;
-use meridian_kvapi::RangeDescriptor;
+use meridian_kvapi::{RangeDescriptor, RangeId};
 use meridian_storage::{Batch, Engine, StorageError};
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,7 @@ impl ReplicaRecord {
     }
 
     /// Whether `engine` holds a replica of `range_id`.
-    pub fn exists(engine: &Engine, range_id: u64) -> Result<bool, StorageError> {
+    pub fn exists(engine: &Engine, range_id: RangeId) -> Result<bool, StorageError> {
         Ok(engine
             .range_local(range_id, RangeLocalKind::Descriptor)?
             .is_some())

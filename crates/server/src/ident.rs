@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::Path;
 
+use meridian_kvapi::NodeId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ServerError;
@@ -16,7 +17,7 @@ const IDENT_FILE: &str = "IDENT.json";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreIdent {
     pub cluster_id: String,
-    pub node_id: u64,
+    pub node_id: NodeId,
 }
 
 fn store_error(dir: &Path, reason: impl std::fmt::Display) -> ServerError {

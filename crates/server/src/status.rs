@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use meridian_hlc::HybridClock;
 use meridian_kvapi::wire::kinds;
-use meridian_kvapi::NodeId;
+use meridian_kvapi::{NodeId, RangeId};
 use meridian_kvserver::store::Store;
 use meridian_transport::{Locality, Rpc};
 use serde::{Deserialize, Serialize};
@@ -78,7 +78,7 @@ pub struct NodeStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RangeStatus {
-    pub range_id: u64,
+    pub range_id: RangeId,
     /// Keys shown with non-printable bytes escaped.
     pub start_key: String,
     pub end_key: String,

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meridian_hlc::{HybridClock, SkewedClock, SystemClock, DEFAULT_MAX_OFFSET};
-use meridian_kvapi::{KvError, RangeDescriptor, ReplicaDescriptor, Request, Response};
+use meridian_kvapi::{KvError, RangeDescriptor, RangeId, ReplicaDescriptor, Request, Response};
 use meridian_kvclient::{ClientError, DistSender, DistSenderConfig};
 use meridian_kvserver::{RaftTimeouts, Store};
 use meridian_storage::{Engine, EngineOptions};
@@ -325,7 +325,7 @@ impl TestCluster {
     /// and initializes its group from the first of them.
     pub async fn create_range(
         &self,
-        range_id: u64,
+        range_id: RangeId,
         start: &[u8],
         end: &[u8],
         voters: &[NodeId],
@@ -352,7 +352,7 @@ impl TestCluster {
 
     /// The node whose replica of `range_id` currently leads, as the running
     /// replicas agree.
-    pub fn leader(&self, range_id: u64) -> Option<NodeId> {
+    pub fn leader(&self, range_id: RangeId) -> Option<NodeId> {
         self.nodes
             .values()
             .filter_map(|s| s.running.as_ref())
@@ -363,7 +363,7 @@ impl TestCluster {
     }
 
     /// Waits until some running node leads `range_id`.
-    pub async fn wait_for_leader(&self, range_id: u64, timeout: Duration) -> Result<NodeId> {
+    pub async fn wait_for_leader(&self, range_id: RangeId, timeout: Duration) -> Result<NodeId> {
         self.wait_for(
             &format!("a leader of range {range_id}"),
             timeout,
@@ -379,7 +379,7 @@ impl TestCluster {
     /// `timeout`. Responses come in request order.
     pub async fn send(
         &self,
-        range_id: u64,
+        range_id: RangeId,
         requests: Vec<Request>,
         timeout: Duration,
     ) -> Result<Vec<Response>> {
@@ -397,7 +397,7 @@ impl TestCluster {
         &self.ds
     }
 
-    pub async fn put(&self, range_id: u64, key: &[u8], value: &[u8]) -> Result<()> {
+    pub async fn put(&self, range_id: RangeId, key: &[u8], value: &[u8]) -> Result<()> {
         let request = Request::Put {
             key: key.to_vec(),
             value: value.to_vec(),
@@ -407,7 +407,7 @@ impl TestCluster {
         Ok(())
     }
 
-    pub async fn get(&self, range_id: u64, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub async fn get(&self, range_id: RangeId, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let request = Request::Get { key: key.to_vec() };
         let response = self
             .send(range_id, vec![request], Duration::from_secs(20))

@@ -56,8 +56,11 @@ pub(crate) fn raft_config(timeouts: RaftTimeouts) -> Result<openraft::Config, Co
         install_snapshot_timeout: 30_000,
         max_payload_entries: 256,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(10_000),
-        // Large: openraft 0.10.0-alpha.37 can panic when a purge overtakes
-        // a queued apply (openraft issue 2116); keeping a long tail avoids it.
+        // A purge can no longer overtake a queued apply (openraft issue
+        // 2116): the log store deletes only applied entries
+        // (`LogStore::with_applied`). The tail stays long so a follower a
+        // few thousand entries behind catches up from the log, not by
+        // snapshot.
         max_in_snapshot_log_to_keep: 5_000,
         enable_pre_vote: Some(true),
         ..Default::default()

@@ -10,6 +10,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 
+use meridian_kvapi::RangeId;
 use meridian_storage::raft_log::RaftStateKind;
 use meridian_storage::Engine;
 use openraft::entry::RaftEntry;
@@ -18,6 +19,9 @@ use openraft::OptionalSend;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use tokio::sync::watch;
+
+use super::state_machine::AppliedSummary;
 use super::syncer::Syncer;
 use super::types::{Entry, LogId, TypeConfig, Vote};
 
@@ -26,8 +30,11 @@ use super::types::{Entry, LogId, TypeConfig, Vote};
 #[derive(Clone)]
 pub struct LogStore {
     engine: Engine,
-    range_id: u64,
+    range_id: RangeId,
     syncer: Syncer,
+    /// The state machine's applied index, where the range has one: a purge
+    /// never deletes an entry above it (see [`LogStore::with_applied`]).
+    applied: Option<watch::Receiver<AppliedSummary>>,
 }
 
 pub(crate) fn io_err(e: impl std::fmt::Display) -> io::Error {
@@ -47,7 +54,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
 /// log entries, so a replica that lacks it must be sent a snapshot.
 pub(crate) fn start_purged(
     batch: &mut meridian_storage::Batch,
-    range_id: u64,
+    range_id: RangeId,
     log_id: &LogId,
 ) -> io::Result<()> {
     batch.put_raft_state(range_id, RaftStateKind::LastPurged, &encode(log_id)?);
@@ -55,12 +62,25 @@ pub(crate) fn start_purged(
 }
 
 impl LogStore {
-    pub fn new(engine: Engine, range_id: u64, syncer: Syncer) -> Self {
+    pub fn new(engine: Engine, range_id: RangeId, syncer: Syncer) -> Self {
         LogStore {
             engine,
             range_id,
             syncer,
+            applied: None,
         }
+    }
+
+    /// Bounds purges by the state machine's applied index. openraft may ask
+    /// to purge entries that its state-machine worker has queued but not
+    /// applied yet (openraft issue 2116: the apply then finds them gone and
+    /// the group panics). Openraft allows a purge to delete lazily, so the
+    /// store records the purge openraft asked for at once but deletes
+    /// entries only up to what was applied; the rest go with a later purge.
+    /// Safe by construction, whatever `max_in_snapshot_log_to_keep` says.
+    pub fn with_applied(mut self, applied: watch::Receiver<AppliedSummary>) -> Self {
+        self.applied = Some(applied);
+        self
     }
 
     fn state<T: DeserializeOwned>(&self, kind: RaftStateKind) -> io::Result<Option<T>> {
@@ -172,7 +192,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
         let mut batch = self.engine.batch();
-        batch.purge_log_upto(self.range_id, log_id.index());
+        let deletable = match &self.applied {
+            None => Some(log_id.index()),
+            Some(applied) => match applied.borrow().index {
+                0 => None,
+                index => Some(index.min(log_id.index())),
+            },
+        };
+        if let Some(upto) = deletable {
+            batch.purge_log_upto(self.range_id, upto);
+        }
         batch.put_raft_state(self.range_id, RaftStateKind::LastPurged, &encode(&log_id)?);
         self.engine.commit(batch, false).map_err(io_err)
     }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use meridian_keys::RangeLocalKind;
+use meridian_kvapi::{NodeId, RangeId};
 use meridian_storage::{Engine, MvccStats, RangeData};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
@@ -80,9 +81,9 @@ impl AppliedState {
 /// The state machine of one range.
 pub struct StateMachine {
     engine: Engine,
-    range_id: u64,
+    range_id: RangeId,
     /// The node this replica lives on.
-    node_id: u64,
+    node_id: NodeId,
     /// `applied.span` is always set: see [`StateMachine::open`].
     applied: AppliedState,
     splits: Option<mpsc::UnboundedSender<SplitApplied>>,
@@ -107,8 +108,8 @@ impl StateMachine {
     /// Splits applied here are reported on `splits`.
     pub fn open(
         engine: Engine,
-        node_id: u64,
-        range_id: u64,
+        node_id: NodeId,
+        range_id: RangeId,
         span: (Vec<u8>, Vec<u8>),
         splits: Option<mpsc::UnboundedSender<SplitApplied>>,
     ) -> io::Result<Self> {
@@ -306,7 +307,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 /// Builds a snapshot of a range from the engine, off the apply task.
 pub struct SnapshotBuilder {
     engine: Engine,
-    range_id: u64,
+    range_id: RangeId,
     span: (Vec<u8>, Vec<u8>),
     snapshot: Arc<Mutex<Option<(SnapshotMeta, RangeSnapshot)>>>,
 }

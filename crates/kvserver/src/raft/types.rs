@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use meridian_kvapi::RangeId;
 use meridian_storage::{MvccStats, RangeData, WriteSet};
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,7 @@ pub enum RaftCommand {
     /// and only if `split_key` still lies strictly inside the range.
     Split {
         split_key: Vec<u8>,
-        right_range_id: u64,
+        right_range_id: RangeId,
         term: u64,
     },
 }
