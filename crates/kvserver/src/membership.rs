@@ -62,6 +62,33 @@ impl Store {
         Ok(())
     }
 
+    /// Makes voters of `nodes` in one joint change. A node without a
+    /// replica yet gets one, added as a learner that has caught up
+    /// (openraft's blocking add returns once the leader believes its log is
+    /// current), so no voter is ever counted that lacks the log; then all
+    /// are promoted together, so going from one voter to three never passes
+    /// through a two-voter group that one failure stalls.
+    pub async fn add_voters(&self, range_id: RangeId, nodes: &[NodeId]) -> Result<(), StoreError> {
+        let replica = self.leader_replica(range_id).await?;
+        let descriptor = replica.descriptor();
+        for &node in nodes {
+            if descriptor.replica_on(node).is_some() {
+                continue;
+            }
+            self.create_remote(node, &descriptor).await?;
+            replica
+                .raft()
+                .add_learner(node, self.replica_node(node), true)
+                .await
+                .map_err(|source| StoreError::ChangeMembership {
+                    range_id,
+                    source: Box::new(source),
+                })?;
+        }
+        let change = ChangeMembers::AddVoterIds(nodes.iter().copied().collect());
+        change_membership(&replica, change, false).await
+    }
+
     /// Turns a voter into a non-voter (it keeps receiving the log).
     pub async fn demote_replica(&self, range_id: RangeId, node: NodeId) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;

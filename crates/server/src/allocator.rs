@@ -10,13 +10,21 @@
 //! The rules, in order:
 //! 1. **Target**: the replication factor, capped by the number of nodes not
 //!    dead (at least 1), so a small or shrinking cluster is not asked for
-//!    replicas it cannot hold.
-//! 2. **A learner** (left behind by an interrupted up-replication) is
-//!    promoted if a voter is missing and it is live, else removed: it would
-//!    block splits.
-//! 3. **Too few healthy voters** (not dead): add a voter on a live node
-//!    that holds no replica of the range, preferring one whose region, then
-//!    whose zone, no voter has yet (ties go to the highest node id).
+//!    replicas it cannot hold; and odd when it falls short of the factor. A
+//!    group of two voters stops on the failure of either, twice as likely
+//!    as one voter stopping, so a range with one voter and one other node
+//!    stays at one (CockroachDB's rule too).
+//! 2. **Too few healthy voters** (not dead): the missing voters are added
+//!    *all in one change*, live learners first, then live nodes holding no
+//!    replica, each chosen for a region, then a zone, no voter has yet (ties
+//!    go to the highest node id). Going from one voter to three never
+//!    passes through a two-voter group that one failure stalls; each new
+//!    voter is first a learner that has caught up. If only some can be
+//!    added, the change still never ends at an even number below the
+//!    factor.
+//! 3. **A learner** not needed by rule 2 (left behind by an interrupted
+//!    change, or on a node no longer live) is removed: it would block
+//!    splits.
 //! 4. **A dead voter** goes only once its replacement is in (more voters
 //!    than the replication factor): with nowhere to put a replacement it
 //!    stays, since the node may come back and the quorum is the same
@@ -35,16 +43,16 @@ use crate::liveness::LivenessStatus;
 use crate::system::NodeDescriptor;
 
 /// One change to a range's replicas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplicateAction {
     /// The range is as it should be, or nothing can be done now.
     Nothing,
-    /// Make the learner on this node a voter.
-    PromoteLearner(NodeId),
+    /// Make voters of these nodes in one membership change: learners
+    /// already there are promoted, the others are first added as learners
+    /// and caught up.
+    AddVoters(Vec<NodeId>),
     /// Remove the learner on this node.
     RemoveLearner(NodeId),
-    /// Add a voter on this node.
-    AddVoter(NodeId),
     /// Remove the voter on this dead node (its replacement is in).
     RemoveDeadVoter(NodeId),
 }
@@ -80,41 +88,65 @@ pub fn decide(
     let live = |id: NodeId| verdicts.of(id) == LivenessStatus::Live;
     let dead = |id: NodeId| verdicts.of(id) == LivenessStatus::Dead;
     let available = nodes.iter().filter(|n| !dead(n.node_id)).count();
-    let target = replication_factor.min(available.max(1));
+    let mut target = replication_factor.min(available.max(1));
+    if target < replication_factor && target.is_multiple_of(2) {
+        target -= 1;
+    }
     let voters: Vec<NodeId> = replicas
         .iter()
         .filter(|r| r.kind == ReplicaKind::Voter)
         .map(|r| r.node_id)
         .collect();
+    let learners: Vec<NodeId> = replicas
+        .iter()
+        .filter(|r| r.kind == ReplicaKind::NonVoter)
+        .map(|r| r.node_id)
+        .collect();
     let healthy = voters.iter().filter(|&&id| !dead(id)).count();
 
-    if let Some(learner) = replicas.iter().find(|r| r.kind == ReplicaKind::NonVoter) {
-        return if healthy < target && live(learner.node_id) {
-            ReplicateAction::PromoteLearner(learner.node_id)
-        } else {
-            ReplicateAction::RemoveLearner(learner.node_id)
-        };
+    if healthy < target {
+        let need = target - healthy;
+        let mut picks: Vec<NodeId> = learners
+            .iter()
+            .copied()
+            .filter(|&id| live(id))
+            .take(need)
+            .collect();
+        let mut used: Vec<Locality> = nodes
+            .iter()
+            .filter(|n| voters.contains(&n.node_id) || picks.contains(&n.node_id))
+            .map(|n| n.locality.clone())
+            .collect();
+        while picks.len() < need {
+            let holds_replica = |id: NodeId| replicas.iter().any(|r| r.node_id == id);
+            let diversity = |l: &Locality| {
+                let new_region = !used.iter().any(|u| u.region == l.region);
+                let new_zone = !used.contains(l);
+                (new_region, new_zone)
+            };
+            let best = nodes
+                .iter()
+                .filter(|n| {
+                    live(n.node_id) && !holds_replica(n.node_id) && !picks.contains(&n.node_id)
+                })
+                .max_by_key(|n| diversity(&n.locality));
+            let Some(best) = best else { break };
+            picks.push(best.node_id);
+            used.push(best.locality.clone());
+        }
+        let after = voters.len() + picks.len();
+        if after < replication_factor && after.is_multiple_of(2) {
+            picks.pop();
+        }
+        if !picks.is_empty() {
+            return ReplicateAction::AddVoters(picks);
+        }
     }
 
-    if healthy < target {
-        let holds_replica = |id: NodeId| replicas.iter().any(|r| r.node_id == id);
-        let used: Vec<&Locality> = nodes
-            .iter()
-            .filter(|n| voters.contains(&n.node_id))
-            .map(|n| &n.locality)
-            .collect();
-        let diversity = |l: &Locality| {
-            let new_region = !used.iter().any(|u| u.region == l.region);
-            let new_zone = !used.contains(&l);
-            (new_region, new_zone)
-        };
-        let best = nodes
-            .iter()
-            .filter(|n| live(n.node_id) && !holds_replica(n.node_id))
-            .max_by_key(|n| diversity(&n.locality));
-        if let Some(best) = best {
-            return ReplicateAction::AddVoter(best.node_id);
-        }
+    // A learner on a node that is not live goes first: a live one may
+    // still be promoted once enough nodes are there.
+    if let Some(&learner) = learners.iter().find(|&&id| !live(id)).or(learners.first()) {
+        return ReplicateAction::RemoveLearner(learner);
     }
 
     match voters.iter().find(|&&id| dead(id)) {

@@ -1,6 +1,7 @@
 //! The replicate queue: carries out, one change per pass, what
 //! [`allocator::decide`](crate::allocator::decide) chooses for a range this
-//! node leads: promote or remove a leftover learner, add a voter, or remove
+//! node leads: add the missing voters in one change, remove a leftover
+//! learner, or remove
 //! the voter of a dead node once its replacement is in.
 //!
 //! It acts only while this node's own liveness record is live: verdicts on
@@ -10,7 +11,7 @@
 //! Not here: the choice itself (`allocator`), the membership change
 //! protocol (kvserver's store).
 
-use meridian_kvapi::{NodeId, RangeDescriptor, ReplicaKind};
+use meridian_kvapi::{NodeId, RangeDescriptor};
 use meridian_kvserver::store::StoreError;
 use tracing::{info, warn};
 
@@ -23,8 +24,11 @@ use crate::queues::QueueContext;
 pub enum ReplicateError {
     #[error("learner on node {node}: {source}")]
     Learner { node: NodeId, source: StoreError },
-    #[error("adding node {node}: {source}")]
-    AddVoter { node: NodeId, source: StoreError },
+    #[error("adding voters on nodes {nodes:?}: {source}")]
+    AddVoters {
+        nodes: Vec<NodeId>,
+        source: StoreError,
+    },
 }
 
 /// One step towards the replication `d` should have.
@@ -53,20 +57,17 @@ pub(crate) async fn replicate(
     let store = &member.store;
     match action {
         ReplicateAction::Nothing => Ok(()),
-        ReplicateAction::PromoteLearner(node) => store
-            .promote_replica(d.range_id, node)
-            .await
-            .map_err(|source| ReplicateError::Learner { node, source }),
+
         ReplicateAction::RemoveLearner(node) => store
             .remove_replica(d.range_id, node)
             .await
             .map_err(|source| ReplicateError::Learner { node, source }),
-        ReplicateAction::AddVoter(node) => {
-            info!(range_id = d.range_id, node, "adding a voter");
+        ReplicateAction::AddVoters(nodes) => {
+            info!(range_id = d.range_id, ?nodes, "adding voters in one change");
             store
-                .add_replica(d.range_id, node, ReplicaKind::Voter)
+                .add_voters(d.range_id, &nodes)
                 .await
-                .map_err(|source| ReplicateError::AddVoter { node, source })
+                .map_err(|source| ReplicateError::AddVoters { nodes, source })
         }
         ReplicateAction::RemoveDeadVoter(node) => {
             info!(
