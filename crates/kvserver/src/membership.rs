@@ -46,15 +46,7 @@ impl Store {
         kind: ReplicaKind,
     ) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
-        self.create_remote(node, &replica.descriptor()).await?;
-        replica
-            .raft()
-            .add_learner(node, self.replica_node(node), true)
-            .await
-            .map_err(|source| StoreError::ChangeMembership {
-                range_id,
-                source: Box::new(source),
-            })?;
+        self.add_caught_up_learner(&replica, node).await?;
         if kind == ReplicaKind::Voter {
             let change = ChangeMembers::AddVoterIds(BTreeSet::from([node]));
             change_membership(&replica, change, false).await?;
@@ -72,21 +64,32 @@ impl Store {
         let replica = self.leader_replica(range_id).await?;
         let descriptor = replica.descriptor();
         for &node in nodes {
-            if descriptor.replica_on(node).is_some() {
-                continue;
+            if descriptor.replica_on(node).is_none() {
+                self.add_caught_up_learner(&replica, node).await?;
             }
-            self.create_remote(node, &descriptor).await?;
-            replica
-                .raft()
-                .add_learner(node, self.replica_node(node), true)
-                .await
-                .map_err(|source| StoreError::ChangeMembership {
-                    range_id,
-                    source: Box::new(source),
-                })?;
         }
         let change = ChangeMembers::AddVoterIds(nodes.iter().copied().collect());
         change_membership(&replica, change, false).await
+    }
+
+    /// Creates `node`'s empty replica and adds it as a learner, returning
+    /// once the leader believes the learner's log is current (openraft's
+    /// blocking add).
+    async fn add_caught_up_learner(
+        &self,
+        replica: &Replica,
+        node: NodeId,
+    ) -> Result<(), StoreError> {
+        self.create_remote(node, &replica.descriptor()).await?;
+        replica
+            .raft()
+            .add_learner(node, self.replica_node(node), true)
+            .await
+            .map_err(|source| StoreError::ChangeMembership {
+                range_id: replica.range_id(),
+                source: Box::new(source),
+            })?;
+        Ok(())
     }
 
     /// Turns a voter into a non-voter (it keeps receiving the log).

@@ -117,7 +117,13 @@ pub fn decide(
             .filter(|n| voters.contains(&n.node_id) || picks.contains(&n.node_id))
             .map(|n| n.locality.clone())
             .collect();
-        while picks.len() < need {
+        // An even count below the factor stalls as easily as one voter
+        // fewer: go one further where a node can take it, else one less.
+        let mut want = need;
+        if (voters.len() + want) < replication_factor && (voters.len() + want).is_multiple_of(2) {
+            want += 1;
+        }
+        while picks.len() < want {
             let holds_replica = |id: NodeId| replicas.iter().any(|r| r.node_id == id);
             let diversity = |l: &Locality| {
                 let new_region = !used.iter().any(|u| u.region == l.region);

@@ -96,10 +96,13 @@ struct Inner {
     cache: RangeCache,
     view: Arc<dyn ClusterView>,
     config: DistSenderConfig,
-    /// Nodes whose last call failed in the transport, until when they are
-    /// suspected: tried after every other replica, and not at all for a
-    /// write, which could only end ambiguous there.
-    suspects: parking_lot::Mutex<std::collections::HashMap<NodeId, Instant>>,
+    /// Replicas (node, range) whose last call failed in the transport, until
+    /// when they are suspected: tried after every other replica of the
+    /// range, and not at all for a write, which could only end ambiguous
+    /// there. Per range, not per node: a timeout may be one range's trouble
+    /// (a lost quorum, a long latch wait), and the node's other ranges must
+    /// not pay for it.
+    suspects: parking_lot::Mutex<std::collections::HashMap<(NodeId, RangeId), Instant>>,
 }
 
 /// Exponential backoff between retries, bounded by the deadline.

@@ -24,7 +24,7 @@ use futures_util::future::BoxFuture;
 use meridian_keys::space::{meta_key, META_PREFIX};
 use meridian_kvapi::wire::{decode_meta_value, AdminSplitRequest};
 use meridian_kvapi::{
-    BatchRequest, BatchResponse, KvError, NodeId, RangeDescriptor, Request, Response,
+    BatchRequest, BatchResponse, KvError, NodeId, RangeDescriptor, RangeId, Request, Response,
 };
 use meridian_transport::TransportError;
 
@@ -188,7 +188,7 @@ impl DistSender {
         let inner = &self.inner;
         let descriptor = &range.descriptor;
         let request = make(descriptor);
-        let suspects = self.suspects();
+        let suspects = self.suspects(descriptor.range_id);
         let mut order: Vec<NodeId> = Vec::new();
         if let Some(l) = range.leaseholder {
             order.push(l);
@@ -218,7 +218,7 @@ impl DistSender {
             match result {
                 Ok(Ok(value)) => {
                     if suspects.contains(&node) {
-                        inner.suspects.lock().remove(&node);
+                        inner.suspects.lock().remove(&(node, descriptor.range_id));
                     }
                     // The cache's write lock only when the lease moved: every
                     // concurrent request passes here.
@@ -262,7 +262,7 @@ impl DistSender {
                     // after we stop waiting: trying elsewhere could apply it
                     // twice. Only the caller can find out what happened; the
                     // next request starts elsewhere.
-                    self.suspect(node);
+                    self.suspect(node, descriptor.range_id);
                     inner.view.node_unreachable(node);
                     inner.cache.evict(key, descriptor.range_id);
                     return Attempt::Fatal(KvError::AmbiguousResult {
@@ -271,7 +271,7 @@ impl DistSender {
                     });
                 }
                 Err(e) => {
-                    self.suspect(node);
+                    self.suspect(node, descriptor.range_id);
                     inner.view.node_unreachable(node);
                     last_error = format!("node {node}: {e}");
                 }
@@ -282,21 +282,28 @@ impl DistSender {
         Attempt::Retry(last_error)
     }
 
-    /// The nodes suspected now (see `Inner::suspects`), forgetting those
-    /// whose suspicion ran out.
-    fn suspects(&self) -> Vec<NodeId> {
+    /// The nodes whose replica of `range_id` is suspected now (see
+    /// `Inner::suspects`), forgetting the suspicions that ran out.
+    fn suspects(&self, range_id: RangeId) -> Vec<NodeId> {
         let mut suspects = self.inner.suspects.lock();
+        if suspects.is_empty() {
+            return Vec::new();
+        }
         let now = Instant::now();
         suspects.retain(|_, until| *until > now);
-        suspects.keys().copied().collect()
+        suspects
+            .keys()
+            .filter(|(_, range)| *range == range_id)
+            .map(|(node, _)| *node)
+            .collect()
     }
 
-    fn suspect(&self, node: NodeId) {
+    fn suspect(&self, node: NodeId, range_id: RangeId) {
         let until = Instant::now() + self.inner.config.rpc_timeout.max(SUSPECT_FOR);
-        self.inner.suspects.lock().insert(node, until);
+        self.inner.suspects.lock().insert((node, range_id), until);
     }
 }
 
-/// How long a node that failed in the transport stays suspected. A dead
+/// How long a replica that failed in the transport stays suspected. A dead
 /// leaseholder's range elects a new leader within a few election timeouts.
 const SUSPECT_FOR: Duration = Duration::from_secs(5);

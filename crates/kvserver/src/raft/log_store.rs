@@ -75,9 +75,9 @@ impl LogStore {
     /// to purge entries that its state-machine worker has queued but not
     /// applied yet (openraft issue 2116: the apply then finds them gone and
     /// the group panics). Openraft allows a purge to delete lazily, so the
-    /// store records the purge openraft asked for at once but deletes
-    /// entries only up to what was applied; the rest go with a later purge.
-    /// Safe by construction, whatever `max_in_snapshot_log_to_keep` says.
+    /// store deletes, and records as purged, only up to what was applied;
+    /// the rest go with a later purge. Safe by construction, whatever
+    /// `max_in_snapshot_log_to_keep` says.
     pub fn with_applied(mut self, applied: watch::Receiver<AppliedSummary>) -> Self {
         self.applied = Some(applied);
         self
@@ -191,18 +191,26 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
-        let mut batch = self.engine.batch();
-        let deletable = match &self.applied {
-            None => Some(log_id.index()),
-            Some(applied) => match applied.borrow().index {
-                0 => None,
-                index => Some(index.min(log_id.index())),
-            },
+        let applied = self.applied.as_ref().map(|a| a.borrow().index);
+        // What may go now: everything asked, or only what was applied.
+        let purged = match applied {
+            None => Some(log_id),
+            Some(index) if index >= log_id.index() => Some(log_id),
+            Some(0) => None,
+            Some(index) => self
+                .entries(index, index + 1)?
+                .first()
+                .map(|entry| entry.log_id()),
         };
-        if let Some(upto) = deletable {
-            batch.purge_log_upto(self.range_id, upto);
-        }
-        batch.put_raft_state(self.range_id, RaftStateKind::LastPurged, &encode(&log_id)?);
+        let Some(purged) = purged else {
+            return Ok(());
+        };
+        // The record names what was deleted, not what was asked: at a
+        // restart openraft refuses a store whose purged id is above its
+        // applied index, even with the entries still there.
+        let mut batch = self.engine.batch();
+        batch.purge_log_upto(self.range_id, purged.index());
+        batch.put_raft_state(self.range_id, RaftStateKind::LastPurged, &encode(&purged)?);
         self.engine.commit(batch, false).map_err(io_err)
     }
 }

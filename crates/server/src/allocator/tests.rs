@@ -250,3 +250,17 @@ fn a_dead_learner_goes_once_the_voters_are_in() {
     // ...then the learner.
     assert_eq!(decide_in(&nodes, "v1 v2 v4 l3", 3), RemoveLearner(3));
 }
+
+/// A dead voter counts in the group's size: one replacement for it would
+/// make an even group below the factor, so the change takes two.
+#[test]
+fn a_replacement_that_would_make_an_even_group_takes_one_more() {
+    let nodes = [
+        "1 r1/z1 live",
+        "2 r1/z2 live",
+        "3 r1/z3 dead",
+        "4 r1/z4 live",
+        "5 r1/z5 live",
+    ];
+    assert_eq!(decide_in(&nodes, "v1 v2 v3", 5), AddVoters(vec![5, 4]));
+}
