@@ -26,7 +26,7 @@ use crate::store::Store;
 /// Serves a KV batch at the node holding the range's lease.
 pub struct BatchRpc;
 impl Rpc for BatchRpc {
-    const KIND: u16 = meridian_kvapi::wire::kinds::BATCH;
+    const KIND: u16 = kinds::BATCH;
     const NAME: &'static str = "Batch";
     type Request = BatchRequest;
     type Response = BatchResult;
