@@ -59,6 +59,12 @@ impl RangeDescriptor {
         self.start_key.as_slice() <= key && key < self.end_key.as_slice()
     }
 
+    /// Whether the range holds the keys just below `key` (reverse scans
+    /// address a range by its exclusive end): `start < key <= end`.
+    pub fn contains_key_before(&self, key: &[u8]) -> bool {
+        self.start_key.as_slice() < key && key <= self.end_key.as_slice()
+    }
+
     /// Whether `[start, end)` lies within the range.
     pub fn contains_span(&self, start: &[u8], end: &[u8]) -> bool {
         self.start_key.as_slice() <= start && end <= self.end_key.as_slice() && start <= end

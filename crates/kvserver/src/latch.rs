@@ -97,11 +97,12 @@ impl LatchManager {
     /// Waits until no held latch and no earlier waiter conflicts with
     /// `spans`, then takes them.
     pub async fn acquire(&self, spans: Vec<LatchSpan>) -> LatchGuard<'_> {
+        // The spans wait in the queue and move to `held` when granted.
         let id = {
             let mut queue = self.queue.lock();
             let id = queue.next_id;
             queue.next_id += 1;
-            queue.waiting.push((id, spans.clone()));
+            queue.waiting.push((id, spans));
             id
         };
         let place = Waiting { manager: self, id };
@@ -113,17 +114,20 @@ impl LatchManager {
             changed.as_mut().enable();
             {
                 let mut queue = self.queue.lock();
+                let at = queue
+                    .waiting
+                    .iter()
+                    .position(|(w, _)| *w == id)
+                    .expect("a waiter stays queued until granted or dropped");
+                let (earlier, rest) = queue.waiting.split_at(at);
+                let spans = &rest[0].1;
                 let blocked = queue
                     .held
                     .iter()
                     .any(|(_, h)| spans.iter().any(|s| s.conflicts(h)))
-                    || queue
-                        .waiting
-                        .iter()
-                        .take_while(|(w, _)| *w < id)
-                        .any(|(_, earlier)| any_conflict(earlier, &spans));
+                    || earlier.iter().any(|(_, e)| any_conflict(e, spans));
                 if !blocked {
-                    queue.waiting.retain(|(w, _)| *w != id);
+                    let (_, spans) = queue.waiting.remove(at);
                     queue.held.extend(spans.into_iter().map(|s| (id, s)));
                     std::mem::forget(place);
                     return LatchGuard { manager: self, id };

@@ -82,13 +82,12 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let (splits, split_events) = tokio::sync::mpsc::unbounded_channel();
         let metrics = StoreMetrics::default();
-        let held_replicas = !engine
-            .range_local_all(RangeLocalKind::Descriptor)?
-            .is_empty();
+        let records = engine.range_local_all(RangeLocalKind::Descriptor)?;
+        let election_timeout = Duration::from_millis(timeouts.election_max_ms);
         let votes_withheld_until = crate::lease::votes_withheld_until(
             Instant::now(),
-            held_replicas,
-            Duration::from_millis(timeouts.election_max_ms),
+            !records.is_empty(),
+            election_timeout,
         );
         let store = Store {
             inner: Arc::new(Inner {
@@ -107,18 +106,13 @@ impl Store {
                 votes_withheld_until,
             }),
         };
-        for (range_id, bytes) in store
-            .inner
-            .engine
-            .range_local_all(RangeLocalKind::Descriptor)?
-        {
+        for (range_id, bytes) in records {
             let record = ReplicaRecord::decode(&bytes)?;
             debug_assert_eq!(record.descriptor.range_id, range_id);
             store.open_replica(&record.descriptor).await?;
         }
         store.register_handlers()?;
         crate::split::spawn_right_hand_opener(&store, split_events);
-        let election_timeout = Duration::from_millis(timeouts.election_max_ms);
         let quiesce_node = QuiesceNode {
             node_id,
             transport: store.inner.transport.clone(),

@@ -48,6 +48,23 @@ impl InProcess {
     }
 }
 
+/// Runs a call on a store as the transport would: an answer within
+/// `timeout`, else a timeout the DistSender treats as a possible delivery.
+async fn within<T>(
+    node: NodeId,
+    rpc: &'static str,
+    timeout: Duration,
+    call: impl std::future::Future<Output = T>,
+) -> Result<T, TransportError> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| TransportError::Timeout {
+            to: node,
+            rpc,
+            timeout,
+        })
+}
+
 impl NodeTransport for InProcess {
     fn batch<'a>(
         &'a self,
@@ -57,13 +74,7 @@ impl NodeTransport for InProcess {
     ) -> BoxFuture<'a, Result<BatchResult, TransportError>> {
         Box::pin(async move {
             let store = self.store(node)?;
-            tokio::time::timeout(timeout, store.send(request.clone()))
-                .await
-                .map_err(|_| TransportError::Timeout {
-                    to: node,
-                    rpc: "Batch",
-                    timeout,
-                })
+            within(node, "Batch", timeout, store.send(request.clone())).await
         })
     }
 
@@ -77,13 +88,7 @@ impl NodeTransport for InProcess {
             let store = self.store(node)?;
             let split =
                 store.split_range(request.range_id, &request.split_key, request.right_range_id);
-            tokio::time::timeout(timeout, split)
-                .await
-                .map_err(|_| TransportError::Timeout {
-                    to: node,
-                    rpc: "AdminSplit",
-                    timeout,
-                })
+            within(node, "AdminSplit", timeout, split).await
         })
     }
 }
@@ -107,7 +112,7 @@ impl ClusterView for InProcess {
             .map(|replica| replica.descriptor())
             .filter(|d| {
                 if before {
-                    d.start_key.as_slice() < key && key <= d.end_key.as_slice()
+                    d.contains_key_before(key)
                 } else {
                     d.contains_key(key)
                 }

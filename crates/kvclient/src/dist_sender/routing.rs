@@ -106,7 +106,7 @@ impl DistSender {
         }
         let fits = |d: &RangeDescriptor| {
             if before {
-                d.start_key.as_slice() < key && key <= d.end_key.as_slice()
+                d.contains_key_before(key)
             } else {
                 d.contains_key(key)
             }

@@ -66,6 +66,20 @@ fn command(split_key: Vec<u8>, evaluated_term: u64, entry_term: u64) -> SplitCom
     }
 }
 
+/// Applies `command` on `node`'s replica of `RANGE` and commits what it
+/// wrote, as the state machine does.
+fn apply(
+    engine: &Engine,
+    node: NodeId,
+    next: &mut AppliedState,
+    command: SplitCommand,
+) -> SplitApply {
+    let mut batch = engine.batch();
+    let outcome = apply_split_command(engine, RANGE, node, &mut batch, next, command).unwrap();
+    engine.commit(batch, false).unwrap();
+    outcome
+}
+
 #[test]
 fn only_keys_strictly_inside_the_span_split_it() {
     let span = span();
@@ -117,17 +131,7 @@ fn the_right_hand_side_takes_the_upper_span_and_the_voters() {
 fn applying_a_split_shrinks_the_left_and_creates_the_right() {
     let (_dir, engine, mut next) = engine_with(&["b", "c", "m", "n", "x"]);
     let before = next.stats;
-    let mut batch = engine.batch();
-    let outcome = apply_split_command(
-        &engine,
-        RANGE,
-        1,
-        &mut batch,
-        &mut next,
-        command(key("m"), 7, 7),
-    )
-    .unwrap();
-    engine.commit(batch, false).unwrap();
+    let outcome = apply(&engine, 1, &mut next, command(key("m"), 7, 7));
 
     let expected_right =
         right_hand_descriptor(RIGHT, &key("m"), &key("z"), &BTreeSet::from([1, 2, 3]), 5);
@@ -179,16 +183,7 @@ fn applying_a_split_shrinks_the_left_and_creates_the_right() {
 fn a_split_evaluated_in_another_term_is_skipped_unchanged() {
     let (_dir, engine, mut next) = engine_with(&["b", "m"]);
     let before = next.clone();
-    let mut batch = engine.batch();
-    let outcome = apply_split_command(
-        &engine,
-        RANGE,
-        1,
-        &mut batch,
-        &mut next,
-        command(key("m"), 6, 7),
-    )
-    .unwrap();
+    let outcome = apply(&engine, 1, &mut next, command(key("m"), 6, 7));
     assert_eq!(outcome, SplitApply::Skipped);
     assert_eq!(next, before);
 }
@@ -197,16 +192,7 @@ fn a_split_evaluated_in_another_term_is_skipped_unchanged() {
 fn a_split_key_no_longer_inside_the_range_is_skipped() {
     let (_dir, engine, mut next) = engine_with(&["b"]);
     next.span = Some((key("a"), key("k")));
-    let mut batch = engine.batch();
-    let outcome = apply_split_command(
-        &engine,
-        RANGE,
-        1,
-        &mut batch,
-        &mut next,
-        command(key("m"), 7, 7),
-    )
-    .unwrap();
+    let outcome = apply(&engine, 1, &mut next, command(key("m"), 7, 7));
     assert_eq!(outcome, SplitApply::Skipped);
     assert_eq!(next.span, Some((key("a"), key("k"))));
 }
@@ -225,17 +211,7 @@ fn a_split_onto_the_ranges_own_id_is_skipped() {
 fn a_non_voter_drops_the_right_hand_keys_and_opens_nothing() {
     let (_dir, engine, mut next) = engine_with(&["b", "m", "n"]);
     next.membership = StoredMembership::new(None, membership(&[1, 2, 3], &[4]));
-    let mut batch = engine.batch();
-    let outcome = apply_split_command(
-        &engine,
-        RANGE,
-        4,
-        &mut batch,
-        &mut next,
-        command(key("m"), 7, 7),
-    )
-    .unwrap();
-    engine.commit(batch, false).unwrap();
+    let outcome = apply(&engine, 4, &mut next, command(key("m"), 7, 7));
     assert_eq!(outcome, SplitApply::Applied { open: None });
     assert_eq!(next.span, Some((key("a"), key("m"))));
     let right = compute_stats(&engine, &key("m"), &key("z")).unwrap();
@@ -258,17 +234,7 @@ fn a_right_hand_range_already_here_is_not_created_again() {
     .put(&mut batch);
     engine.commit(batch, false).unwrap();
 
-    let mut batch = engine.batch();
-    let outcome = apply_split_command(
-        &engine,
-        RANGE,
-        1,
-        &mut batch,
-        &mut next,
-        command(key("m"), 7, 7),
-    )
-    .unwrap();
-    engine.commit(batch, false).unwrap();
+    let outcome = apply(&engine, 1, &mut next, command(key("m"), 7, 7));
     assert_eq!(outcome, SplitApply::Applied { open: None });
     assert_eq!(
         next.span,
