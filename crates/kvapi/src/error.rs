@@ -54,6 +54,19 @@ pub enum KvError {
     /// The node failed to read or write its storage.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The request's timestamp is at or below the range's GC threshold:
+    /// versions it would need may have been garbage collected. Not
+    /// retryable at that timestamp; a read at a newer one works.
+    #[error(
+        "range {range_id}: timestamp {timestamp} is at or below the GC threshold {threshold}: \
+         the versions it would read may have been garbage collected (retry at a newer timestamp, \
+         or raise gc_ttl)"
+    )]
+    BelowGcThreshold {
+        range_id: RangeId,
+        timestamp: Timestamp,
+        threshold: Timestamp,
+    },
 }
 
 impl KvError {
@@ -67,5 +80,25 @@ impl KvError {
                 | KvError::RangeNotFound { .. }
                 | KvError::Unavailable { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_gc_threshold_is_final_explains_itself_and_crosses_the_wire() {
+        let error = KvError::BelowGcThreshold {
+            range_id: 7,
+            timestamp: Timestamp::new(5_000_000_000, 0),
+            threshold: Timestamp::new(6_000_000_000, 1),
+        };
+        assert!(!error.is_retryable(), "the same timestamp fails again");
+        let message = error.to_string();
+        assert!(message.contains("range 7"), "{message}");
+        assert!(message.contains("GC threshold 6.000000000,1"), "{message}");
+        let bytes = postcard::to_allocvec(&error).expect("encodes");
+        assert_eq!(postcard::from_bytes::<KvError>(&bytes).unwrap(), error);
     }
 }

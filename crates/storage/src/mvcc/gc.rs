@@ -94,27 +94,90 @@ pub fn gc_span(
     threshold: Timestamp,
     stats: &mut MvccStats,
 ) -> Result<usize> {
-    let mut keys = Vec::new();
-    {
-        let lower = encode_intent_key(start);
-        let upper = encode_intent_key(end);
-        let mut cursor = batch.cursor(Some(&lower), Some(&upper));
-        cursor.seek(&lower);
-        while cursor.valid() {
-            let plen = prefix_len(cursor.key())?;
-            let prefix = cursor.key()[..plen].to_vec();
-            keys.push(
-                decode_mvcc_key(&prefix)
-                    .map_err(|e| StorageError::corrupt("mvcc key", e))?
-                    .key,
-            );
-            skip_past_key(cursor.as_mut(), &prefix);
+    Ok(gc_span_bounded(batch, start, end, threshold, stats, usize::MAX)?.removed)
+}
+
+/// What one pass of [`gc_span_bounded`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcProgress {
+    /// Versions removed.
+    pub removed: usize,
+    /// The user keys versions were removed from, in key order.
+    pub keys: Vec<Vec<u8>>,
+    /// Where the next pass starts, when this one stopped at its budget;
+    /// `None` when it reached the end of the span.
+    pub resume_key: Option<Vec<u8>>,
+}
+
+/// User keys read per cursor: the cursor borrows the batch, which
+/// [`gc_key`] then writes to, so keys are gathered a few at a time.
+const KEYS_PER_SCAN: usize = 256;
+
+/// Like [`gc_span`], but stops after the key whose removals bring the bytes
+/// removed (keys and values of the deleted records) to `max_bytes` or more,
+/// so that one pass makes a bounded write set. A key is never split across
+/// passes. Passes at the same threshold from each `resume_key` until it is
+/// `None` collect what one unbounded pass would.
+pub fn gc_span_bounded(
+    batch: &mut Batch,
+    start: &[u8],
+    end: &[u8],
+    threshold: Timestamp,
+    stats: &mut MvccStats,
+    max_bytes: usize,
+) -> Result<GcProgress> {
+    let mut progress = GcProgress::default();
+    let mut removed_bytes: usize = 0;
+    let mut from = start.to_vec();
+    loop {
+        let keys = user_keys(&*batch, &from, end, KEYS_PER_SCAN)?;
+        let Some(last) = keys.last() else {
+            return Ok(progress);
+        };
+        from = key_after(last);
+        for key in keys {
+            let before = stats.total_bytes();
+            let removed = gc_key(batch, &key, threshold, stats)?;
+            if removed == 0 {
+                continue;
+            }
+            progress.removed += removed;
+            removed_bytes = removed_bytes.saturating_add((before - stats.total_bytes()) as usize);
+            let next = key_after(&key);
+            progress.keys.push(key);
+            if removed_bytes >= max_bytes {
+                progress.resume_key = (next.as_slice() < end).then_some(next);
+                return Ok(progress);
+            }
         }
-        cursor.status()?;
     }
-    let mut removed = 0;
-    for key in keys {
-        removed += gc_key(batch, &key, threshold, stats)?;
+}
+
+/// The smallest key above `key`.
+fn key_after(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    next
+}
+
+/// Up to `limit` user keys with a record in `[start, end)`, in order.
+fn user_keys(reader: &dyn Reader, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Vec<u8>>> {
+    let mut keys = Vec::new();
+    let lower = encode_intent_key(start);
+    let upper = encode_intent_key(end);
+    let mut cursor = reader.cursor(Some(&lower), Some(&upper));
+    cursor.seek(&lower);
+    while cursor.valid() && keys.len() < limit {
+        let plen = prefix_len(cursor.key())?;
+        let prefix = cursor.key()[..plen].to_vec();
+        keys.push(
+            decode_mvcc_key(&prefix)
+                .map_err(|e| StorageError::corrupt("mvcc key", e))?
+                .key,
+        );
+        skip_past_key(cursor.as_mut(), &prefix);
     }
-    Ok(removed)
+    cursor.status()?;
+    Ok(keys)
 }

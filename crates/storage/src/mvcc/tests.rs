@@ -494,6 +494,85 @@ fn batch_reverse_scan_ending_at_a_pending_key_sees_keys_below_it() {
     assert_eq!(keys, vec![b"b".to_vec()]);
 }
 
+#[test]
+fn bounded_gc_lists_the_keys_it_collected_and_resumes_after_its_budget() {
+    let scenario = Scenario::new();
+    let t = |w| Timestamp::new(w, 0);
+    let mut batch = scenario.engine.batch();
+    let mut stats = MvccStats::default();
+    // a and c have garbage below 25; b (one version) and d (above) have none.
+    for (key, ts) in [
+        ("a", 10),
+        ("a", 20),
+        ("b", 10),
+        ("c", 10),
+        ("c", 20),
+        ("d", 30),
+        ("d", 40),
+    ] {
+        mvcc_put(
+            &mut batch,
+            key.as_bytes(),
+            t(ts),
+            None,
+            Some(b"v"),
+            &mut stats,
+        )
+        .unwrap();
+    }
+    scenario.engine.commit(batch, false).unwrap();
+
+    // A budget of one byte stops after the first key with garbage.
+    let mut batch = scenario.engine.batch();
+    let mut delta = MvccStats::default();
+    let first = gc_span_bounded(&mut batch, b"", b"z", t(25), &mut delta, 1).unwrap();
+    assert_eq!(first.removed, 1);
+    assert_eq!(first.keys, vec![b"a".to_vec()]);
+    assert_eq!(first.resume_key, Some(b"a\0".to_vec()));
+    scenario.engine.commit(batch, false).unwrap();
+    stats.add(&delta);
+
+    // Collecting only the listed keys (what a replica does under its latch
+    // after finding them without one) removes the same versions.
+    let mut scratch = scenario.engine.batch();
+    let found = gc_span_bounded(
+        &mut scratch,
+        b"a\0",
+        b"z",
+        t(25),
+        &mut MvccStats::default(),
+        usize::MAX,
+    )
+    .unwrap();
+    assert_eq!(found.keys, vec![b"c".to_vec()]);
+    assert_eq!(found.resume_key, None);
+    let mut batch = scenario.engine.batch();
+    let mut delta = MvccStats::default();
+    let removed: usize = found
+        .keys
+        .iter()
+        .map(|k| gc_key(&mut batch, k, t(25), &mut delta).unwrap())
+        .sum();
+    assert_eq!(removed, found.removed);
+    scenario.engine.commit(batch, false).unwrap();
+    stats.add(&delta);
+
+    assert_eq!(compute_stats(&scenario.engine, b"", b"z").unwrap(), stats);
+    assert_eq!(
+        stats.version_count, 5,
+        "a@20, b@10, c@20, d@30, d@40 remain"
+    );
+    let again = gc_span(
+        &mut scenario.engine.batch(),
+        b"",
+        b"z",
+        t(25),
+        &mut MvccStats::default(),
+    )
+    .unwrap();
+    assert_eq!(again, 0, "nothing left below the threshold");
+}
+
 // ---------------------------------------------------------------------------
 // Property test: the engine against a model of committed versions and intents.
 
@@ -514,8 +593,10 @@ enum Op {
         commit: bool,
         bump: u64,
     },
+    /// GC in passes of at most `budget` bytes each (`usize::MAX`: one).
     Gc {
         threshold: u64,
+        budget: usize,
     },
     Get {
         key: u8,
@@ -539,7 +620,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0u8..3, key.clone(), proptest::option::weighted(0.8, any::<u8>()))
             .prop_map(|(txn, key, value)| Op::TxnPut { txn, key, value }),
         2 => (0u8..3, any::<bool>(), 0u64..5).prop_map(|(txn, commit, bump)| Op::Resolve { txn, commit, bump }),
-        1 => (1u64..60).prop_map(|threshold| Op::Gc { threshold }),
+        1 => (1u64..60, prop_oneof![Just(usize::MAX), 1usize..120])
+            .prop_map(|(threshold, budget)| Op::Gc { threshold, budget }),
         4 => (key, ts.clone(), 0u64..10, proptest::option::of(0u8..3))
             .prop_map(|(key, ts, unc, txn)| Op::Get { key, ts, unc, txn }),
         2 => (ts, 0usize..4, any::<bool>()).prop_map(|(ts, limit, reverse)| Op::Scan { ts, limit, reverse }),
@@ -706,12 +788,24 @@ proptest! {
                         }
                     }
                 }
-                Op::Gc { threshold } => {
-                    let mut batch = engine.batch();
-                    let mut delta = MvccStats::default();
-                    gc_span(&mut batch, b"", b"z", t(threshold), &mut delta).unwrap();
-                    engine.commit(batch, false).unwrap();
-                    stats.add(&delta);
+                Op::Gc { threshold, budget } => {
+                    // Each bounded pass commits on its own, as the replica's
+                    // GC commands do; together they collect what one would.
+                    let mut from = Vec::new();
+                    loop {
+                        let mut batch = engine.batch();
+                        let mut delta = MvccStats::default();
+                        let progress = gc_span_bounded(&mut batch, &from, b"z", t(threshold), &mut delta, budget).unwrap();
+                        engine.commit(batch, false).unwrap();
+                        stats.add(&delta);
+                        match progress.resume_key {
+                            Some(next) => {
+                                prop_assert!(next > from, "a pass must make progress");
+                                from = next;
+                            }
+                            None => break,
+                        }
+                    }
                     model.gc(t(threshold));
                 }
                 Op::Get { key, ts, unc, txn } => {
