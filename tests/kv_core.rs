@@ -136,3 +136,61 @@ async fn a_node_restarted_inside_a_lease_elects_no_rival() {
     cluster.network().heal();
     cluster.shutdown().await;
 }
+
+/// Leaseholder A checks its lease for a read and then stalls (a descheduled
+/// thread, a long pause) past the lease's end; meanwhile A is cut off, B or
+/// C takes over and acknowledges a write. When A wakes, the read must see
+/// the write or be refused: A may not pick a timestamp its lease no longer
+/// covers and serve its stale data there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leaseholder_paused_past_its_lease_serves_no_stale_read() {
+    let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
+    cluster
+        .create_range(1, b"a", b"z", &[1, 2, 3])
+        .await
+        .unwrap();
+    cluster.put(1, b"k", b"old").await.unwrap();
+    let a = cluster.wait_for_leader(1, WAIT).await.unwrap();
+    let others: Vec<u64> = (1..=3).filter(|&n| n != a).collect();
+
+    let replica = cluster.store(a).unwrap().replica(1).unwrap();
+    let (paused, resume) = replica.pause_next_batch_after_lease_check();
+    let store_a = cluster.store(a).unwrap().clone();
+    let read = tokio::spawn(async move { store_a.send(get(1, b"k")).await });
+    paused.await.expect("the read reached its lease check");
+
+    cluster.network().partition(&[a], &others);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    'written: loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new leader ever accepted a write"
+        );
+        for &rival in &others {
+            let now = cluster.node(rival).unwrap().clock.now();
+            if cluster
+                .store(rival)
+                .unwrap()
+                .send(put(1, now, b"k", b"new"))
+                .await
+                .is_ok()
+            {
+                break 'written;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    resume.send(()).unwrap();
+    match read.await.unwrap() {
+        Err(e) => assert!(e.is_retryable(), "unexpected error {e}"),
+        Ok(response) => match &response.responses[..] {
+            [Response::Get { value: Some(v) }] => assert_eq!(
+                v, b"new",
+                "the paused ex-leaseholder served a read that misses a write the new one acknowledged"
+            ),
+            other => panic!("unexpected read {other:?}"),
+        },
+    }
+    cluster.network().heal();
+    cluster.shutdown().await;
+}

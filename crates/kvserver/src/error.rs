@@ -33,6 +33,8 @@ pub enum StoreError {
     },
     #[error("invalid raft configuration: {0}")]
     RaftConfig(#[from] ConfigError),
+    #[error("invalid raft timeouts for this clock: {0}")]
+    LeaseTooShort(String),
     #[error("opening the state machine of range {range_id}: {source}")]
     OpenStateMachine {
         range_id: RangeId,

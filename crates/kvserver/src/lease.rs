@@ -1,79 +1,143 @@
 //! Leases: who may serve a range, and at which timestamps.
 //!
-//! This module owns the lease record of a replica ([`LeaseClock`]: the term
-//! it leads in, its low-water mark, the highest read it served), the check
-//! that a replica holds the lease (`Replica::ensure_lease`), and the rules
-//! for timestamps under a lease: where a write goes
-//! ([`LeaseClock::write_timestamp`]), how far a read looks for uncertain
-//! values ([`uncertainty_limit`]) and how long an acknowledgement waits
-//! ([`commit_wait`]). The rules are plain functions of the lease record and
-//! the clock's readings, so they are tested without a cluster.
+//! This module owns the lease a replica serves under ([`Lease`]: a Raft
+//! term and an interval `[start, expiration)` of HLC time), the bookkeeping
+//! of one term's lease ([`LeaseState`]: its start, the highest read it
+//! served), how a replica learns its lease (`Replica::lease`), and the rules
+//! for timestamps under it: which requests it covers ([`Lease::covers`]),
+//! where a write goes ([`LeaseState::write_timestamp`]), how far a read
+//! looks for uncertain values ([`uncertainty_limit`]) and how long an
+//! acknowledgement waits ([`commit_wait`]). The rules are plain functions of
+//! the lease and the clock's readings, so they are tested without a
+//! cluster.
 //!
-//! It does not own the lease itself: that is openraft's leader lease, kept
-//! by the Raft group; nor the order of the steps of serving a batch (see
+//! It does not own who leads: that is openraft's leader lease, kept by the
+//! Raft group; nor the order of the steps of serving a batch (see
 //! [`crate::replica`]).
 //!
-//! ## Why a read at the leaseholder is linearizable
+//! ## The lease rule
 //!
-//! The leader lease (openraft's, `election_timeout_max` long) starts when a
-//! quorum acknowledged a heartbeat or append the leader *sent*; followers
-//! refuse to vote for anyone else for `election_timeout_max` after they
-//! *received* it. So no other leader can be elected, and no write committed
-//! elsewhere, while the lease is valid: a read at the lease holder, after
-//! its state machine caught up with its commit index, sees every write
-//! acknowledged before the read began. This relies on the nodes' clock
-//! *rates* agreeing over one lease (monotonic clocks), not on their offset.
+//! Who may serve: the Raft leader while its openraft leader lease is valid.
+//! That lease (`election_timeout_max` long) starts when a quorum
+//! acknowledged a heartbeat or append the leader *sent*; followers refuse
+//! to vote for anyone else for `election_timeout_max` after they *received*
+//! it. So no other leader can be elected while it runs. This relies on the
+//! nodes' clock *rates* agreeing over one lease (monotonic clocks), not on
+//! their offset.
 //!
-//! Timestamps need the offset bound. A new leaseholder's clock may be up to
-//! `max_offset` behind the one the previous holder read with, so when it
-//! takes over it sets a low-water mark `now + max_offset`: its writes go
-//! above every timestamp the previous holder could have served a read at,
-//! and are acknowledged only once its own clock has passed their
-//! timestamp (commit wait, only in the first `max_offset` of a lease). Reads
-//! whose timestamp the leaseholder chose use an uncertainty interval of
-//! `max_offset` and move up to any value found in it, so they also see
-//! writes the previous holder acknowledged at timestamps ahead of our clock.
+//! At which timestamps: the leaseholder turns the monotonic lease into an
+//! interval of HLC time each time it checks it. The expiration is its
+//! physical clock plus what remains of the monotonic lease; the start of
+//! the lease of a term is `physical + max_offset` when the term's first
+//! request arrives. A request is served only if the highest timestamp it
+//! reads or writes (a read's uncertainty limit, a write's timestamp) lies
+//! below the expiration, checked *after* the timestamp is chosen, so a
+//! leaseholder paused between the lease check and the evaluation refuses
+//! instead of serving at a timestamp its lease no longer covers.
+//!
+//! Why the intervals of two leases never overlap: the previous lease ended,
+//! by its holder's physical clock, at its expiration `E`, before the new
+//! leader was elected; the new leader's physical clock is at most
+//! `max_offset` behind, so its start `physical + max_offset` is at or above
+//! `E`. Every timestamp the previous holder served lies below `E`, every
+//! write of the new one above its start.
+//!
+//! Why a read at the leaseholder is linearizable: every write acknowledged
+//! before the read arrived either lies at or below the leaseholder's clock
+//! (it wrote it, and moved its clock up to every timestamp it
+//! acknowledged) or below the lease's start (a previous lease wrote it). A
+//! read whose timestamp the leaseholder chose looks for uncertain values up
+//! to the larger of the two, which is below the expiration; the state
+//! machine has applied every committed write before the read evaluates.
+//! Writes of a later lease lie above the expiration, so the read cannot
+//! miss one acknowledged before it began.
+//!
+//! The clocks: a write's timestamp is at most `max_offset` ahead of the
+//! physical clock of the node that chose it, so a leaseholder's writes are
+//! at most `2 * max_offset` ahead of its own physical clock (its HLC can
+//! run `max_offset` ahead after hearing from a fast peer). Commit wait
+//! lasts until the physical clock passed the write's timestamp, with no
+//! shorter cap. A lease must outlast `max_offset` plus a heartbeat round,
+//! or reads at a timestamp the leaseholder chose would never fit under it
+//! ([`RaftTimeouts::check_lease_covers_offset`]).
 
 use std::time::{Duration, Instant};
 
 use meridian_hlc::Timestamp;
 use meridian_kvapi::KvError;
 use openraft::async_runtime::WatchReceiver;
-use openraft::ReadPolicy;
+use openraft::{Instant as _, ReadPolicy};
 
+use crate::raft::config::RaftTimeouts;
 use crate::replica::Replica;
+
+/// The monotonic clock openraft's leader lease is measured with.
+type RaftInstant = openraft::alias::InstantOf<crate::raft::types::TypeConfig>;
 
 /// How many times a read whose timestamp the leaseholder chose moves up
 /// past an uncertain value before giving up.
 pub const MAX_UNCERTAINTY_RESTARTS: usize = 16;
 
-/// Timestamp bookkeeping of the current lease.
+/// The lease a replica serves under: the Raft term it leads in and the
+/// interval of HLC time it covers, `[start, expiration)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub term: u64,
+    pub start: Timestamp,
+    pub expiration: Timestamp,
+}
+
+impl Lease {
+    /// Whether a request that reads or writes at timestamps up to `highest`
+    /// may be served under this lease.
+    pub fn covers(&self, highest: Timestamp) -> bool {
+        highest < self.expiration
+    }
+}
+
+/// The expiration of a lease in HLC time: the physical clock reading
+/// `physical_now` plus what `remains` of the monotonic lease.
+pub fn lease_expiration(physical_now: u64, remains: Duration) -> Timestamp {
+    Timestamp::new(physical_now, 0).add_duration(remains)
+}
+
+/// The timestamp bookkeeping of the lease of one term.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct LeaseClock {
+pub struct LeaseState {
     /// The Raft term this replica last saw itself lead in.
     pub term: u64,
-    /// Writes go above this: set to `now + max_offset` on taking the lease.
-    pub low_water: Timestamp,
+    /// Where this term's lease starts: at or above every timestamp a
+    /// previous lease served; writes go above it.
+    pub start: Timestamp,
     /// The highest timestamp a read was served at under this lease.
     pub max_read: Timestamp,
 }
 
-impl LeaseClock {
+impl LeaseState {
     /// Starts the bookkeeping of a new lease the first time a request runs
-    /// under `term`; `now` is the leaseholder's clock reading. Within one
-    /// term this does nothing.
-    pub fn enter_term(&mut self, term: u64, now: Timestamp, max_offset: Duration) {
+    /// under `term`: `hlc_now` and `physical_now` are the leaseholder's
+    /// clock readings. Within one term this does nothing.
+    pub fn enter_term(
+        &mut self,
+        term: u64,
+        hlc_now: Timestamp,
+        physical_now: u64,
+        max_offset: Duration,
+    ) {
         if self.term != term {
-            *self = LeaseClock {
+            let start = Timestamp::new(physical_now, 0)
+                .add_duration(max_offset)
+                .max(hlc_now);
+            *self = LeaseState {
                 term,
-                low_water: now.add_duration(max_offset),
+                start,
                 max_read: Timestamp::ZERO,
             };
         }
     }
 
     /// The timestamp a write asked for at `requested` is evaluated at: above
-    /// the low-water mark and above every read served under this lease. A
+    /// the lease's start and above every read served under this lease. A
     /// transaction's timestamp cannot move silently (its reads were at it),
     /// so a transactional write below the floor is refused instead.
     pub fn write_timestamp(
@@ -81,7 +145,7 @@ impl LeaseClock {
         requested: Timestamp,
         transactional: bool,
     ) -> Result<Timestamp, KvError> {
-        let floor = self.low_water.max(self.max_read);
+        let floor = self.start.max(self.max_read);
         if requested > floor {
             Ok(requested)
         } else if transactional {
@@ -100,16 +164,20 @@ impl LeaseClock {
     }
 }
 
-/// The upper end of a read's uncertainty interval: `ts + max_offset` when
-/// the leaseholder chose `ts` (a value in the interval may have been
-/// written before the read began, by a node whose clock is ahead), none
-/// when the client did (it asked for a snapshot at exactly that time).
+/// The upper end of a read's uncertainty interval. When the leaseholder
+/// chose `ts` (its clock on arrival), a value above `ts` that was
+/// acknowledged before the read arrived can only come from a previous
+/// lease, so below `lease_start`: the interval ends at the larger of the
+/// two, never beyond `ts + max_offset`. When the client chose `ts` it asked
+/// for a snapshot at exactly that time: no interval.
 pub fn uncertainty_limit(
     ts: Timestamp,
     chosen_by_leaseholder: bool,
+    lease_start: Timestamp,
     max_offset: Duration,
 ) -> Option<Timestamp> {
-    chosen_by_leaseholder.then(|| ts.add_duration(max_offset))
+    let limit = ts.max(lease_start).min(ts.add_duration(max_offset));
+    (chosen_by_leaseholder && limit > ts).then_some(limit)
 }
 
 /// Whether a request that met a value in its uncertainty interval moves its
@@ -151,48 +219,122 @@ pub fn may_move_write_above(transactional: bool, restarts: usize) -> bool {
 }
 
 /// How long the acknowledgement of a write at `ts` waits, given the local
-/// physical clock `now_nanos`: until the clock passed `ts`, at most
-/// `max_offset` (our own timestamps are at most that far ahead, and client
-/// timestamps beyond it were refused). `None`: no wait.
-pub fn commit_wait(ts: Timestamp, now_nanos: u64, max_offset: Duration) -> Option<Duration> {
-    (ts.wall_nanos > now_nanos)
-        .then(|| Duration::from_nanos(ts.wall_nanos - now_nanos).min(max_offset))
+/// physical clock `now_nanos`: until the clock passed `ts`. Never capped:
+/// readers elsewhere rely on a write being acknowledged only once no clock
+/// within `max_offset` of ours can pick a timestamp that misses it in its
+/// uncertainty interval (the wait is at most `2 * max_offset`, see the
+/// module documentation). `None`: no wait.
+pub fn commit_wait(ts: Timestamp, now_nanos: u64) -> Option<Duration> {
+    (ts.wall_nanos > now_nanos).then(|| Duration::from_nanos(ts.wall_nanos - now_nanos))
+}
+
+impl RaftTimeouts {
+    /// Whether a lease of these timeouts outlasts `max_offset` plus a
+    /// heartbeat round (two heartbeat intervals): otherwise a read at a
+    /// timestamp the leaseholder chose, up to `max_offset` ahead of its
+    /// physical clock, would not fit under a lease renewed by the last
+    /// heartbeat.
+    pub fn check_lease_covers_offset(&self, max_offset: Duration) -> Result<(), String> {
+        let lease = Duration::from_millis(self.election_max_ms);
+        let needed = max_offset + Duration::from_millis(2 * self.heartbeat_ms);
+        if lease > needed {
+            Ok(())
+        } else {
+            Err(format!(
+                "the lease ({lease:?}, the election timeout) must exceed the clock offset bound ({max_offset:?}) plus two heartbeats ({needed:?} in all)"
+            ))
+        }
+    }
 }
 
 impl Replica {
     /// Waits until this replica holds a valid lease and has applied all it
-    /// committed; returns the current term.
-    pub(crate) async fn ensure_lease(&self) -> Result<u64, KvError> {
-        match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
-            Ok(_) => Ok(self.raft.metrics().borrow_watched().current_term),
-            Err(e) => Err(self.raft_error(e.forward_to_leader().map(|f| f.leader_id), &e)),
+    /// committed; returns the lease as an interval of HLC time. `renew`
+    /// confirms leadership with a heartbeat round first (the lease then
+    /// runs a whole `election_timeout_max` from now) instead of trusting
+    /// the last one.
+    pub(crate) async fn lease(&self, renew: bool) -> Result<Lease, KvError> {
+        let asked = RaftInstant::now();
+        let policy = if renew {
+            ReadPolicy::ReadIndex
+        } else {
+            ReadPolicy::LeaseRead
+        };
+        if let Err(e) = self.raft.ensure_linearizable(policy).await {
+            return Err(self.raft_error(e.forward_to_leader().map(|f| f.leader_id), &e));
         }
+        if renew {
+            // openraft publishes the acknowledgement in its metrics a moment
+            // after the heartbeat round returns.
+            let _ = self
+                .raft
+                .wait(Some(self.lease_duration))
+                .metrics(
+                    |m| m.last_quorum_acked.as_ref().is_some_and(|t| **t >= asked),
+                    "the lease renewal to show in the metrics",
+                )
+                .await;
+        }
+        let (term, leader, acked) = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow_watched();
+            (
+                m.current_term,
+                m.current_leader,
+                m.last_quorum_acked.as_ref().map(|t| **t),
+            )
+        };
+        if leader != Some(self.node_id) {
+            return Err(self.not_leaseholder(leader));
+        }
+        let remains = acked
+            .map(|acked| {
+                (acked + self.lease_duration).saturating_duration_since(
+                    RaftInstant::now(),
+                )
+            })
+            .unwrap_or_default();
+        let physical_now = self.clock.physical_now();
+        let mut state = self.lease_state.lock();
+        state.enter_term(
+            term,
+            self.clock.now(),
+            physical_now,
+            self.clock.max_offset(),
+        );
+        Ok(Lease {
+            term,
+            start: state.start,
+            expiration: lease_expiration(physical_now, remains),
+        })
     }
 
-    /// The timestamp of a write under the lease of `term`: see
-    /// [`LeaseClock::write_timestamp`].
+    /// The timestamp of a write under `lease`: see
+    /// [`LeaseState::write_timestamp`].
     pub(crate) fn lease_write_timestamp(
         &self,
-        term: u64,
+        lease: &Lease,
         requested: Timestamp,
         transactional: bool,
     ) -> Result<Timestamp, KvError> {
-        let mut lease = self.lease_clock.lock();
-        lease.enter_term(term, self.clock.now(), self.clock.max_offset());
-        lease.write_timestamp(requested, transactional)
+        let state = self.lease_state.lock();
+        if state.term != lease.term {
+            return Err(self.not_leaseholder(None));
+        }
+        state.write_timestamp(requested, transactional)
     }
 
-    /// Records a read served at `ts` under the lease of `term`.
-    pub(crate) fn lease_record_read(&self, term: u64, ts: Timestamp) {
-        let mut lease = self.lease_clock.lock();
-        lease.enter_term(term, self.clock.now(), self.clock.max_offset());
-        lease.record_read(ts);
+    /// Records a read served at `ts` under `lease`.
+    pub(crate) fn lease_record_read(&self, lease: &Lease, ts: Timestamp) {
+        let mut state = self.lease_state.lock();
+        if state.term == lease.term {
+            state.record_read(ts);
+        }
     }
 
     /// Holds an acknowledgement until the local clock has passed `ts`.
     pub(crate) async fn commit_wait(&self, ts: Timestamp) {
-        let now = self.clock.physical_now();
-        if let Some(wait) = commit_wait(ts, now, self.clock.max_offset()) {
+        if let Some(wait) = commit_wait(ts, self.clock.physical_now()) {
             tokio::time::sleep(wait).await;
         }
     }
@@ -208,18 +350,26 @@ mod tests {
         Timestamp::new(wall_nanos, 0)
     }
 
-    fn lease_at(term: u64, now: u64) -> LeaseClock {
-        let mut lease = LeaseClock::default();
-        lease.enter_term(term, ts(now), OFFSET);
+    fn lease_at(term: u64, now: u64) -> LeaseState {
+        let mut lease = LeaseState::default();
+        lease.enter_term(term, ts(now), now, OFFSET);
         lease
     }
 
     #[test]
-    fn a_new_term_sets_the_low_water_mark_max_offset_ahead() {
+    fn a_new_term_starts_max_offset_ahead_of_the_physical_clock() {
         let lease = lease_at(3, 1_000);
         assert_eq!(lease.term, 3);
-        assert_eq!(lease.low_water, ts(1_000).add_duration(OFFSET));
+        assert_eq!(lease.start, ts(1_000).add_duration(OFFSET));
         assert_eq!(lease.max_read, Timestamp::ZERO);
+    }
+
+    #[test]
+    fn a_new_term_starts_no_lower_than_an_hlc_that_ran_ahead() {
+        let mut lease = LeaseState::default();
+        let hlc = ts(1_000).add_duration(OFFSET).next();
+        lease.enter_term(1, hlc, 1_000, OFFSET);
+        assert_eq!(lease.start, hlc);
     }
 
     #[test]
@@ -227,27 +377,62 @@ mod tests {
         let mut lease = lease_at(3, 1_000);
         lease.record_read(ts(9_000_000_000));
         let before = lease.clone();
-        lease.enter_term(3, ts(5_000_000_000), OFFSET);
+        lease.enter_term(3, ts(5_000_000_000), 5_000_000_000, OFFSET);
         assert_eq!(lease, before, "re-entering the same term changed the lease");
 
-        lease.enter_term(4, ts(5_000_000_000), OFFSET);
+        lease.enter_term(4, ts(5_000_000_000), 5_000_000_000, OFFSET);
         assert_eq!(lease.term, 4);
         assert_eq!(lease.max_read, Timestamp::ZERO);
-        assert_eq!(lease.low_water, ts(5_000_000_000).add_duration(OFFSET));
+        assert_eq!(lease.start, ts(5_000_000_000).add_duration(OFFSET));
+    }
+
+    /// The previous holder's lease ended at `E` by its clock, before the new
+    /// leader was elected; the new leader's clock is at most `max_offset`
+    /// behind. Its lease starts at or above `E`.
+    #[test]
+    fn a_new_lease_starts_at_or_above_the_previous_expiration() {
+        let lease = Duration::from_millis(700);
+        let old_physical = 10_000_000_000;
+        let old = Lease {
+            term: 1,
+            start: ts(old_physical),
+            expiration: lease_expiration(old_physical, lease),
+        };
+        // The old lease ran out; the new leader's clock lags by max_offset.
+        let new_physical = old.expiration.wall_nanos - OFFSET.as_nanos() as u64;
+        let mut new = LeaseState::default();
+        new.enter_term(2, ts(new_physical), new_physical, OFFSET);
+        assert!(new.start >= old.expiration);
+    }
+
+    /// The leaseholder checked its lease, then paused past its end. The
+    /// timestamp it picks on waking lies beyond the lease: refused.
+    #[test]
+    fn a_timestamp_chosen_after_a_pause_past_the_lease_is_not_covered() {
+        let checked_at = 10_000_000_000;
+        let lease = Lease {
+            term: 1,
+            start: ts(0),
+            expiration: lease_expiration(checked_at, Duration::from_millis(700)),
+        };
+        assert!(lease.covers(ts(checked_at)));
+        let woke_at = ts(checked_at).add_duration(Duration::from_secs(2));
+        assert!(!lease.covers(woke_at));
+        assert!(!lease.covers(lease.expiration), "the expiration is exclusive");
     }
 
     #[test]
     fn a_write_above_the_floor_keeps_its_timestamp() {
         let lease = lease_at(1, 0);
-        let above = lease.low_water.next();
+        let above = lease.start.next();
         assert_eq!(lease.write_timestamp(above, false), Ok(above));
         assert_eq!(lease.write_timestamp(above, true), Ok(above));
     }
 
     #[test]
-    fn a_write_at_or_below_the_low_water_mark_moves_just_above_it() {
+    fn a_write_at_or_below_the_lease_start_moves_just_above_it() {
         let lease = lease_at(1, 1_000);
-        let floor = lease.low_water;
+        let floor = lease.start;
         assert_eq!(lease.write_timestamp(ts(1_000), false), Ok(floor.next()));
         assert_eq!(lease.write_timestamp(floor, false), Ok(floor.next()));
     }
@@ -255,7 +440,7 @@ mod tests {
     #[test]
     fn a_write_moves_above_the_highest_read_served() {
         let mut lease = lease_at(1, 0);
-        let read = lease.low_water.add_duration(Duration::from_secs(1));
+        let read = lease.start.add_duration(Duration::from_secs(1));
         lease.record_read(read);
         lease.record_read(ts(1)); // an older read does not lower the floor
         assert_eq!(lease.max_read, read);
@@ -270,19 +455,33 @@ mod tests {
             lease.write_timestamp(requested, true),
             Err(KvError::WriteTooOld {
                 requested,
-                existing: lease.low_water,
+                existing: lease.start,
             })
         );
     }
 
     #[test]
     fn only_reads_at_a_timestamp_the_leaseholder_chose_are_uncertain() {
-        let at = ts(1_000);
+        let at = ts(1_000_000_000);
+        let start = at.add_duration(Duration::from_millis(100));
+        assert_eq!(uncertainty_limit(at, true, start, OFFSET), Some(start));
+        assert_eq!(uncertainty_limit(at, false, start, OFFSET), None);
+    }
+
+    #[test]
+    fn a_read_above_the_lease_start_has_no_uncertainty_at_the_leaseholder() {
+        let at = ts(1_000_000_000);
+        assert_eq!(uncertainty_limit(at, true, ts(5), OFFSET), None);
+    }
+
+    #[test]
+    fn the_uncertainty_interval_never_exceeds_max_offset() {
+        let at = ts(1_000_000_000);
+        let far = at.add_duration(Duration::from_secs(5));
         assert_eq!(
-            uncertainty_limit(at, true, OFFSET),
+            uncertainty_limit(at, true, far, OFFSET),
             Some(at.add_duration(OFFSET))
         );
-        assert_eq!(uncertainty_limit(at, false, OFFSET), None);
     }
 
     #[test]
@@ -302,20 +501,20 @@ mod tests {
         assert!(!may_restart_uncertain_read(true, true, 0), "a write");
     }
 
+    /// The HLC ran `max_offset` ahead of the physical clock, and a new
+    /// lease's start is `max_offset` ahead of that: the wait covers the
+    /// whole distance, not just `max_offset`.
     #[test]
-    fn commit_wait_lasts_until_the_clock_passes_the_write_bounded_by_max_offset() {
+    fn commit_wait_lasts_until_the_clock_passes_the_write_however_far_ahead() {
         let now = 10_000_000_000;
-        assert_eq!(commit_wait(ts(now), now, OFFSET), None, "not ahead");
-        assert_eq!(commit_wait(ts(now - 1), now, OFFSET), None, "behind");
+        assert_eq!(commit_wait(ts(now), now), None, "not ahead");
+        assert_eq!(commit_wait(ts(now - 1), now), None, "behind");
         assert_eq!(
-            commit_wait(ts(now + 1_000), now, OFFSET),
+            commit_wait(ts(now + 1_000), now),
             Some(Duration::from_nanos(1_000))
         );
-        assert_eq!(
-            commit_wait(ts(now + 10_000_000_000), now, OFFSET),
-            Some(OFFSET),
-            "never longer than max_offset"
-        );
+        let two_offsets_ahead = ts(now).add_duration(OFFSET).add_duration(OFFSET);
+        assert_eq!(commit_wait(two_offsets_ahead, now), Some(OFFSET * 2));
     }
 
     #[test]
@@ -331,5 +530,18 @@ mod tests {
         let lease = Duration::from_millis(700);
         assert_eq!(votes_withheld_until(started, true, lease), started + lease);
         assert_eq!(votes_withheld_until(started, false, lease), started);
+    }
+
+    #[test]
+    fn every_profile_outlasts_its_offset_bound_and_a_short_lease_is_refused() {
+        let offset = meridian_hlc::DEFAULT_MAX_OFFSET;
+        for timeouts in [RaftTimeouts::LAN, RaftTimeouts::WAN] {
+            assert_eq!(timeouts.check_lease_covers_offset(offset), Ok(()));
+        }
+        assert_eq!(
+            RaftTimeouts::TEST.check_lease_covers_offset(RaftTimeouts::TEST_MAX_OFFSET),
+            Ok(())
+        );
+        assert!(RaftTimeouts::TEST.check_lease_covers_offset(offset).is_err());
     }
 }

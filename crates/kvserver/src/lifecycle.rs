@@ -156,6 +156,7 @@ impl Store {
             engine: inner.engine.clone(),
             clock: inner.clock.clone(),
             transport: inner.transport.clone(),
+            lease_duration: std::time::Duration::from_millis(inner.config.election_timeout_max),
         };
         let replica = Arc::new(Replica::new(range_id, raft, applied, node));
         inner.replicas.write().insert(range_id, replica.clone());

@@ -6,18 +6,23 @@
 //! [`Replica::send`]:
 //! 1. its keys must lie in the range, else `RangeKeyMismatch` with our
 //!    descriptor;
-//! 2. the replica must be the leaseholder: the Raft leader with a valid
+//! 2. latches on the batch's spans serialize it with overlapping requests;
+//! 3. the replica must be the leaseholder: the Raft leader with a valid
 //!    leader lease (openraft's `LeaseRead`), else `NotLeaseholder` naming the
 //!    leader it knows; the call also waits until the state machine has
-//!    applied everything committed before the lease check;
-//! 3. latches on the batch's spans serialize it with overlapping requests;
+//!    applied everything committed before the lease check, and gives the
+//!    lease as an interval of HLC time;
 //! 4. it gets a timestamp: reads at the leaseholder's clock, writes above
-//!    every read this leaseholder served and above the lease's low-water
-//!    mark;
-//! 5. it is evaluated against MVCC: reads return at once; writes become a
-//!    write set proposed through Raft and answered once applied.
+//!    every read this leaseholder served and above the lease's start;
+//! 5. it is evaluated against MVCC;
+//! 6. the lease must cover the highest timestamp the batch read or writes;
+//!    if it does not (the lease neared its end, or the replica paused), the
+//!    lease is renewed by a heartbeat round and the batch evaluated again,
+//!    once; then it is refused;
+//! 7. reads return; writes become a write set proposed through Raft and
+//!    answered once applied and once the clock passed their timestamp.
 //!
-//! It does not own the rules behind steps 2 and 4, nor the argument for
+//! It does not own the rules behind steps 3, 4 and 6, nor the argument for
 //! why reads at the leaseholder are linearizable: those live in
 //! [`crate::lease`]. Quiescing (`impl Replica` in [`crate::quiesce`]) and
 //! splitting (`impl Replica` in [`crate::split`]) live in their own modules,
@@ -25,7 +30,7 @@
 
 use std::sync::Arc;
 
-use meridian_hlc::HybridClock;
+use meridian_hlc::{HybridClock, Timestamp};
 use meridian_kvapi::{
     BatchRequest, BatchResponse, KvError, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor,
     ReplicaKind, Request,
@@ -35,12 +40,12 @@ use meridian_transport::Transport;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::ClientWriteError;
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::eval::{evaluate, Evaluated};
 use crate::latch::{LatchManager, LatchSpan};
 use crate::lease::{
-    may_move_write_above, may_restart_uncertain_read, uncertainty_limit, LeaseClock,
+    may_move_write_above, may_restart_uncertain_read, uncertainty_limit, Lease, LeaseState,
 };
 use crate::quiesce::QuiesceState;
 use crate::raft::state_machine::{AppliedSummary, StateMachine};
@@ -69,6 +74,8 @@ pub(crate) struct NodeContext {
     pub engine: Engine,
     pub clock: Arc<HybridClock>,
     pub transport: Transport,
+    /// How long a leader lease lasts (`election_timeout_max`).
+    pub lease_duration: std::time::Duration,
 }
 
 /// One node's replica of one range. The fields are the crate's so that the
@@ -82,7 +89,10 @@ pub struct Replica {
     pub(crate) clock: Arc<HybridClock>,
     pub(crate) latches: LatchManager,
     /// The timestamp bookkeeping of the lease ([`crate::lease`]).
-    pub(crate) lease_clock: Mutex<LeaseClock>,
+    pub(crate) lease_state: Mutex<LeaseState>,
+    pub(crate) lease_duration: std::time::Duration,
+    /// A pause tests insert after the next batch's lease check.
+    pause_after_lease_check: Mutex<Option<PausePoint>>,
     applied: watch::Receiver<AppliedSummary>,
     pub(crate) transport: Transport,
     metrics: crate::metrics::StoreMetrics,
@@ -104,7 +114,9 @@ impl Replica {
             engine: node.engine,
             clock: node.clock,
             latches: LatchManager::default(),
-            lease_clock: Mutex::new(LeaseClock::default()),
+            lease_state: Mutex::new(LeaseState::default()),
+            lease_duration: node.lease_duration,
+            pause_after_lease_check: Mutex::new(None),
             applied,
             transport: node.transport,
             metrics: node.metrics,
@@ -233,23 +245,70 @@ impl Replica {
                 .map_err(|e| KvError::InvalidRequest(e.to_string()))?;
         }
         self.activate().await;
-        let is_write = request.requests.iter().any(|r| r.is_write());
         let spans = request.requests.iter().map(latch_span).collect();
         let _latches = self.latches.acquire(spans).await;
         // The lease is checked after the latches: waiting for them may have
         // outlasted the lease, and the state machine must be caught up with
         // every write committed before this request evaluates.
-        let term = self.ensure_lease().await?;
+        let mut lease = self.lease(false).await?;
+        self.testing_pause().await;
         // A split may have moved some keys to another range while we waited.
         self.check_batch_in_range(&request)?;
+        let (ts, evaluated) = match self.evaluate_under(&request, &lease)? {
+            Some(done) => done,
+            None => {
+                lease = self.lease(true).await?;
+                self.evaluate_under(&request, &lease)?
+                    .ok_or_else(|| KvError::Unavailable {
+                        range_id: self.range_id,
+                        reason: format!(
+                            "the lease (until {}) does not cover the request's timestamps",
+                            lease.expiration
+                        ),
+                    })?
+            }
+        };
+        let Evaluated { responses, writes } = evaluated;
+        match writes {
+            None => self.lease_record_read(&lease, ts),
+            Some((writes, stats)) => {
+                if !writes.is_empty() {
+                    self.propose(RaftCommand::Write {
+                        writes,
+                        stats,
+                        term: lease.term,
+                    })
+                    .await?;
+                }
+                self.commit_wait(ts).await;
+            }
+        }
+        // The clock must not hand out a timestamp below one we served: a
+        // read arriving later relies on it to see this write.
+        self.clock.forward_to(ts);
+        Ok(BatchResponse {
+            timestamp: ts,
+            responses,
+        })
+    }
 
-        let max_offset = self.clock.max_offset();
+    /// Steps 4 to 6 of [`Self::send`]: the batch's timestamp and its
+    /// evaluation under `lease`, or `None` if the lease does not cover the
+    /// highest timestamp the batch reads or writes.
+    fn evaluate_under(
+        &self,
+        request: &BatchRequest,
+        lease: &Lease,
+    ) -> Result<Option<(Timestamp, Evaluated)>, KvError> {
+        let is_write = request.requests.iter().any(|r| r.is_write());
         let chosen_by_us = request.timestamp.is_none();
         let mut ts = request.timestamp.unwrap_or_else(|| self.clock.now());
         if is_write {
-            ts = self.lease_write_timestamp(term, ts, request.txn.is_some())?;
+            ts = self.lease_write_timestamp(lease, ts, request.txn.is_some())?;
         }
-
+        // Fixed for the whole request: moving up to an uncertain value does
+        // not widen the interval.
+        let limit = uncertainty_limit(ts, chosen_by_us, lease.start, self.clock.max_offset());
         let mut restarts = 0;
         let evaluated = loop {
             match evaluate(
@@ -257,7 +316,7 @@ impl Replica {
                 &request.requests,
                 ts,
                 request.txn.as_ref(),
-                uncertainty_limit(ts, chosen_by_us, max_offset),
+                limit.filter(|&l| l > ts),
             ) {
                 Err(KvError::ReadWithinUncertainty { value_ts, .. })
                     if may_restart_uncertain_read(chosen_by_us, is_write, restarts) =>
@@ -274,30 +333,32 @@ impl Replica {
                 other => break other?,
             }
         };
-        let Evaluated { responses, writes } = evaluated;
+        let highest = if is_write { ts } else { limit.unwrap_or(ts).max(ts) };
+        Ok(lease.covers(highest).then_some((ts, evaluated)))
+    }
 
-        match writes {
-            None => self.lease_record_read(term, ts),
-            Some((writes, stats)) => {
-                if !writes.is_empty() {
-                    self.propose(RaftCommand::Write {
-                        writes,
-                        stats,
-                        term,
-                    })
-                    .await?;
-                }
-                self.commit_wait(ts).await;
-            }
+    /// For tests: the next batch, once past its lease check, reports on
+    /// the returned `paused` and then waits until `resume` is sent or
+    /// dropped. This is how a test places a pause (a stalled thread, a long
+    /// GC) exactly where a lease can run out under a request.
+    pub fn pause_next_batch_after_lease_check(
+        &self,
+    ) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (paused_tx, paused) = oneshot::channel();
+        let (resume, resume_rx) = oneshot::channel();
+        *self.pause_after_lease_check.lock() = Some(PausePoint {
+            paused: paused_tx,
+            resume: resume_rx,
+        });
+        (paused, resume)
+    }
+
+    async fn testing_pause(&self) {
+        let point = self.pause_after_lease_check.lock().take();
+        if let Some(point) = point {
+            let _ = point.paused.send(());
+            let _ = point.resume.await;
         }
-        if chosen_by_us || restarts > 0 {
-            // The clock must not hand out a timestamp below one we acknowledged.
-            self.clock.forward_to(ts);
-        }
-        Ok(BatchResponse {
-            timestamp: ts,
-            responses,
-        })
     }
 
     pub(crate) async fn propose(&self, command: RaftCommand) -> Result<(), KvError> {
@@ -339,6 +400,13 @@ impl Replica {
             },
         }
     }
+}
+
+/// Where a test holds a batch: see
+/// [`Replica::pause_next_batch_after_lease_check`].
+struct PausePoint {
+    paused: oneshot::Sender<()>,
+    resume: oneshot::Receiver<()>,
 }
 
 /// Whether `request` touches only keys of `descriptor`'s range. A point

@@ -292,7 +292,7 @@ impl Replica {
                 write: true,
             }])
             .await;
-        let term = self.ensure_lease().await?;
+        let term = self.lease(false).await?.term;
         if !key_splits_span(&self.span(), split_key) {
             return Err(mismatch());
         }

@@ -80,6 +80,9 @@ impl Store {
         clock: Arc<HybridClock>,
         timeouts: RaftTimeouts,
     ) -> Result<Store, StoreError> {
+        timeouts
+            .check_lease_covers_offset(clock.max_offset())
+            .map_err(StoreError::LeaseTooShort)?;
         let (splits, split_events) = tokio::sync::mpsc::unbounded_channel();
         let metrics = StoreMetrics::default();
         let records = engine.range_local_all(RangeLocalKind::Descriptor)?;

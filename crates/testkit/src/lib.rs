@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meridian_hlc::{HybridClock, SkewedClock, SystemClock, DEFAULT_MAX_OFFSET};
+use meridian_hlc::{HybridClock, SkewedClock, SystemClock};
 use meridian_kvapi::{KvError, RangeDescriptor, RangeId, ReplicaDescriptor, Request, Response};
 use meridian_kvclient::{ClientError, DistSender, DistSenderConfig};
 use meridian_kvserver::{RaftTimeouts, Store};
@@ -77,6 +77,9 @@ pub struct ClusterConfig {
     /// One locality per node; node ids are 1, 2, ...
     pub localities: Vec<Locality>,
     pub timeouts: RaftTimeouts,
+    /// The clock offset bound of every node; the lease must outlast it
+    /// (`RaftTimeouts::check_lease_covers_offset`).
+    pub max_offset: Duration,
     /// Shared by all nodes. Idle unless a test configures it.
     pub network: NetworkModel,
 }
@@ -93,6 +96,7 @@ impl ClusterConfig {
         ClusterConfig {
             localities,
             timeouts: RaftTimeouts::TEST,
+            max_offset: RaftTimeouts::TEST_MAX_OFFSET,
             network: NetworkModel::new(),
         }
     }
@@ -193,7 +197,7 @@ impl TestCluster {
     /// had one.
     async fn boot(&mut self, id: NodeId) -> Result<()> {
         let slot = self.nodes.get(&id).ok_or(TestkitError::NodeDown(id))?;
-        let clock = Arc::new(HybridClock::new(slot.skew.clone(), DEFAULT_MAX_OFFSET));
+        let clock = Arc::new(HybridClock::new(slot.skew.clone(), self.config.max_offset));
         let mut transport_config = TransportConfig::new(id, slot.addr, slot.locality.clone());
         transport_config.network = Some(self.config.network.clone());
         transport_config.peer_timeout = Duration::from_secs(2);

@@ -32,12 +32,17 @@ impl RaftTimeouts {
         election_max_ms: 3_000,
     };
     /// For in-process tests: fast failover on loopback, with room for
-    /// debug builds on two busy cores.
+    /// debug builds on two busy cores. Its lease is too short for the
+    /// default clock offset bound: use it with [`Self::TEST_MAX_OFFSET`].
     pub const TEST: RaftTimeouts = RaftTimeouts {
         heartbeat_ms: 100,
         election_min_ms: 400,
         election_max_ms: 700,
     };
+    /// The clock offset bound that goes with [`Self::TEST`]: a lease must
+    /// outlast it plus a heartbeat round
+    /// ([`Self::check_lease_covers_offset`]).
+    pub const TEST_MAX_OFFSET: std::time::Duration = std::time::Duration::from_millis(250);
 }
 
 impl Default for RaftTimeouts {
