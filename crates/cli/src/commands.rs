@@ -95,6 +95,11 @@ pub struct StartArgs {
     /// Replicas per range [default: 3].
     #[arg(long)]
     pub replication_factor: Option<usize>,
+    /// Seconds old versions stay readable: older ones a newer version
+    /// replaced are garbage collected, and reads further back are refused
+    /// [default: 14400, 4 hours]. Zone configs will set it per range.
+    #[arg(long)]
+    pub gc_ttl_secs: Option<u64>,
     /// Raft timing: `lan` (one data center) or `wan` (regions up to ~150 ms apart) [default: lan].
     #[arg(long)]
     pub raft_profile: Option<String>,

@@ -29,6 +29,7 @@ struct StartFile {
     time_until_dead_secs: Option<u64>,
     replication_factor: Option<usize>,
     raft_profile: Option<String>,
+    gc_ttl_secs: Option<u64>,
 }
 
 fn read_file(path: &Path) -> Result<StartFile> {
@@ -92,6 +93,12 @@ pub fn resolve(args: StartArgs) -> Result<NodeConfig> {
     if let Some(n) = args.replication_factor.or(file.replication_factor) {
         config.replication_factor = n;
     }
+    if let Some(secs) = args.gc_ttl_secs.or(file.gc_ttl_secs) {
+        if secs == 0 {
+            bail!("--gc-ttl-secs must be at least 1");
+        }
+        config.gc_ttl = Duration::from_secs(secs);
+    }
     Ok(config)
 }
 
@@ -121,6 +128,7 @@ locality = "region=eu,zone=eu-a"
 join = ["127.0.0.1:7001", "127.0.0.1:7002"]
 range_max_bytes = 1024
 raft_profile = "wan"
+gc_ttl_secs = 600
 "#,
         );
         args.listen = Some("127.0.0.1:9000".parse().unwrap());
@@ -132,6 +140,20 @@ raft_profile = "wan"
         assert_eq!(config.range_max_bytes, 1024);
         assert_eq!(config.raft, RaftTimeouts::WAN);
         assert_eq!(config.join_timeout, Duration::from_secs(60));
+        assert_eq!(config.gc_ttl, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn the_gc_ttl_defaults_to_four_hours_and_must_be_positive() {
+        let (_dir, args) = args_with_file("store = \"/s\"\ncerts_dir = \"/c\"\n");
+        assert_eq!(
+            resolve(args).unwrap().gc_ttl,
+            Duration::from_secs(4 * 60 * 60)
+        );
+        let (_dir, mut args) = args_with_file("store = \"/s\"\ncerts_dir = \"/c\"\n");
+        args.gc_ttl_secs = Some(0);
+        let e = resolve(args).unwrap_err().to_string();
+        assert!(e.contains("--gc-ttl-secs must be at least 1"), "{e}");
     }
 
     #[test]

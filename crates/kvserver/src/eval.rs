@@ -4,12 +4,15 @@
 //! range replicates (later requests of the batch read its earlier writes).
 //!
 //! This module owns the mapping of each request type to its MVCC
-//! operation. It does not choose the timestamp nor hold latches (the
-//! replica does, [`crate::replica`] and [`crate::lease`]), and it does not
-//! apply the writes: the state machine does, once Raft committed them.
+//! operation, and the GC rule every request meets first: a batch at or
+//! below the range's GC threshold is refused ([`GcFloor`]), since the
+//! versions it would read may be gone. It does not choose the timestamp nor
+//! hold latches (the replica does, [`crate::replica`] and [`crate::lease`]),
+//! and it does not apply the writes: the state machine does, once Raft
+//! committed them.
 
 use meridian_hlc::Timestamp;
-use meridian_kvapi::{KvError, Request, Response, TxnMeta};
+use meridian_kvapi::{KvError, RangeId, Request, Response, TxnMeta};
 use meridian_storage::mvcc::{
     mvcc_conditional_put, mvcc_delete_range, mvcc_get, mvcc_put, mvcc_scan, ReadOptions,
     ScanOptions,
@@ -17,6 +20,45 @@ use meridian_storage::mvcc::{
 use meridian_storage::{Engine, MvccStats, Reader, WriteSet};
 
 use crate::error::kv_error;
+use crate::raft::state_machine::AppliedSummary;
+
+/// The GC threshold of a range as its applied state gives it: a batch at
+/// or below it is refused with `BelowGcThreshold`. Taken after the
+/// batch's latches and lease check, so no GC of the range can apply while
+/// the batch evaluates (a GC holds a latch over the whole range until it
+/// applied), and the threshold is at least that of every GC whose
+/// removals the engine shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcFloor {
+    pub range_id: RangeId,
+    /// Zero: the range was never collected.
+    pub threshold: Timestamp,
+}
+
+impl GcFloor {
+    /// The floor as the state machine last published it.
+    pub fn of(range_id: RangeId, applied: &tokio::sync::watch::Receiver<AppliedSummary>) -> Self {
+        let threshold = applied.borrow().gc_threshold;
+        GcFloor {
+            range_id,
+            threshold,
+        }
+    }
+
+    /// Refuses `ts` at or below the threshold. GC keeps the newest version
+    /// at or below the threshold, so a read exactly at it would still be
+    /// right; refusing it too keeps one simple rule, as CockroachDB does.
+    pub fn check(&self, ts: Timestamp) -> Result<(), KvError> {
+        if !self.threshold.is_zero() && ts <= self.threshold {
+            return Err(KvError::BelowGcThreshold {
+                range_id: self.range_id,
+                timestamp: ts,
+                threshold: self.threshold,
+            });
+        }
+        Ok(())
+    }
+}
 
 /// The outcome of evaluating a batch: responses, and for a batch with
 /// writes, the write set to replicate and its stats delta.
@@ -31,7 +73,11 @@ pub fn evaluate(
     ts: Timestamp,
     txn: Option<&TxnMeta>,
     uncertainty_limit: Option<Timestamp>,
+    gc: GcFloor,
 ) -> Result<Evaluated, KvError> {
+    // Reads and writes alike: the history at or below the threshold is
+    // what GC judged; a write there would change it after the fact.
+    gc.check(ts)?;
     let opts = ReadOptions {
         txn,
         uncertainty_limit,
@@ -132,6 +178,12 @@ mod tests {
 
     use super::*;
 
+    /// A range never collected.
+    const NO_GC: GcFloor = GcFloor {
+        range_id: 1,
+        threshold: Timestamp::ZERO,
+    };
+
     fn ts(wall: u64) -> Timestamp {
         Timestamp::new(wall, 0)
     }
@@ -173,7 +225,7 @@ mod tests {
     /// Evaluates `requests` at `at` and, as the state machine would, applies
     /// the writes; returns the responses and the stats delta.
     fn run(engine: &Engine, requests: Vec<Request>, at: Timestamp) -> (Vec<Response>, MvccStats) {
-        let evaluated = evaluate(engine, &requests, at, None, None).expect("evaluates");
+        let evaluated = evaluate(engine, &requests, at, None, None, NO_GC).expect("evaluates");
         let mut stats = MvccStats::default();
         if let Some((writes, delta)) = evaluated.writes {
             let mut batch = engine.batch();
@@ -194,7 +246,7 @@ mod tests {
     #[test]
     fn a_read_only_batch_produces_no_writes() {
         let (_dir, engine) = engine();
-        let evaluated = evaluate(&engine, &[get(b"k")], ts(10), None, None).unwrap();
+        let evaluated = evaluate(&engine, &[get(b"k")], ts(10), None, None, NO_GC).unwrap();
         assert!(evaluated.writes.is_none());
         assert_eq!(evaluated.responses, vec![Response::Get { value: None }]);
     }
@@ -202,7 +254,7 @@ mod tests {
     #[test]
     fn a_put_is_written_only_when_its_write_set_is_applied() {
         let (_dir, engine) = engine();
-        let evaluated = evaluate(&engine, &[put(b"k", b"v")], ts(10), None, None).unwrap();
+        let evaluated = evaluate(&engine, &[put(b"k", b"v")], ts(10), None, None, NO_GC).unwrap();
         assert_eq!(evaluated.responses, vec![Response::Put]);
         let (writes, stats) = evaluated.writes.expect("a write set");
         assert!(!writes.is_empty());
@@ -244,7 +296,14 @@ mod tests {
         let (responses, _) = run(&engine, vec![cput(b"v1", None)], ts(10));
         assert_eq!(responses, vec![Response::ConditionalPut]);
         // Present, but a different value was expected.
-        let refused = evaluate(&engine, &[cput(b"v2", Some(b"other"))], ts(20), None, None);
+        let refused = evaluate(
+            &engine,
+            &[cput(b"v2", Some(b"other"))],
+            ts(20),
+            None,
+            None,
+            NO_GC,
+        );
         assert!(
             matches!(&refused, Err(KvError::ConditionFailed { actual }) if actual.as_deref() == Some(&b"v1"[..])),
             "{:?}",
@@ -334,7 +393,7 @@ mod tests {
     fn a_write_below_an_existing_version_is_too_old() {
         let (_dir, engine) = engine();
         run(&engine, vec![put(b"k", b"new")], ts(20));
-        let refused = evaluate(&engine, &[put(b"k", b"old")], ts(10), None, None);
+        let refused = evaluate(&engine, &[put(b"k", b"old")], ts(10), None, None, NO_GC);
         assert!(
             matches!(
                 refused,
@@ -349,7 +408,7 @@ mod tests {
     fn a_value_within_the_uncertainty_limit_makes_a_read_uncertain() {
         let (_dir, engine) = engine();
         run(&engine, vec![put(b"k", b"v")], ts(20));
-        let uncertain = evaluate(&engine, &[get(b"k")], ts(10), None, Some(ts(25)));
+        let uncertain = evaluate(&engine, &[get(b"k")], ts(10), None, Some(ts(25)), NO_GC);
         assert!(
             matches!(
                 uncertain,
@@ -358,7 +417,43 @@ mod tests {
             "not ReadWithinUncertainty"
         );
         // Below the limit's reach it is simply not visible.
-        let evaluated = evaluate(&engine, &[get(b"k")], ts(10), None, Some(ts(15))).unwrap();
+        let evaluated = evaluate(&engine, &[get(b"k")], ts(10), None, Some(ts(15)), NO_GC).unwrap();
         assert_eq!(evaluated.responses, vec![Response::Get { value: None }]);
+    }
+
+    #[test]
+    fn reads_and_writes_at_or_below_the_gc_threshold_are_refused() {
+        let (_dir, engine) = engine();
+        run(&engine, vec![put(b"k", b"v")], ts(10));
+        let floor = GcFloor {
+            range_id: 7,
+            threshold: ts(20),
+        };
+        for (requests, at) in [
+            (vec![get(b"k")], ts(20)),
+            (vec![get(b"k")], ts(15)),
+            (vec![scan(b"a", b"z", 0, false)], ts(5)),
+            (vec![put(b"k", b"w")], ts(20)),
+        ] {
+            let refused = evaluate(&engine, &requests, at, None, None, floor);
+            assert!(
+                matches!(
+                    &refused,
+                    Err(KvError::BelowGcThreshold { range_id: 7, timestamp, threshold })
+                        if *timestamp == at && *threshold == ts(20)
+                ),
+                "{requests:?} at {at}: {:?}",
+                refused.map(|e| e.responses)
+            );
+        }
+        // Just above it, everything works.
+        let evaluated = evaluate(&engine, &[get(b"k")], ts(20).next(), None, None, floor).unwrap();
+        assert_eq!(
+            evaluated.responses,
+            vec![Response::Get {
+                value: Some(b"v".to_vec())
+            }]
+        );
+        assert!(evaluate(&engine, &[put(b"k", b"w")], ts(21), None, None, floor).is_ok());
     }
 }

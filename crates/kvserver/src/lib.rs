@@ -10,7 +10,10 @@
 //!   node's QUIC connections, tagged with the range id ([`raft::network`]);
 //!   the Raft timing of a node ([`raft::config`]).
 //! - [`latch`]: locks on key spans that serialize overlapping requests.
-//! - [`eval`]: a batch of KV requests evaluated against MVCC.
+//! - [`eval`]: a batch of KV requests evaluated against MVCC, refused at or
+//!   below the range's GC threshold.
+//! - [`gc`]: MVCC garbage collection of a range at its leaseholder, one
+//!   `RaftCommand::Gc` per bounded pass, raising the replicated threshold.
 //! - [`replica::Replica`]: serves a KV batch at the leaseholder: span check,
 //!   lease check, latches, timestamp, evaluation, proposal.
 //! - [`lease`]: the lease record and the rules for serving under it, with
@@ -32,6 +35,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod gc;
 pub mod handlers;
 pub mod latch;
 pub mod lease;

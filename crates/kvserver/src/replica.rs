@@ -317,6 +317,7 @@ impl Replica {
                 ts,
                 request.txn.as_ref(),
                 limit.filter(|&l| l > ts),
+                crate::eval::GcFloor::of(self.range_id, &self.applied),
             ) {
                 Err(KvError::ReadWithinUncertainty { value_ts, .. })
                     if may_restart_uncertain_read(chosen_by_us, is_write, restarts) =>

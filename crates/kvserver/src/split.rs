@@ -22,8 +22,9 @@
 //!    span shrinks, the right-hand statistics are recounted from the data
 //!    as of that index, and the new range's first records are written (an
 //!    applied state at a first log id common to every replica, with the
-//!    parent's voters; a log purged up to there; its `ReplicaRecord`). A
-//!    non-voter of the parent drops the right-hand keys instead.
+//!    parent's voters and GC threshold; a log purged up to there; its
+//!    `ReplicaRecord`). A non-voter of the parent drops the right-hand keys
+//!    instead.
 //! 4. **Open** the right-hand replica once the batch is committed
 //!    ([`SplitApplied`] -> `Store::open_split`); where the left-hand side
 //!    leads, the right-hand side campaigns at once, so leases stay put.
@@ -457,6 +458,10 @@ fn apply_split(
         stats: right_stats,
         span: Some((split_key, end)),
         generation: next.generation,
+        // The parent's GC removed versions of these keys too: a read below
+        // its threshold must fail on the right-hand side as well. `next`
+        // includes a GC applied earlier in this same batch.
+        gc_threshold: next.gc_threshold,
     };
     batch.put_range_local(
         right_range_id,

@@ -40,6 +40,12 @@ pub struct NodeConfig {
     pub queue_interval: Duration,
     /// Replicas per range when enough nodes exist.
     pub replication_factor: usize,
+    /// How long old versions stay readable: the MVCC GC queue removes
+    /// versions older than this (that a newer one replaced), and reads
+    /// further back are refused. Default 4 h
+    /// ([`DEFAULT_GC_TTL`](crate::mvcc_gc_queue::DEFAULT_GC_TTL)); zone
+    /// configs will set it per range and take this over as the default.
+    pub gc_ttl: Duration,
 }
 
 impl NodeConfig {
@@ -60,6 +66,7 @@ impl NodeConfig {
             time_until_dead: Duration::from_secs(60),
             queue_interval: Duration::from_secs(1),
             replication_factor: 3,
+            gc_ttl: crate::mvcc_gc_queue::DEFAULT_GC_TTL,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! - [`replicate_queue`]: up-replication and replacement of dead replicas,
 //!   carrying out what [`allocator`] decides;
 //! - [`split_queue`]: splits, by size and by hand;
+//! - [`mvcc_gc_queue`]: versions older than the GC ttl;
 //! - [`replica_gc_queue`]: replicas a range no longer has.
 //!
 //! Around them:
@@ -55,6 +56,7 @@ pub mod liveness;
 pub mod member;
 pub mod meta_queue;
 pub mod metrics;
+pub mod mvcc_gc_queue;
 pub mod node;
 pub mod queues;
 pub mod replica_gc_queue;

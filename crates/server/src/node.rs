@@ -111,6 +111,11 @@ impl Node {
                 "replication factor must be at least 1".into(),
             ));
         }
+        if config.gc_ttl.is_zero() {
+            return Err(ServerError::Config(
+                "the GC ttl must be at least 1 second".into(),
+            ));
+        }
         let store_dir = config.store.clone();
         std::fs::create_dir_all(&store_dir).map_err(|e| ServerError::Store {
             path: store_dir.display().to_string(),
@@ -352,6 +357,7 @@ impl Node {
                 interval: config.queue_interval,
                 range_max_bytes: config.range_max_bytes,
                 replication_factor: config.replication_factor,
+                gc_ttl: config.gc_ttl,
             },
         }));
         self.spawn(directory::refresh_loop(

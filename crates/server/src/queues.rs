@@ -9,10 +9,13 @@
 //!    clears learners;
 //! 3. **followers**: ask followers that never received anything (they
 //!    missed the split creating the range) to create their replica;
-//! 4. **split** ([`split_queue`](crate::split_queue)): split the range at
+//! 4. **MVCC GC** ([`mvcc_gc_queue`](crate::mvcc_gc_queue)): remove
+//!    versions older than `gc_ttl` when the range is worth it; before the
+//!    split, so garbage alone does not split a range;
+//! 5. **split** ([`split_queue`](crate::split_queue)): split the range at
 //!    its middle key when above `range_max_bytes`.
 //!
-//! Steps 2 to 4 each run whatever the others did; their errors are
+//! Steps 2 to 5 each run whatever the others did; their errors are
 //! reported together. Every tenth pass, the
 //! [`replica_gc_queue`](crate::replica_gc_queue) first looks at all local
 //! replicas.
@@ -35,12 +38,13 @@ use crate::directory::Directory;
 use crate::liveness::Liveness;
 use crate::member::Member;
 use crate::meta_queue::MetaSync;
+use crate::mvcc_gc_queue;
 use crate::replica_gc_queue;
 use crate::replicate_queue::{self, ReplicateError};
 use crate::split_queue::{self, SplitAt, SplitError};
 
 /// Replica GC runs every this many passes.
-const GC_EVERY_PASSES: u64 = 10;
+const REPLICA_GC_EVERY_PASSES: u64 = 10;
 
 /// Bound on the work of one pass on one range.
 const RANGE_WORK_LIMIT: Duration = Duration::from_secs(20);
@@ -51,6 +55,7 @@ pub(crate) struct QueueSettings {
     pub interval: Duration,
     pub range_max_bytes: u64,
     pub replication_factor: usize,
+    pub gc_ttl: Duration,
 }
 
 /// What the queues need of a node.
@@ -71,6 +76,8 @@ pub enum QueueError {
     Replicate(#[from] ReplicateError),
     #[error("{0}")]
     Followers(#[source] StoreError),
+    #[error("mvcc gc: {0}")]
+    MvccGc(#[source] meridian_kvapi::KvError),
     #[error(transparent)]
     Split(#[from] SplitError),
     /// More than one step failed.
@@ -86,7 +93,7 @@ pub(crate) async fn run(ctx: QueueContext) {
             return;
         };
         pass += 1;
-        if pass.is_multiple_of(GC_EVERY_PASSES) {
+        if pass.is_multiple_of(REPLICA_GC_EVERY_PASSES) {
             if let Err(e) = replica_gc_queue::collect_removed_replicas(&member).await {
                 warn!("replica GC: {e}");
             }
@@ -132,6 +139,11 @@ async fn process(
         .await
     {
         errors.push(QueueError::Followers(e));
+    }
+    if let Err(e) =
+        mvcc_gc_queue::maybe_collect(&member.store, replica, &ctx.clock, ctx.settings.gc_ttl).await
+    {
+        errors.push(QueueError::MvccGc(e));
     }
     let bytes = replica.stats().total_bytes();
     if split_queue::needs_split(descriptor.range_id, bytes, ctx.settings.range_max_bytes) {

@@ -7,6 +7,10 @@
 //! log after a crash; applying is idempotent because the applied index moves
 //! with the data.
 //!
+//! A GC (`RaftCommand::Gc`) applies like a write and raises the range's GC
+//! threshold in the same batch, so the versions it removed and the
+//! threshold that makes reads of them fail never part (see [`crate::gc`]).
+//!
 //! A split is a command like any other: every replica applies it at the
 //! same log index, in the same batch as the entries around it. What
 //! applying it means lives with the rest of the split, in
@@ -24,6 +28,7 @@ use std::io;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
+use meridian_hlc::Timestamp;
 use meridian_keys::RangeLocalKind;
 use meridian_kvapi::{NodeId, RangeId};
 use meridian_storage::{Engine, MvccStats, RangeData};
@@ -55,11 +60,43 @@ pub struct AppliedState {
     /// Bumped by every split and membership change (see
     /// [`meridian_kvapi::RangeDescriptor::generation`]).
     pub generation: u64,
+    /// Requests at or below this timestamp are refused: GC may have removed
+    /// versions they would read ([`crate::gc`]). Raised by `Gc` commands
+    /// only, never lowered; a split's right-hand side starts with its
+    /// parent's; snapshots carry it with the rest of this record.
+    pub gc_threshold: Timestamp,
+}
+
+/// [`AppliedState`] as written before it had a GC threshold: postcard
+/// records have no field names, so an old record is one field short.
+#[derive(Deserialize)]
+struct AppliedStateWithoutGc {
+    log_id: Option<LogId>,
+    membership: StoredMembership,
+    stats: MvccStats,
+    span: Option<(Vec<u8>, Vec<u8>)>,
+    generation: u64,
 }
 
 impl AppliedState {
-    fn decode(bytes: &[u8]) -> io::Result<Self> {
-        postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    pub(crate) fn decode(bytes: &[u8]) -> io::Result<Self> {
+        let invalid = |e| io::Error::new(io::ErrorKind::InvalidData, e);
+        // postcard ignores trailing bytes, so the current layout must be
+        // tried first; an old record is too short for it.
+        match postcard::from_bytes(bytes) {
+            Ok(state) => Ok(state),
+            Err(e) => match postcard::from_bytes::<AppliedStateWithoutGc>(bytes) {
+                Ok(old) => Ok(AppliedState {
+                    log_id: old.log_id,
+                    membership: old.membership,
+                    stats: old.stats,
+                    span: old.span,
+                    generation: old.generation,
+                    gc_threshold: Timestamp::ZERO,
+                }),
+                Err(_) => Err(invalid(e)),
+            },
+        }
     }
 
     pub(crate) fn encode(&self) -> io::Result<Vec<u8>> {
@@ -100,6 +137,7 @@ pub struct AppliedSummary {
     pub stats: MvccStats,
     pub span: Arc<(Vec<u8>, Vec<u8>)>,
     pub generation: u64,
+    pub gc_threshold: Timestamp,
 }
 
 impl StateMachine {
@@ -160,6 +198,7 @@ fn summary(applied: &AppliedState) -> AppliedSummary {
         stats: applied.stats,
         span: Arc::new(applied.span.clone().unwrap_or_default()),
         generation: applied.generation,
+        gc_threshold: applied.gc_threshold,
     }
 }
 
@@ -196,6 +235,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     if applied {
                         batch.apply_write_set(&writes);
                         next.stats.add(&stats);
+                    }
+                }
+                EntryPayload::Normal(RaftCommand::Gc {
+                    writes,
+                    stats,
+                    threshold,
+                    term,
+                }) => {
+                    // The same rule as a write: evaluated under the lease
+                    // of `term`, applied only in it.
+                    applied = log_id.leader_id.term == term;
+                    if applied {
+                        batch.apply_write_set(&writes);
+                        next.stats.add(&stats);
+                        next.gc_threshold = next.gc_threshold.max(threshold);
                     }
                 }
                 EntryPayload::Normal(RaftCommand::Split {
@@ -344,5 +398,45 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             meta,
             snapshot: data,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_applied_state_written_before_the_gc_threshold_decodes_with_none() {
+        #[derive(Serialize)]
+        struct Old {
+            log_id: Option<LogId>,
+            membership: StoredMembership,
+            stats: MvccStats,
+            span: Option<(Vec<u8>, Vec<u8>)>,
+            generation: u64,
+        }
+        let stats = MvccStats {
+            live_count: 3,
+            ..MvccStats::default()
+        };
+        let old = Old {
+            log_id: None,
+            membership: StoredMembership::default(),
+            stats,
+            span: Some((b"a".to_vec(), b"z".to_vec())),
+            generation: 4,
+        };
+        let decoded = AppliedState::decode(&postcard::to_stdvec(&old).unwrap()).unwrap();
+        assert_eq!(decoded.stats, stats);
+        assert_eq!(decoded.generation, 4);
+        assert_eq!(decoded.gc_threshold, Timestamp::ZERO);
+
+        let current = AppliedState {
+            gc_threshold: Timestamp::new(9, 1),
+            ..decoded
+        };
+        let again = AppliedState::decode(&current.encode().unwrap()).unwrap();
+        assert_eq!(again, current);
+        assert!(AppliedState::decode(&[0xff]).is_err(), "garbage is refused");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use meridian_hlc::Timestamp;
 use meridian_kvapi::RangeId;
 use meridian_storage::{MvccStats, RangeData, WriteSet};
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,17 @@ pub enum RaftCommand {
         right_range_id: RangeId,
         term: u64,
     },
+    /// Garbage collection: deletes versions no read above `threshold` can
+    /// see (`writes`, with their stats delta) and raises the range's GC
+    /// threshold to `threshold` (never lowers it), in one apply, so every
+    /// replica removes the same versions and refuses the same reads.
+    /// Applied only in the term it was evaluated in, like a write.
+    Gc {
+        writes: WriteSet,
+        stats: MvccStats,
+        threshold: Timestamp,
+        term: u64,
+    },
 }
 
 impl fmt::Display for RaftCommand {
@@ -52,6 +64,11 @@ impl fmt::Display for RaftCommand {
             }
             RaftCommand::Split { right_range_id, .. } => {
                 write!(f, "split(right range {right_range_id})")
+            }
+            RaftCommand::Gc {
+                writes, threshold, ..
+            } => {
+                write!(f, "gc(below {threshold}, {} versions)", writes.writes.len())
             }
         }
     }

@@ -53,6 +53,7 @@ fn engine_with(keys: &[&str]) -> (tempfile::TempDir, Engine, AppliedState) {
         stats,
         span: Some(span()),
         generation: 4,
+        gc_threshold: Timestamp::new(500, 0),
     };
     (dir, engine, applied)
 }
@@ -175,6 +176,11 @@ fn applying_a_split_shrinks_the_left_and_creates_the_right() {
     assert_eq!(state.span, Some((key("m"), key("z"))));
     assert_eq!(state.generation, 5);
     assert_eq!(state.log_id, Some(split_first_log_id()));
+    assert_eq!(
+        state.gc_threshold, next.gc_threshold,
+        "the right-hand side refuses the reads its parent refused"
+    );
+    assert_eq!(state.gc_threshold, Timestamp::new(500, 0));
     let voters: BTreeSet<NodeId> = state.membership.membership().voter_ids().collect();
     assert_eq!(voters, BTreeSet::from([1, 2, 3]));
 }
