@@ -10,16 +10,19 @@
 //! [`crate::quiesce`]).
 
 use meridian_kvapi::wire::kinds;
-use meridian_kvapi::{BatchRequest, BatchResult, RangeDescriptor, RangeId};
+use meridian_kvapi::{BatchRequest, BatchResult, RangeId};
 use meridian_transport::Rpc;
 
 use crate::error::{RemoteReplicaError, StoreError};
-use crate::lifecycle::{CreateReplicaRpc, DestroyReplicaRpc};
+use crate::lifecycle::{
+    CreateReplicaRequest, CreateReplicaRpc, DestroyReplicaRequest, DestroyReplicaRpc,
+};
 use crate::quiesce::{QuiesceRequest, QuiesceRpc, WakeRpc};
 use crate::raft::network::{
     AppendRpc, PreVoteRpc, RaftRpcError, RangeMessage, SnapshotChunk, SnapshotRpc,
     TransferLeaderRpc, VoteRpc,
 };
+use crate::replica_gc::RangeStatusRpc;
 use crate::split::AdminSplitRpc;
 use crate::store::Store;
 
@@ -56,19 +59,30 @@ impl Store {
             },
         )?;
         let store = self.clone();
-        transport.register::<CreateReplicaRpc, _, _>(move |_, descriptor: RangeDescriptor| {
+        transport.register::<CreateReplicaRpc, _, _>(move |_, request: CreateReplicaRequest| {
             let store = store.clone();
-            async move { store.create_requested_replica(&descriptor).await }
+            async move { store.create_requested_replica(&request).await }
         })?;
         let store = self.clone();
-        transport.register::<DestroyReplicaRpc, _, _>(move |_, range_id: RangeId| {
+        transport.register::<DestroyReplicaRpc, _, _>(
+            move |_, request: DestroyReplicaRequest| {
+                let store = store.clone();
+                async move {
+                    let DestroyReplicaRequest {
+                        range_id,
+                        replica_id,
+                    } = request;
+                    store
+                        .destroy_replica(range_id, replica_id, replica_id + 1)
+                        .await
+                        .map_err(|e| RemoteReplicaError::from_store(range_id, e))
+                }
+            },
+        )?;
+        let store = self.clone();
+        transport.register::<RangeStatusRpc, _, _>(move |_, range_id: RangeId| {
             let store = store.clone();
-            async move {
-                store
-                    .destroy_replica(range_id)
-                    .await
-                    .map_err(|e| RemoteReplicaError::from_store(range_id, e))
-            }
+            async move { store.range_status(range_id).await }
         })?;
         let store = self.clone();
         transport.register::<QuiesceRpc, _, _>(move |_, request: QuiesceRequest| {

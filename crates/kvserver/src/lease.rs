@@ -261,7 +261,10 @@ impl Replica {
             ReadPolicy::LeaseRead
         };
         if let Err(e) = self.raft.ensure_linearizable(policy).await {
-            return Err(self.raft_error(e.forward_to_leader().map(|f| f.leader_id), &e));
+            let forward = e
+                .forward_to_leader()
+                .map(|f| f.leader_node.as_ref().map(|n| n.node_id));
+            return Err(self.raft_error(forward, &e));
         }
         if renew {
             // openraft publishes the acknowledgement in its metrics a moment
@@ -284,14 +287,12 @@ impl Replica {
                 m.last_quorum_acked.as_ref().map(|t| **t),
             )
         };
-        if leader != Some(self.node_id) {
-            return Err(self.not_leaseholder(leader));
+        if leader != Some(self.replica_id) {
+            return Err(self.not_leaseholder(self.leader()));
         }
         let remains = acked
             .map(|acked| {
-                (acked + self.lease_duration).saturating_duration_since(
-                    RaftInstant::now(),
-                )
+                (acked + self.lease_duration).saturating_duration_since(RaftInstant::now())
             })
             .unwrap_or_default();
         let physical_now = self.clock.physical_now();
@@ -418,7 +419,10 @@ mod tests {
         assert!(lease.covers(ts(checked_at)));
         let woke_at = ts(checked_at).add_duration(Duration::from_secs(2));
         assert!(!lease.covers(woke_at));
-        assert!(!lease.covers(lease.expiration), "the expiration is exclusive");
+        assert!(
+            !lease.covers(lease.expiration),
+            "the expiration is exclusive"
+        );
     }
 
     #[test]
@@ -542,6 +546,8 @@ mod tests {
             RaftTimeouts::TEST.check_lease_covers_offset(RaftTimeouts::TEST_MAX_OFFSET),
             Ok(())
         );
-        assert!(RaftTimeouts::TEST.check_lease_covers_offset(offset).is_err());
+        assert!(RaftTimeouts::TEST
+            .check_lease_covers_offset(offset)
+            .is_err());
     }
 }

@@ -46,7 +46,9 @@ use std::io;
 
 use meridian_keys::space::TABLE_PREFIX;
 use meridian_keys::RangeLocalKind;
-use meridian_kvapi::{KvError, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor};
+use meridian_kvapi::{
+    KvError, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaId, ReplicaKind,
+};
 use meridian_storage::{compute_stats, find_split_key, Batch, Engine, StorageError};
 use meridian_transport::Rpc;
 use openraft::async_runtime::WatchReceiver;
@@ -59,7 +61,7 @@ use crate::raft::log_store::{io_err, start_purged};
 use crate::raft::state_machine::AppliedState;
 use crate::raft::types::{LogId, RaftCommand, ReplicaNode, StoredMembership, TypeConfig};
 use crate::replica::Replica;
-use crate::replica_record::ReplicaRecord;
+use crate::replica_record::{ReplicaRecord, Tombstone};
 use crate::store::Store;
 
 /// Splits a range at its leaseholder (step 2).
@@ -209,7 +211,13 @@ impl Store {
             }
             match self.replica(event.right.range_id) {
                 Some(replica) => replica,
-                None => self.open_replica(&event.right).await?,
+                None => {
+                    let record = ReplicaRecord {
+                        descriptor: event.right.clone(),
+                        replica_id: event.replica_id,
+                    };
+                    self.open_replica(&record).await?
+                }
             }
         };
         let leads_left = self
@@ -328,6 +336,8 @@ impl Replica {
 pub struct SplitApplied {
     pub left_range_id: RangeId,
     pub right: RangeDescriptor,
+    /// This node's replica id in both ranges (a split keeps the ids).
+    pub replica_id: ReplicaId,
 }
 
 /// The outcome of applying a split command.
@@ -353,11 +363,11 @@ pub(crate) struct SplitCommand {
 }
 
 /// Applies a split (step 3) to `next`, the applied state of range
-/// `range_id` on node `node_id` being built in `batch`.
+/// `range_id` (this node's replica `replica_id`) being built in `batch`.
 pub(crate) fn apply_split_command(
     engine: &Engine,
     range_id: RangeId,
-    node_id: NodeId,
+    replica_id: ReplicaId,
     batch: &mut Batch,
     next: &mut AppliedState,
     command: SplitCommand,
@@ -371,7 +381,7 @@ pub(crate) fn apply_split_command(
     }
     let open = apply_split(
         engine,
-        node_id,
+        replica_id,
         batch,
         next,
         command.split_key,
@@ -381,12 +391,12 @@ pub(crate) fn apply_split_command(
 }
 
 /// The right-hand range as it starts: `[split_key, end)` on the parent's
-/// voters, at the parent's new generation.
+/// voters, with their replica ids, at the parent's new generation.
 pub fn right_hand_descriptor(
     right_range_id: RangeId,
     split_key: &[u8],
     end: &[u8],
-    voters: &BTreeSet<NodeId>,
+    voters: &BTreeMap<ReplicaId, ReplicaNode>,
     generation: u64,
 ) -> RangeDescriptor {
     RangeDescriptor {
@@ -395,7 +405,12 @@ pub fn right_hand_descriptor(
         end_key: end.to_vec(),
         replicas: voters
             .iter()
-            .map(|&n| ReplicaDescriptor::voter(n))
+            .map(|(&replica_id, node)| ReplicaDescriptor {
+                node_id: node.node_id,
+                store_id: node.node_id,
+                replica_id,
+                kind: ReplicaKind::Voter,
+            })
             .collect(),
         generation,
     }
@@ -417,7 +432,7 @@ fn split_first_log_id() -> LogId {
 /// descriptor when the store must open it.
 fn apply_split(
     engine: &Engine,
-    node_id: NodeId,
+    replica_id: ReplicaId,
     batch: &mut Batch,
     next: &mut AppliedState,
     split_key: Vec<u8>,
@@ -432,19 +447,24 @@ fn apply_split(
         return Ok(None);
     }
     let membership = next.membership.membership();
-    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-    if !voters.contains(&node_id) {
-        // A non-voter here: the new range has only the voters, so this
-        // node keeps no copy of its keys.
+    let voters: BTreeSet<ReplicaId> = membership.voter_ids().collect();
+    let removed_here = Tombstone::load(engine, right_range_id)
+        .map_err(io_err)?
+        .next_replica_id
+        > replica_id;
+    if !voters.contains(&replica_id) || removed_here {
+        // A non-voter here (the new range has only the voters), or this
+        // replica of the new range was already removed (it moved on without
+        // us): this node keeps no copy of its keys.
         batch.clear_data_span(&split_key, &end);
         return Ok(None);
     }
-    let nodes: BTreeMap<NodeId, ReplicaNode> = membership
+    let nodes: BTreeMap<ReplicaId, ReplicaNode> = membership
         .nodes()
         .filter(|(id, _)| voters.contains(id))
         .map(|(id, node)| (*id, node.clone()))
         .collect();
-    let right = right_hand_descriptor(right_range_id, &split_key, &end, &voters, next.generation);
+    let right = right_hand_descriptor(right_range_id, &split_key, &end, &nodes, next.generation);
     // The new group starts initialized, at the same log id on every
     // replica, with its log purged up to there: its data is what the
     // parent held, so a replica added later gets it by snapshot, never by
@@ -457,6 +477,7 @@ fn apply_split(
         stats: right_stats,
         span: Some((split_key, end)),
         generation: next.generation,
+        next_replica_id: next.next_replica_id,
     };
     batch.put_range_local(
         right_range_id,
@@ -466,6 +487,7 @@ fn apply_split(
     start_purged(batch, right_range_id, &first_log_id)?;
     ReplicaRecord {
         descriptor: right.clone(),
+        replica_id,
     }
     .put(batch);
     Ok(Some(right))

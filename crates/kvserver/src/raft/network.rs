@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use meridian_kvapi::wire::kinds;
-use meridian_kvapi::{NodeId, RangeId};
+use meridian_kvapi::{NodeId, RangeId, ReplicaId};
 use meridian_transport::{Rpc, Transport, TransportError};
 use openraft::errors::{
     Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
@@ -186,16 +186,16 @@ pub struct NetworkFactory {
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = GroupClient;
 
-    async fn new_client(&mut self, target: NodeId, _node: &ReplicaNode) -> GroupClient {
+    async fn new_client(&mut self, _target: ReplicaId, node: &ReplicaNode) -> GroupClient {
         GroupClient {
             transport: self.transport.clone(),
             range_id: self.range_id,
-            target,
+            target: node.node_id,
         }
     }
 }
 
-/// Sends one range's Raft messages to one peer.
+/// Sends one range's Raft messages to one peer: the node of the replica.
 pub struct GroupClient {
     transport: Transport,
     range_id: RangeId,

@@ -16,7 +16,8 @@
 //!
 //! Snapshots are the range's whole state read from one RocksDB snapshot
 //! ([`meridian_storage::RangeData`]); installing one replaces the range's
-//! data and range-local records in one synced batch. They are held in
+//! data and applied state in one synced batch (this node's replica record
+//! and tombstone stay: they are the receiver's, not the sender's). They are held in
 //! memory while sent, which bounds the range size this supports (streaming
 //! snapshots, built and ingested as SST files, are still to come).
 
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use meridian_keys::RangeLocalKind;
-use meridian_kvapi::{NodeId, RangeId};
+use meridian_kvapi::{RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaId, ReplicaKind};
 use meridian_storage::{Engine, MvccStats, RangeData};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
@@ -55,9 +56,40 @@ pub struct AppliedState {
     /// Bumped by every split and membership change (see
     /// [`meridian_kvapi::RangeDescriptor::generation`]).
     pub generation: u64,
+    /// Above every replica id the range has ever had: the next addition
+    /// takes at least this one, so no id is used twice.
+    pub next_replica_id: ReplicaId,
 }
 
 impl AppliedState {
+    /// The range as of this applied state: span, generation and the members
+    /// of the applied membership (voters of either half of a joint
+    /// configuration count as voters).
+    pub fn descriptor(&self, range_id: RangeId) -> RangeDescriptor {
+        let membership = self.membership.membership();
+        let voters: std::collections::BTreeSet<ReplicaId> = membership.voter_ids().collect();
+        let (start_key, end_key) = self.span.clone().unwrap_or_default();
+        RangeDescriptor {
+            range_id,
+            start_key,
+            end_key,
+            replicas: membership
+                .nodes()
+                .map(|(&replica_id, node)| ReplicaDescriptor {
+                    node_id: node.node_id,
+                    store_id: node.node_id,
+                    replica_id,
+                    kind: if voters.contains(&replica_id) {
+                        ReplicaKind::Voter
+                    } else {
+                        ReplicaKind::NonVoter
+                    },
+                })
+                .collect(),
+            generation: self.generation,
+        }
+    }
+
     fn decode(bytes: &[u8]) -> io::Result<Self> {
         postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
@@ -82,8 +114,8 @@ impl AppliedState {
 pub struct StateMachine {
     engine: Engine,
     range_id: RangeId,
-    /// The node this replica lives on.
-    node_id: NodeId,
+    /// This replica's member id in the group.
+    replica_id: ReplicaId,
     /// `applied.span` is always set: see [`StateMachine::open`].
     applied: AppliedState,
     splits: Option<mpsc::UnboundedSender<SplitApplied>>,
@@ -94,12 +126,15 @@ pub struct StateMachine {
 }
 
 /// What the replica needs to know of the state machine, without a lock.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedSummary {
     pub index: u64,
     pub stats: MvccStats,
     pub span: Arc<(Vec<u8>, Vec<u8>)>,
     pub generation: u64,
+    /// The range's descriptor as of the applied index.
+    pub descriptor: Arc<RangeDescriptor>,
+    pub next_replica_id: ReplicaId,
 }
 
 impl StateMachine {
@@ -108,7 +143,7 @@ impl StateMachine {
     /// Splits applied here are reported on `splits`.
     pub fn open(
         engine: Engine,
-        node_id: NodeId,
+        replica_id: ReplicaId,
         range_id: RangeId,
         span: (Vec<u8>, Vec<u8>),
         splits: Option<mpsc::UnboundedSender<SplitApplied>>,
@@ -121,11 +156,11 @@ impl StateMachine {
             None => AppliedState::default(),
         };
         applied.span.get_or_insert(span);
-        let (applied_tx, _) = watch::channel(summary(&applied));
+        let (applied_tx, _) = watch::channel(summary(range_id, &applied));
         Ok(StateMachine {
             engine,
             range_id,
-            node_id,
+            replica_id,
             applied,
             splits,
             snapshot: Arc::new(Mutex::new(None)),
@@ -154,12 +189,14 @@ impl StateMachine {
     }
 }
 
-fn summary(applied: &AppliedState) -> AppliedSummary {
+fn summary(range_id: RangeId, applied: &AppliedState) -> AppliedSummary {
     AppliedSummary {
         index: applied.log_id.as_ref().map_or(0, |id| id.index()),
         stats: applied.stats,
         span: Arc::new(applied.span.clone().unwrap_or_default()),
         generation: applied.generation,
+        descriptor: Arc::new(applied.descriptor(range_id)),
+        next_replica_id: applied.next_replica_id,
     }
 }
 
@@ -212,7 +249,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     match apply_split_command(
                         &self.engine,
                         self.range_id,
-                        self.node_id,
+                        self.replica_id,
                         &mut batch,
                         &mut next,
                         command,
@@ -222,6 +259,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                 }
                 EntryPayload::Membership(membership) => {
+                    let above = membership.nodes().map(|(&id, _)| id + 1).max();
+                    next.next_replica_id = next.next_replica_id.max(above.unwrap_or(0));
                     next.membership = StoredMembership::new(Some(log_id), membership);
                     next.generation += 1;
                 }
@@ -235,12 +274,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Unsynced: the log is durable, so a lost apply is replayed.
         self.engine.commit(batch, false).map_err(io_err)?;
         self.applied = next;
-        self.applied_tx.send_replace(summary(&self.applied));
+        self.applied_tx
+            .send_replace(summary(self.range_id, &self.applied));
         for right in splits {
             if let Some(tx) = &self.splits {
                 let _ = tx.send(SplitApplied {
                     left_range_id: self.range_id,
                     right,
+                    replica_id: self.replica_id,
                 });
             }
         }
@@ -283,7 +324,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         batch.install_range_data(self.range_id, &start, &end, &snapshot);
         self.engine.commit(batch, true).map_err(io_err)?;
         self.applied = applied;
-        self.applied_tx.send_replace(summary(&self.applied));
+        self.applied_tx
+            .send_replace(summary(self.range_id, &self.applied));
         *self.snapshot.lock() = Some((meta.clone(), snapshot));
         Ok(())
     }

@@ -3,14 +3,18 @@
 
 use std::fmt;
 
-use meridian_kvapi::RangeId;
+use meridian_kvapi::{NodeId, RangeId};
 use meridian_storage::{MvccStats, RangeData, WriteSet};
 use serde::{Deserialize, Serialize};
 
-/// What a group member is: the node it lives on, as openraft stores it in
-/// the membership. Routing uses the node id; the rest is for humans.
+/// What a group member is, as openraft stores it in the membership: the
+/// node the replica lives on. openraft's member id is the *replica* id,
+/// fresh for every addition of a node to the range, so a node removed and
+/// added again is a new member with empty state (never an old member with
+/// forgotten votes). Routing uses the node id; the rest is for humans.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaNode {
+    pub node_id: NodeId,
     pub addr: String,
     pub region: String,
 }
@@ -69,7 +73,7 @@ openraft::declare_raft_types!(
     pub TypeConfig:
         D = RaftCommand,
         R = CommandResult,
-        NodeId = u64,
+        NodeId = u64, // the replica id (see `ReplicaNode`)
         Node = ReplicaNode,
         AsyncRuntime = openraft_rt_tokio::TokioRuntime,
 );
