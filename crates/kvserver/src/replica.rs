@@ -48,7 +48,7 @@ use crate::lease::{
 };
 use crate::quiesce::QuiesceState;
 use crate::raft::state_machine::{AppliedSummary, StateMachine};
-use crate::raft::types::{RaftCommand, TypeConfig};
+use crate::raft::types::{CommandResult, RaftCommand, TypeConfig};
 
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
@@ -366,13 +366,21 @@ impl Replica {
     }
 
     pub(crate) async fn propose(&self, command: RaftCommand) -> Result<(), KvError> {
+        self.propose_for_result(command).await.map(|_| ())
+    }
+
+    /// Proposes `command` and returns what applying it produced.
+    pub(crate) async fn propose_for_result(
+        &self,
+        command: RaftCommand,
+    ) -> Result<CommandResult, KvError> {
         let ambiguous = |reason: String| KvError::AmbiguousResult {
             range_id: self.range_id,
             reason,
         };
         self.metrics.proposals.inc();
         match self.raft.client_write(command).await {
-            Ok(response) if response.data.applied => Ok(()),
+            Ok(response) if response.data.applied => Ok(response.data),
             // Proposed in a later term than it was evaluated in: every
             // replica skipped it, so a retry is safe.
             Ok(_) => Err(self.not_leaseholder(self.leader())),

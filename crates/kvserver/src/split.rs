@@ -313,21 +313,21 @@ impl Replica {
                 });
             }
         }
-        self.propose(RaftCommand::Split {
-            split_key: split_key.to_vec(),
-            right_range_id,
-            term,
-        })
-        .await?;
-        let left = self.descriptor();
-        let right = RangeDescriptor {
-            range_id: right_range_id,
-            start_key: split_key.to_vec(),
-            end_key: span.1.clone(),
-            replicas: left.replicas.clone(),
-            generation: left.generation,
-        };
-        Ok((left, right))
+        let result = self
+            .propose_for_result(RaftCommand::Split {
+                split_key: split_key.to_vec(),
+                right_range_id,
+                term,
+            })
+            .await?;
+        // Both descriptors as of the split's own log index: a change
+        // applied after it must not leak into the records the caller
+        // writes to meta.
+        let descriptors = result.split.ok_or_else(|| KvError::Unavailable {
+            range_id: self.range_id,
+            reason: "the split applied without its descriptors".into(),
+        })?;
+        Ok(*descriptors)
     }
 }
 
@@ -340,16 +340,23 @@ pub struct SplitApplied {
     pub replica_id: ReplicaId,
 }
 
-/// The outcome of applying a split command.
+/// The outcome of applying a split command (one per split: its size does
+/// not matter).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SplitApply {
     /// Not applied: proposed in another term than it was evaluated in, or
     /// the key no longer lies inside the range. Every replica decides the
     /// same from the log alone.
     Skipped,
     /// Applied; `open` is the right-hand range the store must open here,
-    /// if this node keeps a replica of it and does not have one yet.
-    Applied { open: Option<RangeDescriptor> },
+    /// if this node keeps a replica of it and does not have one yet;
+    /// `left` and `right` are both ranges as of the split.
+    Applied {
+        open: Option<RangeDescriptor>,
+        left: RangeDescriptor,
+        right: RangeDescriptor,
+    },
 }
 
 /// A split command as the state machine found it in the log.
@@ -379,6 +386,8 @@ pub(crate) fn apply_split_command(
     if !applies {
         return Ok(SplitApply::Skipped);
     }
+    let end = span.1.clone();
+    let split_key = command.split_key.clone();
     let open = apply_split(
         engine,
         replica_id,
@@ -387,7 +396,29 @@ pub(crate) fn apply_split_command(
         command.split_key,
         command.right_range_id,
     )?;
-    Ok(SplitApply::Applied { open })
+    let right = right_hand_descriptor(
+        command.right_range_id,
+        &split_key,
+        &end,
+        &voter_members(next),
+        next.generation,
+    );
+    Ok(SplitApply::Applied {
+        open,
+        left: next.descriptor(range_id),
+        right,
+    })
+}
+
+/// The voters of `applied`'s membership, by replica id.
+fn voter_members(applied: &AppliedState) -> BTreeMap<ReplicaId, ReplicaNode> {
+    let membership = applied.membership.membership();
+    let voters: BTreeSet<ReplicaId> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .filter(|(id, _)| voters.contains(id))
+        .map(|(id, node)| (*id, node.clone()))
+        .collect()
 }
 
 /// The right-hand range as it starts: `[split_key, end)` on the parent's
@@ -446,24 +477,19 @@ fn apply_split(
     if ReplicaRecord::exists(engine, right_range_id).map_err(io_err)? {
         return Ok(None);
     }
-    let membership = next.membership.membership();
-    let voters: BTreeSet<ReplicaId> = membership.voter_ids().collect();
+    let nodes = voter_members(next);
     let removed_here = Tombstone::load(engine, right_range_id)
         .map_err(io_err)?
         .next_replica_id
         > replica_id;
-    if !voters.contains(&replica_id) || removed_here {
+    if !nodes.contains_key(&replica_id) || removed_here {
         // A non-voter here (the new range has only the voters), or this
         // replica of the new range was already removed (it moved on without
         // us): this node keeps no copy of its keys.
         batch.clear_data_span(&split_key, &end);
         return Ok(None);
     }
-    let nodes: BTreeMap<ReplicaId, ReplicaNode> = membership
-        .nodes()
-        .filter(|(id, _)| voters.contains(id))
-        .map(|(id, node)| (*id, node.clone()))
-        .collect();
+    let voters: BTreeSet<ReplicaId> = nodes.keys().copied().collect();
     let right = right_hand_descriptor(right_range_id, &split_key, &end, &nodes, next.generation);
     // The new group starts initialized, at the same log id on every
     // replica, with its log purged up to there: its data is what the

@@ -221,6 +221,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         while let Some((entry, responder)) = entries.try_next().await? {
             let log_id = entry.log_id();
             let mut applied = true;
+            let mut split = None;
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(RaftCommand::Write {
@@ -255,7 +256,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         command,
                     )? {
                         SplitApply::Skipped => applied = false,
-                        SplitApply::Applied { open } => splits.extend(open),
+                        SplitApply::Applied { open, left, right } => {
+                            splits.extend(open);
+                            split = Some(Box::new((left, right)));
+                        }
                     }
                 }
                 EntryPayload::Membership(membership) => {
@@ -267,7 +271,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             next.log_id = Some(log_id);
             if let Some(responder) = responder {
-                responders.push((responder, applied));
+                responders.push((responder, CommandResult { applied, split }));
             }
         }
         batch.put_range_local(self.range_id, RangeLocalKind::AppliedState, &next.encode()?);
@@ -285,8 +289,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 });
             }
         }
-        for (responder, applied) in responders {
-            responder.send(CommandResult { applied });
+        for (responder, result) in responders {
+            responder.send(result);
         }
         Ok(())
     }

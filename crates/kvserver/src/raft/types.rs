@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use meridian_kvapi::{NodeId, RangeId};
+use meridian_kvapi::{NodeId, RangeDescriptor, RangeId};
 use meridian_storage::{MvccStats, RangeData, WriteSet};
 use serde::{Deserialize, Serialize};
 
@@ -61,11 +61,13 @@ impl fmt::Display for RaftCommand {
     }
 }
 
-/// What applying a command returns to its proposer: whether its writes were
-/// applied (evaluation already produced the client's response).
+/// What applying a command returns to its proposer: whether it was applied
+/// (evaluation already produced a write's response), and for a split the
+/// left and right descriptors as of the split's own log index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandResult {
     pub applied: bool,
+    pub split: Option<Box<(RangeDescriptor, RangeDescriptor)>>,
 }
 
 openraft::declare_raft_types!(

@@ -161,10 +161,14 @@ fn applying_a_split_shrinks_the_left_and_creates_the_right() {
 
     let expected_right =
         right_hand_descriptor(RIGHT, &key("m"), &key("z"), &members(&[1, 2, 3]), 5);
+    let expected_left = next.descriptor(RANGE);
+    assert_eq!(expected_left.end_key, key("m"));
     assert_eq!(
         outcome,
         SplitApply::Applied {
-            open: Some(expected_right.clone())
+            open: Some(expected_right.clone()),
+            left: expected_left,
+            right: expected_right.clone(),
         }
     );
     // The left-hand side keeps [a, m), one generation later.
@@ -238,7 +242,7 @@ fn a_non_voter_drops_the_right_hand_keys_and_opens_nothing() {
     let (_dir, engine, mut next) = engine_with(&["b", "m", "n"]);
     next.membership = StoredMembership::new(None, membership(&[1, 2, 3], &[4]));
     let outcome = apply(&engine, 4, &mut next, command(key("m"), 7, 7));
-    assert_eq!(outcome, SplitApply::Applied { open: None });
+    assert!(matches!(outcome, SplitApply::Applied { open: None, .. }));
     assert_eq!(next.span, Some((key("a"), key("m"))));
     let right = compute_stats(&engine, &key("m"), &key("z")).unwrap();
     assert_eq!(right.key_count, 0, "right-hand keys kept on a non-voter");
@@ -262,7 +266,7 @@ fn a_right_hand_range_already_here_is_not_created_again() {
     engine.commit(batch, false).unwrap();
 
     let outcome = apply(&engine, 1, &mut next, command(key("m"), 7, 7));
-    assert_eq!(outcome, SplitApply::Applied { open: None });
+    assert!(matches!(outcome, SplitApply::Applied { open: None, .. }));
     assert_eq!(
         next.span,
         Some((key("a"), key("m"))),
