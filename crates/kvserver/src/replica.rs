@@ -167,6 +167,12 @@ impl Replica {
         leader_node(&m)
     }
 
+    /// No lease of this range starts at or below this (see
+    /// [`crate::lease::LeaseState::enter_term`]).
+    pub(crate) fn lease_floor(&self) -> meridian_hlc::Timestamp {
+        self.applied.borrow().lease_floor
+    }
+
     /// The most replica ids this range has had: the range's next addition
     /// takes an id at least this high.
     pub fn next_replica_id(&self) -> ReplicaId {
@@ -308,7 +314,7 @@ impl Replica {
         }
         // Fixed for the whole request: moving up to an uncertain value does
         // not widen the interval.
-        let limit = uncertainty_limit(ts, chosen_by_us, lease.start, self.clock.max_offset());
+        let limit = uncertainty_limit(ts, chosen_by_us, lease.start);
         let mut restarts = 0;
         let evaluated = loop {
             match evaluate(

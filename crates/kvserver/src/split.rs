@@ -15,7 +15,10 @@
 //!    through this range; refused while a membership change is in progress
 //!    (joint configuration or learners), since the new range takes the
 //!    voters only. Proposes `RaftCommand::Split { split_key,
-//!    right_range_id, term }`.
+//!    right_range_id, term, lease_floor }`: the floor is the leaseholder's
+//!    clock, at or above everything it served on the range, and no lease
+//!    of the new range starts below it (the new range is a new Raft group
+//!    whose first leader may be another node, with a slower clock).
 //! 3. **Apply** on every replica at the same log index, in the state
 //!    machine's batch (`apply_split_command`); skipped if proposed in
 //!    another term than evaluated or if the key left the range. The left
@@ -318,6 +321,9 @@ impl Replica {
                 split_key: split_key.to_vec(),
                 right_range_id,
                 term,
+                // Under the whole-range latch, after the lease check: the
+                // clock was moved up to every timestamp served here.
+                lease_floor: self.clock.now(),
             })
             .await?;
         // Both descriptors as of the split's own log index: a change
@@ -367,6 +373,8 @@ pub(crate) struct SplitCommand {
     pub evaluated_term: u64,
     /// The term of the log entry that carries it.
     pub entry_term: u64,
+    /// Where the new range's leases start, at the earliest.
+    pub lease_floor: meridian_hlc::Timestamp,
 }
 
 /// Applies a split (step 3) to `next`, the applied state of range
@@ -395,6 +403,7 @@ pub(crate) fn apply_split_command(
         next,
         command.split_key,
         command.right_range_id,
+        command.lease_floor,
     )?;
     let right = right_hand_descriptor(
         command.right_range_id,
@@ -468,6 +477,7 @@ fn apply_split(
     next: &mut AppliedState,
     split_key: Vec<u8>,
     right_range_id: RangeId,
+    lease_floor: meridian_hlc::Timestamp,
 ) -> io::Result<Option<RangeDescriptor>> {
     let (start, end) = next.span.clone().expect("set at open");
     let right_stats = compute_stats(&*batch, &split_key, &end).map_err(io_err)?;
@@ -504,6 +514,7 @@ fn apply_split(
         span: Some((split_key, end)),
         generation: next.generation,
         next_replica_id: next.next_replica_id,
+        lease_floor,
     };
     batch.put_range_local(
         right_range_id,

@@ -59,6 +59,10 @@ pub struct AppliedState {
     /// Above every replica id the range has ever had: the next addition
     /// takes at least this one, so no id is used twice.
     pub next_replica_id: ReplicaId,
+    /// No lease of the range starts at or below this: for a range created by
+    /// a split, the parent leaseholder's clock at the split (it served the
+    /// keys up to there). Zero otherwise.
+    pub lease_floor: meridian_hlc::Timestamp,
 }
 
 impl AppliedState {
@@ -135,6 +139,7 @@ pub struct AppliedSummary {
     /// The range's descriptor as of the applied index.
     pub descriptor: Arc<RangeDescriptor>,
     pub next_replica_id: ReplicaId,
+    pub lease_floor: meridian_hlc::Timestamp,
 }
 
 impl StateMachine {
@@ -197,6 +202,7 @@ fn summary(range_id: RangeId, applied: &AppliedState) -> AppliedSummary {
         generation: applied.generation,
         descriptor: Arc::new(applied.descriptor(range_id)),
         next_replica_id: applied.next_replica_id,
+        lease_floor: applied.lease_floor,
     }
 }
 
@@ -240,12 +246,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     split_key,
                     right_range_id,
                     term,
+                    lease_floor,
                 }) => {
                     let command = SplitCommand {
                         split_key,
                         right_range_id,
                         evaluated_term: term,
                         entry_term: log_id.leader_id.term,
+                        lease_floor,
                     };
                     match apply_split_command(
                         &self.engine,

@@ -40,6 +40,10 @@ pub enum RaftCommand {
         split_key: Vec<u8>,
         right_range_id: RangeId,
         term: u64,
+        /// The leaseholder's clock when it evaluated the split: at or above
+        /// every timestamp it served on the range. No lease of the new
+        /// range starts at or below it (see [`crate::lease`]).
+        lease_floor: meridian_hlc::Timestamp,
     },
 }
 

@@ -67,6 +67,7 @@ fn engine_with(keys: &[&str]) -> (tempfile::TempDir, Engine, AppliedState) {
         span: Some(span()),
         generation: 4,
         next_replica_id: 4,
+        lease_floor: Timestamp::ZERO,
     };
     (dir, engine, applied)
 }
@@ -77,6 +78,7 @@ fn command(split_key: Vec<u8>, evaluated_term: u64, entry_term: u64) -> SplitCom
         right_range_id: RIGHT,
         evaluated_term,
         entry_term,
+        lease_floor: Timestamp::new(5_000, 0),
     }
 }
 
@@ -202,6 +204,11 @@ fn applying_a_split_shrinks_the_left_and_creates_the_right() {
         .expect("applied state written");
     let state: AppliedState = postcard::from_bytes(&state).unwrap();
     assert_eq!(state.stats, right_stats);
+    assert_eq!(
+        state.lease_floor,
+        Timestamp::new(5_000, 0),
+        "the new range's leases start above what the parent served"
+    );
     assert_eq!(state.span, Some((key("m"), key("z"))));
     assert_eq!(state.generation, 5);
     assert_eq!(state.log_id, Some(split_first_log_id()));
