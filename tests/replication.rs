@@ -416,3 +416,105 @@ async fn idle_range_quiesces_wakes_on_request_and_survives_leader_loss() {
     );
     cluster.shutdown().await;
 }
+
+/// Node 3 is removed from a range while it is down; it restarts and is
+/// added back at once, while replica GC runs on it during the catch-up.
+/// The re-added replica is a new member (a fresh replica id, empty state,
+/// never the old member with its votes and log wiped), GC keeps it even
+/// before the membership naming it is applied, and it ends up with the
+/// data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_removed_while_down_and_re_added_at_once_keeps_its_new_replica_through_gc() {
+    let mut cluster = TestCluster::start(ClusterConfig::new(4)).await.unwrap();
+    let (start, end) = range_span(1);
+    cluster
+        .create_range(1, &start, &end, &[1, 2, 3])
+        .await
+        .unwrap();
+    let mut leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
+    if leader == 3 {
+        cluster
+            .store(3)
+            .unwrap()
+            .transfer_leadership(1, 1)
+            .await
+            .unwrap();
+        leader = cluster
+            .wait_for("node 1 to lead", WAIT, || async {
+                cluster.leader(1).filter(|&l| l == 1)
+            })
+            .await
+            .unwrap();
+    }
+    for i in 0..20 {
+        cluster.put(1, &key(1, i), b"v").await.unwrap();
+    }
+    let old_id = cluster.store(3).unwrap().replica(1).unwrap().replica_id();
+
+    cluster.kill(3).await.unwrap();
+    // The destroy cannot reach the dead node: the removal stands anyway.
+    let _ = cluster.store(leader).unwrap().remove_replica(1, 3).await;
+    assert!(cluster
+        .store(leader)
+        .unwrap()
+        .replica(1)
+        .unwrap()
+        .descriptor()
+        .replica_on(3)
+        .is_none());
+    cluster.restart(3).await.unwrap();
+
+    let store = cluster.store(leader).unwrap().clone();
+    let add = tokio::spawn(async move { store.add_replica(1, 3, ReplicaKind::Voter).await });
+    while !add.is_finished() {
+        cluster
+            .store(3)
+            .unwrap()
+            .gc_replica(1, &[1, 2, 4])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    add.await.unwrap().expect("node 3 was added back");
+    // GC after the add, too: the new replica is named by the range.
+    assert!(!cluster
+        .store(3)
+        .unwrap()
+        .gc_replica(1, &[1, 2, 4])
+        .await
+        .unwrap());
+
+    let replica = cluster
+        .store(3)
+        .unwrap()
+        .replica(1)
+        .expect("node 3 holds the range");
+    let new_id = replica.replica_id();
+    assert!(
+        new_id > old_id,
+        "re-added as replica {new_id}, was {old_id}"
+    );
+    let named = cluster
+        .store(leader)
+        .unwrap()
+        .replica(1)
+        .unwrap()
+        .descriptor()
+        .replica_on(3)
+        .map(|r| (r.replica_id, r.kind));
+    assert_eq!(named, Some((new_id, ReplicaKind::Voter)));
+    let last = key(1, 19);
+    cluster
+        .wait_for("the re-added replica to hold the data", WAIT, || async {
+            local_value(&cluster, 3, &last)
+        })
+        .await
+        .unwrap();
+    for i in 0..20 {
+        assert!(
+            local_value(&cluster, 3, &key(1, i)).is_some(),
+            "key {i} missing"
+        );
+    }
+    cluster.shutdown().await;
+}

@@ -34,8 +34,9 @@ pub const MAX_KEY: &[u8] = &[0xff, 0xff];
 /// Kinds of range-local records (the last byte of a range-local key).
 /// Only what is written has a kind: the membership and the MVCC statistics
 /// live inside the applied state, so they move with the applied index in the
-/// same record, and the lease is Raft's leader lease, kept in memory. Bytes `0x02` and `0x04..=0x06` were declared
-/// once and never written; a new kind may take them.
+/// same record, and the lease is Raft's leader lease, kept in memory. Bytes
+/// `0x02`, `0x05` and `0x06` were declared once and never written; a new
+/// kind may take them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum RangeLocalKind {
@@ -43,15 +44,28 @@ pub enum RangeLocalKind {
     /// the MVCC statistics of the range, written in one record.
     AppliedState = 0x01,
     /// The record that makes a node open the replica at start (the range's
-    /// descriptor as this node knows it).
+    /// descriptor as this node knows it, and the replica's id).
     Descriptor = 0x03,
+    /// Left by a destroyed replica: the lowest replica id this node may
+    /// still create for the range, so a stale message or request cannot
+    /// bring back a replica that was removed.
+    Tombstone = 0x04,
 }
 
 impl RangeLocalKind {
+    /// The kinds every replica of a range holds alike (they move in
+    /// snapshots); the others belong to one node's copy.
+    pub const REPLICATED: &'static [RangeLocalKind] = &[RangeLocalKind::AppliedState];
+
+    pub fn is_replicated(self) -> bool {
+        Self::REPLICATED.contains(&self)
+    }
+
     pub fn from_byte(b: u8) -> Result<Self, KeyError> {
         Ok(match b {
             0x01 => Self::AppliedState,
             0x03 => Self::Descriptor,
+            0x04 => Self::Tombstone,
             other => return Err(KeyError::UnknownTag(other)),
         })
     }

@@ -34,6 +34,9 @@ pub mod kinds {
     /// Asks a range's leaseholder to split it
     /// ([`super::AdminSplitRequest`] -> [`super::AdminSplitResult`]).
     pub const ADMIN_SPLIT: u16 = 115;
+    /// Asks a range's leaseholder for the range's current descriptor, to
+    /// decide whether a replica elsewhere may be collected.
+    pub const RANGE_STATUS: u16 = 117;
 
     // A node's membership in the cluster (server).
     pub const INIT: u16 = 130;
@@ -58,6 +61,7 @@ pub mod kinds {
         QUIESCE,
         WAKE,
         ADMIN_SPLIT,
+        RANGE_STATUS,
         INIT,
         JOIN,
         CLUSTER_INFO,

@@ -9,7 +9,7 @@
 
 use std::io;
 
-use meridian_kvapi::{KvError, NodeId, RangeId};
+use meridian_kvapi::{KvError, NodeId, RangeId, ReplicaId};
 use meridian_storage::StorageError;
 use meridian_transport::TransportError;
 use openraft::errors::{ClientWriteError, Fatal, InitializeError, RaftError};
@@ -33,6 +33,10 @@ pub enum StoreError {
     },
     #[error("invalid raft configuration: {0}")]
     RaftConfig(#[from] ConfigError),
+    #[error("range {range_id}: not the leader here: {reason}")]
+    NotLeader { range_id: RangeId, reason: String },
+    #[error("range {range_id} has no replica on node {node}")]
+    NotAReplica { range_id: RangeId, node: NodeId },
     #[error("invalid raft timeouts for this clock: {0}")]
     LeaseTooShort(String),
     #[error("opening the state machine of range {range_id}: {source}")]
@@ -89,6 +93,14 @@ pub enum RemoteReplicaError {
     },
     #[error("range {range_id}: storage: {message}")]
     Storage { range_id: RangeId, message: String },
+    /// The replica asked for was removed from this node (its tombstone is
+    /// above it) or a newer replica of the range is here.
+    #[error("range {range_id}: replica {replica_id} is too old (this node is at replica {next_replica_id})")]
+    ReplicaTooOld {
+        range_id: RangeId,
+        replica_id: ReplicaId,
+        next_replica_id: ReplicaId,
+    },
     #[error("range {range_id}: starting its raft group: {source}")]
     StartRaft {
         range_id: RangeId,

@@ -9,17 +9,24 @@
 //! [`crate::lifecycle`], split in [`crate::split`], quiesce in
 //! [`crate::quiesce`]).
 
+use std::sync::Arc;
+
 use meridian_kvapi::wire::kinds;
-use meridian_kvapi::{BatchRequest, BatchResult, RangeDescriptor, RangeId};
+use meridian_kvapi::{BatchRequest, BatchResult, RangeId, ReplicaId};
 use meridian_transport::Rpc;
 
 use crate::error::{RemoteReplicaError, StoreError};
-use crate::lifecycle::{CreateReplicaRpc, DestroyReplicaRpc};
+use crate::lifecycle::{
+    CreateReplicaRequest, CreateReplicaRpc, DestroyReplicaRequest, DestroyReplicaRpc,
+};
 use crate::quiesce::{QuiesceRequest, QuiesceRpc, WakeRpc};
 use crate::raft::network::{
     AppendRpc, PreVoteRpc, RaftRpcError, RangeMessage, SnapshotChunk, SnapshotRpc,
     TransferLeaderRpc, VoteRpc,
 };
+use crate::replica::Replica;
+use crate::replica_gc::RangeStatusRpc;
+use crate::replica_record::Tombstone;
 use crate::split::AdminSplitRpc;
 use crate::store::Store;
 
@@ -56,19 +63,30 @@ impl Store {
             },
         )?;
         let store = self.clone();
-        transport.register::<CreateReplicaRpc, _, _>(move |_, descriptor: RangeDescriptor| {
+        transport.register::<CreateReplicaRpc, _, _>(move |_, request: CreateReplicaRequest| {
             let store = store.clone();
-            async move { store.create_requested_replica(&descriptor).await }
+            async move { store.create_requested_replica(&request).await }
         })?;
         let store = self.clone();
-        transport.register::<DestroyReplicaRpc, _, _>(move |_, range_id: RangeId| {
+        transport.register::<DestroyReplicaRpc, _, _>(
+            move |_, request: DestroyReplicaRequest| {
+                let store = store.clone();
+                async move {
+                    let DestroyReplicaRequest {
+                        range_id,
+                        replica_id,
+                    } = request;
+                    store
+                        .destroy_replica(range_id, replica_id, replica_id + 1)
+                        .await
+                        .map_err(|e| RemoteReplicaError::from_store(range_id, e))
+                }
+            },
+        )?;
+        let store = self.clone();
+        transport.register::<RangeStatusRpc, _, _>(move |_, range_id: RangeId| {
             let store = store.clone();
-            async move {
-                store
-                    .destroy_replica(range_id)
-                    .await
-                    .map_err(|e| RemoteReplicaError::from_store(range_id, e))
-            }
+            async move { store.range_status(range_id).await }
         })?;
         let store = self.clone();
         transport.register::<QuiesceRpc, _, _>(move |_, request: QuiesceRequest| {
@@ -93,8 +111,8 @@ impl Store {
         Ok(())
     }
 
-    /// The Raft messages: each goes to its range's group, or is answered
-    /// `RangeNotFound`.
+    /// The Raft messages: each goes to the replica it names
+    /// ([`Store::addressed_replica`]).
     fn register_raft_handlers(&self) -> Result<(), StoreError> {
         let transport = &self.inner.transport;
         macro_rules! raft_handler {
@@ -103,9 +121,8 @@ impl Store {
                 transport.register::<$rpc, _, _>(move |_, message: RangeMessage<_>| {
                     let store = store.clone();
                     async move {
-                        let replica = store
-                            .replica(message.range_id)
-                            .ok_or(RaftRpcError::RangeNotFound(message.range_id))?;
+                        let replica =
+                            store.addressed_replica(message.range_id, message.to_replica)?;
                         if is_vote_kind(<$rpc as Rpc>::KIND) {
                             store.check_votes_granted(message.range_id)?;
                         }
@@ -127,6 +144,7 @@ impl Store {
             move |_, message: RangeMessage<SnapshotChunk>| {
                 let store = store.clone();
                 async move {
+                    store.addressed_replica(message.range_id, message.to_replica)?;
                     store
                         .receive_snapshot_chunk(message.range_id, message.body)
                         .await
@@ -142,6 +160,33 @@ fn is_vote_kind(kind: u16) -> bool {
 }
 
 impl Store {
+    /// The replica a Raft message for replica `to_replica` of `range_id`
+    /// goes to. A message for an older replica than the one here, or for
+    /// one below this node's tombstone, is refused (`ReplicaRemoved`): it
+    /// comes from a leader that has not seen the removal, and must not
+    /// count the new replica's empty state as the old member's. A message
+    /// for a newer replica than the one here, or for none, is
+    /// `RangeNotFound`: the replica is about to be created.
+    pub(crate) fn addressed_replica(
+        &self,
+        range_id: RangeId,
+        to_replica: ReplicaId,
+    ) -> Result<Arc<Replica>, RaftRpcError> {
+        let removed = RaftRpcError::ReplicaRemoved {
+            range_id,
+            replica_id: to_replica,
+        };
+        match self.replica(range_id) {
+            Some(replica) if replica.replica_id() == to_replica => Ok(replica),
+            Some(replica) if replica.replica_id() > to_replica => Err(removed),
+            Some(_) => Err(RaftRpcError::RangeNotFound(range_id)),
+            None => match Tombstone::load(&self.inner.engine, range_id) {
+                Ok(tombstone) if tombstone.next_replica_id > to_replica => Err(removed),
+                _ => Err(RaftRpcError::RangeNotFound(range_id)),
+            },
+        }
+    }
+
     /// Refuses a vote while this node withholds its votes after a start
     /// ([`crate::lease::votes_withheld_until`]); the candidate sees an
     /// unreachable peer and tries again later.

@@ -40,12 +40,18 @@
 //! leader was elected; the new leader's physical clock is at most
 //! `max_offset` behind, so its start `physical + max_offset` is at or above
 //! `E`. Every timestamp the previous holder served lies below `E`, every
-//! write of the new one above its start.
+//! write of the new one above its start. A range made by a split is a new
+//! Raft group whose first leader may be another node than the parent's
+//! leaseholder, with a slower clock: the split carries the parent
+//! leaseholder's clock reading (at or above everything it served on the
+//! range) as the new range's lease floor, and no lease of the new range
+//! starts at or below it.
 //!
 //! Why a read at the leaseholder is linearizable: every write acknowledged
 //! before the read arrived either lies at or below the leaseholder's clock
 //! (it wrote it, and moved its clock up to every timestamp it
-//! acknowledged) or below the lease's start (a previous lease wrote it). A
+//! acknowledged) or below the lease's start (a previous lease, or the
+//! parent range, wrote it). A
 //! read whose timestamp the leaseholder chose looks for uncertain values up
 //! to the larger of the two, which is below the expiration; the state
 //! machine has applied every committed write before the read evaluates.
@@ -116,18 +122,21 @@ pub struct LeaseState {
 impl LeaseState {
     /// Starts the bookkeeping of a new lease the first time a request runs
     /// under `term`: `hlc_now` and `physical_now` are the leaseholder's
-    /// clock readings. Within one term this does nothing.
+    /// clock readings, `floor` the range's lease floor (for a range made by
+    /// a split, what its parent served). Within one term this does nothing.
     pub fn enter_term(
         &mut self,
         term: u64,
         hlc_now: Timestamp,
         physical_now: u64,
         max_offset: Duration,
+        floor: Timestamp,
     ) {
         if self.term != term {
             let start = Timestamp::new(physical_now, 0)
                 .add_duration(max_offset)
-                .max(hlc_now);
+                .max(hlc_now)
+                .max(floor.next());
             *self = LeaseState {
                 term,
                 start,
@@ -167,17 +176,16 @@ impl LeaseState {
 /// The upper end of a read's uncertainty interval. When the leaseholder
 /// chose `ts` (its clock on arrival), a value above `ts` that was
 /// acknowledged before the read arrived can only come from a previous
-/// lease, so below `lease_start`: the interval ends at the larger of the
-/// two, never beyond `ts + max_offset`. When the client chose `ts` it asked
-/// for a snapshot at exactly that time: no interval.
+/// lease (or the parent range of a split), so below `lease_start`: the
+/// interval ends at the larger of the two. (It can exceed `max_offset`
+/// when a split's floor came from a faster clock.) When the client chose
+/// `ts` it asked for a snapshot at exactly that time: no interval.
 pub fn uncertainty_limit(
     ts: Timestamp,
     chosen_by_leaseholder: bool,
     lease_start: Timestamp,
-    max_offset: Duration,
 ) -> Option<Timestamp> {
-    let limit = ts.max(lease_start).min(ts.add_duration(max_offset));
-    (chosen_by_leaseholder && limit > ts).then_some(limit)
+    (chosen_by_leaseholder && lease_start > ts).then_some(lease_start)
 }
 
 /// Whether a request that met a value in its uncertainty interval moves its
@@ -261,7 +269,10 @@ impl Replica {
             ReadPolicy::LeaseRead
         };
         if let Err(e) = self.raft.ensure_linearizable(policy).await {
-            return Err(self.raft_error(e.forward_to_leader().map(|f| f.leader_id), &e));
+            let forward = e
+                .forward_to_leader()
+                .map(|f| f.leader_node.as_ref().map(|n| n.node_id));
+            return Err(self.raft_error(forward, &e));
         }
         if renew {
             // openraft publishes the acknowledgement in its metrics a moment
@@ -284,23 +295,23 @@ impl Replica {
                 m.last_quorum_acked.as_ref().map(|t| **t),
             )
         };
-        if leader != Some(self.node_id) {
-            return Err(self.not_leaseholder(leader));
+        if leader != Some(self.replica_id) {
+            return Err(self.not_leaseholder(self.leader()));
         }
         let remains = acked
             .map(|acked| {
-                (acked + self.lease_duration).saturating_duration_since(
-                    RaftInstant::now(),
-                )
+                (acked + self.lease_duration).saturating_duration_since(RaftInstant::now())
             })
             .unwrap_or_default();
         let physical_now = self.clock.physical_now();
+        let floor = self.lease_floor();
         let mut state = self.lease_state.lock();
         state.enter_term(
             term,
             self.clock.now(),
             physical_now,
             self.clock.max_offset(),
+            floor,
         );
         Ok(Lease {
             term,
@@ -352,7 +363,7 @@ mod tests {
 
     fn lease_at(term: u64, now: u64) -> LeaseState {
         let mut lease = LeaseState::default();
-        lease.enter_term(term, ts(now), now, OFFSET);
+        lease.enter_term(term, ts(now), now, OFFSET, Timestamp::ZERO);
         lease
     }
 
@@ -368,8 +379,18 @@ mod tests {
     fn a_new_term_starts_no_lower_than_an_hlc_that_ran_ahead() {
         let mut lease = LeaseState::default();
         let hlc = ts(1_000).add_duration(OFFSET).next();
-        lease.enter_term(1, hlc, 1_000, OFFSET);
+        lease.enter_term(1, hlc, 1_000, OFFSET, Timestamp::ZERO);
         assert_eq!(lease.start, hlc);
+    }
+
+    /// The first lease of a range made by a split starts above what the
+    /// parent's leaseholder served, even if its own clock is slower.
+    #[test]
+    fn a_new_term_starts_above_the_range_lease_floor() {
+        let mut lease = LeaseState::default();
+        let floor = ts(1_000).add_duration(OFFSET * 3);
+        lease.enter_term(1, ts(1_000), 1_000, OFFSET, floor);
+        assert_eq!(lease.start, floor.next());
     }
 
     #[test]
@@ -377,10 +398,10 @@ mod tests {
         let mut lease = lease_at(3, 1_000);
         lease.record_read(ts(9_000_000_000));
         let before = lease.clone();
-        lease.enter_term(3, ts(5_000_000_000), 5_000_000_000, OFFSET);
+        lease.enter_term(3, ts(5_000_000_000), 5_000_000_000, OFFSET, Timestamp::ZERO);
         assert_eq!(lease, before, "re-entering the same term changed the lease");
 
-        lease.enter_term(4, ts(5_000_000_000), 5_000_000_000, OFFSET);
+        lease.enter_term(4, ts(5_000_000_000), 5_000_000_000, OFFSET, Timestamp::ZERO);
         assert_eq!(lease.term, 4);
         assert_eq!(lease.max_read, Timestamp::ZERO);
         assert_eq!(lease.start, ts(5_000_000_000).add_duration(OFFSET));
@@ -401,7 +422,7 @@ mod tests {
         // The old lease ran out; the new leader's clock lags by max_offset.
         let new_physical = old.expiration.wall_nanos - OFFSET.as_nanos() as u64;
         let mut new = LeaseState::default();
-        new.enter_term(2, ts(new_physical), new_physical, OFFSET);
+        new.enter_term(2, ts(new_physical), new_physical, OFFSET, Timestamp::ZERO);
         assert!(new.start >= old.expiration);
     }
 
@@ -418,7 +439,10 @@ mod tests {
         assert!(lease.covers(ts(checked_at)));
         let woke_at = ts(checked_at).add_duration(Duration::from_secs(2));
         assert!(!lease.covers(woke_at));
-        assert!(!lease.covers(lease.expiration), "the expiration is exclusive");
+        assert!(
+            !lease.covers(lease.expiration),
+            "the expiration is exclusive"
+        );
     }
 
     #[test]
@@ -464,24 +488,14 @@ mod tests {
     fn only_reads_at_a_timestamp_the_leaseholder_chose_are_uncertain() {
         let at = ts(1_000_000_000);
         let start = at.add_duration(Duration::from_millis(100));
-        assert_eq!(uncertainty_limit(at, true, start, OFFSET), Some(start));
-        assert_eq!(uncertainty_limit(at, false, start, OFFSET), None);
+        assert_eq!(uncertainty_limit(at, true, start), Some(start));
+        assert_eq!(uncertainty_limit(at, false, start), None);
     }
 
     #[test]
     fn a_read_above_the_lease_start_has_no_uncertainty_at_the_leaseholder() {
         let at = ts(1_000_000_000);
-        assert_eq!(uncertainty_limit(at, true, ts(5), OFFSET), None);
-    }
-
-    #[test]
-    fn the_uncertainty_interval_never_exceeds_max_offset() {
-        let at = ts(1_000_000_000);
-        let far = at.add_duration(Duration::from_secs(5));
-        assert_eq!(
-            uncertainty_limit(at, true, far, OFFSET),
-            Some(at.add_duration(OFFSET))
-        );
+        assert_eq!(uncertainty_limit(at, true, ts(5)), None);
     }
 
     #[test]
@@ -542,6 +556,8 @@ mod tests {
             RaftTimeouts::TEST.check_lease_covers_offset(RaftTimeouts::TEST_MAX_OFFSET),
             Ok(())
         );
-        assert!(RaftTimeouts::TEST.check_lease_covers_offset(offset).is_err());
+        assert!(RaftTimeouts::TEST
+            .check_lease_covers_offset(offset)
+            .is_err());
     }
 }

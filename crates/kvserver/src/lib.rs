@@ -25,7 +25,11 @@
 //!   [`membership`] (voters, non-voters, promotion, demotion, removal,
 //!   leadership transfer), [`snapshot`] (reassembling received snapshots),
 //!   [`split`] (the whole split, from choosing the key to opening the new
-//!   range), and [`handlers`] (what the store answers on the transport).
+//!   range), [`replica_gc`] (collecting a replica its range no longer
+//!   has, as its leaseholder says), and [`handlers`] (what the store
+//!   answers on the transport). [`replica_record`] holds a replica's
+//!   identity on disk (its replica id) and the tombstone a destroyed one
+//!   leaves.
 //! - [`error`]: the store's errors, and those that cross the wire.
 //!
 //! A write: `Store::send` -> `Replica::send` -> `eval::evaluate` into a
@@ -45,6 +49,7 @@ pub mod metrics;
 pub mod quiesce;
 pub mod raft;
 pub mod replica;
+pub mod replica_gc;
 pub mod replica_record;
 pub mod snapshot;
 pub mod split;

@@ -14,7 +14,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use meridian_kvapi::{NodeId, RangeId, ReplicaKind};
+use meridian_kvapi::{NodeId, RangeId, ReplicaId, ReplicaKind};
+use openraft::async_runtime::WatchReceiver;
 use openraft::ChangeMembers;
 
 use crate::error::StoreError;
@@ -46,9 +47,9 @@ impl Store {
         kind: ReplicaKind,
     ) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
-        self.add_caught_up_learner(&replica, node).await?;
+        let replica_id = self.add_caught_up_learner(&replica, node).await?;
         if kind == ReplicaKind::Voter {
-            let change = ChangeMembers::AddVoterIds(BTreeSet::from([node]));
+            let change = ChangeMembers::AddVoterIds(BTreeSet::from([replica_id]));
             change_membership(&replica, change, false).await?;
         }
         Ok(())
@@ -62,62 +63,78 @@ impl Store {
     /// through a two-voter group that one failure stalls.
     pub async fn add_voters(&self, range_id: RangeId, nodes: &[NodeId]) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
-        let descriptor = replica.descriptor();
+        let mut replica_ids = BTreeSet::new();
         for &node in nodes {
-            if descriptor.replica_on(node).is_none() {
-                self.add_caught_up_learner(&replica, node).await?;
-            }
+            let replica_id = match replica.member_on(node) {
+                Some(replica_id) => replica_id,
+                None => self.add_caught_up_learner(&replica, node).await?,
+            };
+            replica_ids.insert(replica_id);
         }
-        let change = ChangeMembers::AddVoterIds(nodes.iter().copied().collect());
-        change_membership(&replica, change, false).await
+        change_membership(&replica, ChangeMembers::AddVoterIds(replica_ids), false).await
     }
 
-    /// Creates `node`'s empty replica and adds it as a learner, returning
-    /// once the leader believes the learner's log is current (openraft's
-    /// blocking add).
+    /// Creates `node`'s empty replica under a fresh replica id and adds it
+    /// as a learner, returning its id once the leader believes the
+    /// learner's log is current (openraft's blocking add).
     async fn add_caught_up_learner(
         &self,
         replica: &Replica,
         node: NodeId,
-    ) -> Result<(), StoreError> {
-        self.create_remote(node, &replica.descriptor()).await?;
+    ) -> Result<ReplicaId, StoreError> {
+        let replica_id = replica.allocate_replica_id().await?;
+        self.create_remote(node, &replica.descriptor(), replica_id)
+            .await?;
         replica
             .raft()
-            .add_learner(node, self.replica_node(node), true)
+            .add_learner(replica_id, self.replica_node(node), true)
             .await
             .map_err(|source| StoreError::ChangeMembership {
                 range_id: replica.range_id(),
                 source: Box::new(source),
             })?;
-        Ok(())
+        Ok(replica_id)
     }
 
     /// Turns a voter into a non-voter (it keeps receiving the log).
     pub async fn demote_replica(&self, range_id: RangeId, node: NodeId) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
-        let change = ChangeMembers::RemoveVoters(BTreeSet::from([node]));
+        let replica_id = replica.required_member_on(node)?;
+        let change = ChangeMembers::RemoveVoters(BTreeSet::from([replica_id]));
         change_membership(&replica, change, true).await
     }
 
     /// Turns a non-voter into a voter.
     pub async fn promote_replica(&self, range_id: RangeId, node: NodeId) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
-        let change = ChangeMembers::AddVoterIds(BTreeSet::from([node]));
+        let replica_id = replica.required_member_on(node)?;
+        let change = ChangeMembers::AddVoterIds(BTreeSet::from([replica_id]));
         change_membership(&replica, change, false).await
     }
 
     /// Removes `node`'s replica from the range and destroys its data there.
     pub async fn remove_replica(&self, range_id: RangeId, node: NodeId) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
-        let descriptor = replica.descriptor();
-        let nodes = BTreeSet::from([node]);
+        let Some(replica_id) = replica.member_on(node) else {
+            return Ok(());
+        };
+        let ids = BTreeSet::from([replica_id]);
         // Without `retain`, removing a voter drops it from the group entirely.
-        if descriptor.voters().any(|r| r.node_id == node) {
-            change_membership(&replica, ChangeMembers::RemoveVoters(nodes), false).await?;
-        } else if descriptor.replica_on(node).is_some() {
-            change_membership(&replica, ChangeMembers::RemoveNodes(nodes), false).await?;
-        }
-        self.destroy_remote(node, range_id).await
+        let is_voter = replica
+            .raft()
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == replica_id);
+        let change = if is_voter {
+            ChangeMembers::RemoveVoters(ids)
+        } else {
+            ChangeMembers::RemoveNodes(ids)
+        };
+        change_membership(&replica, change, false).await?;
+        self.destroy_remote(node, range_id, replica_id).await
     }
 
     /// Moves the range's leadership (and so its lease) to `to`.
@@ -127,10 +144,11 @@ impl Store {
         to: NodeId,
     ) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
+        let replica_id = replica.required_member_on(to)?;
         replica
             .raft()
             .trigger()
-            .transfer_leader(to)
+            .transfer_leader(replica_id)
             .await
             .map_err(|source| StoreError::TransferLeadership {
                 range_id,
@@ -139,11 +157,65 @@ impl Store {
     }
 }
 
+impl Replica {
+    /// The replica id of `node`'s member in the group's latest membership
+    /// (maybe not yet applied: a change in progress counts).
+    pub(crate) fn member_on(&self, node: NodeId) -> Option<ReplicaId> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let found = m
+            .membership_config
+            .membership()
+            .nodes()
+            .find(|(_, member)| member.node_id == node)
+            .map(|(&id, _)| id);
+        found
+    }
+
+    fn required_member_on(&self, node: NodeId) -> Result<ReplicaId, StoreError> {
+        self.member_on(node).ok_or(StoreError::NotAReplica {
+            range_id: self.range_id,
+            node,
+        })
+    }
+
+    /// A replica id the range never had, for the next addition: above the
+    /// applied `next_replica_id` (once everything committed is applied),
+    /// above every member of the latest membership, and above every id this
+    /// leader handed out before (an addition that failed half-way must not
+    /// hand its id to the next one).
+    pub(crate) async fn allocate_replica_id(&self) -> Result<ReplicaId, StoreError> {
+        self.raft
+            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
+            .await
+            .map_err(|e| StoreError::NotLeader {
+                range_id: self.range_id,
+                reason: e.to_string(),
+            })?;
+        let members_above = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow_watched();
+            let above = m
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(&id, _)| id + 1)
+                .max();
+            above.unwrap_or(0)
+        };
+        let floor = self.next_replica_id().max(members_above);
+        let mut last = self.last_allocated_replica_id.lock();
+        let id = floor.max(*last + 1);
+        *last = id;
+        Ok(id)
+    }
+}
+
 /// Applies a membership change through joint consensus; with `retain`,
 /// removed voters stay as non-voters.
 async fn change_membership(
     replica: &Replica,
-    change: ChangeMembers<NodeId, ReplicaNode>,
+    change: ChangeMembers<ReplicaId, ReplicaNode>,
     retain: bool,
 ) -> Result<(), StoreError> {
     replica

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use meridian_kvapi::{NodeId, RangeId};
+use meridian_kvapi::{NodeId, RangeId, ReplicaId};
 use meridian_transport::{Rpc, Transport};
 use openraft::async_runtime::WatchReceiver;
 use openraft::ReadPolicy;
@@ -175,7 +175,7 @@ impl Replica {
         let matched = replication
             .iter()
             .map(|(&node, matched)| (node, matched.as_ref().map(|id| id.index)));
-        group_is_caught_up(self.node_id, m.current_leader, m.last_log_index, matched)
+        group_is_caught_up(self.replica_id, m.current_leader, m.last_log_index, matched)
     }
 
     /// Marks activity and, at a quiesced leader, wakes the group and renews
@@ -211,18 +211,18 @@ pub(crate) struct QuiesceNode<S> {
 }
 
 /// Whether the group `me` belongs to may quiesce, as far as Raft goes: `me`
-/// leads it and every follower's matched index (`matched`, by node; `me`
-/// may be among them) is the leader's last log index.
+/// leads it and every follower's matched index (`matched`, by replica id;
+/// `me` may be among them) is the leader's last log index.
 fn group_is_caught_up(
-    me: NodeId,
-    leader: Option<NodeId>,
+    me: ReplicaId,
+    leader: Option<ReplicaId>,
     last_log_index: Option<u64>,
-    matched: impl IntoIterator<Item = (NodeId, Option<u64>)>,
+    matched: impl IntoIterator<Item = (ReplicaId, Option<u64>)>,
 ) -> bool {
     leader == Some(me)
         && matched
             .into_iter()
-            .filter(|&(node, _)| node != me)
+            .filter(|&(replica, _)| replica != me)
             .all(|(_, index)| index == last_log_index)
 }
 

@@ -32,8 +32,7 @@ use std::sync::Arc;
 
 use meridian_hlc::{HybridClock, Timestamp};
 use meridian_kvapi::{
-    BatchRequest, BatchResponse, KvError, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor,
-    ReplicaKind, Request,
+    BatchRequest, BatchResponse, KvError, NodeId, RangeDescriptor, RangeId, ReplicaId, Request,
 };
 use meridian_storage::Engine;
 use meridian_transport::Transport;
@@ -49,7 +48,7 @@ use crate::lease::{
 };
 use crate::quiesce::QuiesceState;
 use crate::raft::state_machine::{AppliedSummary, StateMachine};
-use crate::raft::types::{RaftCommand, TypeConfig};
+use crate::raft::types::{CommandResult, RaftCommand, TypeConfig};
 
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
@@ -84,6 +83,9 @@ pub(crate) struct NodeContext {
 pub struct Replica {
     pub(crate) range_id: RangeId,
     pub(crate) node_id: NodeId,
+    /// This replica's member id in the range's Raft group (openraft's node
+    /// id), distinct from the node's id and fresh for every addition.
+    pub(crate) replica_id: ReplicaId,
     pub(crate) raft: Raft,
     pub(crate) engine: Engine,
     pub(crate) clock: Arc<HybridClock>,
@@ -91,6 +93,9 @@ pub struct Replica {
     /// The timestamp bookkeeping of the lease ([`crate::lease`]).
     pub(crate) lease_state: Mutex<LeaseState>,
     pub(crate) lease_duration: std::time::Duration,
+    /// The last replica id this replica handed out as leader
+    /// ([`Replica::allocate_replica_id`]).
+    pub(crate) last_allocated_replica_id: Mutex<ReplicaId>,
     /// A pause tests insert after the next batch's lease check.
     pause_after_lease_check: Mutex<Option<PausePoint>>,
     applied: watch::Receiver<AppliedSummary>,
@@ -103,12 +108,14 @@ pub struct Replica {
 impl Replica {
     pub(crate) fn new(
         range_id: RangeId,
+        replica_id: ReplicaId,
         raft: Raft,
         applied: watch::Receiver<AppliedSummary>,
         node: NodeContext,
     ) -> Self {
         Replica {
             range_id,
+            replica_id,
             node_id: node.node_id,
             raft,
             engine: node.engine,
@@ -117,6 +124,7 @@ impl Replica {
             lease_state: Mutex::new(LeaseState::default()),
             lease_duration: node.lease_duration,
             pause_after_lease_check: Mutex::new(None),
+            last_allocated_replica_id: Mutex::new(0),
             applied,
             transport: node.transport,
             metrics: node.metrics,
@@ -148,9 +156,27 @@ impl Replica {
         self.applied.borrow().stats
     }
 
-    /// The leader this replica knows of, if any.
+    pub fn replica_id(&self) -> ReplicaId {
+        self.replica_id
+    }
+
+    /// The node of the leader this replica knows of, if any.
     pub fn leader(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow_watched().current_leader
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        leader_node(&m)
+    }
+
+    /// No lease of this range starts at or below this (see
+    /// [`crate::lease::LeaseState::enter_term`]).
+    pub(crate) fn lease_floor(&self) -> meridian_hlc::Timestamp {
+        self.applied.borrow().lease_floor
+    }
+
+    /// The most replica ids this range has had: the range's next addition
+    /// takes an id at least this high.
+    pub fn next_replica_id(&self) -> ReplicaId {
+        self.applied.borrow().next_replica_id
     }
 
     /// The replica's Raft state, copied out of openraft's metrics.
@@ -158,7 +184,7 @@ impl Replica {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
         RaftStatus {
-            leader: m.current_leader,
+            leader: leader_node(&m),
             term: m.current_term,
             last_log_index: m.last_log_index,
             applied_index: m.last_applied.as_ref().map(|id| id.index),
@@ -167,31 +193,11 @@ impl Replica {
         }
     }
 
-    /// The range descriptor as this replica sees it: its span and the
-    /// members of its latest membership configuration.
+    /// The range descriptor as of this replica's applied index: span,
+    /// generation and members all from the same applied state (never from
+    /// a membership Raft has not yet applied).
     pub fn descriptor(&self) -> RangeDescriptor {
-        let metrics = self.raft.metrics().borrow_watched().clone();
-        let membership = metrics.membership_config.membership();
-        let voters: std::collections::BTreeSet<NodeId> = membership.voter_ids().collect();
-        let replicas = membership
-            .nodes()
-            .map(|(&node_id, _)| {
-                let kind = if voters.contains(&node_id) {
-                    ReplicaKind::Voter
-                } else {
-                    ReplicaKind::NonVoter
-                };
-                ReplicaDescriptor::on_node(node_id, kind)
-            })
-            .collect();
-        let applied = self.applied.borrow();
-        RangeDescriptor {
-            range_id: self.range_id,
-            start_key: applied.span.0.clone(),
-            end_key: applied.span.1.clone(),
-            replicas,
-            generation: applied.generation,
-        }
+        (*self.applied.borrow().descriptor).clone()
     }
 
     pub(crate) fn not_leaseholder(&self, leader: Option<NodeId>) -> KvError {
@@ -308,7 +314,7 @@ impl Replica {
         }
         // Fixed for the whole request: moving up to an uncertain value does
         // not widen the interval.
-        let limit = uncertainty_limit(ts, chosen_by_us, lease.start, self.clock.max_offset());
+        let limit = uncertainty_limit(ts, chosen_by_us, lease.start);
         let mut restarts = 0;
         let evaluated = loop {
             match evaluate(
@@ -334,7 +340,11 @@ impl Replica {
                 other => break other?,
             }
         };
-        let highest = if is_write { ts } else { limit.unwrap_or(ts).max(ts) };
+        let highest = if is_write {
+            ts
+        } else {
+            limit.unwrap_or(ts).max(ts)
+        };
         Ok(lease.covers(highest).then_some((ts, evaluated)))
     }
 
@@ -363,20 +373,29 @@ impl Replica {
     }
 
     pub(crate) async fn propose(&self, command: RaftCommand) -> Result<(), KvError> {
+        self.propose_for_result(command).await.map(|_| ())
+    }
+
+    /// Proposes `command` and returns what applying it produced.
+    pub(crate) async fn propose_for_result(
+        &self,
+        command: RaftCommand,
+    ) -> Result<CommandResult, KvError> {
         let ambiguous = |reason: String| KvError::AmbiguousResult {
             range_id: self.range_id,
             reason,
         };
         self.metrics.proposals.inc();
         match self.raft.client_write(command).await {
-            Ok(response) if response.data.applied => Ok(()),
+            Ok(response) if response.data.applied => Ok(response.data),
             // Proposed in a later term than it was evaluated in: every
             // replica skipped it, so a retry is safe.
             Ok(_) => Err(self.not_leaseholder(self.leader())),
             Err(e) => match e.api_error() {
                 // Refused before anything was appended: safe to retry.
                 Some(ClientWriteError::ForwardToLeader(forward)) => {
-                    Err(self.raft_error(Some(forward.leader_id), &e))
+                    let leader = forward.leader_node.as_ref().map(|n| n.node_id);
+                    Err(self.raft_error(Some(leader), &e))
                 }
                 // Appended, then discarded or the group failed: the write
                 // may still commit through another leader.
@@ -401,6 +420,17 @@ impl Replica {
             },
         }
     }
+}
+
+/// The node of the leader `metrics` name, mapped through the group's
+/// membership (openraft's ids are replica ids).
+fn leader_node(metrics: &openraft::RaftMetrics<TypeConfig>) -> Option<NodeId> {
+    let leader = metrics.current_leader?;
+    metrics
+        .membership_config
+        .membership()
+        .get_node(&leader)
+        .map(|node| node.node_id)
 }
 
 /// Where a test holds a batch: see
@@ -433,6 +463,8 @@ fn latch_span(request: &Request) -> LatchSpan {
 
 #[cfg(test)]
 mod tests {
+    use meridian_kvapi::ReplicaDescriptor;
+
     use super::*;
 
     fn range(start: &[u8], end: &[u8]) -> RangeDescriptor {

@@ -15,7 +15,10 @@
 //!    through this range; refused while a membership change is in progress
 //!    (joint configuration or learners), since the new range takes the
 //!    voters only. Proposes `RaftCommand::Split { split_key,
-//!    right_range_id, term }`.
+//!    right_range_id, term, lease_floor }`: the floor is the leaseholder's
+//!    clock, at or above everything it served on the range, and no lease
+//!    of the new range starts below it (the new range is a new Raft group
+//!    whose first leader may be another node, with a slower clock).
 //! 3. **Apply** on every replica at the same log index, in the state
 //!    machine's batch (`apply_split_command`); skipped if proposed in
 //!    another term than evaluated or if the key left the range. The left
@@ -47,7 +50,9 @@ use std::io;
 
 use meridian_keys::space::TABLE_PREFIX;
 use meridian_keys::RangeLocalKind;
-use meridian_kvapi::{KvError, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor};
+use meridian_kvapi::{
+    KvError, NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaId, ReplicaKind,
+};
 use meridian_storage::{compute_stats, find_split_key, Batch, Engine, StorageError};
 use meridian_transport::Rpc;
 use openraft::async_runtime::WatchReceiver;
@@ -60,7 +65,7 @@ use crate::raft::log_store::{io_err, start_purged};
 use crate::raft::state_machine::AppliedState;
 use crate::raft::types::{LogId, RaftCommand, ReplicaNode, StoredMembership, TypeConfig};
 use crate::replica::Replica;
-use crate::replica_record::ReplicaRecord;
+use crate::replica_record::{ReplicaRecord, Tombstone};
 use crate::store::Store;
 
 /// Splits a range at its leaseholder (step 2).
@@ -210,7 +215,13 @@ impl Store {
             }
             match self.replica(event.right.range_id) {
                 Some(replica) => replica,
-                None => self.open_replica(&event.right).await?,
+                None => {
+                    let record = ReplicaRecord {
+                        descriptor: event.right.clone(),
+                        replica_id: event.replica_id,
+                    };
+                    self.open_replica(&record).await?
+                }
             }
         };
         let leads_left = self
@@ -306,21 +317,24 @@ impl Replica {
                 });
             }
         }
-        self.propose(RaftCommand::Split {
-            split_key: split_key.to_vec(),
-            right_range_id,
-            term,
-        })
-        .await?;
-        let left = self.descriptor();
-        let right = RangeDescriptor {
-            range_id: right_range_id,
-            start_key: split_key.to_vec(),
-            end_key: span.1.clone(),
-            replicas: left.replicas.clone(),
-            generation: left.generation,
-        };
-        Ok((left, right))
+        let result = self
+            .propose_for_result(RaftCommand::Split {
+                split_key: split_key.to_vec(),
+                right_range_id,
+                term,
+                // Under the whole-range latch, after the lease check: the
+                // clock was moved up to every timestamp served here.
+                lease_floor: self.clock.now(),
+            })
+            .await?;
+        // Both descriptors as of the split's own log index: a change
+        // applied after it must not leak into the records the caller
+        // writes to meta.
+        let descriptors = result.split.ok_or_else(|| KvError::Unavailable {
+            range_id: self.range_id,
+            reason: "the split applied without its descriptors".into(),
+        })?;
+        Ok(*descriptors)
     }
 }
 
@@ -329,18 +343,27 @@ impl Replica {
 pub struct SplitApplied {
     pub left_range_id: RangeId,
     pub right: RangeDescriptor,
+    /// This node's replica id in both ranges (a split keeps the ids).
+    pub replica_id: ReplicaId,
 }
 
-/// The outcome of applying a split command.
+/// The outcome of applying a split command (one per split: its size does
+/// not matter).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SplitApply {
     /// Not applied: proposed in another term than it was evaluated in, or
     /// the key no longer lies inside the range. Every replica decides the
     /// same from the log alone.
     Skipped,
     /// Applied; `open` is the right-hand range the store must open here,
-    /// if this node keeps a replica of it and does not have one yet.
-    Applied { open: Option<RangeDescriptor> },
+    /// if this node keeps a replica of it and does not have one yet;
+    /// `left` and `right` are both ranges as of the split.
+    Applied {
+        open: Option<RangeDescriptor>,
+        left: RangeDescriptor,
+        right: RangeDescriptor,
+    },
 }
 
 /// A split command as the state machine found it in the log.
@@ -351,14 +374,16 @@ pub(crate) struct SplitCommand {
     pub evaluated_term: u64,
     /// The term of the log entry that carries it.
     pub entry_term: u64,
+    /// Where the new range's leases start, at the earliest.
+    pub lease_floor: meridian_hlc::Timestamp,
 }
 
 /// Applies a split (step 3) to `next`, the applied state of range
-/// `range_id` on node `node_id` being built in `batch`.
+/// `range_id` (this node's replica `replica_id`) being built in `batch`.
 pub(crate) fn apply_split_command(
     engine: &Engine,
     range_id: RangeId,
-    node_id: NodeId,
+    replica_id: ReplicaId,
     batch: &mut Batch,
     next: &mut AppliedState,
     command: SplitCommand,
@@ -370,24 +395,49 @@ pub(crate) fn apply_split_command(
     if !applies {
         return Ok(SplitApply::Skipped);
     }
+    let end = span.1.clone();
+    let split_key = command.split_key.clone();
     let open = apply_split(
         engine,
-        node_id,
+        replica_id,
         batch,
         next,
         command.split_key,
         command.right_range_id,
+        command.lease_floor,
     )?;
-    Ok(SplitApply::Applied { open })
+    let right = right_hand_descriptor(
+        command.right_range_id,
+        &split_key,
+        &end,
+        &voter_members(next),
+        next.generation,
+    );
+    Ok(SplitApply::Applied {
+        open,
+        left: next.descriptor(range_id),
+        right,
+    })
+}
+
+/// The voters of `applied`'s membership, by replica id.
+fn voter_members(applied: &AppliedState) -> BTreeMap<ReplicaId, ReplicaNode> {
+    let membership = applied.membership.membership();
+    let voters: BTreeSet<ReplicaId> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .filter(|(id, _)| voters.contains(id))
+        .map(|(id, node)| (*id, node.clone()))
+        .collect()
 }
 
 /// The right-hand range as it starts: `[split_key, end)` on the parent's
-/// voters, at the parent's new generation.
+/// voters, with their replica ids, at the parent's new generation.
 pub fn right_hand_descriptor(
     right_range_id: RangeId,
     split_key: &[u8],
     end: &[u8],
-    voters: &BTreeSet<NodeId>,
+    voters: &BTreeMap<ReplicaId, ReplicaNode>,
     generation: u64,
 ) -> RangeDescriptor {
     RangeDescriptor {
@@ -396,7 +446,12 @@ pub fn right_hand_descriptor(
         end_key: end.to_vec(),
         replicas: voters
             .iter()
-            .map(|&n| ReplicaDescriptor::voter(n))
+            .map(|(&replica_id, node)| ReplicaDescriptor {
+                node_id: node.node_id,
+                store_id: node.node_id,
+                replica_id,
+                kind: ReplicaKind::Voter,
+            })
             .collect(),
         generation,
     }
@@ -418,11 +473,12 @@ fn split_first_log_id() -> LogId {
 /// descriptor when the store must open it.
 fn apply_split(
     engine: &Engine,
-    node_id: NodeId,
+    replica_id: ReplicaId,
     batch: &mut Batch,
     next: &mut AppliedState,
     split_key: Vec<u8>,
     right_range_id: RangeId,
+    lease_floor: meridian_hlc::Timestamp,
 ) -> io::Result<Option<RangeDescriptor>> {
     let (start, end) = next.span.clone().expect("set at open");
     let right_stats = compute_stats(&*batch, &split_key, &end).map_err(io_err)?;
@@ -432,20 +488,20 @@ fn apply_split(
     if ReplicaRecord::exists(engine, right_range_id).map_err(io_err)? {
         return Ok(None);
     }
-    let membership = next.membership.membership();
-    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-    if !voters.contains(&node_id) {
-        // A non-voter here: the new range has only the voters, so this
-        // node keeps no copy of its keys.
+    let nodes = voter_members(next);
+    let removed_here = Tombstone::load(engine, right_range_id)
+        .map_err(io_err)?
+        .next_replica_id
+        > replica_id;
+    if !nodes.contains_key(&replica_id) || removed_here {
+        // A non-voter here (the new range has only the voters), or this
+        // replica of the new range was already removed (it moved on without
+        // us): this node keeps no copy of its keys.
         batch.clear_data_span(&split_key, &end);
         return Ok(None);
     }
-    let nodes: BTreeMap<NodeId, ReplicaNode> = membership
-        .nodes()
-        .filter(|(id, _)| voters.contains(id))
-        .map(|(id, node)| (*id, node.clone()))
-        .collect();
-    let right = right_hand_descriptor(right_range_id, &split_key, &end, &voters, next.generation);
+    let voters: BTreeSet<ReplicaId> = nodes.keys().copied().collect();
+    let right = right_hand_descriptor(right_range_id, &split_key, &end, &nodes, next.generation);
     // The new group starts initialized, at the same log id on every
     // replica, with its log purged up to there: its data is what the
     // parent held, so a replica added later gets it by snapshot, never by
@@ -462,6 +518,8 @@ fn apply_split(
         // its threshold must fail on the right-hand side as well. `next`
         // includes a GC applied earlier in this same batch.
         gc_threshold: next.gc_threshold,
+        next_replica_id: next.next_replica_id,
+        lease_floor,
     };
     batch.put_range_local(
         right_range_id,
@@ -471,6 +529,7 @@ fn apply_split(
     start_purged(batch, right_range_id, &first_log_id)?;
     ReplicaRecord {
         descriptor: right.clone(),
+        replica_id,
     }
     .put(batch);
     Ok(Some(right))

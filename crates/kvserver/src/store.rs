@@ -112,7 +112,7 @@ impl Store {
         for (range_id, bytes) in records {
             let record = ReplicaRecord::decode(&bytes)?;
             debug_assert_eq!(record.descriptor.range_id, range_id);
-            store.open_replica(&record.descriptor).await?;
+            store.open_replica(&record).await?;
         }
         store.register_handlers()?;
         crate::split::spawn_right_hand_opener(&store, split_events);

@@ -56,7 +56,9 @@ impl Batch {
     }
 
     /// Replaces everything this node has of range `range_id` (its data in
-    /// `[start, end)` and its range-local records) with `data`.
+    /// `[start, end)` and its replicated range-local records) with `data`.
+    /// The node's own records of the range (its replica record, its
+    /// tombstone) stay.
     pub fn install_range_data(
         &mut self,
         range_id: u64,
@@ -65,8 +67,10 @@ impl Batch {
         data: &RangeData,
     ) {
         self.clear_data_span(start, end);
-        self.clear_range_local(range_id);
-        for (kind, value) in &data.local {
+        for &kind in RangeLocalKind::REPLICATED {
+            self.delete_range_local(range_id, kind);
+        }
+        for (kind, value) in data.local.iter().filter(|(k, _)| k.is_replicated()) {
             self.put_range_local(range_id, *kind, value);
         }
         for (key, value) in &data.data {
@@ -114,7 +118,9 @@ impl Engine {
             let (key, value) = item?;
             let (_, kind) = decode_range_local_key(&key)
                 .map_err(|e| StorageError::corrupt("range-local key", e))?;
-            out.local.push((kind, value.to_vec()));
+            if kind.is_replicated() {
+                out.local.push((kind, value.to_vec()));
+            }
         }
 
         let (start, end) = span(&out.local)?;

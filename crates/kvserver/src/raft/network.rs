@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use meridian_kvapi::wire::kinds;
-use meridian_kvapi::{NodeId, RangeId};
+use meridian_kvapi::{NodeId, RangeId, ReplicaId};
 use meridian_transport::{Rpc, Transport, TransportError};
 use openraft::errors::{
     Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
@@ -31,10 +31,13 @@ use meridian_storage::RangeData;
 /// The least time an append gets before it counts as failed.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A Raft message for one range.
+/// A Raft message for one replica of one range.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RangeMessage<T> {
     pub range_id: RangeId,
+    /// The replica the sender means: a message for an older replica of the
+    /// range on the receiving node never reaches a newer one.
+    pub to_replica: ReplicaId,
     pub body: T,
 }
 
@@ -43,6 +46,12 @@ pub struct RangeMessage<T> {
 pub enum RaftRpcError {
     #[error("range {0} not found on the receiving node")]
     RangeNotFound(RangeId),
+    /// The message was for a replica this node destroyed or replaced.
+    #[error("range {range_id}: replica {replica_id} was removed from the receiving node")]
+    ReplicaRemoved {
+        range_id: RangeId,
+        replica_id: ReplicaId,
+    },
     /// The receiving group has stopped or failed.
     #[error("raft: {0}")]
     Fatal(Box<Fatal<TypeConfig>>),
@@ -186,20 +195,22 @@ pub struct NetworkFactory {
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = GroupClient;
 
-    async fn new_client(&mut self, target: NodeId, _node: &ReplicaNode) -> GroupClient {
+    async fn new_client(&mut self, target: ReplicaId, node: &ReplicaNode) -> GroupClient {
         GroupClient {
             transport: self.transport.clone(),
             range_id: self.range_id,
-            target,
+            target: node.node_id,
+            to_replica: target,
         }
     }
 }
 
-/// Sends one range's Raft messages to one peer.
+/// Sends one range's Raft messages to one peer: the node of the replica.
 pub struct GroupClient {
     transport: Transport,
     range_id: RangeId,
     target: NodeId,
+    to_replica: ReplicaId,
 }
 
 fn rpc_error(e: TransportError) -> RPCError<TypeConfig> {
@@ -213,9 +224,9 @@ fn rpc_error(e: TransportError) -> RPCError<TypeConfig> {
 
 fn remote_error(e: RaftRpcError) -> RPCError<TypeConfig> {
     match e {
-        RaftRpcError::RangeNotFound(_) | RaftRpcError::VotesWithheld { .. } => {
-            RPCError::Unreachable(Unreachable::new(&e))
-        }
+        RaftRpcError::RangeNotFound(_)
+        | RaftRpcError::ReplicaRemoved { .. }
+        | RaftRpcError::VotesWithheld { .. } => RPCError::Unreachable(Unreachable::new(&e)),
         RaftRpcError::Fatal(_)
         | RaftRpcError::SnapshotChunkOutOfOrder { .. }
         | RaftRpcError::SnapshotUnanswered => RPCError::Network(NetworkError::new(&e)),
@@ -230,6 +241,7 @@ impl GroupClient {
     ) -> Result<T, RPCError<TypeConfig>> {
         let message = RangeMessage {
             range_id: self.range_id,
+            to_replica: self.to_replica,
             body,
         };
         self.transport

@@ -20,7 +20,8 @@
 //!
 //! Snapshots are the range's whole state read from one RocksDB snapshot
 //! ([`meridian_storage::RangeData`]); installing one replaces the range's
-//! data and range-local records in one synced batch. They are held in
+//! data and applied state in one synced batch (this node's replica record
+//! and tombstone stay: they are the receiver's, not the sender's). They are held in
 //! memory while sent, which bounds the range size this supports (streaming
 //! snapshots, built and ingested as SST files, are still to come).
 
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use futures_util::TryStreamExt;
 use meridian_hlc::Timestamp;
 use meridian_keys::RangeLocalKind;
-use meridian_kvapi::{NodeId, RangeId};
+use meridian_kvapi::{RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaId, ReplicaKind};
 use meridian_storage::{Engine, MvccStats, RangeData};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
@@ -65,38 +66,46 @@ pub struct AppliedState {
     /// only, never lowered; a split's right-hand side starts with its
     /// parent's; snapshots carry it with the rest of this record.
     pub gc_threshold: Timestamp,
-}
-
-/// [`AppliedState`] as written before it had a GC threshold: postcard
-/// records have no field names, so an old record is one field short.
-#[derive(Deserialize)]
-struct AppliedStateWithoutGc {
-    log_id: Option<LogId>,
-    membership: StoredMembership,
-    stats: MvccStats,
-    span: Option<(Vec<u8>, Vec<u8>)>,
-    generation: u64,
+    /// Above every replica id the range has ever had: the next addition
+    /// takes at least this one, so no id is used twice.
+    pub next_replica_id: ReplicaId,
+    /// No lease of the range starts at or below this: for a range created by
+    /// a split, the parent leaseholder's clock at the split (it served the
+    /// keys up to there). Zero otherwise.
+    pub lease_floor: Timestamp,
 }
 
 impl AppliedState {
-    pub(crate) fn decode(bytes: &[u8]) -> io::Result<Self> {
-        let invalid = |e| io::Error::new(io::ErrorKind::InvalidData, e);
-        // postcard ignores trailing bytes, so the current layout must be
-        // tried first; an old record is too short for it.
-        match postcard::from_bytes(bytes) {
-            Ok(state) => Ok(state),
-            Err(e) => match postcard::from_bytes::<AppliedStateWithoutGc>(bytes) {
-                Ok(old) => Ok(AppliedState {
-                    log_id: old.log_id,
-                    membership: old.membership,
-                    stats: old.stats,
-                    span: old.span,
-                    generation: old.generation,
-                    gc_threshold: Timestamp::ZERO,
-                }),
-                Err(_) => Err(invalid(e)),
-            },
+    /// The range as of this applied state: span, generation and the members
+    /// of the applied membership (voters of either half of a joint
+    /// configuration count as voters).
+    pub fn descriptor(&self, range_id: RangeId) -> RangeDescriptor {
+        let membership = self.membership.membership();
+        let voters: std::collections::BTreeSet<ReplicaId> = membership.voter_ids().collect();
+        let (start_key, end_key) = self.span.clone().unwrap_or_default();
+        RangeDescriptor {
+            range_id,
+            start_key,
+            end_key,
+            replicas: membership
+                .nodes()
+                .map(|(&replica_id, node)| ReplicaDescriptor {
+                    node_id: node.node_id,
+                    store_id: node.node_id,
+                    replica_id,
+                    kind: if voters.contains(&replica_id) {
+                        ReplicaKind::Voter
+                    } else {
+                        ReplicaKind::NonVoter
+                    },
+                })
+                .collect(),
+            generation: self.generation,
         }
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> io::Result<Self> {
+        postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
     pub(crate) fn encode(&self) -> io::Result<Vec<u8>> {
@@ -119,8 +128,8 @@ impl AppliedState {
 pub struct StateMachine {
     engine: Engine,
     range_id: RangeId,
-    /// The node this replica lives on.
-    node_id: NodeId,
+    /// This replica's member id in the group.
+    replica_id: ReplicaId,
     /// `applied.span` is always set: see [`StateMachine::open`].
     applied: AppliedState,
     splits: Option<mpsc::UnboundedSender<SplitApplied>>,
@@ -131,13 +140,17 @@ pub struct StateMachine {
 }
 
 /// What the replica needs to know of the state machine, without a lock.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedSummary {
     pub index: u64,
     pub stats: MvccStats,
     pub span: Arc<(Vec<u8>, Vec<u8>)>,
     pub generation: u64,
     pub gc_threshold: Timestamp,
+    /// The range's descriptor as of the applied index.
+    pub descriptor: Arc<RangeDescriptor>,
+    pub next_replica_id: ReplicaId,
+    pub lease_floor: Timestamp,
 }
 
 impl StateMachine {
@@ -146,7 +159,7 @@ impl StateMachine {
     /// Splits applied here are reported on `splits`.
     pub fn open(
         engine: Engine,
-        node_id: NodeId,
+        replica_id: ReplicaId,
         range_id: RangeId,
         span: (Vec<u8>, Vec<u8>),
         splits: Option<mpsc::UnboundedSender<SplitApplied>>,
@@ -159,11 +172,11 @@ impl StateMachine {
             None => AppliedState::default(),
         };
         applied.span.get_or_insert(span);
-        let (applied_tx, _) = watch::channel(summary(&applied));
+        let (applied_tx, _) = watch::channel(summary(range_id, &applied));
         Ok(StateMachine {
             engine,
             range_id,
-            node_id,
+            replica_id,
             applied,
             splits,
             snapshot: Arc::new(Mutex::new(None)),
@@ -192,13 +205,16 @@ impl StateMachine {
     }
 }
 
-fn summary(applied: &AppliedState) -> AppliedSummary {
+fn summary(range_id: RangeId, applied: &AppliedState) -> AppliedSummary {
     AppliedSummary {
         index: applied.log_id.as_ref().map_or(0, |id| id.index()),
         stats: applied.stats,
         span: Arc::new(applied.span.clone().unwrap_or_default()),
         generation: applied.generation,
         gc_threshold: applied.gc_threshold,
+        descriptor: Arc::new(applied.descriptor(range_id)),
+        next_replica_id: applied.next_replica_id,
+        lease_floor: applied.lease_floor,
     }
 }
 
@@ -223,6 +239,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         while let Some((entry, responder)) = entries.try_next().await? {
             let log_id = entry.log_id();
             let mut applied = true;
+            let mut split = None;
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(RaftCommand::Write {
@@ -256,50 +273,59 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     split_key,
                     right_range_id,
                     term,
+                    lease_floor,
                 }) => {
                     let command = SplitCommand {
                         split_key,
                         right_range_id,
                         evaluated_term: term,
                         entry_term: log_id.leader_id.term,
+                        lease_floor,
                     };
                     match apply_split_command(
                         &self.engine,
                         self.range_id,
-                        self.node_id,
+                        self.replica_id,
                         &mut batch,
                         &mut next,
                         command,
                     )? {
                         SplitApply::Skipped => applied = false,
-                        SplitApply::Applied { open } => splits.extend(open),
+                        SplitApply::Applied { open, left, right } => {
+                            splits.extend(open);
+                            split = Some(Box::new((left, right)));
+                        }
                     }
                 }
                 EntryPayload::Membership(membership) => {
+                    let above = membership.nodes().map(|(&id, _)| id + 1).max();
+                    next.next_replica_id = next.next_replica_id.max(above.unwrap_or(0));
                     next.membership = StoredMembership::new(Some(log_id), membership);
                     next.generation += 1;
                 }
             }
             next.log_id = Some(log_id);
             if let Some(responder) = responder {
-                responders.push((responder, applied));
+                responders.push((responder, CommandResult { applied, split }));
             }
         }
         batch.put_range_local(self.range_id, RangeLocalKind::AppliedState, &next.encode()?);
         // Unsynced: the log is durable, so a lost apply is replayed.
         self.engine.commit(batch, false).map_err(io_err)?;
         self.applied = next;
-        self.applied_tx.send_replace(summary(&self.applied));
+        self.applied_tx
+            .send_replace(summary(self.range_id, &self.applied));
         for right in splits {
             if let Some(tx) = &self.splits {
                 let _ = tx.send(SplitApplied {
                     left_range_id: self.range_id,
                     right,
+                    replica_id: self.replica_id,
                 });
             }
         }
-        for (responder, applied) in responders {
-            responder.send(CommandResult { applied });
+        for (responder, result) in responders {
+            responder.send(result);
         }
         Ok(())
     }
@@ -337,7 +363,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         batch.install_range_data(self.range_id, &start, &end, &snapshot);
         self.engine.commit(batch, true).map_err(io_err)?;
         self.applied = applied;
-        self.applied_tx.send_replace(summary(&self.applied));
+        self.applied_tx
+            .send_replace(summary(self.range_id, &self.applied));
         *self.snapshot.lock() = Some((meta.clone(), snapshot));
         Ok(())
     }
@@ -405,38 +432,25 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 mod tests {
     use super::*;
 
+    /// Every field survives the record (postcard records have no field
+    /// names: a field added in the wrong place would shift the others).
     #[test]
-    fn an_applied_state_written_before_the_gc_threshold_decodes_with_none() {
-        #[derive(Serialize)]
-        struct Old {
-            log_id: Option<LogId>,
-            membership: StoredMembership,
-            stats: MvccStats,
-            span: Option<(Vec<u8>, Vec<u8>)>,
-            generation: u64,
-        }
-        let stats = MvccStats {
-            live_count: 3,
-            ..MvccStats::default()
-        };
-        let old = Old {
+    fn an_applied_state_round_trips_and_garbage_is_refused() {
+        let state = AppliedState {
             log_id: None,
             membership: StoredMembership::default(),
-            stats,
+            stats: MvccStats {
+                live_count: 3,
+                ..MvccStats::default()
+            },
             span: Some((b"a".to_vec(), b"z".to_vec())),
             generation: 4,
-        };
-        let decoded = AppliedState::decode(&postcard::to_stdvec(&old).unwrap()).unwrap();
-        assert_eq!(decoded.stats, stats);
-        assert_eq!(decoded.generation, 4);
-        assert_eq!(decoded.gc_threshold, Timestamp::ZERO);
-
-        let current = AppliedState {
             gc_threshold: Timestamp::new(9, 1),
-            ..decoded
+            next_replica_id: 7,
+            lease_floor: Timestamp::new(11, 2),
         };
-        let again = AppliedState::decode(&current.encode().unwrap()).unwrap();
-        assert_eq!(again, current);
+        let again = AppliedState::decode(&state.encode().unwrap()).unwrap();
+        assert_eq!(again, state);
         assert!(AppliedState::decode(&[0xff]).is_err(), "garbage is refused");
     }
 }

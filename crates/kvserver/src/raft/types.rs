@@ -4,14 +4,18 @@
 use std::fmt;
 
 use meridian_hlc::Timestamp;
-use meridian_kvapi::RangeId;
+use meridian_kvapi::{NodeId, RangeDescriptor, RangeId};
 use meridian_storage::{MvccStats, RangeData, WriteSet};
 use serde::{Deserialize, Serialize};
 
-/// What a group member is: the node it lives on, as openraft stores it in
-/// the membership. Routing uses the node id; the rest is for humans.
+/// What a group member is, as openraft stores it in the membership: the
+/// node the replica lives on. openraft's member id is the *replica* id,
+/// fresh for every addition of a node to the range, so a node removed and
+/// added again is a new member with empty state (never an old member with
+/// forgotten votes). Routing uses the node id; the rest is for humans.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaNode {
+    pub node_id: NodeId,
     pub addr: String,
     pub region: String,
 }
@@ -37,6 +41,10 @@ pub enum RaftCommand {
         split_key: Vec<u8>,
         right_range_id: RangeId,
         term: u64,
+        /// The leaseholder's clock when it evaluated the split: at or above
+        /// every timestamp it served on the range. No lease of the new
+        /// range starts at or below it (see [`crate::lease`]).
+        lease_floor: Timestamp,
     },
     /// Garbage collection: deletes versions no read above `threshold` can
     /// see (`writes`, with their stats delta) and raises the range's GC
@@ -74,11 +82,13 @@ impl fmt::Display for RaftCommand {
     }
 }
 
-/// What applying a command returns to its proposer: whether its writes were
-/// applied (evaluation already produced the client's response).
+/// What applying a command returns to its proposer: whether it was applied
+/// (evaluation already produced a write's response), and for a split the
+/// left and right descriptors as of the split's own log index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandResult {
     pub applied: bool,
+    pub split: Option<Box<(RangeDescriptor, RangeDescriptor)>>,
 }
 
 openraft::declare_raft_types!(
@@ -86,7 +96,7 @@ openraft::declare_raft_types!(
     pub TypeConfig:
         D = RaftCommand,
         R = CommandResult,
-        NodeId = u64,
+        NodeId = u64, // the replica id (see `ReplicaNode`)
         Node = ReplicaNode,
         AsyncRuntime = openraft_rt_tokio::TokioRuntime,
 );

@@ -30,9 +30,22 @@ fn membership(voters: &[NodeId], learners: &[NodeId]) -> openraft::Membership<No
     let nodes: BTreeMap<NodeId, ReplicaNode> = voters
         .iter()
         .chain(learners)
-        .map(|&n| (n, ReplicaNode::default()))
+        .map(|&n| (n, node(n)))
         .collect();
     openraft::Membership::new(vec![voters.iter().copied().collect()], nodes).unwrap()
+}
+
+/// The member record of a replica on node `n`.
+fn node(n: NodeId) -> ReplicaNode {
+    ReplicaNode {
+        node_id: n,
+        ..ReplicaNode::default()
+    }
+}
+
+/// Voters whose replica ids equal their node ids.
+fn members(ids: &[u64]) -> BTreeMap<u64, ReplicaNode> {
+    ids.iter().map(|&n| (n, node(n))).collect()
 }
 
 /// An engine holding one version of each key in `keys`, and the applied
@@ -54,6 +67,8 @@ fn engine_with(keys: &[&str]) -> (tempfile::TempDir, Engine, AppliedState) {
         span: Some(span()),
         generation: 4,
         gc_threshold: Timestamp::new(500, 0),
+        next_replica_id: 4,
+        lease_floor: Timestamp::ZERO,
     };
     (dir, engine, applied)
 }
@@ -64,6 +79,7 @@ fn command(split_key: Vec<u8>, evaluated_term: u64, entry_term: u64) -> SplitCom
         right_range_id: RIGHT,
         evaluated_term,
         entry_term,
+        lease_floor: Timestamp::new(5_000, 0),
     }
 }
 
@@ -115,7 +131,7 @@ fn splits_wait_for_joint_configurations_and_learners() {
 
 #[test]
 fn the_right_hand_side_takes_the_upper_span_and_the_voters() {
-    let right = right_hand_descriptor(RIGHT, &key("m"), &key("z"), &BTreeSet::from([3, 1]), 5);
+    let right = right_hand_descriptor(RIGHT, &key("m"), &key("z"), &members(&[3, 1]), 5);
     assert_eq!(
         right,
         RangeDescriptor {
@@ -129,17 +145,33 @@ fn the_right_hand_side_takes_the_upper_span_and_the_voters() {
 }
 
 #[test]
+fn the_right_hand_side_keeps_the_parent_replica_ids() {
+    let voters = BTreeMap::from([(7, node(1)), (12, node(3))]);
+    let right = right_hand_descriptor(RIGHT, &key("m"), &key("z"), &voters, 5);
+    let ids: Vec<(NodeId, u64)> = right
+        .replicas
+        .iter()
+        .map(|r| (r.node_id, r.replica_id))
+        .collect();
+    assert_eq!(ids, vec![(1, 7), (3, 12)]);
+}
+
+#[test]
 fn applying_a_split_shrinks_the_left_and_creates_the_right() {
     let (_dir, engine, mut next) = engine_with(&["b", "c", "m", "n", "x"]);
     let before = next.stats;
     let outcome = apply(&engine, 1, &mut next, command(key("m"), 7, 7));
 
     let expected_right =
-        right_hand_descriptor(RIGHT, &key("m"), &key("z"), &BTreeSet::from([1, 2, 3]), 5);
+        right_hand_descriptor(RIGHT, &key("m"), &key("z"), &members(&[1, 2, 3]), 5);
+    let expected_left = next.descriptor(RANGE);
+    assert_eq!(expected_left.end_key, key("m"));
     assert_eq!(
         outcome,
         SplitApply::Applied {
-            open: Some(expected_right.clone())
+            open: Some(expected_right.clone()),
+            left: expected_left,
+            right: expected_right.clone(),
         }
     );
     // The left-hand side keeps [a, m), one generation later.
@@ -173,6 +205,11 @@ fn applying_a_split_shrinks_the_left_and_creates_the_right() {
         .expect("applied state written");
     let state: AppliedState = postcard::from_bytes(&state).unwrap();
     assert_eq!(state.stats, right_stats);
+    assert_eq!(
+        state.lease_floor,
+        Timestamp::new(5_000, 0),
+        "the new range's leases start above what the parent served"
+    );
     assert_eq!(state.span, Some((key("m"), key("z"))));
     assert_eq!(state.generation, 5);
     assert_eq!(state.log_id, Some(split_first_log_id()));
@@ -218,7 +255,7 @@ fn a_non_voter_drops_the_right_hand_keys_and_opens_nothing() {
     let (_dir, engine, mut next) = engine_with(&["b", "m", "n"]);
     next.membership = StoredMembership::new(None, membership(&[1, 2, 3], &[4]));
     let outcome = apply(&engine, 4, &mut next, command(key("m"), 7, 7));
-    assert_eq!(outcome, SplitApply::Applied { open: None });
+    assert!(matches!(outcome, SplitApply::Applied { open: None, .. }));
     assert_eq!(next.span, Some((key("a"), key("m"))));
     let right = compute_stats(&engine, &key("m"), &key("z")).unwrap();
     assert_eq!(right.key_count, 0, "right-hand keys kept on a non-voter");
@@ -232,16 +269,17 @@ fn a_non_voter_drops_the_right_hand_keys_and_opens_nothing() {
 fn a_right_hand_range_already_here_is_not_created_again() {
     let (_dir, engine, mut next) = engine_with(&["b", "m"]);
     // The new range arrived by snapshot before this replica applied the split.
-    let existing = right_hand_descriptor(RIGHT, &key("m"), &key("z"), &BTreeSet::from([9]), 1);
+    let existing = right_hand_descriptor(RIGHT, &key("m"), &key("z"), &members(&[9]), 1);
     let mut batch = engine.batch();
     crate::replica_record::ReplicaRecord {
         descriptor: existing.clone(),
+        replica_id: 9,
     }
     .put(&mut batch);
     engine.commit(batch, false).unwrap();
 
     let outcome = apply(&engine, 1, &mut next, command(key("m"), 7, 7));
-    assert_eq!(outcome, SplitApply::Applied { open: None });
+    assert!(matches!(outcome, SplitApply::Applied { open: None, .. }));
     assert_eq!(
         next.span,
         Some((key("a"), key("m"))),
