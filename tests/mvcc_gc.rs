@@ -415,3 +415,92 @@ async fn the_gc_threshold_survives_restarts_splits_and_snapshots() {
     }
     cluster.shutdown().await;
 }
+
+/// The server's GC queue, one pass at a time on a real range: a range with
+/// garbage is collected once its versions are older than the ttl, not
+/// again until half the ttl passed since (read off the replicated
+/// threshold), and then again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gc_queue_collects_when_due_and_not_in_between() {
+    const QUEUE_TTL: Duration = Duration::from_secs(1);
+    let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
+    cluster
+        .create_range(1, b"a", b"z", &[1, 2, 3])
+        .await
+        .unwrap();
+    cluster.wait_for_leader(1, WAIT).await.unwrap();
+    // One pass at the leaseholder, as the scheduler runs it.
+    let pass = || async {
+        let leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
+        let node = cluster.node(leader).unwrap();
+        let replica = node.store.replica(1).unwrap();
+        meridian_server::mvcc_gc_queue::maybe_collect(&node.store, &replica, &node.clock, QUEUE_TTL)
+            .await
+            .unwrap()
+    };
+    let versions_on_leader = || {
+        let leader = cluster.leader(1).unwrap();
+        raw_versions(&cluster.node(leader).unwrap().engine, b"k")
+    };
+
+    for i in 0..40 {
+        cluster
+            .put(1, b"k", format!("v{i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    // Never collected and with garbage: the first pass collects, whatever
+    // it finds old enough; polling passes until the versions aged past the
+    // ttl is what the scheduler does once a second.
+    let first = pass().await.expect("a range never collected is due");
+    cluster
+        .wait_for("the queue to collect the aged versions", WAIT, || async {
+            pass().await;
+            (versions_on_leader() == 1).then_some(())
+        })
+        .await
+        .unwrap();
+    let leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
+    let threshold = cluster
+        .store(leader)
+        .unwrap()
+        .replica(1)
+        .unwrap()
+        .gc_threshold()
+        .unwrap();
+    assert!(
+        threshold > first.threshold,
+        "collected again after the first pass"
+    );
+
+    // New garbage right after a collection: not due until half the ttl
+    // passed since it (the queue reads that off the threshold).
+    for i in 0..10 {
+        cluster
+            .put(1, b"k", format!("w{i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    let since_last = |now: Timestamp| {
+        now.sub_duration(QUEUE_TTL)
+            .wall_nanos
+            .saturating_sub(threshold.wall_nanos)
+    };
+    let before = since_last(cluster.node(leader).unwrap().clock.now());
+    let early = pass().await;
+    // A machine slow enough to take 400 ms for ten writes cannot check this.
+    if before < 400_000_000 {
+        assert_eq!(early, None, "collected again {before} ns after the last GC");
+        assert!(versions_on_leader() > 1);
+    }
+    // Half the ttl later and once the new versions aged: collected again.
+    cluster
+        .wait_for("the queue to collect the new garbage", WAIT, || async {
+            pass().await;
+            (versions_on_leader() == 1).then_some(())
+        })
+        .await
+        .unwrap();
+    assert_replicas_agree_and_stats_exact(&cluster, 1, &[1, 2, 3]).await;
+    cluster.shutdown().await;
+}

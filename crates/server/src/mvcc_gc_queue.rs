@@ -75,9 +75,11 @@ pub(crate) fn should_collect(
     since_last >= gc_interval(ttl)
 }
 
-/// Collects `replica`'s range if [`should_collect`] says so. Runs at the
-/// leaseholder (the queue's caller only passes ranges this node leads).
-pub(crate) async fn maybe_collect(
+/// One pass of the queue over one range: collects `replica`'s range if
+/// [`should_collect`] says so, and returns what the GC did. Runs at the
+/// leaseholder (the scheduler only passes ranges this node leads). Public
+/// for the cluster tests, which drive passes by hand.
+pub async fn maybe_collect(
     store: &Store,
     replica: &Replica,
     clock: &HybridClock,
