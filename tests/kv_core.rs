@@ -194,3 +194,26 @@ async fn a_leaseholder_paused_past_its_lease_serves_no_stale_read() {
     cluster.network().heal();
     cluster.shutdown().await;
 }
+
+/// A range whose only voter is its leader gets no heartbeat
+/// acknowledgements (it sends none), so openraft's quorum-acknowledged time
+/// stays where the election left it. After an idle spell longer than a
+/// lease, the range must still serve: no rival can be elected while it is
+/// the sole voter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sole_voter_serves_after_idling_past_a_lease() {
+    let config = ClusterConfig::new(1);
+    let idle = Duration::from_millis(config.timeouts.election_max_ms * 2);
+    let cluster = TestCluster::start(config).await.unwrap();
+    cluster.create_range(1, b"a", b"z", &[1]).await.unwrap();
+    cluster.wait_for_leader(1, WAIT).await.unwrap();
+    cluster.put(1, b"k", b"first").await.unwrap();
+    // The idle spell is the point of the test: nothing to wait for instead.
+    tokio::time::sleep(idle).await;
+    cluster.put(1, b"k", b"second").await.unwrap();
+    assert_eq!(
+        cluster.get(1, b"k").await.unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    cluster.shutdown().await;
+}

@@ -27,7 +27,9 @@
 //!
 //! At which timestamps: the leaseholder turns the monotonic lease into an
 //! interval of HLC time each time it checks it. The expiration is its
-//! physical clock plus what remains of the monotonic lease; the start of
+//! physical clock plus what remains of the monotonic lease (a whole lease
+//! for a group whose only voter is the leader: no quorum acknowledges its
+//! heartbeats, and no rival can be elected); the start of
 //! the lease of a term is `physical + max_offset` when the term's first
 //! request arrives. A request is served only if the highest timestamp it
 //! reads or writes (a read's uncertainty limit, a write's timestamp) lies
@@ -274,7 +276,7 @@ impl Replica {
                 .map(|f| f.leader_node.as_ref().map(|n| n.node_id));
             return Err(self.raft_error(forward, &e));
         }
-        if renew {
+        if renew && !self.is_sole_voter() {
             // openraft publishes the acknowledgement in its metrics a moment
             // after the heartbeat round returns.
             let _ = self
@@ -298,11 +300,18 @@ impl Replica {
         if leader != Some(self.replica_id) {
             return Err(self.not_leaseholder(self.leader()));
         }
-        let remains = acked
-            .map(|acked| {
-                (acked + self.lease_duration).saturating_duration_since(RaftInstant::now())
-            })
-            .unwrap_or_default();
+        let remains = if self.is_sole_voter() {
+            // No quorum acknowledges a sole voter's heartbeats (it sends
+            // none), and no rival can be elected while it is the only
+            // voter: its lease runs a whole duration from every check.
+            self.lease_duration
+        } else {
+            acked
+                .map(|acked| {
+                    (acked + self.lease_duration).saturating_duration_since(RaftInstant::now())
+                })
+                .unwrap_or_default()
+        };
         let physical_now = self.clock.physical_now();
         let floor = self.lease_floor();
         let mut state = self.lease_state.lock();
@@ -318,6 +327,18 @@ impl Replica {
             start: state.start,
             expiration: lease_expiration(physical_now, remains),
         })
+    }
+
+    /// Whether this replica is the only voter of its group's latest
+    /// membership (not a joint one: adding a voter needs the new voter's
+    /// acknowledgements too).
+    fn is_sole_voter(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let membership = m.membership_config.membership();
+        let sole = membership.get_joint_config().len() == 1
+            && membership.voter_ids().eq([self.replica_id]);
+        sole
     }
 
     /// The timestamp of a write under `lease`: see

@@ -255,13 +255,24 @@ impl ProcCluster {
         voters: usize,
         timeout: Duration,
     ) -> Vec<RangeStatus> {
-        wait_for(timeout, || {
-            let ranges = self.ranges(via)?;
-            ranges
-                .iter()
-                .all(|r| r.voters.len() == voters && r.leaseholder.is_some())
-                .then_some(ranges)
-        })
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            if let Some(ranges) = self.ranges(via) {
+                if ranges
+                    .iter()
+                    .all(|r| r.voters.len() == voters && r.leaseholder.is_some())
+                {
+                    return ranges;
+                }
+                last = Some(ranges);
+            }
+            if Instant::now() >= deadline {
+                self.dump_logs();
+                panic!("ranges not at {voters} voters with a leaseholder within {timeout:?}; last seen: {last:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     pub fn dump_logs(&self) {
