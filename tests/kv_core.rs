@@ -217,3 +217,89 @@ async fn a_sole_voter_serves_after_idling_past_a_lease() {
     );
     cluster.shutdown().await;
 }
+
+/// A gateway's conditional put reaches the leaseholder and applies, but
+/// its reply is lost (the network model drops everything from the
+/// leaseholder to the gateway); while the gateway waits, another client
+/// overwrites the key and the lease moves. The gateway must answer "the
+/// write may have applied" (`AmbiguousResult`) or success: never
+/// `ConditionFailed` showing its own value (a resend that met its own
+/// write), and the key must keep the later value (a resent blind write
+/// would bring back the old one: a, b, a).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_whose_reply_was_lost_is_ambiguous_never_resent() {
+    use meridian_kvapi::KvError;
+    use meridian_testkit::{ClientError, DistSenderConfig};
+
+    let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
+    cluster
+        .create_range(1, b"a", b"z", &[1, 2, 3])
+        .await
+        .unwrap();
+    let leaseholder = cluster.wait_for_leader(1, WAIT).await.unwrap();
+    let others: Vec<u64> = (1..=3).filter(|&n| n != leaseholder).collect();
+    let (gateway, successor) = (others[0], others[1]);
+    let ds = cluster
+        .gateway_dist_sender(
+            gateway,
+            DistSenderConfig {
+                rpc_timeout: Duration::from_secs(2),
+                deadline: Duration::from_secs(20),
+            },
+        )
+        .unwrap();
+    // Warm the gateway's range cache while the network is whole.
+    ds.send(vec![Request::Get { key: b"k".to_vec() }])
+        .await
+        .unwrap();
+
+    cluster
+        .network()
+        .partition_one_way(&[leaseholder], &[gateway]);
+    let cput = tokio::spawn(async move {
+        ds.send(vec![Request::ConditionalPut {
+            key: b"k".to_vec(),
+            value: b"a".to_vec(),
+            expected: None,
+        }])
+        .await
+    });
+    // The write applied at the leaseholder; its reply is on the floor.
+    cluster
+        .wait_for("the conditional put to apply", WAIT, || async {
+            let read = cluster
+                .store(leaseholder)
+                .ok()?
+                .send(get(1, b"k"))
+                .await
+                .ok()?;
+            matches!(&read.responses[..], [Response::Get { value: Some(_) }]).then_some(())
+        })
+        .await
+        .unwrap();
+    let now = cluster.node(leaseholder).unwrap().clock.now();
+    cluster
+        .store(leaseholder)
+        .unwrap()
+        .send(put(1, now, b"k", b"b"))
+        .await
+        .unwrap();
+    cluster
+        .store(leaseholder)
+        .unwrap()
+        .transfer_leadership(1, successor)
+        .await
+        .unwrap();
+
+    match cput.await.unwrap() {
+        Ok(_) | Err(ClientError::Kv(KvError::AmbiguousResult { .. })) => {}
+        Err(e) => panic!("the lost-reply write came back as {e}"),
+    }
+    cluster.network().heal();
+    assert_eq!(
+        cluster.get(1, b"k").await.unwrap().as_deref(),
+        Some(&b"b"[..]),
+        "a resent write overwrote the later one"
+    );
+    cluster.shutdown().await;
+}

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use meridian_hlc::{HybridClock, SkewedClock, SystemClock};
 use meridian_kvapi::{KvError, RangeDescriptor, RangeId, ReplicaDescriptor, Request, Response};
-use meridian_kvclient::{ClientError, DistSender, DistSenderConfig};
+
 use meridian_kvserver::{RaftTimeouts, Store};
 use meridian_storage::{Engine, EngineOptions};
 use meridian_transport::{Locality, NetworkModel, NodeIdentity, Transport, TransportConfig};
@@ -37,6 +37,7 @@ use meridian_transport::{Locality, NetworkModel, NodeIdentity, Transport, Transp
 mod routing;
 
 pub use meridian_golden as golden;
+pub use meridian_kvclient::{ClientError, DistSender, DistSenderConfig};
 pub use meridian_transport::NodeId;
 pub use routing::InProcess;
 
@@ -394,6 +395,23 @@ impl TestCluster {
                 format!("range {range_id} to serve a batch"),
             )),
         }
+    }
+
+    /// A DistSender on node `node` that reaches the leaseholders over that
+    /// node's QUIC transport, as a gateway does: the network model's
+    /// partitions and drops apply to its requests and their replies. It
+    /// locates ranges like the cluster's own DistSender.
+    pub fn gateway_dist_sender(
+        &self,
+        node: NodeId,
+        config: DistSenderConfig,
+    ) -> Result<DistSender> {
+        let transport = self.node(node)?.transport.clone();
+        Ok(DistSender::new(
+            transport,
+            Arc::new(self.stores.clone()),
+            config,
+        ))
     }
 
     /// The cluster's DistSender (its range cache shows what it learned).
