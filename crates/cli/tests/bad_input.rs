@@ -183,3 +183,46 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+/// A node killed with `kill -9` and started again answers clients from the
+/// moment its port opens. While it loads its membership it says it is
+/// starting, and the client asks again; it never claims to be outside an
+/// initialized cluster or advises `meridian init` on a live one.
+#[test]
+fn a_restarting_node_says_starting_never_run_init() {
+    let mut cluster = ProcCluster::start(1, &["--replication-factor", "1"]);
+    cluster.init();
+    cluster.wait_replicated(0, 1, Duration::from_secs(60));
+    let host = cluster.nodes[0].addr.to_string();
+    let certs = cluster.certs_arg().to_string();
+    let kv = |args: &[&str]| {
+        let mut all = vec!["debug", "kv"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--host", &host, "--certs-dir", &certs]);
+        meridian(&all)
+    };
+    let put = kv(&["put", "k", "v"]);
+    assert!(put.status.success(), "{put:?}");
+
+    cluster.nodes[0].kill();
+    cluster.nodes[0].start();
+    // From the restart on, as fast as the CLI goes: every answer is the
+    // value, or a failure that never advises an init.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let get = kv(&["get", "k"]);
+        let stderr = String::from_utf8_lossy(&get.stderr);
+        assert!(
+            !stderr.contains("meridian init") && !stderr.contains("not part of"),
+            "a restarting node advised an init: {stderr}"
+        );
+        if get.status.success() {
+            assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "v");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted node never served: {stderr}"
+        );
+    }
+}
