@@ -41,7 +41,6 @@ use meridian_storage::MvccStats;
 use serde::{Deserialize, Serialize};
 
 use crate::error::kv_error;
-use crate::latch::LatchSpan;
 use crate::raft::state_machine::AppliedState;
 use crate::raft::types::RaftCommand;
 use crate::replica::Replica;
@@ -139,15 +138,7 @@ impl Replica {
                 .map_err(kv_error)?
             };
             // 2. Collect, under a latch over the whole range and the lease.
-            let span = self.span();
-            let _latches = self
-                .latches
-                .acquire(vec![LatchSpan {
-                    start: span.0.clone(),
-                    end: span.1.clone(),
-                    write: true,
-                }])
-                .await;
+            let _latches = self.latches.acquire_range(&self.span()).await;
             let term = self.lease(false).await?.term;
             let current = self.gc_threshold()?;
             // A split may have shrunk the range since the scan.

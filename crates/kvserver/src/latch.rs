@@ -94,6 +94,18 @@ impl Drop for Waiting<'_> {
 }
 
 impl LatchManager {
+    /// An exclusive latch over a whole range `span`: every request on the
+    /// range finishes first, and none starts until it is released (what a
+    /// split or a GC needs around its proposal).
+    pub async fn acquire_range(&self, span: &(Vec<u8>, Vec<u8>)) -> LatchGuard<'_> {
+        self.acquire(vec![LatchSpan {
+            start: span.0.clone(),
+            end: span.1.clone(),
+            write: true,
+        }])
+        .await
+    }
+
     /// Waits until no held latch and no earlier waiter conflicts with
     /// `spans`, then takes them.
     pub async fn acquire(&self, spans: Vec<LatchSpan>) -> LatchGuard<'_> {

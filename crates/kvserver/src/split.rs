@@ -60,7 +60,6 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::error::StoreError;
-use crate::latch::LatchSpan;
 use crate::raft::log_store::{io_err, start_purged};
 use crate::raft::state_machine::AppliedState;
 use crate::raft::types::{LogId, RaftCommand, ReplicaNode, StoredMembership, TypeConfig};
@@ -295,15 +294,7 @@ impl Replica {
         // Every request on the range finishes before the split evaluates, and
         // none starts until it applied: none can write to the right-hand
         // side through this range afterwards.
-        let span = self.span();
-        let _latches = self
-            .latches
-            .acquire(vec![LatchSpan {
-                start: span.0.clone(),
-                end: span.1.clone(),
-                write: true,
-            }])
-            .await;
+        let _latches = self.latches.acquire_range(&self.span()).await;
         let term = self.lease(false).await?.term;
         if !key_splits_span(&self.span(), split_key) {
             return Err(mismatch());
