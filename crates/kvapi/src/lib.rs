@@ -20,4 +20,4 @@ pub use descriptor::{
     NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaId, ReplicaKind, StoreId,
 };
 pub use error::KvError;
-pub use txn::{TxnId, TxnMeta, TxnStatus};
+pub use txn::{TxnId, TxnMeta, TxnRecord, TxnStatus};

@@ -63,6 +63,25 @@ impl TxnMeta {
     }
 }
 
+/// A transaction record: kept at the range of the transaction's anchor key,
+/// created lazily (the first heartbeat, or the commit), removed once every
+/// intent it names is resolved. The one place that says whether the
+/// transaction committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnRecord {
+    pub meta: TxnMeta,
+    pub status: TxnStatus,
+    /// The coordinator's last heartbeat: a PENDING record not heartbeated
+    /// for the documented expiry counts as abandoned.
+    pub last_heartbeat: Timestamp,
+    /// The spans the transaction wrote intents in, for resolution after
+    /// the outcome is known.
+    pub lock_spans: Vec<(Vec<u8>, Vec<u8>)>,
+    /// For a STAGING record: the writes still in flight (key, sequence); the
+    /// transaction committed if and only if every one of them is found.
+    pub in_flight_writes: Vec<(Vec<u8>, u32)>,
+}
+
 /// The state of a transaction record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnStatus {

@@ -47,7 +47,12 @@ impl Store {
         kind: ReplicaKind,
     ) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
-        let replica_id = self.add_caught_up_learner(&replica, node).await?;
+        // A node already in the group keeps its member (and replica id):
+        // adding it again only promotes it if asked.
+        let replica_id = match replica.member_on(node) {
+            Some(replica_id) => replica_id,
+            None => self.add_caught_up_learner(&replica, node).await?,
+        };
         if kind == ReplicaKind::Voter {
             let change = ChangeMembers::AddVoterIds(BTreeSet::from([replica_id]));
             change_membership(&replica, change, false).await?;

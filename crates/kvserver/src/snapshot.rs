@@ -61,6 +61,7 @@ impl SnapshotStaging {
                 offset: chunk.offset,
             })?;
         incoming.data.local.extend(chunk.local);
+        incoming.data.txn_records.extend(chunk.txn_records);
         incoming.data.data.extend(chunk.records);
         if !chunk.done {
             return Ok(None);
@@ -103,6 +104,7 @@ mod tests {
     fn range_data(records: u32) -> RangeData {
         RangeData {
             local: vec![(RangeLocalKind::AppliedState, b"applied".to_vec())],
+            txn_records: vec![(b"txn".to_vec(), b"record".to_vec())],
             data: (0..records)
                 .map(|i| (i.to_be_bytes().to_vec(), vec![7u8; 100]))
                 .collect(),

@@ -28,7 +28,9 @@ pub(crate) const CF_DATA: &str = "data";
 pub(crate) const CF_RAFT_LOG: &str = "raft_log";
 pub(crate) const CF_RAFT_STATE: &str = "raft_state";
 pub(crate) const CF_RANGE_LOCAL: &str = "range_local";
-const COLUMN_FAMILIES: [&str; 4] = [CF_DATA, CF_RAFT_LOG, CF_RAFT_STATE, CF_RANGE_LOCAL];
+/// Transaction records, keyed by anchor key ([`crate::txn_record`]).
+pub(crate) const CF_TXN: &str = "txn";
+const COLUMN_FAMILIES: [&str; 5] = [CF_DATA, CF_RAFT_LOG, CF_RAFT_STATE, CF_RANGE_LOCAL, CF_TXN];
 
 /// The prefix extractor of the data column family: the escaped user key
 /// with its terminator, shared by a key's intent and all its versions.
@@ -107,7 +109,7 @@ impl Engine {
                 ));
                 cf_opts.set_memtable_prefix_bloom_ratio(0.1);
                 cf_opts.set_compression_type(DBCompressionType::Lz4);
-            } else if *name == CF_RANGE_LOCAL {
+            } else if *name == CF_RANGE_LOCAL || *name == CF_TXN {
                 table.set_bloom_filter(10.0, false);
                 cf_opts.set_compression_type(DBCompressionType::Lz4);
             } else {

@@ -4,7 +4,8 @@
 //! Layers above see four things:
 //!
 //! - [`Engine`]: the node's RocksDB with its column families (`data`,
-//!   `raft_log`, `raft_state`, `range_local`), shared by every replica.
+//!   `raft_log`, `raft_state`, `range_local`, `txn`), shared by every
+//!   replica.
 //! - [`Batch`]: writes applied atomically by [`Engine::commit`], with a
 //!   `sync` flag for durability. A batch is also a [`Reader`]: MVCC logic
 //!   evaluated into a batch sees the batch's earlier writes.
@@ -12,7 +13,8 @@
 //!   write-too-old checks, intent resolution and GC, each keeping
 //!   [`MvccStats`] up to date.
 //! - Raft log and state ([`raft_log`]) and range-local records
-//!   ([`range_local`]), keyed by range id.
+//!   ([`range_local`]), keyed by range id; transaction records
+//!   ([`txn_record`]), keyed by anchor key so they move with their range.
 //! - What replication carries: a command's data writes ([`WriteSet`]) and
 //!   a range's whole state for snapshots ([`RangeData`]).
 //!
@@ -40,6 +42,7 @@ pub mod raft_log;
 pub mod range_local;
 mod replicated;
 mod stats;
+pub mod txn_record;
 
 pub use cursor::{Cursor, Reader};
 pub use engine::{Batch, Engine, EngineOptions};

@@ -29,13 +29,15 @@ impl Batch {
         }
     }
 
-    /// Removes every MVCC record of user keys in `[start, end)`: what a
-    /// replica does when its range leaves this node.
+    /// Removes every MVCC record of user keys in `[start, end)`, and the
+    /// transaction records anchored there: what a replica does when its
+    /// range (or part of it) leaves this node.
     pub fn clear_data_span(&mut self, start: &[u8], end: &[u8]) {
         use meridian_keys::mvcc::encode_intent_key;
         let lower = encode_intent_key(start);
         let upper = encode_intent_key(end);
         self.delete_range_cf(crate::engine::CF_DATA, &lower, &upper);
+        self.delete_range_cf(crate::engine::CF_TXN, &lower, &upper);
     }
 }
 

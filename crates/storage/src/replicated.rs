@@ -13,7 +13,7 @@ use meridian_keys::RangeLocalKind;
 use rocksdb::{Direction, IteratorMode, ReadOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Batch, Engine, CF_DATA, CF_RANGE_LOCAL};
+use crate::engine::{Batch, Engine, CF_DATA, CF_RANGE_LOCAL, CF_TXN};
 use crate::error::{Result, StorageError};
 
 /// The data-column-family writes of one evaluated command: each raw key
@@ -73,17 +73,23 @@ impl Batch {
         for (kind, value) in data.local.iter().filter(|(k, _)| k.is_replicated()) {
             self.put_range_local(range_id, *kind, value);
         }
+        for (key, value) in &data.txn_records {
+            self.put_cf(CF_TXN, key, value);
+        }
         for (key, value) in &data.data {
             self.put_data(key.clone(), value.clone());
         }
     }
 }
 
-/// A consistent copy of one range's state: its range-local records and
-/// every data record of its span, read from one RocksDB snapshot.
+/// A consistent copy of one range's state: its replicated range-local
+/// records, the transaction records anchored in its span, and every data
+/// record of its span, read from one RocksDB snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeData {
     pub local: Vec<(RangeLocalKind, Vec<u8>)>,
+    /// Raw (key, value) of the `txn` column family.
+    pub txn_records: Vec<(Vec<u8>, Vec<u8>)>,
     pub data: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -136,6 +142,15 @@ impl Engine {
         for item in db.iterator_cf_opt(self.cf(CF_DATA), opts, mode) {
             let (key, value) = item?;
             out.data.push((key.to_vec(), value.to_vec()));
+        }
+        let mut opts = ReadOptions::default();
+        opts.set_snapshot(&snapshot);
+        opts.set_iterate_lower_bound(lower.clone());
+        opts.set_iterate_upper_bound(encode_intent_key(&end));
+        let mode = IteratorMode::From(&lower, Direction::Forward);
+        for item in db.iterator_cf_opt(self.cf(CF_TXN), opts, mode) {
+            let (key, value) = item?;
+            out.txn_records.push((key.to_vec(), value.to_vec()));
         }
         Ok(out)
     }

@@ -92,7 +92,9 @@ pub struct SnapshotChunk {
     pub meta: SnapshotMeta,
     /// Index of this chunk's first data record within the snapshot.
     pub offset: u64,
+    /// The range-local and transaction records: in the first chunk only.
     pub local: Vec<(meridian_keys::RangeLocalKind, Vec<u8>)>,
+    pub txn_records: Vec<(Vec<u8>, Vec<u8>)>,
     pub records: Vec<(Vec<u8>, Vec<u8>)>,
     pub done: bool,
 }
@@ -108,7 +110,7 @@ pub fn snapshot_chunks(
     let mut current = Vec::new();
     let mut size = 0;
     let mut offset = 0u64;
-    let mut local = Some(data.local);
+    let mut local = Some((data.local, data.txn_records));
     let total = data.data.len();
     for (i, record) in data.data.into_iter().enumerate() {
         size += record.0.len() + record.1.len();
@@ -116,11 +118,13 @@ pub fn snapshot_chunks(
         if size >= chunk_bytes && i + 1 < total {
             let records = std::mem::take(&mut current);
             let count = records.len() as u64;
+            let (local, txn_records) = local.take().unwrap_or_default();
             chunks.push(SnapshotChunk {
                 vote,
                 meta: meta.clone(),
                 offset,
-                local: local.take().unwrap_or_default(),
+                local,
+                txn_records,
                 records,
                 done: false,
             });
@@ -128,11 +132,13 @@ pub fn snapshot_chunks(
             size = 0;
         }
     }
+    let (local, txn_records) = local.take().unwrap_or_default();
     chunks.push(SnapshotChunk {
         vote,
         meta,
         offset,
-        local: local.take().unwrap_or_default(),
+        local,
+        txn_records,
         records: current,
         done: true,
     });
@@ -333,6 +339,7 @@ mod tests {
     fn chunks_cover_every_record_once_in_order() {
         let data = RangeData {
             local: vec![(RangeLocalKind::AppliedState, b"applied".to_vec())],
+            txn_records: vec![(b"txn".to_vec(), b"record".to_vec())],
             data: (0..100u32)
                 .map(|i| (i.to_be_bytes().to_vec(), vec![0u8; 96]))
                 .collect(),
@@ -342,6 +349,8 @@ mod tests {
         assert_eq!(chunks.iter().filter(|c| c.done).count(), 1);
         assert!(chunks.last().unwrap().done);
         assert_eq!(chunks[0].local, data.local);
+        assert_eq!(chunks[0].txn_records, data.txn_records);
+        assert!(chunks[1..].iter().all(|c| c.txn_records.is_empty()));
         assert!(chunks[1..].iter().all(|c| c.local.is_empty()));
         let mut offset = 0;
         let mut records = Vec::new();
