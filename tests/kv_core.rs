@@ -303,3 +303,78 @@ async fn a_write_whose_reply_was_lost_is_ambiguous_never_resent() {
     );
     cluster.shutdown().await;
 }
+
+/// The timestamp cache is per key span. A read of `a` at a timestamp the
+/// client chose ahead of the clock pushes a later write of `a` asked for
+/// below it above the read, and leaves a write of `b`, on the same range,
+/// where it asked to be (a single watermark per range pushed every write
+/// of the range above every read of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_pushes_later_writes_of_its_key_and_of_no_other() {
+    let cluster = TestCluster::start(ClusterConfig::new(1)).await.unwrap();
+    cluster.create_range(1, b"a", b"z", &[1]).await.unwrap();
+    let leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
+    let node = cluster.node(leader).unwrap();
+    let store = &node.store;
+
+    // A new lease writes above its start (up to max_offset ahead), and the
+    // acknowledgement waits until the clock passed the write: from here on
+    // the clock is above the lease's start.
+    store
+        .send(put(1, node.clock.now(), b"m", b"first"))
+        .await
+        .unwrap();
+    let now = node.clock.now();
+    let read_at = now.add_duration(Duration::from_millis(100));
+    let read = store
+        .send(BatchRequest {
+            range_id: 1,
+            timestamp: Some(read_at),
+            txn: None,
+            requests: vec![Request::Get { key: b"a".to_vec() }],
+        })
+        .await
+        .unwrap();
+    assert_eq!(read.timestamp, read_at);
+
+    let other_key = store.send(put(1, now, b"b", b"v")).await.unwrap();
+    assert_eq!(
+        other_key.timestamp, now,
+        "a write of b was pushed by a read of a"
+    );
+    let same_key = store.send(put(1, now, b"a", b"v")).await.unwrap();
+    assert!(
+        same_key.timestamp > read_at,
+        "a write of a at {} went under its read at {read_at}",
+        same_key.timestamp
+    );
+
+    // A conditional put that failed still read its key (and said it was
+    // absent): a later write of the key goes above it too.
+    let failed = store
+        .send(BatchRequest {
+            range_id: 1,
+            timestamp: Some(read_at),
+            txn: None,
+            requests: vec![Request::ConditionalPut {
+                key: b"c".to_vec(),
+                value: b"v".to_vec(),
+                expected: Some(b"something".to_vec()),
+            }],
+        })
+        .await;
+    assert!(
+        matches!(
+            failed,
+            Err(meridian_kvapi::KvError::ConditionFailed { actual: None })
+        ),
+        "{failed:?}"
+    );
+    let after_condition = store.send(put(1, now, b"c", b"v")).await.unwrap();
+    assert!(
+        after_condition.timestamp > read_at,
+        "a write of c at {} went under the failed condition's read at {read_at}",
+        after_condition.timestamp
+    );
+    cluster.shutdown().await;
+}

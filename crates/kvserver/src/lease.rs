@@ -2,18 +2,20 @@
 //!
 //! This module owns the lease a replica serves under ([`Lease`]: a Raft
 //! term and an interval `[start, expiration)` of HLC time), the bookkeeping
-//! of one term's lease ([`LeaseState`]: its start, the highest read it
-//! served), how a replica learns its lease (`Replica::lease`), and the rules
-//! for timestamps under it: which requests it covers ([`Lease::covers`]),
-//! where a write goes ([`LeaseState::write_timestamp`]), how far a read
-//! looks for uncertain values ([`uncertainty_limit`]) and how long an
-//! acknowledgement waits ([`commit_wait`]). The rules are plain functions of
-//! the lease and the clock's readings, so they are tested without a
-//! cluster.
+//! of one term's lease ([`LeaseState`]: its start, and the timestamp cache
+//! of the reads it served), how a replica learns its lease
+//! (`Replica::lease`), and the rules for timestamps under it: which
+//! requests it covers ([`Lease::covers`]), where a write goes
+//! ([`LeaseState::write_timestamp`]: above the lease's start and above
+//! every read of its keys by anyone else), how far a read looks for
+//! uncertain values ([`uncertainty_limit`]) and how long an acknowledgement
+//! waits ([`commit_wait`]). The rules are plain functions of the lease and
+//! the clock's readings, so they are tested without a cluster.
 //!
 //! It does not own who leads: that is openraft's leader lease, kept by the
 //! Raft group; nor the order of the steps of serving a batch (see
-//! [`crate::replica`]).
+//! [`crate::replica`]); nor the timestamp cache's structure
+//! ([`crate::tscache`]).
 //!
 //! ## The lease rule
 //!
@@ -49,6 +51,16 @@
 //! range) as the new range's lease floor, and no lease of the new range
 //! starts at or below it.
 //!
+//! Why no write lands at or below a read of its keys: the lease's
+//! timestamp cache records every read it served (key span, timestamp,
+//! reading transaction) before the read's latches are released, and a
+//! write goes above the highest read of its span by anyone but its own
+//! transaction. Reads served under an earlier lease are below this lease's
+//! start, which is the cache's low-water mark; so are the parent's reads
+//! for a range made by a split (its lease floor is at or above them). So
+//! a new lease's cache starts empty at its start, and the cache may forget
+//! reads by raising its floor, never by lowering it.
+//!
 //! Why a read at the leaseholder is linearizable: every write acknowledged
 //! before the read arrived either lies at or below the leaseholder's clock
 //! (it wrote it, and moved its clock up to every timestamp it
@@ -72,12 +84,13 @@
 use std::time::{Duration, Instant};
 
 use meridian_hlc::Timestamp;
-use meridian_kvapi::KvError;
+use meridian_kvapi::{BatchRequest, KvError, Request, Response, TxnId};
 use openraft::async_runtime::WatchReceiver;
 use openraft::{Instant as _, ReadPolicy};
 
 use crate::raft::config::RaftTimeouts;
 use crate::replica::Replica;
+use crate::tscache::{read_span, write_span, TimestampCache};
 
 /// The monotonic clock openraft's leader lease is measured with.
 type RaftInstant = openraft::alias::InstantOf<crate::raft::types::TypeConfig>;
@@ -117,15 +130,18 @@ pub struct LeaseState {
     /// Where this term's lease starts: at or above every timestamp a
     /// previous lease served; writes go above it.
     pub start: Timestamp,
-    /// The highest timestamp a read was served at under this lease.
-    pub max_read: Timestamp,
+    /// The reads served under this lease, per key span; its low-water mark
+    /// is `start`.
+    pub reads: TimestampCache,
 }
 
 impl LeaseState {
     /// Starts the bookkeeping of a new lease the first time a request runs
     /// under `term`: `hlc_now` and `physical_now` are the leaseholder's
     /// clock readings, `floor` the range's lease floor (for a range made by
-    /// a split, what its parent served). Within one term this does nothing.
+    /// a split, what its parent served). The timestamp cache starts empty
+    /// with the lease's start as its floor (keeping its limits). Within one
+    /// term this does nothing.
     pub fn enter_term(
         &mut self,
         term: u64,
@@ -142,24 +158,35 @@ impl LeaseState {
             *self = LeaseState {
                 term,
                 start,
-                max_read: Timestamp::ZERO,
+                reads: TimestampCache::new(start, self.reads.limits()),
             };
         }
     }
 
-    /// The timestamp a write asked for at `requested` is evaluated at: above
-    /// the lease's start and above every read served under this lease. A
-    /// transaction's timestamp cannot move silently (its reads were at it),
-    /// so a transactional write below the floor is refused instead.
+    /// The timestamp a batch of `requests` by `txn` (`None`: not
+    /// transactional) that asked for `requested` writes at: above the
+    /// lease's start and above every read of the keys it writes served
+    /// under this lease, except its own transaction's (they were at or below
+    /// its timestamp). A non-transactional write moves up. A transaction's
+    /// timestamp cannot move silently (its reads were at it), so its write
+    /// is refused with `WriteTooOld` instead.
+    // TODO(issue 10, coordinator): push the transaction's write above the
+    // read instead (intent at the pushed timestamp), and let the
+    // coordinator refresh its reads there.
     pub fn write_timestamp(
         &self,
         requested: Timestamp,
-        transactional: bool,
+        txn: Option<TxnId>,
+        requests: &[Request],
     ) -> Result<Timestamp, KvError> {
-        let floor = self.start.max(self.max_read);
+        let floor = requests
+            .iter()
+            .filter_map(write_span)
+            .map(|span| self.reads.max_over(span, txn))
+            .fold(self.start, Timestamp::max);
         if requested > floor {
             Ok(requested)
-        } else if transactional {
+        } else if txn.is_some() {
             Err(KvError::WriteTooOld {
                 requested,
                 existing: floor,
@@ -169,10 +196,29 @@ impl LeaseState {
         }
     }
 
-    /// Remembers a read served at `ts`, so no later write goes below it.
-    pub fn record_read(&mut self, ts: Timestamp) {
-        self.max_read = self.max_read.max(ts);
+    /// Remembers what `requests` by `txn` read at `ts`, so no later write
+    /// of those keys by anyone else goes at or below it. `responses` are
+    /// theirs, in order, if they were served (a scan stopped by its row
+    /// limit read only up to its resume key); `None` counts whole spans.
+    pub fn record_reads(
+        &mut self,
+        ts: Timestamp,
+        txn: Option<TxnId>,
+        requests: &[Request],
+        responses: Option<&[Response]>,
+    ) {
+        for (i, request) in requests.iter().enumerate() {
+            let response = responses.and_then(|r| r.get(i));
+            if let Some(span) = read_span(request, response) {
+                self.reads.record(span, ts, txn);
+            }
+        }
     }
+}
+
+/// The transaction a batch runs in, if any.
+fn txn_id(request: &BatchRequest) -> Option<TxnId> {
+    request.txn.as_ref().map(|txn| txn.id)
 }
 
 /// The upper end of a read's uncertainty interval. When the leaseholder
@@ -347,21 +393,31 @@ impl Replica {
         &self,
         lease: &Lease,
         requested: Timestamp,
-        transactional: bool,
+        request: &BatchRequest,
     ) -> Result<Timestamp, KvError> {
         let state = self.lease_state.lock();
         if state.term != lease.term {
             return Err(self.not_leaseholder(None));
         }
-        state.write_timestamp(requested, transactional)
+        state.write_timestamp(requested, txn_id(request), &request.requests)
     }
 
-    /// Records a read served at `ts` under `lease`.
-    pub(crate) fn lease_record_read(&self, lease: &Lease, ts: Timestamp) {
-        let mut state = self.lease_state.lock();
-        if state.term == lease.term {
-            state.record_read(ts);
-        }
+    /// Records what `request` read at `ts` (see
+    /// [`LeaseState::record_reads`]). Called before the batch's latches
+    /// are released, so no overlapping write checks the cache in between.
+    /// Recorded whatever term the cache now belongs to: a read evaluated
+    /// under the previous term may have chosen its timestamp after this
+    /// one began, above its start, and recording more than needed only
+    /// pushes writes higher.
+    pub(crate) fn lease_record_reads(
+        &self,
+        ts: Timestamp,
+        request: &BatchRequest,
+        responses: Option<&[Response]>,
+    ) {
+        self.lease_state
+            .lock()
+            .record_reads(ts, txn_id(request), &request.requests, responses);
     }
 
     /// Holds an acknowledgement until the local clock has passed `ts`.
@@ -373,212 +429,4 @@ impl Replica {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const OFFSET: Duration = Duration::from_millis(500);
-
-    fn ts(wall_nanos: u64) -> Timestamp {
-        Timestamp::new(wall_nanos, 0)
-    }
-
-    fn lease_at(term: u64, now: u64) -> LeaseState {
-        let mut lease = LeaseState::default();
-        lease.enter_term(term, ts(now), now, OFFSET, Timestamp::ZERO);
-        lease
-    }
-
-    #[test]
-    fn a_new_term_starts_max_offset_ahead_of_the_physical_clock() {
-        let lease = lease_at(3, 1_000);
-        assert_eq!(lease.term, 3);
-        assert_eq!(lease.start, ts(1_000).add_duration(OFFSET));
-        assert_eq!(lease.max_read, Timestamp::ZERO);
-    }
-
-    #[test]
-    fn a_new_term_starts_no_lower_than_an_hlc_that_ran_ahead() {
-        let mut lease = LeaseState::default();
-        let hlc = ts(1_000).add_duration(OFFSET).next();
-        lease.enter_term(1, hlc, 1_000, OFFSET, Timestamp::ZERO);
-        assert_eq!(lease.start, hlc);
-    }
-
-    /// The first lease of a range made by a split starts above what the
-    /// parent's leaseholder served, even if its own clock is slower.
-    #[test]
-    fn a_new_term_starts_above_the_range_lease_floor() {
-        let mut lease = LeaseState::default();
-        let floor = ts(1_000).add_duration(OFFSET * 3);
-        lease.enter_term(1, ts(1_000), 1_000, OFFSET, floor);
-        assert_eq!(lease.start, floor.next());
-    }
-
-    #[test]
-    fn the_same_term_keeps_its_bookkeeping_and_a_new_one_resets_it() {
-        let mut lease = lease_at(3, 1_000);
-        lease.record_read(ts(9_000_000_000));
-        let before = lease.clone();
-        lease.enter_term(3, ts(5_000_000_000), 5_000_000_000, OFFSET, Timestamp::ZERO);
-        assert_eq!(lease, before, "re-entering the same term changed the lease");
-
-        lease.enter_term(4, ts(5_000_000_000), 5_000_000_000, OFFSET, Timestamp::ZERO);
-        assert_eq!(lease.term, 4);
-        assert_eq!(lease.max_read, Timestamp::ZERO);
-        assert_eq!(lease.start, ts(5_000_000_000).add_duration(OFFSET));
-    }
-
-    /// The previous holder's lease ended at `E` by its clock, before the new
-    /// leader was elected; the new leader's clock is at most `max_offset`
-    /// behind. Its lease starts at or above `E`.
-    #[test]
-    fn a_new_lease_starts_at_or_above_the_previous_expiration() {
-        let lease = Duration::from_millis(700);
-        let old_physical = 10_000_000_000;
-        let old = Lease {
-            term: 1,
-            start: ts(old_physical),
-            expiration: lease_expiration(old_physical, lease),
-        };
-        // The old lease ran out; the new leader's clock lags by max_offset.
-        let new_physical = old.expiration.wall_nanos - OFFSET.as_nanos() as u64;
-        let mut new = LeaseState::default();
-        new.enter_term(2, ts(new_physical), new_physical, OFFSET, Timestamp::ZERO);
-        assert!(new.start >= old.expiration);
-    }
-
-    /// The leaseholder checked its lease, then paused past its end. The
-    /// timestamp it picks on waking lies beyond the lease: refused.
-    #[test]
-    fn a_timestamp_chosen_after_a_pause_past_the_lease_is_not_covered() {
-        let checked_at = 10_000_000_000;
-        let lease = Lease {
-            term: 1,
-            start: ts(0),
-            expiration: lease_expiration(checked_at, Duration::from_millis(700)),
-        };
-        assert!(lease.covers(ts(checked_at)));
-        let woke_at = ts(checked_at).add_duration(Duration::from_secs(2));
-        assert!(!lease.covers(woke_at));
-        assert!(
-            !lease.covers(lease.expiration),
-            "the expiration is exclusive"
-        );
-    }
-
-    #[test]
-    fn a_write_above_the_floor_keeps_its_timestamp() {
-        let lease = lease_at(1, 0);
-        let above = lease.start.next();
-        assert_eq!(lease.write_timestamp(above, false), Ok(above));
-        assert_eq!(lease.write_timestamp(above, true), Ok(above));
-    }
-
-    #[test]
-    fn a_write_at_or_below_the_lease_start_moves_just_above_it() {
-        let lease = lease_at(1, 1_000);
-        let floor = lease.start;
-        assert_eq!(lease.write_timestamp(ts(1_000), false), Ok(floor.next()));
-        assert_eq!(lease.write_timestamp(floor, false), Ok(floor.next()));
-    }
-
-    #[test]
-    fn a_write_moves_above_the_highest_read_served() {
-        let mut lease = lease_at(1, 0);
-        let read = lease.start.add_duration(Duration::from_secs(1));
-        lease.record_read(read);
-        lease.record_read(ts(1)); // an older read does not lower the floor
-        assert_eq!(lease.max_read, read);
-        assert_eq!(lease.write_timestamp(read, false), Ok(read.next()));
-    }
-
-    #[test]
-    fn a_transactional_write_below_the_floor_is_refused_not_moved() {
-        let lease = lease_at(1, 1_000);
-        let requested = ts(1_000);
-        assert_eq!(
-            lease.write_timestamp(requested, true),
-            Err(KvError::WriteTooOld {
-                requested,
-                existing: lease.start,
-            })
-        );
-    }
-
-    #[test]
-    fn only_reads_at_a_timestamp_the_leaseholder_chose_are_uncertain() {
-        let at = ts(1_000_000_000);
-        let start = at.add_duration(Duration::from_millis(100));
-        assert_eq!(uncertainty_limit(at, true, start), Some(start));
-        assert_eq!(uncertainty_limit(at, false, start), None);
-    }
-
-    #[test]
-    fn a_read_above_the_lease_start_has_no_uncertainty_at_the_leaseholder() {
-        let at = ts(1_000_000_000);
-        assert_eq!(uncertainty_limit(at, true, ts(5)), None);
-    }
-
-    #[test]
-    fn only_chosen_reads_restart_and_only_a_bounded_number_of_times() {
-        assert!(may_restart_uncertain_read(true, false, 0));
-        assert!(may_restart_uncertain_read(
-            true,
-            false,
-            MAX_UNCERTAINTY_RESTARTS - 1
-        ));
-        assert!(!may_restart_uncertain_read(
-            true,
-            false,
-            MAX_UNCERTAINTY_RESTARTS
-        ));
-        assert!(!may_restart_uncertain_read(false, false, 0), "client's ts");
-        assert!(!may_restart_uncertain_read(true, true, 0), "a write");
-    }
-
-    /// The HLC ran `max_offset` ahead of the physical clock, and a new
-    /// lease's start is `max_offset` ahead of that: the wait covers the
-    /// whole distance, not just `max_offset`.
-    #[test]
-    fn commit_wait_lasts_until_the_clock_passes_the_write_however_far_ahead() {
-        let now = 10_000_000_000;
-        assert_eq!(commit_wait(ts(now), now), None, "not ahead");
-        assert_eq!(commit_wait(ts(now - 1), now), None, "behind");
-        assert_eq!(
-            commit_wait(ts(now + 1_000), now),
-            Some(Duration::from_nanos(1_000))
-        );
-        let two_offsets_ahead = ts(now).add_duration(OFFSET).add_duration(OFFSET);
-        assert_eq!(commit_wait(two_offsets_ahead, now), Some(OFFSET * 2));
-    }
-
-    #[test]
-    fn only_non_transactional_writes_move_above_a_newer_version() {
-        assert!(may_move_write_above(false, 0));
-        assert!(!may_move_write_above(true, 0));
-        assert!(!may_move_write_above(false, MAX_UNCERTAINTY_RESTARTS));
-    }
-
-    #[test]
-    fn a_restarted_node_withholds_votes_for_one_lease() {
-        let started = Instant::now();
-        let lease = Duration::from_millis(700);
-        assert_eq!(votes_withheld_until(started, true, lease), started + lease);
-        assert_eq!(votes_withheld_until(started, false, lease), started);
-    }
-
-    #[test]
-    fn every_profile_outlasts_its_offset_bound_and_a_short_lease_is_refused() {
-        let offset = meridian_hlc::DEFAULT_MAX_OFFSET;
-        for timeouts in [RaftTimeouts::LAN, RaftTimeouts::WAN] {
-            assert_eq!(timeouts.check_lease_covers_offset(offset), Ok(()));
-        }
-        assert_eq!(
-            RaftTimeouts::TEST.check_lease_covers_offset(RaftTimeouts::TEST_MAX_OFFSET),
-            Ok(())
-        );
-        assert!(RaftTimeouts::TEST
-            .check_lease_covers_offset(offset)
-            .is_err());
-    }
-}
+mod tests;

@@ -18,6 +18,9 @@
 //!   lease check, latches, timestamp, evaluation, proposal.
 //! - [`lease`]: the lease record and the rules for serving under it, with
 //!   the argument for why reads at the leaseholder are linearizable.
+//! - [`tscache`]: the timestamp cache of a lease: the highest read per key
+//!   span (and by which transaction), so writes go above reads of their
+//!   keys.
 //! - [`quiesce`]: idle ranges stop their Raft timers; requests wake them;
 //!   a per-node leader watch wakes ranges whose leader's node went silent.
 //! - [`store::Store`]: the node's replicas and what they share; one module
@@ -54,6 +57,7 @@ pub mod replica_record;
 pub mod snapshot;
 pub mod split;
 pub mod store;
+pub mod tscache;
 
 pub use error::{RemoteReplicaError, StoreError};
 pub use replica::Replica;

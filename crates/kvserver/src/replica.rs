@@ -13,14 +13,19 @@
 //!    applied everything committed before the lease check, and gives the
 //!    lease as an interval of HLC time;
 //! 4. it gets a timestamp: reads at the leaseholder's clock, writes above
-//!    every read this leaseholder served and above the lease's start;
+//!    the lease's start and above every read of their keys this
+//!    leaseholder served (its timestamp cache, [`crate::tscache`]), except
+//!    their own transaction's;
 //! 5. it is evaluated against MVCC;
 //! 6. the lease must cover the highest timestamp the batch read or writes;
 //!    if it does not (the lease neared its end, or the replica paused), the
 //!    lease is renewed by a heartbeat round and the batch evaluated again,
 //!    once; then it is refused;
-//! 7. reads return; writes become a write set proposed through Raft and
-//!    answered once applied and once the clock passed their timestamp.
+//! 7. what the batch read (its reads, conditional puts and delete-ranges,
+//!    or a condition that failed) is recorded in the timestamp cache, still
+//!    under the latches; reads return; writes become a write set proposed
+//!    through Raft and answered once applied and once the clock passed
+//!    their timestamp.
 //!
 //! It does not own the rules behind steps 3, 4 and 6, nor the argument for
 //! why reads at the leaseholder are linearizable: those live in
@@ -275,19 +280,20 @@ impl Replica {
             }
         };
         let Evaluated { responses, writes } = evaluated;
-        match writes {
-            None => self.lease_record_read(&lease, ts),
-            Some((writes, stats)) => {
-                if !writes.is_empty() {
-                    self.propose(RaftCommand::Write {
-                        writes,
-                        stats,
-                        term: lease.term,
-                    })
-                    .await?;
-                }
-                self.commit_wait(ts).await;
+        // Writes as well: their conditional puts and delete-ranges read.
+        // Recording before the proposal is decided only ever pushes a
+        // later write higher than it needed.
+        self.lease_record_reads(ts, &request, Some(&responses));
+        if let Some((writes, stats)) = writes {
+            if !writes.is_empty() {
+                self.propose(RaftCommand::Write {
+                    writes,
+                    stats,
+                    term: lease.term,
+                })
+                .await?;
             }
+            self.commit_wait(ts).await;
         }
         // The clock must not hand out a timestamp below one we served: a
         // read arriving later relies on it to see this write.
@@ -310,7 +316,7 @@ impl Replica {
         let chosen_by_us = request.timestamp.is_none();
         let mut ts = request.timestamp.unwrap_or_else(|| self.clock.now());
         if is_write {
-            ts = self.lease_write_timestamp(lease, ts, request.txn.is_some())?;
+            ts = self.lease_write_timestamp(lease, ts, request)?;
         }
         // Fixed for the whole request: moving up to an uncertain value does
         // not widen the interval.
@@ -336,6 +342,18 @@ impl Replica {
                 {
                     restarts += 1;
                     ts = existing.next();
+                }
+                Err(failed @ KvError::ConditionFailed { .. }) => {
+                    // A failed condition answers with the value it read:
+                    // served only under a lease that covers it, and
+                    // recorded (with the clock moved up to it, as for any
+                    // read served) so no later write goes under it.
+                    if !lease.covers(ts) {
+                        return Ok(None);
+                    }
+                    self.lease_record_reads(ts, request, None);
+                    self.clock.forward_to(ts);
+                    return Err(failed);
                 }
                 other => break other?,
             }
@@ -462,71 +480,4 @@ fn latch_span(request: &Request) -> LatchSpan {
 }
 
 #[cfg(test)]
-mod tests {
-    use meridian_kvapi::ReplicaDescriptor;
-
-    use super::*;
-
-    fn range(start: &[u8], end: &[u8]) -> RangeDescriptor {
-        RangeDescriptor {
-            range_id: 7,
-            start_key: start.to_vec(),
-            end_key: end.to_vec(),
-            replicas: vec![ReplicaDescriptor::voter(1)],
-            generation: 0,
-        }
-    }
-
-    fn get(key: &[u8]) -> Request {
-        Request::Get { key: key.to_vec() }
-    }
-
-    fn scan(start: &[u8], end: &[u8]) -> Request {
-        Request::Scan {
-            start: start.to_vec(),
-            end: end.to_vec(),
-            max_rows: 0,
-        }
-    }
-
-    #[test]
-    fn point_requests_must_lie_in_the_half_open_span() {
-        let d = range(b"b", b"d");
-        assert!(request_in_range(&d, &get(b"b")), "the start key is inside");
-        assert!(request_in_range(&d, &get(b"c\xff")));
-        assert!(!request_in_range(&d, &get(b"d")), "the end key is outside");
-        assert!(!request_in_range(&d, &get(b"a")));
-    }
-
-    #[test]
-    fn span_requests_must_lie_wholly_in_the_range_and_be_ordered() {
-        let d = range(b"b", b"d");
-        assert!(request_in_range(&d, &scan(b"b", b"d")), "the whole range");
-        assert!(!request_in_range(&d, &scan(b"a", b"c")), "starts before");
-        assert!(!request_in_range(&d, &scan(b"c", b"e")), "ends after");
-        assert!(!request_in_range(&d, &scan(b"c", b"b")), "reversed");
-    }
-
-    #[test]
-    fn writes_take_exclusive_latches_and_reads_shared_ones() {
-        let put = Request::Put {
-            key: b"k".to_vec(),
-            value: b"v".to_vec(),
-        };
-        assert_eq!(latch_span(&put), LatchSpan::point(b"k", true));
-        assert_eq!(latch_span(&get(b"k")), LatchSpan::point(b"k", false));
-        let delete_range = Request::DeleteRange {
-            start: b"a".to_vec(),
-            end: b"c".to_vec(),
-        };
-        assert_eq!(
-            latch_span(&delete_range),
-            LatchSpan {
-                start: b"a".to_vec(),
-                end: b"c".to_vec(),
-                write: true,
-            }
-        );
-        assert!(!latch_span(&scan(b"a", b"c")).write);
-    }
-}
+mod tests;
