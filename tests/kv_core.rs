@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use meridian_hlc::Timestamp;
-use meridian_kvapi::{BatchRequest, Request, Response};
+use meridian_kvapi::{BatchRequest, BatchResponse, KvError, Request, Response};
 use meridian_testkit::{ClusterConfig, TestCluster};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -77,6 +77,42 @@ fn get(range_id: u64, key: &[u8]) -> BatchRequest {
     }
 }
 
+/// Writes `k = value` through whichever of `rivals` accepts it first (the
+/// one that took over the range), retrying for up to 15 s.
+async fn write_through_first_rival(cluster: &TestCluster, rivals: &[u64], value: &[u8]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rival ever accepted a write"
+        );
+        for &rival in rivals {
+            let now = cluster.node(rival).unwrap().clock.now();
+            let store = cluster.store(rival).unwrap();
+            if store.send(put(1, now, b"k", value)).await.is_ok() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A read of `k` through a replica that lost the lease must see `expected`
+/// (the new leaseholder's acknowledged write) or be refused, retryably.
+fn assert_sees_or_refused(read: Result<BatchResponse, KvError>, expected: &[u8], who: &str) {
+    match read {
+        Err(e) => assert!(e.is_retryable(), "unexpected error {e}"),
+        Ok(response) => match &response.responses[..] {
+            [Response::Get { value: Some(v) }] => assert_eq!(
+                v.as_slice(),
+                expected,
+                "{who} served a read that misses a write the new leaseholder acknowledged"
+            ),
+            other => panic!("unexpected read {other:?}"),
+        },
+    }
+}
+
 /// Leaseholder A's messages to B and C are lost from now on; B, which had
 /// acknowledged A's heartbeats and so promised its vote to nobody else
 /// while A's lease runs, restarts at once; C, which stopped hearing A,
@@ -102,37 +138,9 @@ async fn a_node_restarted_inside_a_lease_elects_no_rival() {
     cluster.kill(b).await.unwrap();
     cluster.restart(b).await.unwrap();
 
-    // A write through whichever of B and C leads first.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    'written: loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no rival ever accepted a write"
-        );
-        for rival in [b, c] {
-            let now = cluster.node(rival).unwrap().clock.now();
-            if cluster
-                .store(rival)
-                .unwrap()
-                .send(put(1, now, b"k", b"new"))
-                .await
-                .is_ok()
-            {
-                break 'written;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    match cluster.store(a).unwrap().send(get(1, b"k")).await {
-        Err(e) => assert!(e.is_retryable(), "unexpected error {e}"),
-        Ok(response) => match &response.responses[..] {
-            [Response::Get { value: Some(v) }] => assert_eq!(
-                v, b"new",
-                "the old leaseholder served a read that misses a write the new one acknowledged"
-            ),
-            other => panic!("unexpected read {other:?}"),
-        },
-    }
+    write_through_first_rival(&cluster, &[b, c], b"new").await;
+    let read = cluster.store(a).unwrap().send(get(1, b"k")).await;
+    assert_sees_or_refused(read, b"new", "the old leaseholder");
     cluster.network().heal();
     cluster.shutdown().await;
 }
@@ -160,37 +168,9 @@ async fn a_leaseholder_paused_past_its_lease_serves_no_stale_read() {
     paused.await.expect("the read reached its lease check");
 
     cluster.network().partition(&[a], &others);
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    'written: loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no new leader ever accepted a write"
-        );
-        for &rival in &others {
-            let now = cluster.node(rival).unwrap().clock.now();
-            if cluster
-                .store(rival)
-                .unwrap()
-                .send(put(1, now, b"k", b"new"))
-                .await
-                .is_ok()
-            {
-                break 'written;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    write_through_first_rival(&cluster, &others, b"new").await;
     resume.send(()).unwrap();
-    match read.await.unwrap() {
-        Err(e) => assert!(e.is_retryable(), "unexpected error {e}"),
-        Ok(response) => match &response.responses[..] {
-            [Response::Get { value: Some(v) }] => assert_eq!(
-                v, b"new",
-                "the paused ex-leaseholder served a read that misses a write the new one acknowledged"
-            ),
-            other => panic!("unexpected read {other:?}"),
-        },
-    }
+    assert_sees_or_refused(read.await.unwrap(), b"new", "the paused ex-leaseholder");
     cluster.network().heal();
     cluster.shutdown().await;
 }
@@ -228,7 +208,6 @@ async fn a_sole_voter_serves_after_idling_past_a_lease() {
 /// would bring back the old one: a, b, a).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_whose_reply_was_lost_is_ambiguous_never_resent() {
-    use meridian_kvapi::KvError;
     use meridian_testkit::{ClientError, DistSenderConfig};
 
     let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
