@@ -30,6 +30,12 @@ pub(crate) const CF_RAFT_STATE: &str = "raft_state";
 pub(crate) const CF_RANGE_LOCAL: &str = "range_local";
 /// Transaction records, keyed by anchor key ([`crate::txn_record`]).
 pub(crate) const CF_TXN: &str = "txn";
+/// A batch's writes to the data and transaction-record families.
+pub(crate) type Overlays = (
+    BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+);
+
 const COLUMN_FAMILIES: [&str; 5] = [CF_DATA, CF_RAFT_LOG, CF_RAFT_STATE, CF_RANGE_LOCAL, CF_TXN];
 
 /// The prefix extractor of the data column family: the escaped user key
@@ -146,6 +152,7 @@ impl Engine {
             engine: self.clone(),
             write_batch: WriteBatch::default(),
             overlay: BTreeMap::new(),
+            txn_overlay: BTreeMap::new(),
         }
     }
 
@@ -228,6 +235,9 @@ pub struct Batch {
     write_batch: WriteBatch,
     /// Data-CF writes of this batch: `None` is a deletion.
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Transaction-record writes of this batch, likewise: replicated with
+    /// the data writes, and read back by the batch's later steps.
+    txn_overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl Batch {
@@ -244,8 +254,26 @@ impl Batch {
         self.write_batch.size_in_bytes()
     }
 
-    pub(crate) fn into_overlay(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
-        self.overlay
+    /// The data and transaction-record writes of this batch.
+    pub(crate) fn into_overlays(self) -> Overlays {
+        (self.overlay, self.txn_overlay)
+    }
+
+    /// A transaction-record write of this batch (`Some(None)`: deleted
+    /// here), or `None` if the batch did not touch `key`.
+    pub(crate) fn pending_txn_record(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.txn_overlay.get(key).map(Option::as_deref)
+    }
+
+    pub(crate) fn put_txn_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.write_batch
+            .put_cf(self.engine.cf(CF_TXN), &key, &value);
+        self.txn_overlay.insert(key, Some(value));
+    }
+
+    pub(crate) fn delete_txn_raw(&mut self, key: Vec<u8>) {
+        self.write_batch.delete_cf(self.engine.cf(CF_TXN), &key);
+        self.txn_overlay.insert(key, None);
     }
 
     /// Whether this batch wrote (or deleted) data-CF key `key`.

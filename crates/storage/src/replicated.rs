@@ -16,32 +16,38 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Batch, Engine, CF_DATA, CF_RANGE_LOCAL, CF_TXN};
 use crate::error::{Result, StorageError};
 
-/// The data-column-family writes of one evaluated command: each raw key
-/// with its new raw value, or `None` for a deletion, in key order.
+/// The replicated writes of one evaluated command: each raw key with its
+/// new raw value, or `None` for a deletion, in key order; data-family
+/// writes and transaction-record writes apart.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteSet {
     pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    pub txn_records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl WriteSet {
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.writes.is_empty() && self.txn_records.is_empty()
     }
 
     pub fn size_in_bytes(&self) -> usize {
         self.writes
             .iter()
+            .chain(&self.txn_records)
             .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
             .sum()
     }
 }
 
 impl Batch {
-    /// The data writes this batch would make, for replication. Writes to
-    /// other column families are not part of a write set.
+    /// The data and transaction-record writes this batch would make, for
+    /// replication. Writes to other column families (range-local records,
+    /// the Raft log) are not part of a write set.
     pub fn into_write_set(self) -> WriteSet {
+        let (data, txn_records) = self.into_overlays();
         WriteSet {
-            writes: self.into_overlay().into_iter().collect(),
+            writes: data.into_iter().collect(),
+            txn_records: txn_records.into_iter().collect(),
         }
     }
 
@@ -51,6 +57,12 @@ impl Batch {
             match value {
                 Some(value) => self.put_data(key.clone(), value.clone()),
                 None => self.delete_data(key.clone()),
+            }
+        }
+        for (key, value) in &set.txn_records {
+            match value {
+                Some(value) => self.put_txn_raw(key.clone(), value.clone()),
+                None => self.delete_txn_raw(key.clone()),
             }
         }
     }

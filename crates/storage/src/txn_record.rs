@@ -18,6 +18,7 @@ use meridian_keys::mvcc::encode_intent_key;
 use meridian_kvapi::{TxnId, TxnRecord};
 
 use crate::engine::{Batch, Engine, CF_TXN};
+
 use crate::error::{Result, StorageError};
 
 /// The key of transaction `id`'s record, anchored at `anchor`.
@@ -36,15 +37,26 @@ fn decode(bytes: &[u8]) -> Result<TxnRecord> {
 }
 
 impl Batch {
-    /// Writes (or replaces) `record` at its anchor.
+    /// Writes (or replaces) `record` at its anchor. Part of the batch's
+    /// write set: replicated with its data writes.
     pub fn put_txn_record(&mut self, record: &TxnRecord) {
         let key = txn_record_key(&record.meta.anchor_key, record.meta.id);
-        self.put_cf(CF_TXN, &key, &encode(record));
+        self.put_txn_raw(key, encode(record));
     }
 
     /// Removes the record of transaction `id` anchored at `anchor`.
     pub fn delete_txn_record(&mut self, anchor: &[u8], id: TxnId) {
-        self.delete_cf(CF_TXN, &txn_record_key(anchor, id));
+        self.delete_txn_raw(txn_record_key(anchor, id));
+    }
+
+    /// The record of transaction `id` anchored at `anchor` as this batch
+    /// would leave it: its own writes first, then the engine.
+    pub fn txn_record(&self, anchor: &[u8], id: TxnId) -> Result<Option<TxnRecord>> {
+        let key = txn_record_key(anchor, id);
+        match self.pending_txn_record(&key) {
+            Some(pending) => pending.map(decode).transpose(),
+            None => self.engine().txn_record(anchor, id),
+        }
     }
 }
 
@@ -167,6 +179,37 @@ mod tests {
             vec![b"m".to_vec(), b"m\x00".to_vec(), b"ma".to_vec()]
         );
         assert_eq!(anchors(b"m", b"m\x00"), vec![b"m".to_vec()]);
+    }
+
+    /// A record written in a batch is read back by the batch, travels in
+    /// its write set, and lands where another engine applies that set (as
+    /// every replica applies a command).
+    #[test]
+    fn record_writes_are_read_back_and_replicated_with_the_write_set() {
+        let (_dir, leaseholder) = engine();
+        let (_dir2, follower) = engine();
+        let mut batch = leaseholder.batch();
+        batch.put_txn_record(&record(b"k", 1, TxnStatus::Pending));
+        batch.put_txn_record(&record(b"k", 2, TxnStatus::Pending));
+        batch.delete_txn_record(b"k", TxnId(2));
+        assert_eq!(
+            batch.txn_record(b"k", TxnId(1)).unwrap().map(|r| r.status),
+            Some(TxnStatus::Pending)
+        );
+        assert_eq!(
+            batch.txn_record(b"k", TxnId(2)).unwrap(),
+            None,
+            "deleted here"
+        );
+        let set = batch.into_write_set();
+        assert!(set.writes.is_empty());
+        assert_eq!(set.txn_records.len(), 2, "one put, one delete");
+
+        let mut apply = follower.batch();
+        apply.apply_write_set(&set);
+        follower.commit(apply, false).unwrap();
+        assert!(follower.txn_record(b"k", TxnId(1)).unwrap().is_some());
+        assert_eq!(follower.txn_record(b"k", TxnId(2)).unwrap(), None);
     }
 
     #[test]
