@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::descriptor::RangeId;
 use crate::error::KvError;
-use crate::txn::TxnMeta;
+use crate::txn::{TxnId, TxnMeta, TxnRecord, TxnStatus};
 
 /// One operation on a range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +44,34 @@ pub enum Request {
         end: Vec<u8>,
         max_rows: u32,
     },
+    /// Creates, or refreshes the heartbeat of, the PENDING record of the
+    /// batch's transaction at its anchor `key`.
+    HeartbeatTxn {
+        key: Vec<u8>,
+        now: Timestamp,
+    },
+    /// Ends the batch's transaction: its record at anchor `key` becomes
+    /// COMMITTED (at the transaction's write timestamp) or ABORTED, naming
+    /// the spans of its intents for resolution. Ending it again the same
+    /// way answers the same record.
+    EndTxn {
+        key: Vec<u8>,
+        commit: bool,
+        lock_spans: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    /// The record of transaction `txn_id` anchored at `key`, if any.
+    QueryTxn {
+        key: Vec<u8>,
+        txn_id: TxnId,
+    },
+    /// Resolves `txn`'s intent on `key` (if it has one there) as `status`
+    /// says: committed at `txn.write_timestamp`, aborted, or pending and
+    /// pushed to `txn.write_timestamp`.
+    ResolveIntent {
+        key: Vec<u8>,
+        txn: Box<TxnMeta>,
+        status: TxnStatus,
+    },
 }
 
 impl Request {
@@ -54,6 +82,9 @@ impl Request {
                 | Request::ConditionalPut { .. }
                 | Request::Delete { .. }
                 | Request::DeleteRange { .. }
+                | Request::HeartbeatTxn { .. }
+                | Request::EndTxn { .. }
+                | Request::ResolveIntent { .. }
         )
     }
 
@@ -63,7 +94,11 @@ impl Request {
             Request::Get { key }
             | Request::Put { key, .. }
             | Request::ConditionalPut { key, .. }
-            | Request::Delete { key } => (key, None),
+            | Request::Delete { key }
+            | Request::HeartbeatTxn { key, .. }
+            | Request::EndTxn { key, .. }
+            | Request::QueryTxn { key, .. }
+            | Request::ResolveIntent { key, .. } => (key, None),
             Request::DeleteRange { start, end }
             | Request::Scan { start, end, .. }
             | Request::ReverseScan { start, end, .. } => (start, Some(end)),
@@ -88,6 +123,19 @@ pub enum Response {
         /// Where to continue when `max_rows` stopped the scan: the next start
         /// key (forward) or the next exclusive end key (reverse).
         resume_key: Option<Vec<u8>>,
+    },
+    HeartbeatTxn {
+        record: Box<TxnRecord>,
+    },
+    EndTxn {
+        record: Box<TxnRecord>,
+    },
+    QueryTxn {
+        record: Option<Box<TxnRecord>>,
+    },
+    /// Whether the transaction had an intent on the key.
+    ResolveIntent {
+        resolved: bool,
     },
 }
 

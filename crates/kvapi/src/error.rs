@@ -5,7 +5,7 @@ use meridian_hlc::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::descriptor::{RangeDescriptor, RangeId, ReplicaDescriptor};
-use crate::txn::TxnMeta;
+use crate::txn::{TxnId, TxnMeta};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum KvError {
@@ -67,6 +67,15 @@ pub enum KvError {
         timestamp: Timestamp,
         threshold: Timestamp,
     },
+    /// The transaction's record says it was aborted (by its coordinator, or
+    /// by another transaction that found it abandoned): it can only start
+    /// again as a new transaction.
+    #[error("transaction {txn_id} was aborted")]
+    TransactionAborted { txn_id: TxnId },
+    /// A request that needs a transaction came without one, or with one
+    /// whose record disagrees with it (another anchor, already committed).
+    #[error("transaction {txn_id}: {reason}")]
+    TransactionInvalid { txn_id: TxnId, reason: String },
 }
 
 impl KvError {

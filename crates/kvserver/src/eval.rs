@@ -21,6 +21,7 @@ use meridian_storage::{Engine, MvccStats, Reader, WriteSet};
 
 use crate::error::kv_error;
 use crate::raft::state_machine::AppliedSummary;
+use crate::txn_eval::{evaluate_txn_request, is_txn_request, query_txn};
 
 /// The GC threshold of a range as its applied state gives it: a batch at
 /// or below it is refused with `BelowGcThreshold`. Taken after the
@@ -85,7 +86,10 @@ pub fn evaluate(
     if !requests.iter().any(Request::is_write) {
         let responses = requests
             .iter()
-            .map(|r| read(engine, r, ts, &opts))
+            .map(|r| match r {
+                Request::QueryTxn { .. } => query_txn(engine, r),
+                _ => read(engine, r, ts, &opts),
+            })
             .collect::<Result<_, _>>()?;
         return Ok(Evaluated {
             responses,
@@ -120,6 +124,15 @@ pub fn evaluate(
             Request::DeleteRange { start, end } => {
                 mvcc_delete_range(&mut batch, start, end, ts, txn, &mut stats)
                     .map(|deleted| Response::DeleteRange { deleted })
+            }
+            txn_request if is_txn_request(txn_request) => {
+                responses.push(evaluate_txn_request(
+                    &mut batch,
+                    txn_request,
+                    txn,
+                    &mut stats,
+                )?);
+                continue;
             }
             read_request => {
                 responses.push(read(&batch, read_request, ts, &opts)?);

@@ -179,9 +179,13 @@ impl LeaseState {
         txn: Option<TxnId>,
         requests: &[Request],
     ) -> Result<Timestamp, KvError> {
-        let floor = requests
-            .iter()
-            .filter_map(write_span)
+        let mut spans = requests.iter().filter_map(write_span).peekable();
+        if spans.peek().is_none() {
+            // No MVCC write (transaction records, intent resolution): no
+            // version lands at this timestamp, nothing to keep it above.
+            return Ok(requested);
+        }
+        let floor = spans
             .map(|span| self.reads.max_over(span, txn))
             .fold(self.start, Timestamp::max);
         if requested > floor {

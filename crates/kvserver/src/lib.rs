@@ -58,6 +58,7 @@ pub mod snapshot;
 pub mod split;
 pub mod store;
 pub mod tscache;
+pub mod txn_eval;
 
 pub use error::{RemoteReplicaError, StoreError};
 pub use replica::Replica;

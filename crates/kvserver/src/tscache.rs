@@ -447,13 +447,28 @@ pub fn read_span<'a>(request: &'a Request, response: Option<&'a Response>) -> Op
             Some((resume.unwrap_or(start), Some(end.as_slice())))
         }
         Request::DeleteRange { start, end } => Some((start.as_slice(), Some(end.as_slice()))),
-        Request::Put { .. } | Request::Delete { .. } => None,
+        // Blind writes read nothing; transaction records are not MVCC data,
+        // and resolving an intent only applies an outcome already decided.
+        Request::Put { .. }
+        | Request::Delete { .. }
+        | Request::HeartbeatTxn { .. }
+        | Request::EndTxn { .. }
+        | Request::QueryTxn { .. }
+        | Request::ResolveIntent { .. } => None,
     }
 }
 
-/// The span `request` writes, if it writes.
+/// The span `request` writes at the batch's timestamp, if it does: MVCC
+/// writes only. A transaction record is not versioned, and a resolved
+/// intent lands at its transaction's timestamp, whatever was read since.
 pub fn write_span(request: &Request) -> Option<Span<'_>> {
-    request.is_write().then(|| request.span())
+    match request {
+        Request::Put { .. }
+        | Request::ConditionalPut { .. }
+        | Request::Delete { .. }
+        | Request::DeleteRange { .. } => Some(request.span()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -333,6 +333,13 @@ fn evaluate(data: &mut BTreeMap<Vec<u8>, Vec<u8>>, request: &Request) -> Respons
             data.insert(key.clone(), value.clone());
             Response::ConditionalPut
         }
+        // The routing tests send no transaction requests.
+        Request::HeartbeatTxn { .. }
+        | Request::EndTxn { .. }
+        | Request::QueryTxn { .. }
+        | Request::ResolveIntent { .. } => {
+            unimplemented!("the fake cluster has no transactions")
+        }
     }
 }
 

@@ -1,0 +1,237 @@
+//! The server side of a transaction's outcome, with raw KV requests (the
+//! coordinator that sends them is not built yet): intents on two ranges,
+//! the record at the anchor, and resolution after commit or abort. Real
+//! 3-node cluster (testkit).
+
+use std::time::Duration;
+
+use meridian_hlc::Timestamp;
+use meridian_kvapi::{
+    BatchRequest, BatchResponse, KvError, Request, Response, TxnMeta, TxnRecord, TxnStatus,
+};
+use meridian_testkit::{ClusterConfig, TestCluster};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Range 1 holds `[a, m)`, range 2 `[m, z)`, both on nodes 1 to 3.
+async fn two_ranges() -> TestCluster {
+    let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
+    cluster
+        .create_range(1, b"a", b"m", &[1, 2, 3])
+        .await
+        .unwrap();
+    cluster
+        .create_range(2, b"m", b"z", &[1, 2, 3])
+        .await
+        .unwrap();
+    for range in [1, 2] {
+        cluster.wait_for_leader(range, WAIT).await.unwrap();
+    }
+    cluster
+}
+
+/// Sends `requests` as `txn` (if any) to the leaseholder of `range`.
+async fn send(
+    cluster: &TestCluster,
+    range: u64,
+    txn: Option<&TxnMeta>,
+    requests: Vec<Request>,
+) -> Result<BatchResponse, KvError> {
+    let leader = cluster.wait_for_leader(range, WAIT).await.unwrap();
+    let request = BatchRequest {
+        range_id: range,
+        timestamp: txn.map(|t| t.write_timestamp),
+        txn: txn.cloned(),
+        requests,
+    };
+    cluster.store(leader).unwrap().send(request).await
+}
+
+/// Writes `txn`'s intent `key = value` on `range`. A write refused as too
+/// old (under a newer lease's start) moves the transaction up, as its
+/// coordinator will before it has read anything.
+async fn write_intent(
+    cluster: &TestCluster,
+    range: u64,
+    txn: &mut TxnMeta,
+    key: &[u8],
+    value: &[u8],
+) {
+    loop {
+        let put = Request::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        };
+        match send(cluster, range, Some(txn), vec![put]).await {
+            Ok(_) => return,
+            Err(KvError::WriteTooOld { existing, .. }) => txn.write_timestamp = existing.next(),
+            Err(e) => panic!("intent on {key:?}: {e}"),
+        }
+    }
+}
+
+async fn read(cluster: &TestCluster, range: u64, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+    let get = Request::Get { key: key.to_vec() };
+    let response = send(cluster, range, None, vec![get]).await?;
+    match &response.responses[..] {
+        [Response::Get { value }] => Ok(value.clone()),
+        other => panic!("unexpected read {other:?}"),
+    }
+}
+
+fn record_of(response: BatchResponse) -> TxnRecord {
+    match response.responses.into_iter().next() {
+        Some(Response::HeartbeatTxn { record }) | Some(Response::EndTxn { record }) => *record,
+        Some(Response::QueryTxn {
+            record: Some(record),
+        }) => *record,
+        other => panic!("no record in {other:?}"),
+    }
+}
+
+async fn end(cluster: &TestCluster, txn: &TxnMeta, commit: bool) -> Result<TxnRecord, KvError> {
+    let end = Request::EndTxn {
+        key: txn.anchor_key.clone(),
+        commit,
+        lock_spans: vec![
+            (b"b".to_vec(), b"b\0".to_vec()),
+            (b"n".to_vec(), b"n\0".to_vec()),
+        ],
+    };
+    send(cluster, 1, Some(txn), vec![end]).await.map(record_of)
+}
+
+async fn resolve(cluster: &TestCluster, txn: &TxnMeta, status: TxnStatus) {
+    for (range, key) in [(1, &b"b"[..]), (2, b"n")] {
+        let resolve = Request::ResolveIntent {
+            key: key.to_vec(),
+            txn: Box::new(txn.clone()),
+            status,
+        };
+        let response = send(cluster, range, None, vec![resolve]).await.unwrap();
+        assert_eq!(
+            response.responses,
+            vec![Response::ResolveIntent { resolved: true }]
+        );
+    }
+}
+
+/// A transaction writes on two ranges, heartbeats its record, commits it
+/// and resolves its intents: until the commit its writes are intents a
+/// reader runs into, afterwards both values are there, and the record says
+/// COMMITTED on every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_committed_transaction_s_writes_appear_on_both_ranges_after_resolution() {
+    let cluster = two_ranges().await;
+    let node = cluster.node(1).unwrap();
+    let mut txn = TxnMeta::new(b"b".to_vec(), node.clock.now());
+    write_intent(&cluster, 1, &mut txn, b"b", b"1").await;
+    write_intent(&cluster, 2, &mut txn, b"n", b"1").await;
+
+    let heartbeat = Request::HeartbeatTxn {
+        key: b"b".to_vec(),
+        now: node.clock.now(),
+    };
+    let record = record_of(
+        send(&cluster, 1, Some(&txn), vec![heartbeat])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(record.status, TxnStatus::Pending);
+    match read(&cluster, 2, b"n").await {
+        Err(KvError::WriteIntent { txn: owner, .. }) => assert_eq!(owner.id, txn.id),
+        other => panic!("a reader got past a pending intent: {other:?}"),
+    }
+
+    let record = end(&cluster, &txn, true).await.unwrap();
+    assert_eq!(record.status, TxnStatus::Committed);
+    assert_eq!(
+        end(&cluster, &txn, true).await.unwrap(),
+        record,
+        "ending twice answers the same"
+    );
+    assert!(matches!(
+        end(&cluster, &txn, false).await,
+        Err(KvError::TransactionInvalid { .. })
+    ));
+    resolve(&cluster, &txn, TxnStatus::Committed).await;
+    assert_eq!(
+        read(&cluster, 1, b"b").await.unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+    assert_eq!(
+        read(&cluster, 2, b"n").await.unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+
+    // The record is replicated state: every replica holds it.
+    for id in 1..=3 {
+        let engine = cluster.node(id).unwrap().engine.clone();
+        cluster
+            .wait_for("the record on every replica", WAIT, || {
+                let engine = engine.clone();
+                async move {
+                    engine
+                        .txn_record(b"b", txn.id)
+                        .unwrap()
+                        .filter(|r| r.status == TxnStatus::Committed)
+                }
+            })
+            .await
+            .unwrap();
+    }
+    cluster.shutdown().await;
+}
+
+/// An aborted transaction's intents go away, the values before it stay,
+/// and its coordinator learns the abort from its next heartbeat or commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_aborted_transaction_leaves_nothing_and_cannot_commit() {
+    let cluster = two_ranges().await;
+    let node = cluster.node(1).unwrap();
+    let mut first = TxnMeta::new(b"b".to_vec(), node.clock.now());
+    write_intent(&cluster, 1, &mut first, b"b", b"before").await;
+    write_intent(&cluster, 2, &mut first, b"n", b"before").await;
+    end(&cluster, &first, true).await.unwrap();
+    resolve(&cluster, &first, TxnStatus::Committed).await;
+
+    let mut txn = TxnMeta::new(b"b".to_vec(), node.clock.now());
+    write_intent(&cluster, 1, &mut txn, b"b", b"after").await;
+    write_intent(&cluster, 2, &mut txn, b"n", b"after").await;
+    assert_eq!(
+        end(&cluster, &txn, false).await.unwrap().status,
+        TxnStatus::Aborted
+    );
+    resolve(&cluster, &txn, TxnStatus::Aborted).await;
+    for (range, key) in [(1, &b"b"[..]), (2, b"n")] {
+        assert_eq!(
+            read(&cluster, range, key).await.unwrap().as_deref(),
+            Some(&b"before"[..])
+        );
+    }
+    assert_eq!(
+        end(&cluster, &txn, true).await,
+        Err(KvError::TransactionAborted { txn_id: txn.id })
+    );
+    let heartbeat = Request::HeartbeatTxn {
+        key: b"b".to_vec(),
+        now: Timestamp::new(node.clock.now().wall_nanos, 0),
+    };
+    assert_eq!(
+        send(&cluster, 1, Some(&txn), vec![heartbeat])
+            .await
+            .map(|_| ()),
+        Err(KvError::TransactionAborted { txn_id: txn.id })
+    );
+    // A record request at another key than the anchor is refused.
+    let elsewhere = Request::EndTxn {
+        key: b"c".to_vec(),
+        commit: true,
+        lock_spans: Vec::new(),
+    };
+    assert!(matches!(
+        send(&cluster, 1, Some(&txn), vec![elsewhere]).await,
+        Err(KvError::TransactionInvalid { .. })
+    ));
+    cluster.shutdown().await;
+}
