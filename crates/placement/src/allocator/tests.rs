@@ -1,0 +1,381 @@
+//! Allocator tests: a few fixed cases, then property tests over random
+//! clusters (3-12 nodes over 1-5 regions, some dead), random configs the
+//! live nodes can satisfy, and random starting replica sets. The golden
+//! scenarios (`testdata/allocator_*.txt`) show whole runs.
+//!
+//! Properties, at every step of applying decisions until `Nothing`:
+//! - no replica is placed (added, moved to, promoted) on a node that is
+//!   not live, already holds one, or breaks a constraint for its kind;
+//! - no per-count conjunction that was met becomes short, and good voters
+//!   never drop below min(before, num_voters);
+//! - within 3 x (replicas wanted + replicas at the start) + 10 steps the
+//!   range conforms (`nonconformities` is empty).
+//!
+//! Note: "satisfiable" means `validate_for_cluster` accepts the config on
+//! the live nodes, and that check ends with a dry run of this allocator
+//! from an empty range; the convergence property is still a real test
+//! because the runs here start from arbitrary replica sets with dead
+//! nodes and uneven loads.
+
+use meridian_topology::{Locality, NodeId};
+use proptest::prelude::*;
+
+use super::*;
+use crate::config::ZoneConfig;
+use crate::constraint::{
+    Conjunction, Constraint, ConstraintKind, Constraints, LeasePreferences, Tier,
+};
+use crate::validate::validate_for_cluster;
+
+fn node(id: NodeId, region: &str, zone: &str) -> NodeInfo {
+    NodeInfo {
+        id,
+        locality: Locality::new(region, zone),
+        liveness: Liveness::Live,
+        replicas: 0,
+    }
+}
+
+#[test]
+fn prefers_region_diversity_then_zone_then_load() {
+    let nodes = vec![
+        node(1, "a", "a1"),
+        node(2, "a", "a2"),
+        node(3, "b", "b1"),
+        NodeInfo {
+            replicas: 9,
+            ..node(4, "c", "c1")
+        },
+        node(5, "c", "c1"),
+    ];
+    let config = ZoneConfig::default_config().effective();
+    let range = RangeState {
+        voters: vec![1],
+        ..Default::default()
+    };
+    let d = decide(&nodes, &range, &config, None);
+    // b and c both lack a voter; b1 and c1 tie on zones; n3 has fewer
+    // replicas than n4 but n5 ties with n3 and n3 has the lower id.
+    assert_eq!(
+        d.action,
+        Action::Add {
+            kind: ReplicaKind::Voter,
+            node: 3
+        }
+    );
+}
+
+#[test]
+fn never_places_outside_constraints_even_when_short() {
+    let mut nodes = vec![
+        node(1, "eu", "1"),
+        node(2, "eu", "2"),
+        node(3, "us", "1"),
+        node(4, "us", "2"),
+    ];
+    nodes[1].liveness = Liveness::Dead;
+    let config = crate::parse_using("num_replicas = 2, constraints = '[+region=eu]'")
+        .unwrap()
+        .effective();
+    let range = RangeState {
+        voters: vec![1, 2],
+        ..Default::default()
+    };
+    let d = decide(&nodes, &range, &config, None);
+    assert_eq!(d.action, Action::Nothing);
+    assert!(
+        d.problems.iter().any(|p| p.contains("under-replicated")),
+        "{:?}",
+        d.problems
+    );
+}
+
+#[test]
+fn region_survival_puts_the_fifth_voter_nearest_home() {
+    let nodes: Vec<NodeInfo> = ["h", "h", "h", "near", "near", "near", "far", "far", "far"]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| node(i as NodeId + 1, r, &format!("{r}{}", i % 3)))
+        .collect();
+    let config = crate::parse_using(
+        "num_replicas = 5, constraints = '{+region=h: 1, +region=near: 1, +region=far: 1}', voter_constraints = '{+region=h: 2}', lease_preferences = '[[+region=h]]'",
+    )
+    .unwrap()
+    .effective();
+    let mut rtt = RoundTrips::default();
+    rtt.set("h", "near", 80_000);
+    rtt.set("h", "far", 10_000);
+    rtt.set("near", "far", 90_000);
+    let mut range = RangeState::default();
+    for _ in 0..10 {
+        let d = decide(&nodes, &range, &config, Some(&rtt));
+        if d.action == Action::Nothing {
+            break;
+        }
+        apply(&mut range, &d.action);
+    }
+    let in_region = |r: &str| {
+        range
+            .voters
+            .iter()
+            .filter(|&&id| nodes[id as usize - 1].locality.region == r)
+            .count()
+    };
+    assert_eq!(
+        (in_region("h"), in_region("far"), in_region("near")),
+        (2, 2, 1)
+    );
+}
+
+// ---- property tests ----
+
+#[derive(Debug, Clone)]
+struct Case {
+    nodes: Vec<NodeInfo>,
+    config: EffectiveConfig,
+    range: RangeState,
+    rtt: Option<RoundTrips>,
+}
+
+fn region(i: usize) -> String {
+    format!("r{i}")
+}
+
+fn conj(n: u32, c: Constraint) -> Conjunction {
+    Conjunction {
+        num_replicas: n,
+        constraints: vec![c],
+    }
+}
+
+fn prohibit_region(r: String) -> Constraint {
+    Constraint {
+        kind: ConstraintKind::Prohibited,
+        tier: Tier::Region,
+        value: r,
+    }
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let nodes = (1usize..=5).prop_flat_map(|regions| {
+        proptest::collection::vec((0..regions, 0usize..3, 0u32..20, 0u8..10), 3..=12)
+            .prop_map(move |spec| (regions, spec))
+    });
+    let config = (
+        prop_oneof![Just(1u32), Just(3), Just(5)],
+        0u32..=2,
+        (0u8..5, 0usize..5, 1u32..=2),
+        (0u8..3, 0usize..5, 1u32..=2),
+        (any::<bool>(), 0usize..5),
+    );
+    let start = proptest::collection::vec((0usize..12, any::<bool>()), 0..=7);
+    let rtt = proptest::option::of(proptest::collection::vec(1u64..200, 10));
+    (nodes, config, start, rtt).prop_map(|((regions, spec), config, start, rtt)| {
+        let nodes: Vec<NodeInfo> = spec
+            .iter()
+            .enumerate()
+            .map(|(i, &(r, z, load, live))| NodeInfo {
+                id: i as NodeId + 1,
+                locality: Locality::new(region(r), format!("{}-z{z}", region(r))),
+                liveness: if live == 0 {
+                    Liveness::Dead
+                } else {
+                    Liveness::Live
+                },
+                replicas: load,
+            })
+            .collect();
+        let (
+            voters,
+            extra,
+            (c_kind, c_region, c_count),
+            (v_kind, v_region, v_count),
+            (lease, l_region),
+        ) = config;
+        let pick = |i: usize| region(i % regions);
+        let constraints = match c_kind {
+            0 => Constraints::default(),
+            1 => Constraints::all(vec![Constraint::required_region(pick(c_region))]),
+            2 => Constraints::all(vec![prohibit_region(pick(c_region))]),
+            3 => Constraints(vec![conj(
+                c_count,
+                Constraint::required_region(pick(c_region)),
+            )]),
+            _ => Constraints(
+                (0..regions)
+                    .map(|r| conj(1, Constraint::required_region(region(r))))
+                    .collect(),
+            ),
+        };
+        let voter_constraints = match v_kind {
+            0 => Constraints::default(),
+            1 => Constraints::all(vec![Constraint::required_region(pick(v_region))]),
+            _ => Constraints(vec![conj(
+                v_count.min(voters),
+                Constraint::required_region(pick(v_region)),
+            )]),
+        };
+        let lease_preferences = if lease {
+            LeasePreferences(vec![vec![Constraint::required_region(pick(l_region))]])
+        } else {
+            LeasePreferences::default()
+        };
+        let config = ZoneConfig {
+            num_replicas: Some(voters + extra),
+            num_voters: Some(voters),
+            constraints: Some(constraints),
+            voter_constraints: Some(voter_constraints),
+            lease_preferences: Some(lease_preferences),
+            ..ZoneConfig::default()
+        }
+        .effective();
+        let mut range = RangeState::default();
+        for (i, voter) in start {
+            let id = (i % nodes.len()) as NodeId + 1;
+            if range.voters.contains(&id) || range.non_voters.contains(&id) {
+                continue;
+            }
+            if voter {
+                range.voters.push(id)
+            } else {
+                range.non_voters.push(id)
+            }
+        }
+        range.leaseholder = range.voters.first().copied();
+        let rtt = rtt.map(|ms| {
+            let mut t = RoundTrips::default();
+            let mut k = 0;
+            for a in 0..5 {
+                for b in a + 1..5 {
+                    t.set(&region(a), &region(b), ms[k] * 1000);
+                    k += 1;
+                }
+            }
+            t
+        });
+        Case {
+            nodes,
+            config,
+            range,
+            rtt,
+        }
+    })
+}
+
+/// The per-count conjunctions met now: (voter?, index).
+fn met(nodes: &[NodeInfo], range: &RangeState, config: &EffectiveConfig) -> Vec<(bool, usize)> {
+    let view = score::View::new(nodes, range, config, None);
+    let mut out = Vec::new();
+    for (i, c) in config.voter_constraints.0.iter().enumerate() {
+        if c.num_replicas > 0 && view.voters_matching(c) >= c.num_replicas {
+            out.push((true, i));
+        }
+    }
+    for (i, c) in config.constraints.0.iter().enumerate() {
+        if c.num_replicas > 0 && view.replicas_matching(c) >= c.num_replicas {
+            out.push((false, i));
+        }
+    }
+    out
+}
+
+fn check_target(
+    case: &Case,
+    range: &RangeState,
+    kind: ReplicaKind,
+    id: NodeId,
+    fresh: bool,
+) -> Result<(), TestCaseError> {
+    let node = case
+        .nodes
+        .iter()
+        .find(|n| n.id == id)
+        .expect("a known node");
+    prop_assert_eq!(
+        node.liveness,
+        Liveness::Live,
+        "placed on a node not live: n{}",
+        id
+    );
+    if fresh {
+        prop_assert!(
+            !range.voters.contains(&id) && !range.non_voters.contains(&id),
+            "n{} already holds a replica",
+            id
+        );
+    }
+    prop_assert!(
+        case.config.constraints.allows(&node.locality),
+        "n{} breaks constraints",
+        id
+    );
+    if kind == ReplicaKind::Voter {
+        prop_assert!(
+            case.config.voter_constraints.allows(&node.locality),
+            "voter on n{} breaks voter_constraints",
+            id
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn decisions_converge_without_breaking_constraints(case in case()) {
+        let live: Vec<Locality> = case
+            .nodes
+            .iter()
+            .filter(|n| n.liveness == Liveness::Live)
+            .map(|n| n.locality.clone())
+            .collect();
+        prop_assume!(validate_for_cluster(&case.config, &live).is_ok());
+        let mut range = case.range.clone();
+        let bound = 3 * (case.config.num_replicas as usize + range.voters.len() + range.non_voters.len()) + 10;
+        let mut steps = 0;
+        let mut trace = Vec::new();
+        loop {
+            let d = decide(&case.nodes, &range, &case.config, case.rtt.as_ref());
+            match d.action {
+                Action::Nothing => break,
+                Action::Add { kind, node } => check_target(&case, &range, kind, node, true)?,
+                Action::Move { kind, to, .. } => check_target(&case, &range, kind, to, true)?,
+                Action::Promote(node) => check_target(&case, &range, ReplicaKind::Voter, node, false)?,
+                Action::Swap { promote, .. } => check_target(&case, &range, ReplicaKind::Voter, promote, false)?,
+                Action::Remove { .. } | Action::Demote(_) => {}
+            }
+            let before = met(&case.nodes, &range, &case.config);
+            let good_before = score::View::new(&case.nodes, &range, &case.config, None).good_count(ReplicaKind::Voter);
+            apply(&mut range, &d.action);
+            let after = met(&case.nodes, &range, &case.config);
+            let good_after = score::View::new(&case.nodes, &range, &case.config, None).good_count(ReplicaKind::Voter);
+            for m in &before {
+                prop_assert!(after.contains(m), "{:?} broke met conjunction {:?}", d.action, m);
+            }
+            prop_assert!(
+                good_after >= good_before.min(case.config.num_voters as usize),
+                "{:?} lost a needed good voter", d.action
+            );
+            steps += 1;
+            trace.push(format!("{:?} ({})", d.action, d.reason));
+            prop_assert!(steps <= bound, "no convergence within {} steps: {:?} under {:?}: {:?}", bound, range, (&case.config.num_voters, &case.config.num_replicas, &case.config.constraints, &case.config.voter_constraints), trace);
+        }
+        let left = nonconformities(&case.nodes, &range, &case.config);
+        let last = decide(&case.nodes, &range, &case.config, case.rtt.as_ref());
+        prop_assert!(
+            left.is_empty(),
+            "stopped nonconforming: {:?} at {:?} under {:?}; problems {:?}",
+            left,
+            range,
+            (&case.config.constraints, &case.config.voter_constraints),
+            last.problems
+        );
+        let d = decide(&case.nodes, &range, &case.config, None);
+        if let Some((pref, node)) = d.lease {
+            prop_assert!(range.voters.contains(&node), "lease target n{} is not a voter", node);
+            let locality = &case.nodes[node as usize - 1].locality;
+            prop_assert!(crate::constraint::matches_all(&case.config.lease_preferences.0[pref], locality));
+        }
+    }
+}
