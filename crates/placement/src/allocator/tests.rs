@@ -320,7 +320,7 @@ fn check_target(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, max_global_rejects: 20_000, ..ProptestConfig::default() })]
 
     #[test]
     fn decisions_converge_without_breaking_constraints(case in case()) {
