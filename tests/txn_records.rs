@@ -138,6 +138,15 @@ async fn a_committed_transaction_s_writes_appear_on_both_ranges_after_resolution
             .unwrap(),
     );
     assert_eq!(record.status, TxnStatus::Pending);
+    // What an operator sees (`meridian debug txn n`).
+    let report = cluster
+        .dist_sender()
+        .describe_intent(b"n")
+        .await
+        .unwrap()
+        .expect("an intent on n");
+    assert_eq!(report.intent.id, txn.id);
+    assert_eq!(report.record.map(|r| r.status), Some(TxnStatus::Pending));
     match read(&cluster, 2, b"n").await {
         Err(KvError::WriteIntent { txn: owner, .. }) => assert_eq!(owner.id, txn.id),
         other => panic!("a reader got past a pending intent: {other:?}"),
@@ -155,6 +164,10 @@ async fn a_committed_transaction_s_writes_appear_on_both_ranges_after_resolution
         Err(KvError::TransactionInvalid { .. })
     ));
     resolve(&cluster, &txn, TxnStatus::Committed).await;
+    assert_eq!(
+        cluster.dist_sender().describe_intent(b"n").await.unwrap(),
+        None
+    );
     assert_eq!(
         read(&cluster, 1, b"b").await.unwrap().as_deref(),
         Some(&b"1"[..])

@@ -167,6 +167,14 @@ enum DebugCommand {
         conn: ConnArgs,
         key: String,
     },
+    /// The intent on KEY and its transaction's record.
+    Txn {
+        #[command(flatten)]
+        conn: ConnArgs,
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -273,6 +281,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Debug(DebugCommand::Kv(kv)) => debug_kv(kv).await,
+        Command::Debug(DebugCommand::Txn { conn, key, json }) => {
+            let key = user_key(&key)?;
+            let client = conn.connect().await?;
+            let report = client.ds.describe_intent(&key).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_intent(&key, report.as_ref());
+            }
+            Ok(())
+        }
         Command::Bench(BenchCommand::Kv(args)) => crate::bench::run_kv(args).await,
     }
 }
@@ -322,6 +341,35 @@ fn print_ranges(status: &ClusterStatus) {
             r.leaseholder.map_or("?".into(), |l| l.to_string()),
             r.bytes.map_or("?".into(), |b| b.to_string())
         );
+    }
+}
+
+fn print_intent(key: &[u8], report: Option<&meridian_kvclient::IntentReport>) {
+    let Some(report) = report else {
+        println!("no intent on {}", pretty_key(key));
+        return;
+    };
+    let txn = &report.intent;
+    println!(
+        "intent on {}: txn {:?} epoch {} write timestamp {} priority {} anchor {}",
+        pretty_key(key),
+        txn.id,
+        txn.epoch,
+        txn.write_timestamp,
+        txn.priority,
+        pretty_key(&txn.anchor_key)
+    );
+    match &report.record {
+        None => println!("record: none (not written yet, or already cleaned up)"),
+        Some(record) => {
+            println!(
+                "record: {:?}, last heartbeat {}, commit timestamp {}",
+                record.status, record.last_heartbeat, record.meta.write_timestamp
+            );
+            for (start, end) in &record.lock_spans {
+                println!("  intents in [{}, {})", pretty_key(start), pretty_key(end));
+            }
+        }
     }
 }
 

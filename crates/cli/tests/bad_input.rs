@@ -225,4 +225,11 @@ fn a_restarting_node_says_starting_never_run_init() {
             "the restarted node never served: {stderr}"
         );
     }
+    // No transaction holds the key: `debug txn` says so.
+    let txn = meridian(&["debug", "txn", "k", "--host", &host, "--certs-dir", &certs]);
+    assert!(txn.status.success(), "{txn:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&txn.stdout).trim(),
+        "no intent on k"
+    );
 }

@@ -8,7 +8,9 @@
 //!   node failures until a deadline;
 //! - [`node_transport`]: [`NodeTransport`], the seam between the
 //!   DistSender and the network, implemented by the QUIC transport;
-//! - [`error`]: the client error type, [`ClientError`].
+//! - [`error`]: the client error type, [`ClientError`];
+//! - [`txn_debug`]: the intent on a key and its transaction's record, for
+//!   operators.
 //!
 //! Transactions (the `TxnCoordinator`) will sit on top of the DistSender.
 
@@ -16,8 +18,10 @@ pub mod dist_sender;
 pub mod error;
 pub mod node_transport;
 pub mod range_cache;
+pub mod txn_debug;
 
 pub use dist_sender::{ClusterView, DistSender, DistSenderConfig};
 pub use error::ClientError;
 pub use node_transport::NodeTransport;
 pub use range_cache::RangeCache;
+pub use txn_debug::IntentReport;
