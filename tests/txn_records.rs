@@ -1,15 +1,14 @@
-//! The server side of a transaction's outcome, with raw KV requests (the
-//! coordinator that sends them is not built yet): intents on two ranges,
-//! the record at the anchor, and resolution after commit or abort. Real
-//! 3-node cluster (testkit).
+//! The server side of a transaction's outcome, with raw KV requests sent
+//! through the DistSender with the transaction in the batch header (the
+//! coordinator that will send them is not built yet): intents on two
+//! ranges, the record at the anchor, and resolution after commit or abort.
+//! Real 3-node cluster (testkit).
 
 use std::time::Duration;
 
 use meridian_hlc::Timestamp;
-use meridian_kvapi::{
-    BatchRequest, BatchResponse, KvError, Request, Response, TxnMeta, TxnRecord, TxnStatus,
-};
-use meridian_testkit::{ClusterConfig, TestCluster};
+use meridian_kvapi::{KvError, Request, Response, TxnMeta, TxnRecord, TxnStatus};
+use meridian_testkit::{BatchHeader, ClientError, ClusterConfig, TestCluster};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -30,57 +29,55 @@ async fn two_ranges() -> TestCluster {
     cluster
 }
 
-/// Sends `requests` as `txn` (if any) to the leaseholder of `range`.
+/// Sends `requests` as `txn` (if any, at its write timestamp) through the
+/// DistSender, routed by key (`range` is only for the reader's benefit).
 async fn send(
     cluster: &TestCluster,
-    range: u64,
+    _range: u64,
     txn: Option<&TxnMeta>,
     requests: Vec<Request>,
-) -> Result<BatchResponse, KvError> {
-    let leader = cluster.wait_for_leader(range, WAIT).await.unwrap();
-    let request = BatchRequest {
-        range_id: range,
+) -> Result<Vec<Response>, KvError> {
+    let header = BatchHeader {
         timestamp: txn.map(|t| t.write_timestamp),
         txn: txn.cloned(),
-        requests,
     };
-    cluster.store(leader).unwrap().send(request).await
+    match cluster.dist_sender().send_with(&header, requests).await {
+        Ok(responses) => Ok(responses),
+        Err(ClientError::Kv(e)) => Err(e),
+        Err(e) => panic!("the batch was not served: {e}"),
+    }
 }
 
-/// Writes `txn`'s intent `key = value` on `range`. A write refused as too
-/// old (under a newer lease's start) moves the transaction up, as its
-/// coordinator will before it has read anything.
-async fn write_intent(
-    cluster: &TestCluster,
-    range: u64,
-    txn: &mut TxnMeta,
-    key: &[u8],
-    value: &[u8],
-) {
+/// Writes `txn`'s intents `b = value` (range 1) and `n = value` (range 2)
+/// in one batch, which the DistSender splits between the two ranges. A
+/// write refused as too old (under a newer lease's start) moves the
+/// transaction up, as its coordinator will before it has read anything.
+async fn write_intents(cluster: &TestCluster, txn: &mut TxnMeta, value: &[u8]) {
     loop {
-        let put = Request::Put {
-            key: key.to_vec(),
-            value: value.to_vec(),
-        };
-        match send(cluster, range, Some(txn), vec![put]).await {
+        let puts = [b"b", b"n"]
+            .map(|key| Request::Put {
+                key: key.to_vec(),
+                value: value.to_vec(),
+            })
+            .to_vec();
+        match send(cluster, 0, Some(txn), puts).await {
             Ok(_) => return,
             Err(KvError::WriteTooOld { existing, .. }) => txn.write_timestamp = existing.next(),
-            Err(e) => panic!("intent on {key:?}: {e}"),
+            Err(e) => panic!("intents: {e}"),
         }
     }
 }
 
 async fn read(cluster: &TestCluster, range: u64, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
     let get = Request::Get { key: key.to_vec() };
-    let response = send(cluster, range, None, vec![get]).await?;
-    match &response.responses[..] {
+    match &send(cluster, range, None, vec![get]).await?[..] {
         [Response::Get { value }] => Ok(value.clone()),
         other => panic!("unexpected read {other:?}"),
     }
 }
 
-fn record_of(response: BatchResponse) -> TxnRecord {
-    match response.responses.into_iter().next() {
+fn record_of(responses: Vec<Response>) -> TxnRecord {
+    match responses.into_iter().next() {
         Some(Response::HeartbeatTxn { record }) | Some(Response::EndTxn { record }) => *record,
         Some(Response::QueryTxn {
             record: Some(record),
@@ -108,11 +105,8 @@ async fn resolve(cluster: &TestCluster, txn: &TxnMeta, status: TxnStatus) {
             txn: Box::new(txn.clone()),
             status,
         };
-        let response = send(cluster, range, None, vec![resolve]).await.unwrap();
-        assert_eq!(
-            response.responses,
-            vec![Response::ResolveIntent { resolved: true }]
-        );
+        let responses = send(cluster, range, None, vec![resolve]).await.unwrap();
+        assert_eq!(responses, vec![Response::ResolveIntent { resolved: true }]);
     }
 }
 
@@ -125,8 +119,7 @@ async fn a_committed_transaction_s_writes_appear_on_both_ranges_after_resolution
     let cluster = two_ranges().await;
     let node = cluster.node(1).unwrap();
     let mut txn = TxnMeta::new(b"b".to_vec(), node.clock.now());
-    write_intent(&cluster, 1, &mut txn, b"b", b"1").await;
-    write_intent(&cluster, 2, &mut txn, b"n", b"1").await;
+    write_intents(&cluster, &mut txn, b"1").await;
 
     let heartbeat = Request::HeartbeatTxn {
         key: b"b".to_vec(),
@@ -203,14 +196,12 @@ async fn an_aborted_transaction_leaves_nothing_and_cannot_commit() {
     let cluster = two_ranges().await;
     let node = cluster.node(1).unwrap();
     let mut first = TxnMeta::new(b"b".to_vec(), node.clock.now());
-    write_intent(&cluster, 1, &mut first, b"b", b"before").await;
-    write_intent(&cluster, 2, &mut first, b"n", b"before").await;
+    write_intents(&cluster, &mut first, b"before").await;
     end(&cluster, &first, true).await.unwrap();
     resolve(&cluster, &first, TxnStatus::Committed).await;
 
     let mut txn = TxnMeta::new(b"b".to_vec(), node.clock.now());
-    write_intent(&cluster, 1, &mut txn, b"b", b"after").await;
-    write_intent(&cluster, 2, &mut txn, b"n", b"after").await;
+    write_intents(&cluster, &mut txn, b"after").await;
     assert_eq!(
         end(&cluster, &txn, false).await.unwrap().status,
         TxnStatus::Aborted

@@ -20,7 +20,7 @@ pub mod node_transport;
 pub mod range_cache;
 pub mod txn_debug;
 
-pub use dist_sender::{ClusterView, DistSender, DistSenderConfig};
+pub use dist_sender::{BatchHeader, ClusterView, DistSender, DistSenderConfig};
 pub use error::ClientError;
 pub use node_transport::NodeTransport;
 pub use range_cache::RangeCache;

@@ -37,7 +37,7 @@ use meridian_transport::{Locality, NetworkModel, NodeIdentity, Transport, Transp
 mod routing;
 
 pub use meridian_golden as golden;
-pub use meridian_kvclient::{ClientError, DistSender, DistSenderConfig};
+pub use meridian_kvclient::{BatchHeader, ClientError, DistSender, DistSenderConfig};
 pub use meridian_transport::NodeId;
 pub use routing::InProcess;
 

@@ -42,8 +42,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
+use meridian_hlc::Timestamp;
 use meridian_kvapi::wire::AdminSplitRequest;
-use meridian_kvapi::{NodeId, RangeDescriptor, RangeId, Request, Response};
+use meridian_kvapi::{NodeId, RangeDescriptor, RangeId, Request, Response, TxnMeta};
 use meridian_transport::Transport;
 use tracing::debug;
 
@@ -66,6 +67,16 @@ pub trait ClusterView: Send + Sync + 'static {
     /// Told when a call to `node` failed in transport (unknown, down or
     /// partitioned), e.g. to refresh its address.
     fn node_unreachable(&self, _node: NodeId) {}
+}
+
+/// What every part of a batch carries, whichever range serves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// The timestamp every part is served at; `None`: each range's
+    /// leaseholder picks one.
+    pub timestamp: Option<Timestamp>,
+    /// The transaction the batch belongs to.
+    pub txn: Option<TxnMeta>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -165,8 +176,20 @@ impl DistSender {
         &self.inner.cache
     }
 
-    /// Sends `requests` and returns their responses in order.
+    /// Sends `requests` and returns their responses in order; each range
+    /// serves its part at a timestamp its leaseholder picks.
     pub async fn send(&self, requests: Vec<Request>) -> Result<Vec<Response>, ClientError> {
+        self.send_with(&BatchHeader::default(), requests).await
+    }
+
+    /// Sends `requests` with `header` (the timestamp every range serves its
+    /// part at, the transaction they belong to) and returns their responses
+    /// in order.
+    pub async fn send_with(
+        &self,
+        header: &BatchHeader,
+        requests: Vec<Request>,
+    ) -> Result<Vec<Response>, ClientError> {
         if requests.is_empty() {
             return Err(ClientError::InvalidRequest("empty batch".into()));
         }
@@ -184,7 +207,7 @@ impl DistSender {
         let all_points = requests.iter().all(|r| r.span().1.is_none());
         if all_points {
             let points: Vec<usize> = (0..requests.len()).collect();
-            self.send_points(&requests, points, &mut responses, &mut backoff)
+            self.send_points(header, &requests, points, &mut responses, &mut backoff)
                 .await?;
         } else {
             // With span requests in the batch, requests run one after the
@@ -192,10 +215,11 @@ impl DistSender {
             // earlier delete-range.
             for (i, request) in requests.iter().enumerate() {
                 responses[i] = Some(match request.span() {
-                    (_, Some(_)) => self.send_span(request, &mut backoff).await?,
+                    (_, Some(_)) => self.send_span(header, request, &mut backoff).await?,
                     (_, None) => {
                         let mut one = vec![None];
                         self.send_points(
+                            header,
                             std::slice::from_ref(request),
                             vec![0],
                             &mut one,

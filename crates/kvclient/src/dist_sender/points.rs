@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 use meridian_kvapi::{BatchRequest, Request, Response};
 
 use super::routing::Attempt;
-use super::{Backoff, DistSender};
+use super::{Backoff, BatchHeader, DistSender};
 use crate::error::ClientError;
 use crate::range_cache::CachedRange;
 
@@ -23,6 +23,7 @@ impl DistSender {
     /// Sends the point requests `pending`, grouped per range, in parallel.
     pub(super) async fn send_points(
         &self,
+        header: &BatchHeader,
         requests: &[Request],
         mut pending: Vec<usize>,
         responses: &mut [Option<Response>],
@@ -48,8 +49,8 @@ impl DistSender {
                 let key = requests[members[0]].span().0;
                 self.call_range(range, key, move |d| BatchRequest {
                     range_id: d.range_id,
-                    timestamp: None,
-                    txn: None,
+                    timestamp: header.timestamp,
+                    txn: header.txn.clone(),
                     requests: members.iter().map(|&i| requests[i].clone()).collect(),
                 })
             }))

@@ -15,13 +15,14 @@
 use meridian_kvapi::{BatchRequest, Request, Response};
 
 use super::routing::Attempt;
-use super::{unexpected, Backoff, DistSender};
+use super::{unexpected, Backoff, BatchHeader, DistSender};
 use crate::error::ClientError;
 
 impl DistSender {
     /// Sends a span request range by range.
     pub(super) async fn send_span(
         &self,
+        header: &BatchHeader,
         request: &Request,
         backoff: &mut Backoff,
     ) -> Result<Response, ClientError> {
@@ -86,8 +87,8 @@ impl DistSender {
             let attempt = self
                 .call_range(&range, &part_start, |d| BatchRequest {
                     range_id: d.range_id,
-                    timestamp: None,
-                    txn: None,
+                    timestamp: header.timestamp,
+                    txn: header.txn.clone(),
                     requests: vec![part.clone()],
                 })
                 .await;
