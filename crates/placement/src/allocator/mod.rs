@@ -12,23 +12,31 @@
 //! 2. **Too many voters**: a bad one goes first (once enough good ones
 //!    are in; demoted if it may be a non-voter and non-voters are short);
 //!    else the worst-ranked voter no met per-count conjunction
-//!    needs, demoted to a non-voter when non-voters are short.
+//!    needs, demoted to a non-voter when non-voters are short; if every
+//!    one is needed, one that holds up only replica (not voter)
+//!    conjunctions is demoted, keeping its replica.
 //! 3. **Too few good non-voters**: `Move` off a bad non-voter or `Add` on
 //!    the best candidate; a bad non-voter with no replacement is removed
 //!    anyway (a replica outside its constraints is worse than one fewer).
 //! 4. **Too many non-voters**: remove a bad one, else the worst-ranked
 //!    unneeded one; if every one is needed, swap one with a voter no
-//!    conjunction needs (that voter is then the surplus).
+//!    conjunction needs (that voter is then the surplus), or move such a
+//!    voter to where the non-voters are needed.
 //! 5. **Counts right but a per-count conjunction short**: swap a matching
 //!    non-voter in for an unneeded voter, or move an unneeded replica to a
 //!    matching node (for a voter conjunction, when no voter may move, an
-//!    unneeded non-voter moves there to be swapped in next).
+//!    unneeded non-voter moves there to be swapped in next; failing that,
+//!    a voter is added there and rule 2 demotes the surplus one).
+//! 6. **Conforming but crowded**: a voter moves where it has strictly
+//!    fewer voters beside it, by region then zone (CockroachDB's
+//!    diversity rebalancing, for voters only).
 //!
 //! Invariants the property tests check (`allocator/tests.rs`): no action
 //! puts a replica of a kind on a node that is not live or breaks a
 //! constraint for that kind; no action makes a met per-count conjunction
 //! short; applying decisions converges to [`nonconformities`] being empty
-//! on any cluster the config validates against.
+//! on any cluster the config validates against; under a synthesized
+//! REGION-survival config no region ends with 3 of the 5 voters.
 //!
 //! Residency: when nowhere qualifies, the range stays under-replicated and
 //! the [`Decision`] says so in `problems`; nothing is placed outside the
@@ -36,9 +44,10 @@
 //! constraints with no replacement is kept (removing it costs quorum) and
 //! reported.
 //!
-//! Does not own: carrying out changes (learners, joint configs), the
-//! liveness verdicts, measuring round trips, rebalancing by load across
-//! conforming placements (not done yet).
+//! Does not own: carrying out changes (learners, joint configs, moving
+//! the lease off a voter before it is removed or moved), the liveness
+//! verdicts, measuring round trips, rebalancing by load across conforming
+//! placements (not done yet).
 
 pub(crate) mod score;
 
@@ -48,6 +57,7 @@ use meridian_topology::{Locality, NodeId};
 use serde::{Deserialize, Serialize};
 
 use crate::config::EffectiveConfig;
+use crate::constraint::Conjunction;
 use score::View;
 
 /// A node's liveness verdict as the allocator sees it.
@@ -55,7 +65,8 @@ use score::View;
 pub enum Liveness {
     /// Takes new replicas and keeps its own.
     Live,
-    /// Keeps its replicas (it may come back) but takes no new ones.
+    /// Keeps its replicas (it may come back) but takes no new ones and
+    /// no promotion; a voter there may still be demoted.
     Suspect,
     /// Its replicas count for nothing and are replaced.
     Dead,
@@ -321,7 +332,7 @@ fn choose(view: &View<'_>, problems: &mut Vec<String>) -> Choice {
     // 2. Too many voters.
     if voters.len() > want_voters {
         if let Some(bad) = worst_bad(Voter).filter(|_| good_voters >= want_voters) {
-            if good_non_voters < want_non_voters && view.live(bad) && view.good(NonVoter, bad) {
+            if good_non_voters < want_non_voters && view.good(NonVoter, bad) {
                 return Some((
                     Action::Demote(bad),
                     "voter outside its voter constraints, non-voters short".to_string(),
@@ -342,12 +353,12 @@ fn choose(view: &View<'_>, problems: &mut Vec<String>) -> Choice {
                 .copied()
                 .filter(|&id| view.good(Voter, id))
                 .filter(|&id| {
-                    let keeps = demote && view.live(id) && view.good(NonVoter, id);
+                    let keeps = demote && view.good(NonVoter, id);
                     !view.needed(Voter, id, keeps)
                 })
                 .max_by_key(|&id| view.remove_key(Voter, id));
             match pick {
-                Some(id) if demote && view.live(id) && view.good(NonVoter, id) => {
+                Some(id) if demote && view.good(NonVoter, id) => {
                     return Some((
                         Action::Demote(id),
                         "too many voters, too few non-voters".to_string(),
@@ -369,7 +380,7 @@ fn choose(view: &View<'_>, problems: &mut Vec<String>) -> Choice {
                     let keep = voters
                         .iter()
                         .copied()
-                        .filter(|&id| view.live(id) && view.good(NonVoter, id))
+                        .filter(|&id| view.good(NonVoter, id))
                         .filter(|&id| !view.needed(Voter, id, true))
                         .max_by_key(|&id| view.remove_key(Voter, id));
                     if let Some(id) = keep {
@@ -458,6 +469,33 @@ fn choose(view: &View<'_>, problems: &mut Vec<String>) -> Choice {
                         "too many non-voters, each needed: trade places with a voter".to_string(),
                     ));
                 }
+                // Or a voter that holds up nothing moves to where the
+                // non-voters are needed, which frees one of them.
+                let spare_voter = voters
+                    .iter()
+                    .copied()
+                    .filter(|&id| !view.needed(Voter, id, false))
+                    .max_by_key(|&id| view.remove_key(Voter, id));
+                let wanted: Vec<&Conjunction> = view
+                    .config
+                    .constraints
+                    .per_count()
+                    .filter(|c| view.replicas_matching(c) == c.num_replicas)
+                    .collect();
+                if let Some(from) = spare_voter {
+                    for conj in wanted {
+                        if let Some(to) = view.candidates(Voter, Some(conj)).first() {
+                            return Some((
+                                Action::Move {
+                                    kind: Voter,
+                                    from,
+                                    to: to.id,
+                                },
+                                "too many non-voters, each needed: a voter takes over".to_string(),
+                            ));
+                        }
+                    }
+                }
                 problems.push("too many non-voters, but each is needed by a constraint".to_string())
             }
         }
@@ -511,6 +549,17 @@ fn choose(view: &View<'_>, problems: &mut Vec<String>) -> Choice {
                 format!("{reason}: a non-voter moves there to be promoted"),
             ));
         }
+        // Nothing may move (each replica holds up a conjunction): one voter
+        // more where it is short; rule 2 then demotes the one it replaces.
+        if let Some(to) = view.candidates(Voter, Some(conj)).first() {
+            return Some((
+                Action::Add {
+                    kind: Voter,
+                    node: to.id,
+                },
+                format!("{reason}: add a voter there, another steps down next"),
+            ));
+        }
         problems.push(format!("{reason} and no move fixes it"));
     }
     for conj in view.unmet_replica_conjunctions() {
@@ -534,6 +583,51 @@ fn choose(view: &View<'_>, problems: &mut Vec<String>) -> Choice {
             }
         }
         problems.push(format!("{reason} and no move fixes it"));
+    }
+    // 6. Diversity: a voter moves to a region (else zone) with fewer
+    // voters, if that strictly spreads them.
+    if problems.is_empty() {
+        if let Some(change) = spread_voters(view) {
+            return Some(change);
+        }
+    }
+    None
+}
+
+/// Rule 6: move a voter no conjunction needs from a crowded region (or
+/// zone) to a candidate where, after the move, it has strictly fewer
+/// voters beside it than it had. Each such move lowers the sum of squared
+/// voters per region (or keeps it and lowers it per zone), so repeated
+/// moves stop. Under REGION survival this undoes 3 voters in one region,
+/// which constraints alone allow; the 2-2-1 the round trips chose is left
+/// alone (moving one of a pair would only make another pair).
+fn spread_voters(view: &View<'_>) -> Choice {
+    use ReplicaKind::Voter;
+    let mut sources: Vec<NodeId> = view
+        .of_kind(Voter)
+        .iter()
+        .copied()
+        .filter(|&id| view.good(Voter, id) && !view.needed(Voter, id, false))
+        .collect();
+    sources.sort_by_cached_key(|&id| std::cmp::Reverse(view.remove_key(Voter, id)));
+    let candidates = view.candidates(Voter, None);
+    for from in sources {
+        let here = view.crowding(Voter, view.locality(from)?, None);
+        let best = candidates
+            .iter()
+            .map(|n| (view.crowding(Voter, &n.locality, Some(from)), n.id))
+            .filter(|&((region, zone), _)| (region + 1, zone + 1) < here)
+            .min();
+        if let Some((_, to)) = best {
+            return Some((
+                Action::Move {
+                    kind: Voter,
+                    from,
+                    to,
+                },
+                "spread voters across regions and zones".to_string(),
+            ));
+        }
     }
     None
 }

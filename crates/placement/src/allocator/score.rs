@@ -167,7 +167,12 @@ impl<'a> View<'a> {
     }
 
     /// Replicas of `kind` (or of every kind) in `locality`'s region and zone.
-    fn crowding(&self, kind: ReplicaKind, locality: &Locality, skip: Option<NodeId>) -> (u32, u32) {
+    pub fn crowding(
+        &self,
+        kind: ReplicaKind,
+        locality: &Locality,
+        skip: Option<NodeId>,
+    ) -> (u32, u32) {
         let ids: Vec<NodeId> = match kind {
             ReplicaKind::Voter => self.range.voters.clone(),
             ReplicaKind::NonVoter => self

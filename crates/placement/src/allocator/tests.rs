@@ -1,5 +1,6 @@
 //! Allocator tests: a few fixed cases, then property tests over random
-//! clusters (3-12 nodes over 1-5 regions, some dead), random configs the
+//! clusters (3-12 nodes over 1-5 regions, some dead or suspect), random
+//! configs the
 //! live nodes can satisfy, and random starting replica sets. The golden
 //! scenarios (`testdata/allocator_*.txt`) show whole runs.
 //!
@@ -177,10 +178,10 @@ fn case() -> impl Strategy<Value = Case> {
             .map(|(i, &(r, z, load, live))| NodeInfo {
                 id: i as NodeId + 1,
                 locality: Locality::new(region(r), format!("{}-z{z}", region(r))),
-                liveness: if live == 0 {
-                    Liveness::Dead
-                } else {
-                    Liveness::Live
+                liveness: match live {
+                    0 => Liveness::Dead,
+                    1 => Liveness::Suspect,
+                    _ => Liveness::Live,
                 },
                 replicas: load,
             })
@@ -376,6 +377,63 @@ proptest! {
             prop_assert!(range.voters.contains(&node), "lease target n{} is not a voter", node);
             let locality = &case.nodes[node as usize - 1].locality;
             prop_assert!(crate::constraint::matches_all(&case.config.lease_preferences.0[pref], locality));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Under a synthesized REGION-survival config, from any starting
+    /// replica set on 3-5 regions of 3 nodes (one of them perhaps dead),
+    /// the range converges with no region holding 3 of the 5 voters: a
+    /// region's failure never takes the quorum.
+    #[test]
+    fn region_survival_never_leaves_a_majority_in_one_region(
+        regions in 3usize..=5,
+        home in 0usize..5,
+        dead in proptest::option::of(0usize..15),
+        start in proptest::collection::vec((0usize..15, any::<bool>()), 0..=7),
+    ) {
+        use crate::multiregion::{synthesize, DataPlacement, MultiRegionSettings, SurvivalGoal, TableLocality};
+        let names: Vec<String> = (0..regions).map(region).collect();
+        let settings = MultiRegionSettings {
+            regions: names.clone(),
+            primary_region: names[0].clone(),
+            survival: SurvivalGoal::Region,
+            placement: DataPlacement::Default,
+        };
+        let locality = TableLocality::RegionalByRow(names[home % regions].clone());
+        let config = synthesize(&settings, &locality).unwrap().effective();
+        let mut nodes: Vec<NodeInfo> = (0..regions * 3)
+            .map(|i| node(i as NodeId + 1, &region(i / 3), &format!("z{}", i % 3)))
+            .collect();
+        if let Some(d) = dead {
+            let at = d % nodes.len();
+            nodes[at].liveness = Liveness::Dead;
+        }
+        let mut range = RangeState::default();
+        for (i, voter) in start {
+            let id = (i % nodes.len()) as NodeId + 1;
+            if !range.voters.contains(&id) && !range.non_voters.contains(&id) {
+                if voter { range.voters.push(id) } else { range.non_voters.push(id) }
+            }
+        }
+        for _ in 0..60 {
+            let d = decide(&nodes, &range, &config, None);
+            if d.action == Action::Nothing {
+                break;
+            }
+            apply(&mut range, &d.action);
+        }
+        prop_assert!(nonconformities(&nodes, &range, &config).is_empty(), "{:?}", range);
+        for r in &names {
+            let voters = range
+                .voters
+                .iter()
+                .filter(|&&id| nodes[id as usize - 1].locality.region == *r)
+                .count();
+            prop_assert!(voters <= 2, "{} voters in {}: {:?}", voters, r, range);
         }
     }
 }
