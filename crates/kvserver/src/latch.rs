@@ -14,23 +14,29 @@
 //! request that gives up (its future is dropped) leaves the queue and wakes
 //! those behind it.
 //!
-//! Not yet timestamp-aware: a read at `t` and a write above `t` could share
-//! (the read does not see the write), but a request's timestamp is chosen
-//! after its latches are taken (under the lease), so every overlap of a
-//! write counts as a conflict. Waiters re-check when any latch is released
-//! or any waiter leaves (simple and enough for the request rates of one
-//! range; an interval tree can replace the lists if it shows up in
-//! profiles).
+//! Timestamp-aware where the timestamp is known before latching (the
+//! client gave it: a transaction's batch, a read at a fixed time): a read
+//! at `t` and a write above `t` share, since the read does not see the
+//! write, and a write's timestamp only ever moves up after latching (above
+//! a lease start, a read, a newer version). A latch without a timestamp
+//! (the leaseholder picks it later, under the lease) conflicts with every
+//! overlapping write. Waiters re-check when any latch is released or any
+//! waiter leaves (simple and enough for the request rates of one range; an
+//! interval tree can replace the lists if it shows up in profiles).
 
+use meridian_hlc::Timestamp;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-/// A span `[start, end)` and whether the request writes it.
+/// A span `[start, end)`, whether the request writes it, and at which
+/// timestamp (`None`: not known yet, conflicts with every overlapping
+/// write).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LatchSpan {
     pub start: Vec<u8>,
     pub end: Vec<u8>,
     pub write: bool,
+    pub ts: Option<Timestamp>,
 }
 
 impl LatchSpan {
@@ -42,11 +48,33 @@ impl LatchSpan {
             start: key.to_vec(),
             end,
             write,
+            ts: None,
         }
     }
 
+    /// The same span, taken at `ts`.
+    pub fn at(self, ts: Option<Timestamp>) -> Self {
+        LatchSpan { ts, ..self }
+    }
+
     fn conflicts(&self, other: &LatchSpan) -> bool {
-        (self.write || other.write) && self.start < other.end && other.start < self.end
+        let overlap = self.start < other.end && other.start < self.end;
+        overlap
+            && match (self.write, other.write) {
+                (false, false) => false,
+                (true, true) => true,
+                (true, false) => write_conflicts_with_read(self.ts, other.ts),
+                (false, true) => write_conflicts_with_read(other.ts, self.ts),
+            }
+    }
+}
+
+/// A write at `write` and a read at `read` conflict unless both are known
+/// and the write lies above the read (which does not see it).
+fn write_conflicts_with_read(write: Option<Timestamp>, read: Option<Timestamp>) -> bool {
+    match (write, read) {
+        (Some(write), Some(read)) => write <= read,
+        _ => true,
     }
 }
 
@@ -102,6 +130,7 @@ impl LatchManager {
             start: span.0.clone(),
             end: span.1.clone(),
             write: true,
+            ts: None,
         }])
         .await
     }
@@ -192,6 +221,7 @@ mod tests {
             let latches = latches.clone();
             tokio::spawn(async move {
                 let span = LatchSpan {
+                    ts: None,
                     start: b"a".to_vec(),
                     end: b"c".to_vec(),
                     write: false,
@@ -263,5 +293,32 @@ mod tests {
         let second_read = latches.acquire(point(b"k", false)).await;
         drop((read, second_read));
         assert_eq!(latches.held(), 0);
+    }
+
+    fn at(key: &[u8], write: bool, wall: u64) -> LatchSpan {
+        LatchSpan::point(key, write).at(Some(Timestamp::new(wall, 0)))
+    }
+
+    /// A read below a pending write does not see it and goes ahead; a read
+    /// at or above it, or one whose timestamp is not known yet, waits.
+    #[test]
+    fn reads_below_a_write_share_with_it() {
+        let write = at(b"k", true, 10);
+        assert!(!write.conflicts(&at(b"k", false, 9)), "read below");
+        assert!(write.conflicts(&at(b"k", false, 10)), "read at");
+        assert!(write.conflicts(&at(b"k", false, 11)), "read above");
+        assert!(
+            write.conflicts(&LatchSpan::point(b"k", false)),
+            "read, time unknown"
+        );
+        assert!(
+            LatchSpan::point(b"k", true).conflicts(&at(b"k", false, 1)),
+            "write, time unknown"
+        );
+        assert!(
+            write.conflicts(&at(b"k", true, 1)),
+            "writes always conflict"
+        );
+        assert!(!write.conflicts(&at(b"l", false, 11)), "other keys never");
     }
 }

@@ -256,7 +256,13 @@ impl Replica {
                 .map_err(|e| KvError::InvalidRequest(e.to_string()))?;
         }
         self.activate().await;
-        let spans = request.requests.iter().map(latch_span).collect();
+        // A timestamp the client gave is known now: latches at it let a read
+        // below a pending write (or a write above a read) go ahead.
+        let spans = request
+            .requests
+            .iter()
+            .map(|r| latch_span(r).at(request.timestamp))
+            .collect();
         let _latches = self.latches.acquire(spans).await;
         // The lease is checked after the latches: waiting for them may have
         // outlasted the lease, and the state machine must be caught up with
@@ -475,6 +481,7 @@ fn latch_span(request: &Request) -> LatchSpan {
             start: start.to_vec(),
             end: end.to_vec(),
             write: request.is_write(),
+            ts: None,
         },
     }
 }

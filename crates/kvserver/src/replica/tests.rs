@@ -62,6 +62,7 @@ fn writes_take_exclusive_latches_and_reads_shared_ones() {
             start: b"a".to_vec(),
             end: b"c".to_vec(),
             write: true,
+            ts: None,
         }
     );
     assert!(!latch_span(&scan(b"a", b"c")).write);
