@@ -9,8 +9,9 @@
 //!    that could be a voter; else put a voter on the best candidate node
 //!    (see `score.rs` for the ranking), as a `Move` off a bad voter if
 //!    there is one, else an `Add`.
-//! 2. **Too many voters**: a bad one goes first (once enough good ones
-//!    are in; demoted if it may be a non-voter and non-voters are short);
+//! 2. **Too many voters**: a bad one goes first (demoted if it may be a
+//!    non-voter and non-voters are short), even with too few good ones:
+//!    the count stays at `num_voters`;
 //!    else the worst-ranked voter no met per-count conjunction
 //!    needs, demoted to a non-voter when non-voters are short; if every
 //!    one is needed, one that holds up only replica (not voter)
@@ -41,8 +42,8 @@
 //! Residency: when nowhere qualifies, the range stays under-replicated and
 //! the [`Decision`] says so in `problems`; nothing is placed outside the
 //! constraints to make up the count. A *voter* already outside its
-//! constraints with no replacement is kept (removing it costs quorum) and
-//! reported.
+//! constraints with no replacement is kept while it is needed to make up
+//! `num_voters` (removing it costs quorum) and reported.
 //!
 //! Does not own: carrying out changes (learners, joint configs, moving
 //! the lease off a voter before it is removed or moved), the liveness
@@ -331,7 +332,7 @@ fn choose(view: &View<'_>, problems: &mut Vec<String>) -> Choice {
 
     // 2. Too many voters.
     if voters.len() > want_voters {
-        if let Some(bad) = worst_bad(Voter).filter(|_| good_voters >= want_voters) {
+        if let Some(bad) = worst_bad(Voter) {
             if good_non_voters < want_non_voters && view.good(NonVoter, bad) {
                 return Some((
                     Action::Demote(bad),
