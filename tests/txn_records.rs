@@ -239,3 +239,50 @@ async fn an_aborted_transaction_leaves_nothing_and_cannot_commit() {
     ));
     cluster.shutdown().await;
 }
+
+/// A write lands 100 ms above a transaction's read timestamp (a node whose
+/// clock runs ahead wrote it) and is acknowledged before the read arrives.
+/// The read cannot tell whether the write happened before it, so it is
+/// refused as uncertain (its coordinator restarts above the value), never
+/// served without the write. A transaction that began more than
+/// `max_offset` before the write is certain: it reads the older value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_read_below_a_value_within_max_offset_is_uncertain() {
+    let cluster = two_ranges().await;
+    // A first write lands above the new lease's start and moves the clock
+    // past it, so the write below keeps the timestamp it asks for.
+    cluster.put(1, b"a", b"warm").await.unwrap();
+    let leaseholder = cluster.wait_for_leader(1, WAIT).await.unwrap();
+    let clock = cluster.node(leaseholder).unwrap().clock.clone();
+    let old = TxnMeta::new(
+        b"b".to_vec(),
+        clock.now().sub_duration(Duration::from_secs(2)),
+    );
+    let txn = TxnMeta::new(b"b".to_vec(), clock.now());
+    let ahead = txn.write_timestamp.add_duration(Duration::from_millis(100));
+    let write = Request::Put {
+        key: b"c".to_vec(),
+        value: b"new".to_vec(),
+    };
+    let header = BatchHeader {
+        timestamp: Some(ahead),
+        txn: None,
+    };
+    cluster
+        .dist_sender()
+        .send_with(&header, vec![write])
+        .await
+        .unwrap();
+
+    let get = || vec![Request::Get { key: b"c".to_vec() }];
+    match send(&cluster, 1, Some(&txn), get()).await {
+        Err(KvError::ReadWithinUncertainty { value_ts, .. }) => assert_eq!(value_ts, ahead),
+        other => panic!("a read within the uncertainty interval answered {other:?}"),
+    }
+    assert_eq!(
+        send(&cluster, 1, Some(&old), get()).await.unwrap(),
+        vec![Response::Get { value: None }],
+        "a transaction that began long before the write is certain"
+    );
+    cluster.shutdown().await;
+}

@@ -225,19 +225,31 @@ fn txn_id(request: &BatchRequest) -> Option<TxnId> {
     request.txn.as_ref().map(|txn| txn.id)
 }
 
-/// The upper end of a read's uncertainty interval. When the leaseholder
-/// chose `ts` (its clock on arrival), a value above `ts` that was
-/// acknowledged before the read arrived can only come from a previous
-/// lease (or the parent range of a split), so below `lease_start`: the
-/// interval ends at the larger of the two. (It can exceed `max_offset`
-/// when a split's floor came from a faster clock.) When the client chose
-/// `ts` it asked for a snapshot at exactly that time: no interval.
+/// The upper end of a read's uncertainty interval. What this leaseholder
+/// can vouch for: every value acknowledged before the read arrived lies at
+/// or below its clock on `arrival` (it moves its clock up to every
+/// timestamp it serves) or below `lease_start` (a previous lease, or the
+/// parent range of a split, wrote it), so nothing above the larger of the
+/// two needs to be seen (the observed-timestamp rule). A read whose
+/// timestamp the leaseholder chose (its clock on arrival) looks up to
+/// there; a transaction's read up to its own global limit (`txn_limit`:
+/// its first timestamp plus `max_offset`, fixed for its life), narrowed to
+/// there; a read at a timestamp the client fixed without a transaction (a
+/// snapshot at exactly that time) has no interval.
 pub fn uncertainty_limit(
     ts: Timestamp,
     chosen_by_leaseholder: bool,
+    txn_limit: Option<Timestamp>,
+    arrival: Timestamp,
     lease_start: Timestamp,
 ) -> Option<Timestamp> {
-    (chosen_by_leaseholder && lease_start > ts).then_some(lease_start)
+    let local = arrival.max(lease_start);
+    let limit = if chosen_by_leaseholder {
+        local
+    } else {
+        txn_limit?.min(local)
+    };
+    (limit > ts).then_some(limit)
 }
 
 /// Whether a request that met a value in its uncertainty interval moves its

@@ -320,13 +320,20 @@ impl Replica {
     ) -> Result<Option<(Timestamp, Evaluated)>, KvError> {
         let is_write = request.requests.iter().any(|r| r.is_write());
         let chosen_by_us = request.timestamp.is_none();
-        let mut ts = request.timestamp.unwrap_or_else(|| self.clock.now());
+        // Read after the client's timestamp moved the clock: a later
+        // reading than the true arrival only widens the interval.
+        let arrival = self.clock.now();
+        let mut ts = request.timestamp.unwrap_or(arrival);
         if is_write {
             ts = self.lease_write_timestamp(lease, ts, request)?;
         }
         // Fixed for the whole request: moving up to an uncertain value does
         // not widen the interval.
-        let limit = uncertainty_limit(ts, chosen_by_us, lease.start);
+        let txn_limit = request
+            .txn
+            .as_ref()
+            .map(|txn| txn.min_timestamp.add_duration(self.clock.max_offset()));
+        let limit = uncertainty_limit(ts, chosen_by_us, txn_limit, arrival, lease.start);
         let mut restarts = 0;
         let evaluated = loop {
             match evaluate(

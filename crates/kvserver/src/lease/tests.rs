@@ -284,17 +284,43 @@ fn a_transactional_write_below_the_floor_is_refused_not_moved() {
 }
 
 #[test]
-fn only_reads_at_a_timestamp_the_leaseholder_chose_are_uncertain() {
+fn a_read_the_leaseholder_timed_looks_up_to_the_lease_start_a_snapshot_not_at_all() {
     let at = ts(1_000_000_000);
     let start = at.add_duration(Duration::from_millis(100));
-    assert_eq!(uncertainty_limit(at, true, start), Some(start));
-    assert_eq!(uncertainty_limit(at, false, start), None);
+    assert_eq!(uncertainty_limit(at, true, None, at, start), Some(start));
+    assert_eq!(uncertainty_limit(at, false, None, at, start), None);
 }
 
 #[test]
 fn a_read_above_the_lease_start_has_no_uncertainty_at_the_leaseholder() {
     let at = ts(1_000_000_000);
-    assert_eq!(uncertainty_limit(at, true, ts(5)), None);
+    assert_eq!(uncertainty_limit(at, true, None, at, ts(5)), None);
+}
+
+/// A transaction reads at its timestamp with an interval up to its first
+/// timestamp plus `max_offset`, narrowed by what the leaseholder's clock
+/// says on arrival.
+#[test]
+fn a_transaction_s_interval_is_its_global_limit_narrowed_by_the_arrival_clock() {
+    let read = ts(1_000_000_000);
+    let global = read.add_duration(OFFSET);
+    let arrival = read.add_duration(Duration::from_millis(100));
+    assert_eq!(
+        uncertainty_limit(read, false, Some(global), arrival, ts(5)),
+        Some(arrival),
+        "narrowed to the clock on arrival"
+    );
+    let late = read.add_duration(Duration::from_secs(5));
+    assert_eq!(
+        uncertainty_limit(read, false, Some(global), late, ts(5)),
+        Some(global),
+        "never wider than the global limit"
+    );
+    assert_eq!(
+        uncertainty_limit(global, false, Some(global), late, ts(5)),
+        None,
+        "restarted at its limit: nothing left uncertain"
+    );
 }
 
 #[test]
