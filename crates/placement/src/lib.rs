@@ -10,7 +10,7 @@
 //! 2. [`config`]: [`ZoneConfig`] (every field optional, inherited from the
 //!    parent) and [`EffectiveConfig`] (nothing left to inherit).
 //! 3. [`parse`]: CockroachDB's `CONFIGURE ZONE USING` text, both ways.
-//! 4. [`validate`]: a config alone, then against a cluster's localities,
+//! 4. [`mod@validate`]: a config alone, then against a cluster's localities,
 //!    refusing what cannot be satisfied with a reason.
 //! 5. [`spans`]: [`ZoneConfigs`], configs by key span with inheritance
 //!    and the split keys a range must respect.
