@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use meridian_hlc::Timestamp;
-use meridian_kvapi::{KvError, Request, Response, TxnMeta, TxnRecord, TxnStatus};
+use meridian_kvapi::{KvError, PushKind, Request, Response, TxnMeta, TxnRecord, TxnStatus};
 use meridian_testkit::{BatchHeader, ClientError, ClusterConfig, TestCluster};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -78,7 +78,9 @@ async fn read(cluster: &TestCluster, range: u64, key: &[u8]) -> Result<Option<Ve
 
 fn record_of(responses: Vec<Response>) -> TxnRecord {
     match responses.into_iter().next() {
-        Some(Response::HeartbeatTxn { record }) | Some(Response::EndTxn { record }) => *record,
+        Some(Response::HeartbeatTxn { record })
+        | Some(Response::EndTxn { record })
+        | Some(Response::PushTxn { record }) => *record,
         Some(Response::QueryTxn {
             record: Some(record),
         }) => *record,
@@ -283,6 +285,105 @@ async fn a_transaction_read_below_a_value_within_max_offset_is_uncertain() {
         send(&cluster, 1, Some(&old), get()).await.unwrap(),
         vec![Response::Get { value: None }],
         "a transaction that began long before the write is certain"
+    );
+    cluster.shutdown().await;
+}
+
+/// Transaction A holds an intent on `b`; B, of higher priority, writes `b`,
+/// meets the intent, pushes A at its record (aborting it), resolves A's
+/// intent and writes. A learns at its commit that it was aborted. A third
+/// transaction C, pushed to a later timestamp by a reader, may not commit
+/// at its old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_higher_priority_writer_pushes_a_live_holder_out_of_its_way() {
+    let cluster = two_ranges().await;
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let mut a = TxnMeta::new(b"b".to_vec(), clock.now());
+    write_intents(&cluster, &mut a, b"from a").await;
+    let heartbeat = Request::HeartbeatTxn {
+        key: b"b".to_vec(),
+        now: clock.now(),
+    };
+    send(&cluster, 1, Some(&a), vec![heartbeat]).await.unwrap();
+
+    let mut b = TxnMeta::new(b"n".to_vec(), clock.now());
+    b.priority = a.priority + 1;
+    let put = || {
+        vec![Request::Put {
+            key: b"b".to_vec(),
+            value: b"from b".to_vec(),
+        }]
+    };
+    let holder = match send(&cluster, 1, Some(&b), put()).await {
+        Err(KvError::WriteIntent { txn, .. }) => *txn,
+        other => panic!("B got past A's intent: {other:?}"),
+    };
+    assert_eq!(holder.id, a.id);
+    let push = |pusher_priority| Request::PushTxn {
+        key: holder.anchor_key.clone(),
+        pushee: Box::new(holder.clone()),
+        kind: PushKind::Abort,
+        pusher_priority,
+        now: clock.now(),
+    };
+    assert_eq!(
+        send(&cluster, 1, Some(&b), vec![push(a.priority)]).await,
+        Err(KvError::TransactionPushFailed { pushee: a.id }),
+        "a live holder of equal priority holds"
+    );
+    let pushed = record_of(
+        send(&cluster, 1, Some(&b), vec![push(b.priority)])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(pushed.status, TxnStatus::Aborted);
+    let resolve = Request::ResolveIntent {
+        key: b"b".to_vec(),
+        txn: Box::new(pushed.meta.clone()),
+        status: TxnStatus::Aborted,
+    };
+    send(&cluster, 1, None, vec![resolve]).await.unwrap();
+    loop {
+        match send(&cluster, 1, Some(&b), put()).await {
+            Ok(_) => break,
+            Err(KvError::WriteTooOld { existing, .. }) => b.write_timestamp = existing.next(),
+            Err(e) => panic!("B could not write after the push: {e}"),
+        }
+    }
+    assert_eq!(
+        end(&cluster, &a, true).await,
+        Err(KvError::TransactionAborted { txn_id: a.id })
+    );
+
+    // C is pushed to a later timestamp; its commit at the old one is refused.
+    let mut c = TxnMeta::new(b"c".to_vec(), clock.now());
+    c.priority = 0;
+    let heartbeat = Request::HeartbeatTxn {
+        key: b"c".to_vec(),
+        now: clock.now(),
+    };
+    send(&cluster, 1, Some(&c), vec![heartbeat]).await.unwrap();
+    let later = clock.now().add_duration(Duration::from_millis(100));
+    let push_ts = Request::PushTxn {
+        key: b"c".to_vec(),
+        pushee: Box::new(c.clone()),
+        kind: PushKind::Timestamp(later),
+        pusher_priority: 1,
+        now: clock.now(),
+    };
+    let moved = record_of(send(&cluster, 1, None, vec![push_ts]).await.unwrap());
+    assert_eq!(moved.meta.write_timestamp, later);
+    let commit = Request::EndTxn {
+        key: b"c".to_vec(),
+        commit: true,
+        lock_spans: Vec::new(),
+    };
+    assert_eq!(
+        send(&cluster, 1, Some(&c), vec![commit]).await,
+        Err(KvError::TransactionPushed {
+            txn_id: c.id,
+            pushed_to: later
+        })
     );
     cluster.shutdown().await;
 }

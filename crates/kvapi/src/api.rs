@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::descriptor::RangeId;
 use crate::error::KvError;
-use crate::txn::{TxnId, TxnMeta, TxnRecord, TxnStatus};
+use crate::txn::{PushKind, TxnId, TxnMeta, TxnRecord, TxnStatus};
 
 /// One operation on a range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,17 @@ pub enum Request {
         key: Vec<u8>,
         txn_id: TxnId,
     },
+    /// Pushes transaction `pushee` (whose anchor is `key`) for a pusher of
+    /// priority `pusher_priority`, at `now`: succeeds if the pushee ended,
+    /// or its heartbeat expired, or the pusher's priority is higher;
+    /// answers the pushee's record as the push left it.
+    PushTxn {
+        key: Vec<u8>,
+        pushee: Box<TxnMeta>,
+        kind: PushKind,
+        pusher_priority: u32,
+        now: Timestamp,
+    },
     /// Resolves `txn`'s intent on `key` (if it has one there) as `status`
     /// says: committed at `txn.write_timestamp`, aborted, or pending and
     /// pushed to `txn.write_timestamp`.
@@ -84,6 +95,7 @@ impl Request {
                 | Request::DeleteRange { .. }
                 | Request::HeartbeatTxn { .. }
                 | Request::EndTxn { .. }
+                | Request::PushTxn { .. }
                 | Request::ResolveIntent { .. }
         )
     }
@@ -98,6 +110,7 @@ impl Request {
             | Request::HeartbeatTxn { key, .. }
             | Request::EndTxn { key, .. }
             | Request::QueryTxn { key, .. }
+            | Request::PushTxn { key, .. }
             | Request::ResolveIntent { key, .. } => (key, None),
             Request::DeleteRange { start, end }
             | Request::Scan { start, end, .. }
@@ -132,6 +145,9 @@ pub enum Response {
     },
     QueryTxn {
         record: Option<Box<TxnRecord>>,
+    },
+    PushTxn {
+        record: Box<TxnRecord>,
     },
     /// Whether the transaction had an intent on the key.
     ResolveIntent {

@@ -72,6 +72,15 @@ pub enum KvError {
     /// again as a new transaction.
     #[error("transaction {txn_id} was aborted")]
     TransactionAborted { txn_id: TxnId },
+    /// A push could not move the pushee: it is alive (heartbeating) and its
+    /// priority is not below the pusher's. The pusher waits and asks again.
+    #[error("transaction {pushee} could not be pushed: it is alive and not of lower priority")]
+    TransactionPushFailed { pushee: TxnId },
+    /// The transaction's record was pushed to a later timestamp than the
+    /// one it tried to commit at: it must refresh its reads there (or
+    /// restart) before it commits.
+    #[error("transaction {txn_id} was pushed to {pushed_to}: refresh or restart")]
+    TransactionPushed { txn_id: TxnId, pushed_to: Timestamp },
     /// A request that needs a transaction came without one, or with one
     /// whose record disagrees with it (another anchor, already committed).
     #[error("transaction {txn_id}: {reason}")]

@@ -20,4 +20,4 @@ pub use descriptor::{
     NodeId, RangeDescriptor, RangeId, ReplicaDescriptor, ReplicaId, ReplicaKind, StoreId,
 };
 pub use error::KvError;
-pub use txn::{TxnId, TxnMeta, TxnRecord, TxnStatus};
+pub use txn::{PushKind, TxnId, TxnMeta, TxnRecord, TxnStatus, TXN_HEARTBEAT_EXPIRY};

@@ -82,6 +82,22 @@ pub struct TxnRecord {
     pub in_flight_writes: Vec<(Vec<u8>, u32)>,
 }
 
+/// How long a PENDING transaction's record lives without a heartbeat
+/// before another transaction may treat it as abandoned and abort it (its
+/// coordinator heartbeats every second; CockroachDB allows five missed).
+/// For a transaction without a record, its first timestamp counts as its
+/// last heartbeat.
+pub const TXN_HEARTBEAT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a transaction that met another's intent asks of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PushKind {
+    /// Abort it (the pusher writes where the pushee holds an intent).
+    Abort,
+    /// Move its commit timestamp above this (the pusher reads there).
+    Timestamp(Timestamp),
+}
+
 /// The state of a transaction record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnStatus {

@@ -454,6 +454,7 @@ pub fn read_span<'a>(request: &'a Request, response: Option<&'a Response>) -> Op
         | Request::HeartbeatTxn { .. }
         | Request::EndTxn { .. }
         | Request::QueryTxn { .. }
+        | Request::PushTxn { .. }
         | Request::ResolveIntent { .. } => None,
     }
 }

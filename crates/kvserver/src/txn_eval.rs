@@ -10,11 +10,23 @@
 //! coordinator whose transaction another one aborted learns it. The anchor
 //! of the request must be the transaction's.
 //!
+//! A push ([`push`]) settles a conflict between two transactions at the
+//! pushee's record: an ended pushee is answered as it is; a PENDING one
+//! (or one without a record yet) gives way if its heartbeat expired
+//! ([`TXN_HEARTBEAT_EXPIRY`]; for a missing record, counted from its first
+//! timestamp) or the pusher's priority is higher: it is aborted, or its
+//! timestamp moved up; otherwise `TransactionPushFailed` and the pusher
+//! waits. A commit whose record was pushed above the timestamp it commits
+//! at is refused with `TransactionPushed`.
+//!
 //! Not here: the coordinator that sends these (kvclient, not yet built),
-//! pushing other transactions, recovering STAGING records, or removing
-//! records after resolution (all issue 10).
+//! waiting for and detecting deadlocks among pushes, recovering STAGING
+//! records, or removing records after resolution (all issue 10).
 
-use meridian_kvapi::{KvError, Request, Response, TxnMeta, TxnRecord, TxnStatus};
+use meridian_hlc::Timestamp;
+use meridian_kvapi::{
+    KvError, PushKind, Request, Response, TxnMeta, TxnRecord, TxnStatus, TXN_HEARTBEAT_EXPIRY,
+};
 use meridian_storage::mvcc::{resolve_intent, IntentResolution, ResolutionStatus};
 use meridian_storage::{Batch, Engine, MvccStats};
 
@@ -28,6 +40,7 @@ pub fn is_txn_request(request: &Request) -> bool {
         Request::HeartbeatTxn { .. }
             | Request::EndTxn { .. }
             | Request::QueryTxn { .. }
+            | Request::PushTxn { .. }
             | Request::ResolveIntent { .. }
     )
 }
@@ -94,7 +107,14 @@ pub fn evaluate_txn_request(
                     (TxnStatus::Committed, false) => {
                         return Err(invalid(txn, "a committed transaction cannot be aborted"))
                     }
-                    (TxnStatus::Pending | TxnStatus::Staging, _) => {}
+                    (TxnStatus::Pending | TxnStatus::Staging, _) => {
+                        if *commit && record.meta.write_timestamp > txn.write_timestamp {
+                            return Err(KvError::TransactionPushed {
+                                txn_id: txn.id,
+                                pushed_to: record.meta.write_timestamp,
+                            });
+                        }
+                    }
                 }
             }
             let record = TxnRecord {
@@ -106,6 +126,26 @@ pub fn evaluate_txn_request(
             };
             batch.put_txn_record(&record);
             Ok(Response::EndTxn {
+                record: Box::new(record),
+            })
+        }
+        Request::PushTxn {
+            key,
+            pushee,
+            kind,
+            pusher_priority,
+            now,
+        } => {
+            if pushee.anchor_key != *key {
+                return Err(invalid(
+                    pushee,
+                    "the request's key is not the pushee's anchor",
+                ));
+            }
+            let existing = batch.txn_record(key, pushee.id).map_err(kv_error)?;
+            let record = push(pushee, existing, *kind, *pusher_priority, *now)?;
+            batch.put_txn_record(&record);
+            Ok(Response::PushTxn {
                 record: Box::new(record),
             })
         }
@@ -137,6 +177,43 @@ pub fn evaluate_txn_request(
             "not a transaction request: {other:?}"
         ))),
     }
+}
+
+/// The pushee's record after a push (see the module documentation), from
+/// what its intent says of it (`pushee`) and its record, if any.
+pub fn push(
+    pushee: &TxnMeta,
+    existing: Option<TxnRecord>,
+    kind: PushKind,
+    pusher_priority: u32,
+    now: Timestamp,
+) -> Result<TxnRecord, KvError> {
+    let mut record = existing.unwrap_or_else(|| TxnRecord {
+        meta: pushee.clone(),
+        status: TxnStatus::Pending,
+        // A transaction that never heartbeated is as old as it is.
+        last_heartbeat: pushee.min_timestamp,
+        lock_spans: Vec::new(),
+        in_flight_writes: Vec::new(),
+    });
+    if matches!(record.status, TxnStatus::Committed | TxnStatus::Aborted) {
+        return Ok(record);
+    }
+    let expired = record.last_heartbeat.add_duration(TXN_HEARTBEAT_EXPIRY) < now;
+    if !expired && pusher_priority <= record.meta.priority {
+        return Err(KvError::TransactionPushFailed { pushee: pushee.id });
+    }
+    match kind {
+        // An abandoned transaction is aborted, not kept alive higher.
+        PushKind::Abort | PushKind::Timestamp(_) if expired => {
+            record.status = TxnStatus::Aborted;
+        }
+        PushKind::Abort => record.status = TxnStatus::Aborted,
+        PushKind::Timestamp(to) => {
+            record.meta.write_timestamp = record.meta.write_timestamp.max(to);
+        }
+    }
+    Ok(record)
 }
 
 /// The record of `request` (a `QueryTxn`) read from `engine`, for a batch
@@ -171,5 +248,105 @@ fn invalid(txn: &TxnMeta, reason: &str) -> KvError {
     KvError::TransactionInvalid {
         txn_id: txn.id,
         reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn secs(s: u64) -> Timestamp {
+        Timestamp::new(s * 1_000_000_000, 0)
+    }
+
+    fn pushee(priority: u32) -> TxnMeta {
+        let mut txn = TxnMeta::new(b"a".to_vec(), secs(100));
+        txn.priority = priority;
+        txn
+    }
+
+    fn record(txn: &TxnMeta, status: TxnStatus, heartbeat: Timestamp) -> TxnRecord {
+        TxnRecord {
+            meta: txn.clone(),
+            status,
+            last_heartbeat: heartbeat,
+            lock_spans: Vec::new(),
+            in_flight_writes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_ended_pushee_is_answered_as_it_is() {
+        let txn = pushee(1);
+        for status in [TxnStatus::Committed, TxnStatus::Aborted] {
+            let ended = record(&txn, status, secs(100));
+            assert_eq!(
+                push(&txn, Some(ended.clone()), PushKind::Abort, 0, secs(101)),
+                Ok(ended)
+            );
+        }
+    }
+
+    #[test]
+    fn a_live_pushee_of_equal_or_higher_priority_holds() {
+        let txn = pushee(5);
+        let live = record(&txn, TxnStatus::Pending, secs(100));
+        for priority in [1, 5] {
+            assert_eq!(
+                push(
+                    &txn,
+                    Some(live.clone()),
+                    PushKind::Abort,
+                    priority,
+                    secs(101)
+                ),
+                Err(KvError::TransactionPushFailed { pushee: txn.id })
+            );
+        }
+    }
+
+    #[test]
+    fn a_higher_priority_pusher_aborts_or_moves_a_live_pushee() {
+        let txn = pushee(1);
+        let live = record(&txn, TxnStatus::Pending, secs(100));
+        let aborted = push(&txn, Some(live.clone()), PushKind::Abort, 2, secs(101)).unwrap();
+        assert_eq!(aborted.status, TxnStatus::Aborted);
+        let moved = push(
+            &txn,
+            Some(live),
+            PushKind::Timestamp(secs(150)),
+            2,
+            secs(101),
+        )
+        .unwrap();
+        assert_eq!(moved.status, TxnStatus::Pending);
+        assert_eq!(moved.meta.write_timestamp, secs(150));
+    }
+
+    /// A coordinator that stopped heartbeating (or never wrote its record)
+    /// gives way to anyone once the expiry passed, and is aborted even by a
+    /// timestamp push: an abandoned transaction is not kept alive.
+    #[test]
+    fn an_abandoned_pushee_is_aborted_by_any_pusher() {
+        let txn = pushee(9);
+        let after_expiry = secs(100).add_duration(TXN_HEARTBEAT_EXPIRY + Duration::from_secs(1));
+        let stale = record(&txn, TxnStatus::Pending, secs(100));
+        let pushed = push(
+            &txn,
+            Some(stale),
+            PushKind::Timestamp(secs(200)),
+            0,
+            after_expiry,
+        );
+        assert_eq!(pushed.map(|r| r.status), Ok(TxnStatus::Aborted));
+        let no_record = push(&txn, None, PushKind::Abort, 0, after_expiry);
+        assert_eq!(no_record.map(|r| r.status), Ok(TxnStatus::Aborted));
+        assert_eq!(
+            push(&txn, None, PushKind::Abort, 0, secs(101)),
+            Err(KvError::TransactionPushFailed { pushee: txn.id }),
+            "a young transaction without a record is alive"
+        );
     }
 }

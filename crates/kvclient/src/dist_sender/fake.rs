@@ -337,6 +337,7 @@ fn evaluate(data: &mut BTreeMap<Vec<u8>, Vec<u8>>, request: &Request) -> Respons
         Request::HeartbeatTxn { .. }
         | Request::EndTxn { .. }
         | Request::QueryTxn { .. }
+        | Request::PushTxn { .. }
         | Request::ResolveIntent { .. } => {
             unimplemented!("the fake cluster has no transactions")
         }
