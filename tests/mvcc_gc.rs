@@ -359,25 +359,7 @@ async fn the_gc_threshold_survives_restarts_splits_and_snapshots() {
 
     // A snapshot: node 4 joins range 1 after its log was truncated.
     for n in 1..=3 {
-        let replica = cluster.store(n).unwrap().replica(1).unwrap();
-        replica.raft().trigger().snapshot().await.unwrap();
-        let applied = replica.applied_index();
-        cluster
-            .wait_for("a snapshot", WAIT, || async {
-                replica
-                    .raft_status()
-                    .snapshot_index
-                    .filter(|&s| s >= applied)
-            })
-            .await
-            .unwrap();
-        replica.raft().trigger().purge_log(applied).await.unwrap();
-        cluster
-            .wait_for("the log purged", WAIT, || async {
-                replica.raft_status().purged_index.filter(|&p| p >= applied)
-            })
-            .await
-            .unwrap();
+        cluster.snapshot_and_truncate(n, 1).await.unwrap();
     }
     let leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
     cluster

@@ -166,25 +166,7 @@ async fn lagging_node_catches_up_by_snapshot_after_log_truncation() {
     // Snapshot and truncate the log on every live replica, so the lagging
     // one can only be caught up by a snapshot.
     for node in (1..=3).filter(|&n| n != lagging) {
-        let replica = cluster.store(node).unwrap().replica(1).unwrap();
-        replica.raft().trigger().snapshot().await.unwrap();
-        let applied = replica.applied_index();
-        cluster
-            .wait_for("snapshot to be built", WAIT, || async {
-                replica
-                    .raft_status()
-                    .snapshot_index
-                    .filter(|&s| s >= applied)
-            })
-            .await
-            .unwrap();
-        replica.raft().trigger().purge_log(applied).await.unwrap();
-        cluster
-            .wait_for("log to be purged", WAIT, || async {
-                replica.raft_status().purged_index.filter(|&p| p >= applied)
-            })
-            .await
-            .unwrap();
+        cluster.snapshot_and_truncate(node, 1).await.unwrap();
     }
     cluster.restart(lagging).await.unwrap();
     let last = key(1, 49);

@@ -50,6 +50,9 @@ pub enum TestkitError {
     NodeDown(NodeId),
     #[error("{0}")]
     Setup(String),
+    /// A Raft operation a test asked for (a snapshot, a purge) failed.
+    #[error("raft: {0}")]
+    Raft(String),
     #[error("kv: {0}")]
     Kv(#[from] KvError),
     /// The DistSender gave up (its own deadline) or refused the batch.
@@ -412,6 +415,42 @@ impl TestCluster {
             Arc::new(self.stores.clone()),
             config,
         ))
+    }
+
+    /// Builds a snapshot of node `node`'s replica of `range_id` and purges
+    /// its log up to it, waiting for both: a replica that needs entries
+    /// from before can then only catch up by snapshot.
+    pub async fn snapshot_and_truncate(&self, node: NodeId, range_id: RangeId) -> Result<()> {
+        let replica = self
+            .store(node)?
+            .replica(range_id)
+            .ok_or(KvError::RangeNotFound { range_id })?;
+        let raft_error = |e: &dyn std::fmt::Display| TestkitError::Raft(e.to_string());
+        replica
+            .raft()
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| raft_error(&e))?;
+        let applied = replica.applied_index();
+        self.wait_for("a snapshot", Duration::from_secs(30), || async {
+            replica
+                .raft_status()
+                .snapshot_index
+                .filter(|&s| s >= applied)
+        })
+        .await?;
+        replica
+            .raft()
+            .trigger()
+            .purge_log(applied)
+            .await
+            .map_err(|e| raft_error(&e))?;
+        self.wait_for("the log purged", Duration::from_secs(30), || async {
+            replica.raft_status().purged_index.filter(|&p| p >= applied)
+        })
+        .await?;
+        Ok(())
     }
 
     /// The cluster's DistSender (its range cache shows what it learned).
