@@ -12,12 +12,14 @@
 //! - [`txn_debug`]: the intent on a key and its transaction's record, for
 //!   operators.
 //!
-//! Transactions (the `TxnCoordinator`) will sit on top of the DistSender.
+//! - [`txn`]: the transaction coordinator ([`txn::Txn`]) and its retry
+//!   loop ([`txn::run_txn`]), on top of the DistSender.
 
 pub mod dist_sender;
 pub mod error;
 pub mod node_transport;
 pub mod range_cache;
+pub mod txn;
 pub mod txn_debug;
 
 pub use dist_sender::{BatchHeader, ClusterView, DistSender, DistSenderConfig};

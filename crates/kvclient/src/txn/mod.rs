@@ -1,0 +1,396 @@
+//! Transactions: a coordinator on the gateway that runs a serializable
+//! transaction over the DistSender, and a loop that retries it.
+//!
+//! A [`Txn`] reads at one timestamp (the gateway's clock when it began)
+//! and writes intents at the same one; its record lives at the first key it
+//! writes (the anchor). On commit the record becomes COMMITTED and the
+//! intents are resolved in the background; the answer does not wait for
+//! them. Conflicts: a read or write that meets another transaction's intent
+//! pushes that transaction ([`conflict`]) and goes again; a write refused
+//! as too old (a newer version, or a read of its key at a later timestamp)
+//! moves the transaction up if it has read nothing yet, and otherwise
+//! restarts it; a read that meets a value within its uncertainty interval
+//! restarts it above the value. [`run_txn`] runs a transaction body until
+//! it commits, restarting with a backoff and a rising priority.
+//!
+//! One file per concern: [`heartbeat`] keeps the record alive,
+//! [`conflict`] gets past other transactions' intents, [`error`] says what
+//! is retried. Not yet (issue 10): read refresh (a pushed transaction
+//! restarts instead), write pipelining, one-phase and parallel commits,
+//! savepoints, delete-range inside a transaction, closed timestamps.
+
+pub mod conflict;
+pub mod error;
+pub mod heartbeat;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_hlc::{HybridClock, Timestamp};
+use meridian_kvapi::{KvError, PushKind, Request, Response, TxnMeta, TxnStatus};
+use parking_lot::Mutex;
+
+pub use error::TxnError;
+use heartbeat::Heartbeat;
+
+use crate::{BatchHeader, ClientError, DistSender};
+
+/// How many times [`run_txn`] runs a body before giving up.
+pub const MAX_ATTEMPTS: usize = 32;
+
+/// A transaction in progress. Cheap to clone: clones are the same
+/// transaction.
+#[derive(Clone)]
+pub struct Txn {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ds: DistSender,
+    clock: Arc<HybridClock>,
+    state: Mutex<State>,
+}
+
+struct State {
+    meta: TxnMeta,
+    /// Whether the anchor (and so the record's place) is chosen: at the
+    /// first write.
+    anchored: bool,
+    /// Whether it read anything: then its timestamp may no longer move.
+    has_read: bool,
+    /// Keys holding its intents.
+    written: BTreeSet<Vec<u8>>,
+    heartbeat: Option<Heartbeat>,
+    ended: bool,
+}
+
+impl Txn {
+    /// Begins a transaction at the gateway's clock, of `priority`.
+    pub fn begin(ds: DistSender, clock: Arc<HybridClock>, priority: u32) -> Txn {
+        Txn::begin_at(ds, clock.clone(), clock.now(), priority)
+    }
+
+    fn begin_at(ds: DistSender, clock: Arc<HybridClock>, ts: Timestamp, priority: u32) -> Txn {
+        let mut meta = TxnMeta::new(Vec::new(), ts);
+        meta.priority = priority;
+        Txn {
+            inner: Arc::new(Inner {
+                ds,
+                clock,
+                state: Mutex::new(State {
+                    meta,
+                    anchored: false,
+                    has_read: false,
+                    written: BTreeSet::new(),
+                    heartbeat: None,
+                    ended: false,
+                }),
+            }),
+        }
+    }
+
+    /// The transaction's metadata as it stands.
+    pub fn meta(&self) -> TxnMeta {
+        self.inner.state.lock().meta.clone()
+    }
+
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TxnError> {
+        match self.read(Request::Get { key: key.to_vec() }).await? {
+            Response::Get { value } => Ok(value),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Rows in `[start, end)`, at most `limit` (0: all).
+    pub async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: u32,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TxnError> {
+        let scan = Request::Scan {
+            start: start.to_vec(),
+            end: end.to_vec(),
+            max_rows: limit,
+        };
+        match self.read(scan).await? {
+            Response::Scan { rows, .. } => Ok(rows),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn put(&self, key: &[u8], value: &[u8]) -> Result<(), TxnError> {
+        self.write(Request::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })
+        .await
+    }
+
+    pub async fn delete(&self, key: &[u8]) -> Result<(), TxnError> {
+        self.write(Request::Delete { key: key.to_vec() }).await
+    }
+
+    async fn read(&self, request: Request) -> Result<Response, TxnError> {
+        self.inner.state.lock().has_read = true;
+        loop {
+            let header = self.header();
+            let meta = header.txn.clone().expect("set");
+            match self
+                .inner
+                .ds
+                .send_with(&header, vec![request.clone()])
+                .await
+            {
+                Ok(mut responses) => return responses.pop().ok_or_else(unexpected_none),
+                Err(ClientError::Kv(KvError::WriteIntent { key, txn })) => {
+                    let push = PushKind::Timestamp(meta.write_timestamp.next());
+                    conflict::push_past(&self.inner.ds, &self.inner.clock, &meta, &txn, &key, push)
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn write(&self, request: Request) -> Result<(), TxnError> {
+        let key = request.span().0.to_vec();
+        self.anchor_at(&key);
+        loop {
+            let header = self.header();
+            let meta = header.txn.clone().expect("set");
+            match self
+                .inner
+                .ds
+                .send_with(&header, vec![request.clone()])
+                .await
+            {
+                Ok(_) => {
+                    self.inner.state.lock().written.insert(key);
+                    return Ok(());
+                }
+                Err(ClientError::Kv(KvError::WriteIntent { key, txn })) => {
+                    conflict::push_past(
+                        &self.inner.ds,
+                        &self.inner.clock,
+                        &meta,
+                        &txn,
+                        &key,
+                        PushKind::Abort,
+                    )
+                    .await?;
+                }
+                Err(ClientError::Kv(KvError::WriteTooOld { existing, .. })) => {
+                    let mut state = self.inner.state.lock();
+                    let at = existing.next();
+                    if state.has_read {
+                        return Err(TxnError::Restart {
+                            at,
+                            reason: "a write met a newer version or read".into(),
+                        });
+                    }
+                    // Nothing read yet: the whole transaction moves up.
+                    state.meta.write_timestamp = at;
+                    state.meta.min_timestamp = at;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Chooses the anchor at the first write and starts heartbeating.
+    fn anchor_at(&self, key: &[u8]) {
+        let mut state = self.inner.state.lock();
+        if state.anchored {
+            return;
+        }
+        state.anchored = true;
+        state.meta.anchor_key = key.to_vec();
+        state.heartbeat = Some(Heartbeat::start(
+            self.inner.ds.clone(),
+            self.inner.clock.clone(),
+            state.meta.clone(),
+        ));
+    }
+
+    fn header(&self) -> BatchHeader {
+        let state = self.inner.state.lock();
+        BatchHeader {
+            timestamp: Some(state.meta.write_timestamp),
+            txn: Some(state.meta.clone()),
+        }
+    }
+
+    /// Commits: the record becomes COMMITTED, then the intents are
+    /// resolved in the background. A transaction that wrote nothing has
+    /// nothing to commit.
+    pub async fn commit(&self) -> Result<(), TxnError> {
+        self.end(true).await
+    }
+
+    /// Aborts: the record becomes ABORTED and the intents are removed in
+    /// the background.
+    pub async fn rollback(&self) -> Result<(), TxnError> {
+        self.end(false).await
+    }
+
+    async fn end(&self, commit: bool) -> Result<(), TxnError> {
+        let (meta, written, aborted) = {
+            let mut state = self.inner.state.lock();
+            if state.ended {
+                return Ok(());
+            }
+            state.ended = true;
+            let aborted = state.heartbeat.take().is_some_and(|h| {
+                h.stop();
+                h.aborted()
+            });
+            (state.meta.clone(), state.written.clone(), aborted)
+        };
+        if written.is_empty() {
+            return Ok(());
+        }
+        if commit && aborted {
+            self.resolve_in_background(meta, written, TxnStatus::Aborted);
+            return Err(TxnError::Aborted(
+                "a heartbeat found the record aborted".into(),
+            ));
+        }
+        let end = Request::EndTxn {
+            key: meta.anchor_key.clone(),
+            commit,
+            lock_spans: written.iter().map(|k| point_span(k)).collect(),
+        };
+        let header = BatchHeader {
+            timestamp: Some(meta.write_timestamp),
+            txn: Some(meta.clone()),
+        };
+        match self.inner.ds.send_with(&header, vec![end]).await {
+            Ok(_) => {
+                let status = if commit {
+                    TxnStatus::Committed
+                } else {
+                    TxnStatus::Aborted
+                };
+                self.resolve_in_background(meta, written, status);
+                Ok(())
+            }
+            Err(e) => {
+                let error = TxnError::from(e);
+                if !matches!(error, TxnError::Ambiguous(_)) {
+                    // Not committed: take the intents away (an abort of an
+                    // already-aborted record is answered as it is).
+                    let txn = self.clone();
+                    tokio::spawn(async move {
+                        let _ = txn.abort_record_and_resolve(meta, written).await;
+                    });
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn abort_record_and_resolve(
+        &self,
+        meta: TxnMeta,
+        written: BTreeSet<Vec<u8>>,
+    ) -> Result<(), ClientError> {
+        let abort = Request::EndTxn {
+            key: meta.anchor_key.clone(),
+            commit: false,
+            lock_spans: written.iter().map(|k| point_span(k)).collect(),
+        };
+        let header = BatchHeader {
+            timestamp: Some(meta.write_timestamp),
+            txn: Some(meta.clone()),
+        };
+        self.inner.ds.send_with(&header, vec![abort]).await?;
+        resolve_all(&self.inner.ds, &meta, &written, TxnStatus::Aborted).await
+    }
+
+    fn resolve_in_background(&self, meta: TxnMeta, written: BTreeSet<Vec<u8>>, status: TxnStatus) {
+        let ds = self.inner.ds.clone();
+        tokio::spawn(async move {
+            let _ = resolve_all(&ds, &meta, &written, status).await;
+        });
+    }
+}
+
+async fn resolve_all(
+    ds: &DistSender,
+    meta: &TxnMeta,
+    written: &BTreeSet<Vec<u8>>,
+    status: TxnStatus,
+) -> Result<(), ClientError> {
+    let requests = written
+        .iter()
+        .map(|key| Request::ResolveIntent {
+            key: key.clone(),
+            txn: Box::new(meta.clone()),
+            status,
+        })
+        .collect();
+    ds.send(requests).await.map(|_| ())
+}
+
+fn point_span(key: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut end = key.to_vec();
+    end.push(0);
+    (key.to_vec(), end)
+}
+
+fn unexpected(response: Response) -> TxnError {
+    TxnError::Client(ClientError::InvalidRequest(format!(
+        "unexpected response {response:?}"
+    )))
+}
+
+fn unexpected_none() -> TxnError {
+    TxnError::Client(ClientError::InvalidRequest("no response".into()))
+}
+
+/// Runs `body` in a transaction until it commits: a retryable failure
+/// (of the body or of the commit) rolls the attempt back and runs the body
+/// again in a new transaction, after a backoff, at a higher priority and
+/// no lower than where the last attempt had to restart. Gives up after
+/// [`MAX_ATTEMPTS`].
+pub async fn run_txn<T, F, Fut>(
+    ds: &DistSender,
+    clock: &Arc<HybridClock>,
+    mut body: F,
+) -> Result<T, TxnError>
+where
+    F: FnMut(Txn) -> Fut,
+    Fut: Future<Output = Result<T, TxnError>>,
+{
+    let mut backoff = Duration::from_millis(2);
+    let mut at_least = Timestamp::ZERO;
+    let mut last = None;
+    for attempt in 0..MAX_ATTEMPTS {
+        let start = clock.now().max(at_least);
+        let txn = Txn::begin_at(ds.clone(), clock.clone(), start, attempt as u32 + 1);
+        let outcome = match body(txn.clone()).await {
+            Ok(value) => txn.commit().await.map(|()| value),
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        };
+        match outcome {
+            Ok(value) => return Ok(value),
+            Err(e) if e.is_retryable() => {
+                if let TxnError::Restart { at, .. } = &e {
+                    at_least = at_least.max(*at);
+                }
+                last = Some(e);
+                let jitter = rand::random::<u64>() % (backoff.as_millis() as u64 + 1);
+                tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
+                backoff = (backoff * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
