@@ -191,9 +191,9 @@ impl Txn {
                             reason: "a write met a newer version or read".into(),
                         });
                     }
-                    // Nothing read yet: the whole transaction moves up.
+                    // Nothing read yet: the whole transaction moves up. Its
+                    // first timestamp (and so its uncertainty limit) stays.
                     state.meta.write_timestamp = at;
-                    state.meta.min_timestamp = at;
                 }
                 Err(e) => return Err(e.into()),
             }
