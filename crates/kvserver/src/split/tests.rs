@@ -9,6 +9,7 @@ use meridian_kvapi::{NodeId, ReplicaDescriptor};
 use meridian_storage::mvcc::mvcc_put;
 use meridian_storage::{compute_stats, Engine, EngineOptions, MvccStats};
 
+use super::apply::split_first_log_id;
 use super::*;
 use crate::raft::state_machine::AppliedState;
 use crate::raft::types::{ReplicaNode, StoredMembership};
