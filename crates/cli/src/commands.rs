@@ -205,6 +205,9 @@ enum KvCommand {
 enum BenchCommand {
     /// A key-value workload, like `cockroach workload run kv`.
     Kv(crate::bench::KvArgs),
+    /// Transfers between accounts in serializable transactions; fails when
+    /// the total changes.
+    Bank(crate::bench_bank::BankArgs),
 }
 
 /// Keys typed by users must stay out of the meta and system key spaces.
@@ -293,6 +296,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Kv(args)) => crate::bench::run_kv(args).await,
+        Command::Bench(BenchCommand::Bank(args)) => crate::bench_bank::run_bank(args).await,
     }
 }
 

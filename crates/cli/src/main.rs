@@ -6,6 +6,7 @@
 //! certificate signed by that CA, as `meridian cert` writes them).
 
 mod bench;
+mod bench_bank;
 mod commands;
 mod start_config;
 

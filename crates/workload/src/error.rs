@@ -18,4 +18,6 @@ pub enum WorkloadError {
     ZeroDuration,
     #[error("value size of {bytes} bytes exceeds the maximum of {max} bytes")]
     ValueTooLarge { bytes: usize, max: usize },
+    #[error("the bank needs at least 2 accounts, got {0}")]
+    TooFewAccounts(u64),
 }

@@ -34,6 +34,7 @@
 //! 5. When every worker has stopped, the reporter collects what is left and
 //!    returns a [`kv::KvSummary`], which renders as text or JSON.
 
+pub mod bank;
 mod error;
 pub mod kv;
 mod report;

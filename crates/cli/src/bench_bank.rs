@@ -1,0 +1,238 @@
+//! `meridian bench bank`: the bank workload (transfers between accounts in
+//! serializable transactions) against an external cluster (`--host`) or a
+//! 3-node cluster this process starts on loopback; exits with status 1 when
+//! the money does not add up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use meridian_hlc::HybridClock;
+use meridian_kvclient::txn::{run_txn, Txn, TxnError};
+use meridian_kvclient::{DistSender, DistSenderConfig};
+use meridian_server::client::Client;
+use meridian_server::rpc::DebugSplitRpc;
+use meridian_server::split_queue::{self, SplitAt};
+use meridian_workload::bank::{self, BankConfig, BankTarget, INITIAL_BALANCE};
+
+use crate::bench::LocalCluster;
+
+#[derive(Args, Debug)]
+pub struct BankArgs {
+    /// A node of the cluster to load; without it, a 3-node cluster is
+    /// started in this process (stores in a temporary directory).
+    #[arg(long)]
+    host: Option<SocketAddr>,
+    #[arg(long, requires = "host")]
+    certs_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 1000)]
+    accounts: u64,
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Pre-split the accounts into this many ranges.
+    #[arg(long, default_value_t = 1)]
+    ranges: usize,
+    /// Percentage of transactions that only read (sum 10 accounts).
+    #[arg(long, default_value_t = 0)]
+    read_percent: u8,
+    /// Print the summary as JSON (progress lines go to stderr).
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Runs the bank's transactions through Meridian's coordinator.
+#[derive(Clone)]
+struct Target {
+    ds: DistSender,
+    clock: Arc<HybridClock>,
+}
+
+fn balance(value: Option<Vec<u8>>) -> Result<i64, TxnError> {
+    let value = value.unwrap_or_default();
+    std::str::from_utf8(&value)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            TxnError::Client(meridian_kvclient::ClientError::InvalidRequest(format!(
+                "an account holds {value:?}, not a balance"
+            )))
+        })
+}
+
+async fn read(txn: &Txn, account: u64) -> Result<i64, TxnError> {
+    balance(txn.get(&bank::account_key(account)).await?)
+}
+
+impl Target {
+    /// Runs `body` until it commits; counts its attempts.
+    async fn attempts<T, F, Fut>(&self, mut body: F) -> Result<(T, u32), String>
+    where
+        F: FnMut(Txn) -> Fut,
+        Fut: std::future::Future<Output = Result<T, TxnError>>,
+    {
+        let mut attempts = 0;
+        let value = run_txn(&self.ds, &self.clock, |txn| {
+            attempts += 1;
+            body(txn)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok((value, attempts))
+    }
+}
+
+impl BankTarget for Target {
+    async fn create(&self, accounts: u64) -> Result<(), String> {
+        let initial = INITIAL_BALANCE.to_string();
+        for chunk in (0..accounts).collect::<Vec<_>>().chunks(100) {
+            let initial = initial.clone();
+            self.attempts(|txn| {
+                let (chunk, initial) = (chunk.to_vec(), initial.clone());
+                async move {
+                    for account in chunk {
+                        txn.put(&bank::account_key(account), initial.as_bytes())
+                            .await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn transfer(&self, from: u64, to: u64, amount: i64) -> Result<u32, String> {
+        self.attempts(|txn| async move {
+            let a = read(&txn, from).await?;
+            let b = read(&txn, to).await?;
+            txn.put(
+                &bank::account_key(from),
+                (a - amount).to_string().as_bytes(),
+            )
+            .await?;
+            txn.put(&bank::account_key(to), (b + amount).to_string().as_bytes())
+                .await
+        })
+        .await
+        .map(|((), attempts)| attempts)
+    }
+
+    async fn sum(&self, accounts: Vec<u64>) -> Result<(i64, u32), String> {
+        self.attempts(|txn| {
+            let accounts = accounts.clone();
+            async move {
+                let mut sum = 0;
+                for account in accounts {
+                    sum += read(&txn, account).await?;
+                }
+                Ok(sum)
+            }
+        })
+        .await
+    }
+
+    async fn total(&self) -> Result<i64, String> {
+        let (start, end) = bank::account_span();
+        self.attempts(|txn| {
+            let (start, end) = (start.clone(), end.clone());
+            async move {
+                let mut total = 0;
+                for (_, value) in txn.scan(&start, &end, 0).await? {
+                    total += balance(Some(value))?;
+                }
+                Ok(total)
+            }
+        })
+        .await
+        .map(|(total, _)| total)
+    }
+}
+
+pub async fn run_bank(args: BankArgs) -> Result<()> {
+    let config = BankConfig {
+        accounts: args.accounts,
+        concurrency: args.concurrency,
+        duration: Duration::from_secs(args.duration),
+        read_percent: args.read_percent,
+        seed: args.seed,
+    };
+    config.validate().map_err(|e| anyhow!("{e}"))?;
+    let splits = bank::split_points(args.accounts, args.ranges);
+    match args.host {
+        Some(host) => {
+            let certs = args
+                .certs_dir
+                .clone()
+                .context("--certs-dir is required with --host")?;
+            let client = Client::connect(&certs, &[host], DistSenderConfig::default()).await?;
+            for key in &splits {
+                client
+                    .call_host::<DebugSplitRpc>(key, Duration::from_secs(60))
+                    .await?
+                    .context("pre-splitting")?;
+            }
+            let target = Target {
+                ds: client.ds.clone(),
+                clock: client.transport.clock().clone(),
+            };
+            drive(target, &config, args.json).await
+        }
+        None => {
+            let cluster = LocalCluster::start(3).await?;
+            let result = async {
+                let gateway = cluster.nodes[0].wait_member().await;
+                for key in &splits {
+                    split_queue::split(&gateway, SplitAt::Key(key))
+                        .await
+                        .context("pre-splitting")?;
+                }
+                cluster.wait_replicated(3).await?;
+                let target = Target {
+                    ds: gateway.ds.clone(),
+                    clock: cluster.nodes[0].clock().clone(),
+                };
+                drive(target, &config, args.json).await
+            }
+            .await;
+            cluster.shutdown().await;
+            result
+        }
+    }
+}
+
+async fn drive(target: Target, config: &BankConfig, json: bool) -> Result<()> {
+    let summary = bank::run(target, config, |committed, elapsed| {
+        eprintln!(
+            "{:>6.1}s  {committed:>8} committed  {:>8.1} txn/s",
+            elapsed.as_secs_f64(),
+            committed as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
+        )
+    })
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{}", summary.render_text());
+        for error in &summary.first_errors {
+            println!("error: {error}");
+        }
+    }
+    if !summary.consistent() {
+        bail!(
+            "the bank lost money: total {} (expected {}), {} wrong read-only sums",
+            summary.total,
+            summary.expected_total,
+            summary.wrong_sums
+        );
+    }
+    Ok(())
+}
