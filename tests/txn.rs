@@ -2,30 +2,12 @@
 //! 3-node cluster with two ranges: atomic commits across ranges, no lost
 //! update under contention, and transfers that keep the total.
 
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
+use common::two_ranges;
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
-use meridian_testkit::{ClusterConfig, TestCluster};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Range 1 holds `[a, m)`, range 2 `[m, z)`, both on nodes 1 to 3.
-async fn two_ranges() -> TestCluster {
-    let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
-    cluster
-        .create_range(1, b"a", b"m", &[1, 2, 3])
-        .await
-        .unwrap();
-    cluster
-        .create_range(2, b"m", b"z", &[1, 2, 3])
-        .await
-        .unwrap();
-    for range in [1, 2] {
-        cluster.wait_for_leader(range, WAIT).await.unwrap();
-    }
-    cluster
-}
 
 fn number(value: Option<Vec<u8>>) -> i64 {
     value.map_or(0, |v| String::from_utf8(v).unwrap().parse().unwrap())

@@ -4,30 +4,14 @@
 //! ranges, the record at the anchor, and resolution after commit or abort.
 //! Real 3-node cluster (testkit).
 
+mod common;
+
 use std::time::Duration;
 
+use common::{two_ranges, WAIT};
 use meridian_hlc::Timestamp;
 use meridian_kvapi::{KvError, PushKind, Request, Response, TxnMeta, TxnRecord, TxnStatus};
-use meridian_testkit::{BatchHeader, ClientError, ClusterConfig, TestCluster};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Range 1 holds `[a, m)`, range 2 `[m, z)`, both on nodes 1 to 3.
-async fn two_ranges() -> TestCluster {
-    let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
-    cluster
-        .create_range(1, b"a", b"m", &[1, 2, 3])
-        .await
-        .unwrap();
-    cluster
-        .create_range(2, b"m", b"z", &[1, 2, 3])
-        .await
-        .unwrap();
-    for range in [1, 2] {
-        cluster.wait_for_leader(range, WAIT).await.unwrap();
-    }
-    cluster
-}
+use meridian_testkit::{BatchHeader, ClientError, TestCluster};
 
 /// Sends `requests` as `txn` (if any, at its write timestamp) through the
 /// DistSender, routed by key (`range` is only for the reader's benefit).

@@ -1,12 +1,15 @@
 //! `meridian bench kv`: the kv workload against an external cluster
 //! (`--host`) or a 3-node cluster this process starts on loopback.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
+use meridian_hlc::HybridClock;
 use meridian_kvclient::{DistSender, DistSenderConfig};
 use meridian_server::client::Client;
 use meridian_server::rpc::DebugSplitRpc;
@@ -70,32 +73,52 @@ pub async fn run_kv(args: KvArgs) -> Result<()> {
     };
     config.validate().map_err(|e| anyhow!("{e}"))?;
     let splits = kv::split_points(args.keys, args.ranges);
-    match args.host {
+    against_cluster(
+        args.host,
+        args.certs_dir,
+        &splits,
+        |ds, _clock| async move { drive(Target(ds), &config, args.json).await },
+    )
+    .await
+}
+
+/// Runs `workload` against the cluster of `host` (with the certificates in
+/// `certs_dir`), or against a 3-node cluster started in this process for
+/// the run, after pre-splitting at `splits`; the workload gets a gateway's
+/// DistSender and clock.
+pub async fn against_cluster<F, Fut>(
+    host: Option<SocketAddr>,
+    certs_dir: Option<PathBuf>,
+    splits: &[Vec<u8>],
+    workload: F,
+) -> Result<()>
+where
+    F: FnOnce(DistSender, Arc<HybridClock>) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    match host {
         Some(host) => {
-            let certs = args
-                .certs_dir
-                .clone()
-                .context("--certs-dir is required with --host")?;
+            let certs = certs_dir.context("--certs-dir is required with --host")?;
             let client = Client::connect(&certs, &[host], DistSenderConfig::default()).await?;
-            for key in &splits {
+            for key in splits {
                 client
                     .call_host::<DebugSplitRpc>(key, Duration::from_secs(60))
                     .await?
                     .context("pre-splitting")?;
             }
-            drive(Target(client.ds.clone()), &config, args.json).await
+            workload(client.ds.clone(), client.transport.clock().clone()).await
         }
         None => {
             let cluster = LocalCluster::start(3).await?;
             let result = async {
                 let gateway = cluster.nodes[0].wait_member().await;
-                for key in &splits {
+                for key in splits {
                     split_queue::split(&gateway, SplitAt::Key(key))
                         .await
                         .context("pre-splitting")?;
                 }
                 cluster.wait_replicated(3).await?;
-                drive(Target(gateway.ds.clone()), &config, args.json).await
+                workload(gateway.ds.clone(), cluster.nodes[0].clock().clone()).await
             }
             .await;
             cluster.shutdown().await;

@@ -8,17 +8,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use meridian_hlc::HybridClock;
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
-use meridian_kvclient::{DistSender, DistSenderConfig};
-use meridian_server::client::Client;
-use meridian_server::rpc::DebugSplitRpc;
-use meridian_server::split_queue::{self, SplitAt};
+use meridian_kvclient::DistSender;
 use meridian_workload::bank::{self, BankConfig, BankTarget, INITIAL_BALANCE};
 
-use crate::bench::LocalCluster;
+use crate::bench::against_cluster;
 
 #[derive(Args, Debug)]
 pub struct BankArgs {
@@ -166,46 +163,10 @@ pub async fn run_bank(args: BankArgs) -> Result<()> {
     };
     config.validate().map_err(|e| anyhow!("{e}"))?;
     let splits = bank::split_points(args.accounts, args.ranges);
-    match args.host {
-        Some(host) => {
-            let certs = args
-                .certs_dir
-                .clone()
-                .context("--certs-dir is required with --host")?;
-            let client = Client::connect(&certs, &[host], DistSenderConfig::default()).await?;
-            for key in &splits {
-                client
-                    .call_host::<DebugSplitRpc>(key, Duration::from_secs(60))
-                    .await?
-                    .context("pre-splitting")?;
-            }
-            let target = Target {
-                ds: client.ds.clone(),
-                clock: client.transport.clock().clone(),
-            };
-            drive(target, &config, args.json).await
-        }
-        None => {
-            let cluster = LocalCluster::start(3).await?;
-            let result = async {
-                let gateway = cluster.nodes[0].wait_member().await;
-                for key in &splits {
-                    split_queue::split(&gateway, SplitAt::Key(key))
-                        .await
-                        .context("pre-splitting")?;
-                }
-                cluster.wait_replicated(3).await?;
-                let target = Target {
-                    ds: gateway.ds.clone(),
-                    clock: cluster.nodes[0].clock().clone(),
-                };
-                drive(target, &config, args.json).await
-            }
-            .await;
-            cluster.shutdown().await;
-            result
-        }
-    }
+    against_cluster(args.host, args.certs_dir, &splits, |ds, clock| async move {
+        drive(Target { ds, clock }, &config, args.json).await
+    })
+    .await
 }
 
 async fn drive(target: Target, config: &BankConfig, json: bool) -> Result<()> {

@@ -34,14 +34,12 @@
 use std::time::Duration;
 
 use meridian_hlc::Timestamp;
-use meridian_keys::RangeLocalKind;
 use meridian_kvapi::{KvError, RangeId};
 use meridian_storage::mvcc::{gc_key, gc_span_bounded};
 use meridian_storage::MvccStats;
 use serde::{Deserialize, Serialize};
 
 use crate::error::kv_error;
-use crate::raft::state_machine::AppliedState;
 use crate::raft::types::RaftCommand;
 use crate::replica::Replica;
 use crate::store::Store;
@@ -88,17 +86,8 @@ impl Store {
 impl Replica {
     /// The range's GC threshold, as this replica has applied it (zero:
     /// never collected).
-    pub fn gc_threshold(&self) -> Result<Timestamp, KvError> {
-        let bytes = self
-            .engine
-            .range_local(self.range_id, RangeLocalKind::AppliedState)
-            .map_err(kv_error)?;
-        match bytes {
-            Some(bytes) => AppliedState::decode(&bytes)
-                .map(|applied| applied.gc_threshold)
-                .map_err(|e| KvError::Storage(format!("applied state: {e}"))),
-            None => Ok(Timestamp::ZERO),
-        }
+    pub fn gc_threshold(&self) -> Timestamp {
+        self.applied.borrow().gc_threshold
     }
 
     async fn gc(&self, ttl: Duration) -> Result<GcOutcome, KvError> {
@@ -111,7 +100,7 @@ impl Replica {
         // Never below the current threshold: a shorter-lived ttl earlier
         // may have raised it above `now - ttl`; collecting there again
         // finishes a GC that stopped half way and changes nothing else.
-        let before = self.gc_threshold()?;
+        let before = self.gc_threshold();
         let threshold = self.clock.now().sub_duration(ttl).max(before);
         let mut outcome = GcOutcome {
             threshold: before,
@@ -140,7 +129,7 @@ impl Replica {
             // 2. Collect, under a latch over the whole range and the lease.
             let _latches = self.latches.acquire_range(&self.span()).await;
             let term = self.lease(false).await?.term;
-            let current = self.gc_threshold()?;
+            let current = self.gc_threshold();
             // A split may have shrunk the range since the scan.
             let span = self.span();
             let mut batch = self.engine.batch();

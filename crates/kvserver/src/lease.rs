@@ -338,7 +338,8 @@ impl Replica {
                 .map(|f| f.leader_node.as_ref().map(|n| n.node_id));
             return Err(self.raft_error(forward, &e));
         }
-        if renew && !self.is_sole_voter() {
+        let sole_voter = self.is_sole_voter();
+        if renew && !sole_voter {
             // openraft publishes the acknowledgement in its metrics a moment
             // after the heartbeat round returns.
             let _ = self
@@ -362,7 +363,7 @@ impl Replica {
         if leader != Some(self.replica_id) {
             return Err(self.not_leaseholder(self.leader()));
         }
-        let remains = if self.is_sole_voter() {
+        let remains = if sole_voter {
             // No quorum acknowledges a sole voter's heartbeats (it sends
             // none), and no rival can be elected while it is the only
             // voter: its lease runs a whole duration from every check.

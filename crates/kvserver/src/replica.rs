@@ -103,7 +103,7 @@ pub struct Replica {
     pub(crate) last_allocated_replica_id: Mutex<ReplicaId>,
     /// A pause tests insert after the next batch's lease check.
     pause_after_lease_check: Mutex<Option<PausePoint>>,
-    applied: watch::Receiver<AppliedSummary>,
+    pub(crate) applied: watch::Receiver<AppliedSummary>,
     pub(crate) transport: Transport,
     metrics: crate::metrics::StoreMetrics,
     /// Activity and timer state ([`crate::quiesce`]).

@@ -85,7 +85,7 @@ pub async fn maybe_collect(
     clock: &HybridClock,
     ttl: Duration,
 ) -> Result<Option<GcOutcome>, KvError> {
-    let threshold = replica.gc_threshold()?;
+    let threshold = replica.gc_threshold();
     if !should_collect(&replica.stats(), threshold, clock.now(), ttl) {
         return Ok(None);
     }

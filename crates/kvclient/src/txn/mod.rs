@@ -135,54 +135,39 @@ impl Txn {
 
     async fn read(&self, request: Request) -> Result<Response, TxnError> {
         self.inner.state.lock().has_read = true;
-        loop {
-            let header = self.header();
-            let meta = header.txn.clone().expect("set");
-            match self
-                .inner
-                .ds
-                .send_with(&header, vec![request.clone()])
-                .await
-            {
-                Ok(mut responses) => return responses.pop().ok_or_else(unexpected_none),
-                Err(ClientError::Kv(KvError::WriteIntent { key, txn })) => {
-                    let push = PushKind::Timestamp(meta.write_timestamp.next());
-                    conflict::push_past(&self.inner.ds, &self.inner.clock, &meta, &txn, &key, push)
-                        .await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.send(request).await
     }
 
     async fn write(&self, request: Request) -> Result<(), TxnError> {
         let key = request.span().0.to_vec();
         self.anchor_at(&key);
+        self.send(request).await?;
+        self.inner.state.lock().written.insert(key);
+        Ok(())
+    }
+
+    /// Sends one request as this transaction until it is served: past
+    /// other transactions' intents (a read pushes their timestamp, a write
+    /// aborts them), and for a write refused as too old, after moving the
+    /// transaction up (if it has read nothing; else it must restart).
+    async fn send(&self, request: Request) -> Result<Response, TxnError> {
+        let writes = request.is_write();
         loop {
             let header = self.header();
             let meta = header.txn.clone().expect("set");
-            match self
-                .inner
-                .ds
-                .send_with(&header, vec![request.clone()])
-                .await
-            {
-                Ok(_) => {
-                    self.inner.state.lock().written.insert(key);
-                    return Ok(());
-                }
+            let sent = self.inner.ds.send_with(&header, vec![request.clone()]);
+            match sent.await {
+                Ok(mut responses) => return responses.pop().ok_or_else(unexpected_none),
                 Err(ClientError::Kv(KvError::WriteIntent { key, txn })) => {
-                    conflict::push_past(
-                        &self.inner.ds,
-                        &self.inner.clock,
-                        &meta,
-                        &txn,
-                        &key,
-                        PushKind::Abort,
-                    )
-                    .await?;
+                    let kind = if writes {
+                        PushKind::Abort
+                    } else {
+                        PushKind::Timestamp(meta.write_timestamp.next())
+                    };
+                    let (ds, clock) = (&self.inner.ds, &self.inner.clock);
+                    conflict::push_past(ds, clock, &meta, &txn, &key, kind).await?;
                 }
-                Err(ClientError::Kv(KvError::WriteTooOld { existing, .. })) => {
+                Err(ClientError::Kv(KvError::WriteTooOld { existing, .. })) if writes => {
                     let mut state = self.inner.state.lock();
                     let at = existing.next();
                     if state.has_read {
@@ -258,16 +243,7 @@ impl Txn {
                 "a heartbeat found the record aborted".into(),
             ));
         }
-        let end = Request::EndTxn {
-            key: meta.anchor_key.clone(),
-            commit,
-            lock_spans: written.iter().map(|k| point_span(k)).collect(),
-        };
-        let header = BatchHeader {
-            timestamp: Some(meta.write_timestamp),
-            txn: Some(meta.clone()),
-        };
-        match self.inner.ds.send_with(&header, vec![end]).await {
+        match self.send_end(&meta, &written, commit).await {
             Ok(_) => {
                 let status = if commit {
                     TxnStatus::Committed
@@ -297,17 +273,28 @@ impl Txn {
         meta: TxnMeta,
         written: BTreeSet<Vec<u8>>,
     ) -> Result<(), ClientError> {
-        let abort = Request::EndTxn {
+        self.send_end(&meta, &written, false).await?;
+        resolve_all(&self.inner.ds, &meta, &written, TxnStatus::Aborted).await
+    }
+
+    /// Ends the record of `meta` (which wrote `written`) as committed or
+    /// aborted.
+    async fn send_end(
+        &self,
+        meta: &TxnMeta,
+        written: &BTreeSet<Vec<u8>>,
+        commit: bool,
+    ) -> Result<Vec<Response>, ClientError> {
+        let end = Request::EndTxn {
             key: meta.anchor_key.clone(),
-            commit: false,
+            commit,
             lock_spans: written.iter().map(|k| point_span(k)).collect(),
         };
         let header = BatchHeader {
             timestamp: Some(meta.write_timestamp),
             txn: Some(meta.clone()),
         };
-        self.inner.ds.send_with(&header, vec![abort]).await?;
-        resolve_all(&self.inner.ds, &meta, &written, TxnStatus::Aborted).await
+        self.inner.ds.send_with(&header, vec![end]).await
     }
 
     fn resolve_in_background(&self, meta: TxnMeta, written: BTreeSet<Vec<u8>>, status: TxnStatus) {

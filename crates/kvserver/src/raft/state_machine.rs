@@ -205,6 +205,17 @@ impl StateMachine {
     }
 }
 
+/// Adds a command's writes to `batch` and their statistics to `next`.
+fn apply_writes(
+    batch: &mut meridian_storage::Batch,
+    next: &mut AppliedState,
+    writes: &meridian_storage::WriteSet,
+    stats: &MvccStats,
+) {
+    batch.apply_write_set(writes);
+    next.stats.add(stats);
+}
+
 fn summary(range_id: RangeId, applied: &AppliedState) -> AppliedSummary {
     AppliedSummary {
         index: applied.log_id.as_ref().map_or(0, |id| id.index()),
@@ -250,8 +261,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     // Every replica makes the same decision from the log alone.
                     applied = log_id.leader_id.term == term;
                     if applied {
-                        batch.apply_write_set(&writes);
-                        next.stats.add(&stats);
+                        apply_writes(&mut batch, &mut next, &writes, &stats);
                     }
                 }
                 EntryPayload::Normal(RaftCommand::Gc {
@@ -260,12 +270,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     threshold,
                     term,
                 }) => {
-                    // The same rule as a write: evaluated under the lease
-                    // of `term`, applied only in it.
+                    // The same rule as a write, and the threshold with it.
                     applied = log_id.leader_id.term == term;
                     if applied {
-                        batch.apply_write_set(&writes);
-                        next.stats.add(&stats);
+                        apply_writes(&mut batch, &mut next, &writes, &stats);
                         next.gc_threshold = next.gc_threshold.max(threshold);
                     }
                 }

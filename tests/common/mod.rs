@@ -1,0 +1,25 @@
+//! What several cluster test files start from.
+
+use std::time::Duration;
+
+use meridian_testkit::{ClusterConfig, TestCluster};
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Three nodes; range 1 holds `[a, m)`, range 2 `[m, z)`, both on nodes 1
+/// to 3, each with a leader.
+pub async fn two_ranges() -> TestCluster {
+    let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
+    cluster
+        .create_range(1, b"a", b"m", &[1, 2, 3])
+        .await
+        .unwrap();
+    cluster
+        .create_range(2, b"m", b"z", &[1, 2, 3])
+        .await
+        .unwrap();
+    for range in [1, 2] {
+        cluster.wait_for_leader(range, WAIT).await.unwrap();
+    }
+    cluster
+}
