@@ -72,7 +72,9 @@ impl Txn {
         Txn::begin_at(ds, clock.clone(), clock.now(), priority)
     }
 
-    fn begin_at(ds: DistSender, clock: Arc<HybridClock>, ts: Timestamp, priority: u32) -> Txn {
+    /// Begins a transaction at `ts` (no lower than where a previous
+    /// attempt had to restart), of `priority`.
+    pub fn begin_at(ds: DistSender, clock: Arc<HybridClock>, ts: Timestamp, priority: u32) -> Txn {
         let mut meta = TxnMeta::new(Vec::new(), ts);
         meta.priority = priority;
         Txn {
@@ -133,6 +135,47 @@ impl Txn {
         self.write(Request::Delete { key: key.to_vec() }).await
     }
 
+    /// Sends reads (gets and scans) as one batch; responses in order.
+    pub async fn read_batch(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
+        if requests.iter().any(Request::is_write) {
+            return Err(TxnError::Client(ClientError::InvalidRequest(
+                "a read batch holds a write".into(),
+            )));
+        }
+        self.inner.state.lock().has_read = true;
+        self.send_batch(requests).await
+    }
+
+    /// Sends point writes (puts, conditional puts, deletes) as one batch;
+    /// responses in order. A conditional put counts as a read too.
+    pub async fn write_batch(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
+        let Some(first) = requests.first() else {
+            return Ok(Vec::new());
+        };
+        if requests
+            .iter()
+            .any(|r| !matches!(r, Request::Put { .. } | Request::ConditionalPut { .. } | Request::Delete { .. }))
+        {
+            return Err(TxnError::Client(ClientError::InvalidRequest(
+                "a write batch holds only puts, conditional puts and deletes".into(),
+            )));
+        }
+        self.anchor_at(&first.span().0.to_vec());
+        {
+            // Recorded before sending: a batch that fails on one range may
+            // have left intents on another, and resolving a key without
+            // an intent costs nothing.
+            let mut state = self.inner.state.lock();
+            for r in &requests {
+                state.written.insert(r.span().0.to_vec());
+            }
+            if requests.iter().any(|r| matches!(r, Request::ConditionalPut { .. })) {
+                state.has_read = true;
+            }
+        }
+        self.send_batch(requests).await
+    }
+
     async fn read(&self, request: Request) -> Result<Response, TxnError> {
         self.inner.state.lock().has_read = true;
         self.send(request).await
@@ -141,23 +184,31 @@ impl Txn {
     async fn write(&self, request: Request) -> Result<(), TxnError> {
         let key = request.span().0.to_vec();
         self.anchor_at(&key);
-        self.send(request).await?;
         self.inner.state.lock().written.insert(key);
+        self.send(request).await?;
         Ok(())
     }
 
-    /// Sends one request as this transaction until it is served: past
+    async fn send(&self, request: Request) -> Result<Response, TxnError> {
+        self.send_batch(vec![request])
+            .await?
+            .pop()
+            .ok_or_else(unexpected_none)
+    }
+
+    /// Sends requests as this transaction until they are served: past
     /// other transactions' intents (a read pushes their timestamp, a write
     /// aborts them), and for a write refused as too old, after moving the
     /// transaction up (if it has read nothing; else it must restart).
-    async fn send(&self, request: Request) -> Result<Response, TxnError> {
-        let writes = request.is_write();
+    async fn send_batch(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
+        let writes = requests.iter().any(Request::is_write);
         loop {
             let header = self.header();
             let meta = header.txn.clone().expect("set");
-            let sent = self.inner.ds.send_with(&header, vec![request.clone()]);
+            let sent = self.inner.ds.send_with(&header, requests.clone());
             match sent.await {
-                Ok(mut responses) => return responses.pop().ok_or_else(unexpected_none),
+                Ok(responses) if responses.len() == requests.len() => return Ok(responses),
+                Ok(_) => return Err(unexpected_none()),
                 Err(ClientError::Kv(KvError::WriteIntent { key, txn })) => {
                     let kind = if writes {
                         PushKind::Abort

@@ -1,0 +1,192 @@
+//! Reading and writing descriptors in a transaction.
+
+use meridian_keys::encoding::{encode_value, Direction, Value};
+use meridian_keys::space::{prefix_end, system_key};
+use meridian_kvclient::txn::Txn;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::descriptor::{DatabaseDescriptor, TableDescriptor};
+use crate::error::{code, SqlError};
+
+/// Databases every cluster has without creating them.
+const BUILT_IN_DATABASES: &[(&str, u64)] = &[("defaultdb", 1), ("postgres", 2)];
+
+/// Ids below this are reserved for built-in objects.
+const FIRST_USER_ID: u64 = 100;
+
+/// The catalog as one transaction sees it.
+pub struct Catalog<'a> {
+    txn: &'a Txn,
+}
+
+impl<'a> Catalog<'a> {
+    pub fn new(txn: &'a Txn) -> Catalog<'a> {
+        Catalog { txn }
+    }
+
+    pub async fn database(&self, name: &str) -> Result<Option<DatabaseDescriptor>, SqlError> {
+        if let Some((name, id)) = BUILT_IN_DATABASES.iter().find(|(n, _)| *n == name) {
+            return Ok(Some(DatabaseDescriptor {
+                id: *id,
+                name: name.to_string(),
+            }));
+        }
+        self.read(&database_key(name)).await
+    }
+
+    /// The database `name`, or 3D000.
+    pub async fn require_database(&self, name: &str) -> Result<DatabaseDescriptor, SqlError> {
+        self.database(name).await?.ok_or_else(|| {
+            SqlError::new(
+                code::INVALID_CATALOG_NAME,
+                format!("database \"{name}\" does not exist"),
+            )
+        })
+    }
+
+    pub async fn databases(&self) -> Result<Vec<DatabaseDescriptor>, SqlError> {
+        let mut out: Vec<DatabaseDescriptor> = BUILT_IN_DATABASES
+            .iter()
+            .map(|(name, id)| DatabaseDescriptor {
+                id: *id,
+                name: name.to_string(),
+            })
+            .collect();
+        out.extend(self.scan::<DatabaseDescriptor>(&system_key(b"sql/db", b"")).await?);
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub async fn create_database(&self, name: &str) -> Result<DatabaseDescriptor, SqlError> {
+        if self.database(name).await?.is_some() {
+            return Err(SqlError::new(
+                code::DUPLICATE_DATABASE,
+                format!("database \"{name}\" already exists"),
+            ));
+        }
+        let descriptor = DatabaseDescriptor {
+            id: self.next_id().await?,
+            name: name.to_string(),
+        };
+        self.write(&database_key(name), &descriptor).await?;
+        Ok(descriptor)
+    }
+
+    pub async fn drop_database(&self, database: &DatabaseDescriptor) -> Result<(), SqlError> {
+        if BUILT_IN_DATABASES.iter().any(|(n, _)| *n == database.name) {
+            return Err(SqlError::unsupported(format!(
+                "dropping the built-in database \"{}\"",
+                database.name
+            )));
+        }
+        if !self.tables(database.id).await?.is_empty() {
+            return Err(SqlError::new(
+                code::DEPENDENT_OBJECTS_STILL_EXIST,
+                format!(
+                    "database \"{}\" is not empty: drop its tables first",
+                    database.name
+                ),
+            ));
+        }
+        self.txn.delete(&database_key(&database.name)).await?;
+        Ok(())
+    }
+
+    pub async fn table(&self, database_id: u64, name: &str) -> Result<Option<TableDescriptor>, SqlError> {
+        self.read(&table_key(database_id, name)).await
+    }
+
+    /// The table `name` of `database`, or 42P01.
+    pub async fn require_table(&self, database: &str, name: &str) -> Result<TableDescriptor, SqlError> {
+        let db = self.require_database(database).await?;
+        self.table(db.id, name)
+            .await?
+            .ok_or_else(|| SqlError::undefined_table(name))
+    }
+
+    pub async fn tables(&self, database_id: u64) -> Result<Vec<TableDescriptor>, SqlError> {
+        self.scan(&table_key_prefix(database_id)).await
+    }
+
+    /// Records a new table (its id already allocated).
+    pub async fn create_table(&self, table: &TableDescriptor) -> Result<(), SqlError> {
+        table.validate()?;
+        if self.table(table.database_id, &table.name).await?.is_some() {
+            return Err(SqlError::new(
+                code::DUPLICATE_TABLE,
+                format!("relation \"{}\" already exists", table.name),
+            ));
+        }
+        self.write(&table_key(table.database_id, &table.name), table).await
+    }
+
+    /// Writes a changed table, one version up.
+    pub async fn update_table(&self, table: &mut TableDescriptor) -> Result<(), SqlError> {
+        table.validate()?;
+        table.version += 1;
+        self.write(&table_key(table.database_id, &table.name), table).await
+    }
+
+    pub async fn drop_table(&self, table: &TableDescriptor) -> Result<(), SqlError> {
+        self.txn.delete(&table_key(table.database_id, &table.name)).await?;
+        Ok(())
+    }
+
+    /// A new id for a database or table; never handed out twice.
+    pub async fn next_id(&self) -> Result<u64, SqlError> {
+        let key = system_key(b"sql/id", b"");
+        let last = match self.txn.get(&key).await? {
+            Some(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| SqlError::internal("the id counter is corrupt"))?,
+            None => FIRST_USER_ID - 1,
+        };
+        let next = last + 1;
+        self.txn.put(&key, next.to_string().as_bytes()).await?;
+        Ok(next)
+    }
+
+    async fn read<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, SqlError> {
+        match self.txn.get(key).await? {
+            None => Ok(None),
+            Some(bytes) => decode(&bytes).map(Some),
+        }
+    }
+
+    async fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, SqlError> {
+        let end = prefix_end(prefix).expect("system prefixes end");
+        let rows = self.txn.scan(prefix, &end, 0).await?;
+        rows.iter().map(|(_, v)| decode(v)).collect()
+    }
+
+    async fn write<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), SqlError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| SqlError::internal(e.to_string()))?;
+        self.txn.put(key, &bytes).await?;
+        Ok(())
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SqlError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| SqlError::internal(format!("a catalog record does not decode: {e}")))
+}
+
+fn database_key(name: &str) -> Vec<u8> {
+    let mut suffix = Vec::new();
+    encode_value(&mut suffix, &Value::String(name.into()), Direction::Ascending);
+    system_key(b"sql/db", &suffix)
+}
+
+fn table_key_prefix(database_id: u64) -> Vec<u8> {
+    let mut suffix = Vec::new();
+    encode_value(&mut suffix, &Value::Int(database_id as i64), Direction::Ascending);
+    system_key(b"sql/tbl", &suffix)
+}
+
+fn table_key(database_id: u64, name: &str) -> Vec<u8> {
+    let mut key = table_key_prefix(database_id);
+    encode_value(&mut key, &Value::String(name.into()), Direction::Ascending);
+    key
+}

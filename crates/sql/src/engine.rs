@@ -1,0 +1,98 @@
+//! The node's SQL engine: what every session of the node shares (the way
+//! into the KV layer, the clock, the node's identity and locality, the
+//! generator of row ids).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use meridian_hlc::HybridClock;
+use meridian_kvclient::DistSender;
+
+use crate::session::Session;
+
+/// Splits ranges for the SQL layer: a new table starts on a range of its
+/// own. The node implements it (it owns range ids and the split queue).
+pub trait RangeSplitter: Send + Sync {
+    /// Splits at `key`, in the background; failures are the splitter's to
+    /// log (the split queue splits at table boundaries later anyway).
+    fn split_at(&self, key: Vec<u8>);
+}
+
+/// What a node tells its SQL engine about itself.
+#[derive(Clone, Default)]
+pub struct SqlConfig {
+    pub node_id: u64,
+    /// The node's `--locality` tiers, e.g. `[("region", "eu"), ("zone",
+    /// "eu-1")]`.
+    pub locality: Vec<(String, String)>,
+    pub splitter: Option<Arc<dyn RangeSplitter>>,
+}
+
+/// Shared by all sessions of a node. Cheap to clone behind its `Arc`.
+pub struct SqlEngine {
+    pub(crate) ds: DistSender,
+    pub(crate) clock: Arc<HybridClock>,
+    pub(crate) config: SqlConfig,
+    last_row_id: AtomicU64,
+}
+
+/// Bits of a row id that name the node, so that two nodes never generate
+/// the same id (as CockroachDB's `unique_rowid()`).
+const NODE_BITS: u32 = 15;
+
+impl SqlEngine {
+    pub fn new(ds: DistSender, clock: Arc<HybridClock>, config: SqlConfig) -> Arc<SqlEngine> {
+        Arc::new(SqlEngine {
+            ds,
+            clock,
+            config,
+            last_row_id: AtomicU64::new(0),
+        })
+    }
+
+    /// A session for a connection of `user` to `database`.
+    pub fn session(self: &Arc<Self>, user: &str, database: &str) -> Session {
+        Session::new(self.clone(), user, database)
+    }
+
+    /// The node's region, if its locality names one.
+    pub fn region(&self) -> Option<&str> {
+        self.config
+            .locality
+            .iter()
+            .find(|(tier, _)| tier == "region")
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Starts a split at the first key of table `table_id`.
+    pub fn split_at_table(&self, table_id: u64) {
+        if let Some(splitter) = &self.config.splitter {
+            splitter.split_at(meridian_keys::space::table_prefix(table_id));
+        }
+    }
+
+    /// A new id, unique across the cluster and roughly ordered by time:
+    /// microseconds since the epoch above, the node id below.
+    pub fn unique_row_id(&self) -> i64 {
+        let micros = self.clock.physical_now() / 1_000;
+        let node = self.config.node_id & ((1 << NODE_BITS) - 1);
+        let candidate = (micros << NODE_BITS) | node;
+        let mut last = self.last_row_id.load(Ordering::Relaxed);
+        loop {
+            let next = if candidate > last {
+                candidate
+            } else {
+                last + (1 << NODE_BITS)
+            };
+            match self.last_row_id.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return (next & (i64::MAX as u64)) as i64,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+}

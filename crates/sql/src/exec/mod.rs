@@ -1,0 +1,207 @@
+//! Executing statements in a transaction: the tables a statement names
+//! are read from the catalog, the statement is bound and planned
+//! (`crate::plan`), and the plan runs against the KV layer. Queries run in
+//! [`query`], writes in [`write`], schema changes in [`ddl`], SHOW
+//! statements in [`show`]; [`eval`] evaluates expressions and
+//! [`virtual_tables`] answers pg_catalog and information_schema.
+//!
+//! Not here: transaction control and session variables (`crate::session`).
+
+mod ddl;
+pub mod eval;
+mod query;
+mod show;
+pub mod virtual_tables;
+mod write;
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use meridian_kvclient::txn::Txn;
+use sqlparser::ast;
+
+use crate::catalog::{Catalog, TableDescriptor};
+use crate::engine::SqlEngine;
+use crate::error::SqlError;
+use crate::parser::{MeridianStatement, Statement};
+use crate::plan::bind::{table_name, Binder};
+use crate::plan::Plan;
+use crate::session::{ColumnInfo, ExecResult};
+use crate::types::{Datum, SqlType};
+use eval::Env;
+
+/// What a statement runs with.
+pub struct ExecContext<'a> {
+    pub engine: &'a SqlEngine,
+    pub txn: &'a Txn,
+    pub database: &'a str,
+    pub user: &'a str,
+    pub vars: &'a BTreeMap<String, String>,
+}
+
+impl ExecContext<'_> {
+    pub fn catalog(&self) -> Catalog<'_> {
+        Catalog::new(self.txn)
+    }
+
+    /// The environment expressions are evaluated in.
+    fn env<'e>(&'e self, params: &'e [Datum], row_id: &'e (dyn Fn() -> i64 + Sync)) -> Env<'e> {
+        Env {
+            params,
+            now_micros: (self.txn.meta().min_timestamp.wall_nanos / 1_000) as i64,
+            database: self.database,
+            user: self.user,
+            region: self.engine.region(),
+            row_id,
+        }
+    }
+}
+
+/// Runs `statement` with `params` in the context's transaction.
+pub async fn execute(ctx: &ExecContext<'_>, statement: &Statement, params: &[Datum]) -> Result<ExecResult, SqlError> {
+    let sql = match statement {
+        Statement::Sql(sql) => sql.as_ref(),
+        Statement::Meridian(MeridianStatement::ShowRangesFromTable { table }) => {
+            return show::ranges_of_table(ctx, table).await
+        }
+    };
+    use ast::Statement as S;
+    match sql {
+        S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_) => {
+            let tables = load_tables(ctx, sql).await?;
+            let binder = Binder::new(&tables, &vec![SqlType::Unknown; params.len()]);
+            let row_id = || ctx.engine.unique_row_id();
+            let env = ctx.env(params, &row_id);
+            match sql {
+                S::Query(q) => {
+                    let plan = binder.bind_query(q)?;
+                    let rows = query::run(ctx, &plan, &env).await?;
+                    Ok(ExecResult::rows(column_infos(&plan), rows))
+                }
+                S::Insert(insert) => {
+                    let upsert = insert.replace_into || is_upsert(insert);
+                    let plan = binder.bind_insert(insert, upsert)?;
+                    write::insert(ctx, &plan, &env).await
+                }
+                S::Update(update) => {
+                    let plan = binder.bind_update(update)?;
+                    write::update(ctx, &plan, &env).await
+                }
+                S::Delete(delete) => {
+                    let plan = binder.bind_delete(delete)?;
+                    write::delete(ctx, &plan, &env).await
+                }
+                _ => unreachable!("matched above"),
+            }
+        }
+        S::CreateTable(create) => ddl::create_table(ctx, create).await,
+        S::CreateDatabase {
+            db_name,
+            if_not_exists,
+            ..
+        } => ddl::create_database(ctx, db_name, *if_not_exists).await,
+        S::CreateIndex(create) => ddl::create_index(ctx, create).await,
+        S::Drop {
+            object_type,
+            if_exists,
+            names,
+            ..
+        } => ddl::drop(ctx, *object_type, *if_exists, names).await,
+        S::AlterTable(alter) => ddl::alter_table(ctx, alter).await,
+        S::Truncate(truncate) => ddl::truncate(ctx, truncate).await,
+        S::ShowTables { .. } => show::tables(ctx).await,
+        S::ShowDatabases { .. } => show::databases(ctx).await,
+        S::ShowColumns { show_options, .. } => show::columns(ctx, show_options).await,
+        S::ShowCreate { obj_type, obj_name } => show::create(ctx, *obj_type, obj_name).await,
+        S::Explain { statement, .. } => show::explain(ctx, statement, params).await,
+        other => Err(SqlError::unsupported(first_words(&other.to_string()))),
+    }
+}
+
+/// The parameter types and result columns of `statement`, for the
+/// extended protocol's Describe.
+pub async fn describe(
+    ctx: &ExecContext<'_>,
+    statement: &Statement,
+    param_hints: &[SqlType],
+) -> Result<(Vec<SqlType>, Vec<ColumnInfo>), SqlError> {
+    let sql = match statement {
+        Statement::Sql(sql) => sql.as_ref(),
+        Statement::Meridian(MeridianStatement::ShowRangesFromTable { .. }) => {
+            return Ok((Vec::new(), show::ranges_columns()))
+        }
+    };
+    use ast::Statement as S;
+    let columns_of = |result: Result<ExecResult, SqlError>| match result {
+        Ok(ExecResult::Rows { columns, .. }) => columns,
+        _ => Vec::new(),
+    };
+    match sql {
+        S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_) => {
+            let tables = load_tables(ctx, sql).await?;
+            let binder = Binder::new(&tables, param_hints);
+            let columns = match sql {
+                S::Query(q) => column_infos(&binder.bind_query(q)?),
+                S::Insert(insert) => returning_columns(binder.bind_insert(insert, false)?.returning),
+                S::Update(update) => returning_columns(binder.bind_update(update)?.returning),
+                S::Delete(delete) => returning_columns(binder.bind_delete(delete)?.returning),
+                _ => unreachable!("matched above"),
+            };
+            Ok((binder.param_types(), columns))
+        }
+        // Statements whose columns are fixed: run them to see.
+        S::ShowTables { .. } | S::ShowDatabases { .. } | S::ShowColumns { .. } | S::ShowCreate { .. } | S::ShowVariable { .. } => {
+            Ok((param_hints.to_vec(), columns_of(execute(ctx, statement, &[]).await)))
+        }
+        S::Explain { .. } => Ok((param_hints.to_vec(), show::explain_columns())),
+        _ => Ok((param_hints.to_vec(), Vec::new())),
+    }
+}
+
+fn returning_columns(returning: Option<crate::plan::bind::Returning>) -> Vec<ColumnInfo> {
+    returning
+        .map(|r| r.columns.into_iter().map(|c| ColumnInfo::new(c.name, c.ty)).collect())
+        .unwrap_or_default()
+}
+
+fn column_infos(plan: &Plan) -> Vec<ColumnInfo> {
+    plan.columns()
+        .into_iter()
+        .map(|c| ColumnInfo::new(c.name, c.ty))
+        .collect()
+}
+
+fn is_upsert(insert: &ast::Insert) -> bool {
+    insert.to_string().trim_start().to_ascii_uppercase().starts_with("UPSERT")
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Reads the descriptors of every table `statement` names (those that
+/// exist; binding reports the others).
+async fn load_tables(ctx: &ExecContext<'_>, statement: &ast::Statement) -> Result<HashMap<String, Arc<TableDescriptor>>, SqlError> {
+    let mut names = Vec::new();
+    let _ = ast::visit_relations(statement, |name| {
+        if let Ok(n) = table_name(name) {
+            if !names.contains(&n) && !n.contains('.') {
+                names.push(n);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let mut tables = HashMap::new();
+    if names.is_empty() {
+        return Ok(tables);
+    }
+    let catalog = ctx.catalog();
+    let database = catalog.require_database(ctx.database).await?;
+    for name in names {
+        if let Some(table) = catalog.table(database.id, &name).await? {
+            tables.insert(name, Arc::new(table));
+        }
+    }
+    Ok(tables)
+}

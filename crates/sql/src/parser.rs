@@ -1,0 +1,244 @@
+//! Statement text to statements: Meridian's own statements first (the
+//! pre-parser hook, where the multi-region statements sqlparser cannot
+//! parse will go), then sqlparser's PostgreSQL dialect for the rest.
+//! Errors carry PostgreSQL's SQLSTATE 42601 and the position of the fault.
+
+use sqlparser::ast;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::{Parser, ParserError};
+
+use crate::error::SqlError;
+
+/// Statements larger than this are refused before parsing: a client that
+/// sends a runaway statement gets an error, not a node out of memory.
+pub const MAX_STATEMENT_BYTES: usize = 16 << 20;
+
+/// A parsed statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// Anything sqlparser parses.
+    Sql(Box<ast::Statement>),
+    /// One of Meridian's own statements.
+    Meridian(MeridianStatement),
+}
+
+/// Statements sqlparser does not know, recognized by the pre-parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeridianStatement {
+    /// `SHOW RANGES FROM TABLE t`: the table's ranges, their replicas and
+    /// leaseholders.
+    ShowRangesFromTable { table: String },
+}
+
+/// Parses `sql` into its statements (empty statements are dropped).
+pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
+    if sql.len() > MAX_STATEMENT_BYTES {
+        return Err(SqlError::new(
+            crate::error::code::PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "statement of {} bytes is larger than the limit of {MAX_STATEMENT_BYTES}",
+                sql.len()
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for piece in split_statements(sql) {
+        if let Some(ours) = pre_parse(piece.text)? {
+            out.push(Statement::Meridian(ours));
+            continue;
+        }
+        let statements = Parser::parse_sql(&PostgreSqlDialect {}, piece.text)
+            .map_err(|e| parser_error(e, sql, piece.offset))?;
+        out.extend(statements.into_iter().map(|s| Statement::Sql(Box::new(s))));
+    }
+    Ok(out)
+}
+
+/// Parses `sql`, which must hold at most one statement (the extended
+/// protocol's Parse message). `None` for an empty statement.
+pub fn parse_one(sql: &str) -> Result<Option<Statement>, SqlError> {
+    let mut statements = parse(sql)?;
+    match statements.len() {
+        0 => Ok(None),
+        1 => Ok(statements.pop()),
+        _ => Err(SqlError::syntax(
+            "cannot insert multiple commands into a prepared statement",
+        )),
+    }
+}
+
+struct Piece<'a> {
+    text: &'a str,
+    /// Byte offset of `text` in the whole statement string.
+    offset: usize,
+}
+
+/// Splits on top-level semicolons (outside quotes, dollar quotes and
+/// comments), so each piece can go to the pre-parser on its own.
+fn split_statements(sql: &str) -> Vec<Piece<'_>> {
+    let bytes = sql.as_bytes();
+    let mut pieces = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                let quote = bytes[i];
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == quote {
+                        if bytes.get(i + 1) == Some(&quote) {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' => {
+                // A dollar quote `$tag$ ... $tag$` (but not a parameter `$1`).
+                if let Some(len) = sql[i + 1..].find('$') {
+                    let tag = &sql[i..i + len + 2];
+                    if tag[1..tag.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_')
+                        && !tag[1..].starts_with(|c: char| c.is_ascii_digit())
+                    {
+                        if let Some(end) = sql[i + tag.len()..].find(tag) {
+                            i += tag.len() + end + tag.len() - 1;
+                        }
+                    }
+                }
+            }
+            b';' => {
+                push_piece(&mut pieces, sql, start, i);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    push_piece(&mut pieces, sql, start, bytes.len().max(start));
+    pieces
+}
+
+fn push_piece<'a>(pieces: &mut Vec<Piece<'a>>, sql: &'a str, start: usize, end: usize) {
+    let end = end.min(sql.len());
+    let text = &sql[start..end];
+    if !is_blank(text) {
+        pieces.push(Piece { text, offset: start });
+    }
+}
+
+/// Whether `text` holds only whitespace and comments.
+fn is_blank(text: &str) -> bool {
+    let mut rest = text.trim_start();
+    loop {
+        if rest.is_empty() {
+            return true;
+        }
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
+        } else {
+            return false;
+        }
+    }
+}
+
+/// Recognizes Meridian's own statements by their leading words.
+fn pre_parse(text: &str) -> Result<Option<MeridianStatement>, SqlError> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(';').to_string())
+        .collect();
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    let is = |i: usize, word: &str| upper.get(i).is_some_and(|w| w == word);
+    if is(0, "SHOW") && is(1, "RANGES") {
+        if is(2, "FROM") && is(3, "TABLE") && words.len() == 5 {
+            return Ok(Some(MeridianStatement::ShowRangesFromTable {
+                table: words[4].trim_matches('"').to_string(),
+            }));
+        }
+        return Err(SqlError::syntax("expected SHOW RANGES FROM TABLE name"));
+    }
+    Ok(None)
+}
+
+/// Turns sqlparser's "... at Line: L, Column: C" into a position in the
+/// whole statement string.
+fn parser_error(e: ParserError, sql: &str, offset: usize) -> SqlError {
+    let message = match e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
+        ParserError::RecursionLimitExceeded => "statement nests too deeply".into(),
+    };
+    let position = location(&message).and_then(|(line, column)| {
+        let piece = &sql[offset..];
+        let line_start: usize = piece
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let byte = offset + line_start;
+        let chars_before = sql[..byte.min(sql.len())].chars().count();
+        Some((chars_before + column) as u32)
+    });
+    let text = message
+        .split(" at Line:")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    SqlError::syntax(format!("syntax error: {text}")).at(position)
+}
+
+fn location(message: &str) -> Option<(usize, usize)> {
+    let rest = &message[message.find("Line: ")? + 6..];
+    let (line, rest) = rest.split_once(',')?;
+    let column = rest.trim().strip_prefix("Column: ")?;
+    let column: String = column.chars().take_while(|c| c.is_ascii_digit()).collect();
+    Some((line.trim().parse().ok()?, column.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_split_outside_quotes_and_comments() {
+        let statements = parse("SELECT ';'; -- a; comment\nSELECT 2;;  ").unwrap();
+        assert_eq!(statements.len(), 2);
+        assert!(parse("  ; -- nothing\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_position() {
+        let e = parse("SELECT 1;\nSELEC 2").unwrap_err();
+        assert_eq!(e.code, crate::error::code::SYNTAX_ERROR);
+        assert_eq!(e.position, Some(11), "{e:?}");
+        let e = parse("SELECT 'unterminated").unwrap_err();
+        assert_eq!(e.code, crate::error::code::SYNTAX_ERROR);
+    }
+
+    #[test]
+    fn meridian_statements_are_recognized_before_sqlparser() {
+        assert_eq!(
+            parse("show ranges from table accounts").unwrap(),
+            vec![Statement::Meridian(MeridianStatement::ShowRangesFromTable {
+                table: "accounts".into()
+            })]
+        );
+        assert!(parse("SHOW RANGES").is_err());
+        assert!(parse_one("SELECT 1; SELECT 2").is_err());
+    }
+}

@@ -1,0 +1,846 @@
+//! Binding queries: FROM (tables, joins, derived tables, CTEs), WHERE with
+//! its key spans pushed into scans, GROUP BY and aggregates, HAVING, the
+//! select list, DISTINCT, ORDER BY, LIMIT and OFFSET, set operations.
+
+use std::cell::RefCell;
+
+use sqlparser::ast;
+
+use super::{ident, table_name, Binder, Scope};
+use crate::error::{code, SqlError};
+use crate::plan::expr::{BinaryOp, Expr};
+use crate::plan::{spans, KeyConstraint, OutputColumn, Plan, SetOpKind, SortKey};
+use crate::types::SqlType;
+
+impl Binder<'_> {
+    /// Binds a whole query.
+    pub fn bind_query(&self, query: &ast::Query) -> Result<Plan, SqlError> {
+        let saved = self.ctes.borrow().len();
+        if let Some(with) = &query.with {
+            if with.recursive {
+                return Err(SqlError::unsupported("WITH RECURSIVE"));
+            }
+            for cte in &with.cte_tables {
+                let plan = self.bind_query(&cte.query)?;
+                let name = ident(&cte.alias.name);
+                let plan = relabel(plan, &name, &cte.alias.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>())?;
+                self.ctes.borrow_mut().push((name, plan));
+            }
+        }
+        let for_update = !query.locks.is_empty();
+        let result = self.bind_query_body(query, for_update);
+        self.ctes.borrow_mut().truncate(saved);
+        result
+    }
+
+    fn bind_query_body(&self, query: &ast::Query, for_update: bool) -> Result<Plan, SqlError> {
+        let order_by: &[ast::OrderByExpr] = match &query.order_by {
+            Some(ast::OrderBy {
+                kind: ast::OrderByKind::Expressions(exprs),
+                ..
+            }) => exprs,
+            Some(_) => return Err(SqlError::unsupported("ORDER BY ALL")),
+            None => &[],
+        };
+        let mut plan = match query.body.as_ref() {
+            ast::SetExpr::Select(select) => self.bind_select(select, order_by, for_update)?,
+            other => {
+                let plan = self.bind_set_expr(other)?;
+                self.order_by_output(plan, order_by)?
+            }
+        };
+        let (limit, offset) = match &query.limit_clause {
+            None => (None, None),
+            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => (limit.as_ref(), offset.as_ref().map(|o| &o.value)),
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit), Some(offset)),
+        };
+        if limit.is_some() || offset.is_some() {
+            let empty = Scope::new(&[]);
+            let bind = |e: &ast::Expr| -> Result<Option<Expr>, SqlError> {
+                if matches!(e, ast::Expr::Value(v) if v.value == ast::Value::Null) {
+                    return Ok(None);
+                }
+                let bound = self.bind_expr(e, &empty, SqlType::Int8)?;
+                if !bound.is_row_independent() {
+                    return Err(SqlError::syntax("LIMIT and OFFSET must be constants"));
+                }
+                Ok(Some(bound))
+            };
+            plan = Plan::Limit {
+                input: Box::new(plan),
+                limit: limit.map(bind).transpose()?.flatten(),
+                offset: offset.map(bind).transpose()?.flatten(),
+            };
+        }
+        if query.fetch.is_some() {
+            return Err(SqlError::unsupported("FETCH"));
+        }
+        Ok(plan)
+    }
+
+    fn bind_set_expr(&self, body: &ast::SetExpr) -> Result<Plan, SqlError> {
+        match body {
+            ast::SetExpr::Select(select) => self.bind_select(select, &[], false),
+            ast::SetExpr::Query(query) => self.bind_query(query),
+            ast::SetExpr::Values(values) => self.bind_values(values, &[]),
+            ast::SetExpr::SetOperation {
+                op,
+                set_quantifier,
+                left,
+                right,
+            } => {
+                let left = self.bind_set_expr(left)?;
+                let right = self.bind_set_expr(right)?;
+                let (lc, rc) = (left.columns(), right.columns());
+                if lc.len() != rc.len() {
+                    return Err(SqlError::syntax(format!(
+                        "each {op} query must have the same number of columns"
+                    )));
+                }
+                for (l, r) in lc.iter().zip(&rc) {
+                    if SqlType::common(l.ty, r.ty).is_none() {
+                        return Err(SqlError::mismatch(format!("{op} types {} and {} cannot be matched", l.ty, r.ty)));
+                    }
+                }
+                let op = match op {
+                    ast::SetOperator::Union => SetOpKind::Union,
+                    ast::SetOperator::Intersect => SetOpKind::Intersect,
+                    ast::SetOperator::Except | ast::SetOperator::Minus => SetOpKind::Except,
+                };
+                Ok(Plan::SetOp {
+                    left: Box::new(left),
+                    right: Box::new(right),
+                    op,
+                    all: matches!(set_quantifier, ast::SetQuantifier::All),
+                })
+            }
+            other => Err(SqlError::unsupported(format!("query {other}"))),
+        }
+    }
+
+    /// `VALUES (...), (...)`; `hints` are the types of the columns the
+    /// rows go to (INSERT), if known.
+    pub fn bind_values(&self, values: &ast::Values, hints: &[SqlType]) -> Result<Plan, SqlError> {
+        let empty = Scope::new(&[]);
+        let width = values.rows.first().map(|r| r.content.len()).unwrap_or(0);
+        let mut rows = Vec::with_capacity(values.rows.len());
+        for row in &values.rows {
+            if row.content.len() != width {
+                return Err(SqlError::syntax("VALUES lists must all be the same length"));
+            }
+            let bound = row
+                .content
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    if is_default(e) {
+                        return Err(SqlError::syntax("DEFAULT is not allowed in this context"));
+                    }
+                    self.bind_expr(e, &empty, hints.get(i).copied().unwrap_or(SqlType::Unknown))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.push(bound);
+        }
+        let params = self.current_params();
+        let columns = (0..width)
+            .map(|i| {
+                let ty = rows
+                    .iter()
+                    .map(|r| r[i].ty(&params))
+                    .find(|t| *t != SqlType::Unknown)
+                    .unwrap_or(SqlType::Text);
+                OutputColumn {
+                    name: format!("column{}", i + 1),
+                    table: None,
+                    ty,
+                    hidden: false,
+                }
+            })
+            .collect();
+        Ok(Plan::Values { rows, columns })
+    }
+
+    fn bind_select(&self, select: &ast::Select, order_by: &[ast::OrderByExpr], for_update: bool) -> Result<Plan, SqlError> {
+        if select.having.is_some() && matches!(select.group_by, ast::GroupByExpr::All(_)) {
+            return Err(SqlError::unsupported("GROUP BY ALL"));
+        }
+        // FROM, then WHERE (pushed into scans where it narrows them).
+        let mut plan = self.bind_from(&select.from, for_update)?;
+        let input_columns = plan.columns();
+        if let Some(selection) = &select.selection {
+            let predicate = self.bind_expr(&selection, &Scope::new(&input_columns), SqlType::Bool)?;
+            plan = self.push_filter(plan, predicate);
+        }
+
+        // Aggregation.
+        let aggregates = RefCell::new(Vec::new());
+        let group_exprs: Vec<Expr> = match &select.group_by {
+            ast::GroupByExpr::Expressions(exprs, _) => exprs
+                .iter()
+                .map(|e| self.bind_group_by(e, &input_columns, &select.projection))
+                .collect::<Result<_, _>>()?,
+            ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
+        };
+        let agg_scope = Scope::with_aggregates(&input_columns, &aggregates);
+
+        // The select list, bound over the input.
+        let mut items: Vec<(Expr, String)> = Vec::new();
+        for item in &select.projection {
+            match item {
+                ast::SelectItem::Wildcard(_) => {
+                    let before = items.len();
+                    for (i, c) in input_columns.iter().enumerate() {
+                        if !c.hidden {
+                            items.push((Expr::Column(i, c.ty), c.name.clone()));
+                        }
+                    }
+                    if items.len() == before && input_columns.is_empty() {
+                        return Err(SqlError::syntax("SELECT * with no tables specified is not valid"));
+                    }
+                }
+                ast::SelectItem::QualifiedWildcard(kind, _) => {
+                    let table = match kind {
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(name) => table_name(name)?,
+                        ast::SelectItemQualifiedWildcardKind::Expr(e) => return Err(SqlError::unsupported(format!("{e}.*"))),
+                    };
+                    let before = items.len();
+                    for (i, c) in input_columns.iter().enumerate() {
+                        if !c.hidden && c.table.as_deref() == Some(table.as_str()) {
+                            items.push((Expr::Column(i, c.ty), c.name.clone()));
+                        }
+                    }
+                    if items.len() == before {
+                        return Err(SqlError::new(code::UNDEFINED_TABLE, format!("missing FROM-clause entry for table \"{table}\"")));
+                    }
+                }
+                ast::SelectItem::UnnamedExpr(e) => {
+                    let bound = self.bind_expr(e, &agg_scope, SqlType::Unknown)?;
+                    items.push((bound, output_name(e)));
+                }
+                ast::SelectItem::ExprWithAlias { expr, alias } => {
+                    let bound = self.bind_expr(expr, &agg_scope, SqlType::Unknown)?;
+                    items.push((bound, ident(alias)));
+                }
+                ast::SelectItem::ExprWithAliases { .. } => return Err(SqlError::unsupported("several aliases for one expression")),
+            }
+        }
+        let having = select
+            .having
+            .as_ref()
+            .map(|h| self.bind_expr(h, &agg_scope, SqlType::Bool))
+            .transpose()?;
+
+        // ORDER BY: output names and positions first, then expressions
+        // over the input (computed as extra, dropped columns).
+        let mut sort_keys = Vec::new();
+        let mut extra: Vec<Expr> = Vec::new();
+        for o in order_by {
+            let (descending, nulls_first) = order_options(&o.options);
+            let expr = match self.output_reference(&o.expr, &items)? {
+                Some(i) => Expr::Column(i, items[i].0.ty(&self.current_params())),
+                None => {
+                    let bound = self.bind_expr(&o.expr, &agg_scope, SqlType::Unknown)?;
+                    match items.iter().position(|(e, _)| *e == bound) {
+                        Some(i) => Expr::Column(i, bound.ty(&self.current_params())),
+                        None => {
+                            let ty = bound.ty(&self.current_params());
+                            extra.push(bound);
+                            Expr::Column(items.len() + extra.len() - 1, ty)
+                        }
+                    }
+                }
+            };
+            sort_keys.push(SortKey {
+                expr,
+                descending,
+                nulls_first,
+            });
+        }
+
+        let aggregated = !group_exprs.is_empty() || !aggregates.borrow().is_empty() || having.is_some();
+        let params = self.current_params();
+        let (mut exprs, names): (Vec<Expr>, Vec<String>) = items.into_iter().unzip();
+        exprs.extend(extra.iter().cloned());
+        if aggregated {
+            let aggs = aggregates.into_inner();
+            let mut columns: Vec<OutputColumn> = group_exprs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| OutputColumn {
+                    name: format!("group{i}"),
+                    table: None,
+                    ty: e.ty(&params),
+                    hidden: false,
+                })
+                .collect();
+            columns.extend(aggs.iter().enumerate().map(|(i, a)| OutputColumn {
+                name: format!("agg{i}"),
+                table: None,
+                ty: a.ty,
+                hidden: false,
+            }));
+            let lift = |e: Expr| lift_grouped(e, &group_exprs, &input_columns);
+            exprs = exprs.into_iter().map(lift).collect::<Result<_, _>>()?;
+            let having = having.map(lift).transpose()?;
+            plan = Plan::Aggregate {
+                input: Box::new(plan),
+                group_by: group_exprs.clone(),
+                aggs,
+                columns,
+            };
+            if let Some(h) = having {
+                plan = Plan::Filter {
+                    input: Box::new(plan),
+                    predicate: h,
+                };
+            }
+        }
+        let visible = names.len();
+        let mut columns: Vec<OutputColumn> = names
+            .into_iter()
+            .zip(&exprs)
+            .map(|(name, e)| OutputColumn {
+                name,
+                table: None,
+                ty: resolved(e.ty(&params)),
+                hidden: false,
+            })
+            .collect();
+        for (i, e) in extra.iter().enumerate() {
+            columns.push(OutputColumn {
+                name: format!("sort{i}"),
+                table: None,
+                ty: e.ty(&params),
+                hidden: true,
+            });
+        }
+        plan = Plan::Project {
+            input: Box::new(plan),
+            exprs,
+            columns,
+        };
+        match &select.distinct {
+            None | Some(ast::Distinct::All) => {}
+            Some(ast::Distinct::Distinct) => {
+                if !extra.is_empty() {
+                    return Err(SqlError::new(
+                        code::INVALID_COLUMN_REFERENCE,
+                        "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
+                    ));
+                }
+                plan = Plan::Distinct { input: Box::new(plan) };
+            }
+            Some(ast::Distinct::On(_)) => return Err(SqlError::unsupported("DISTINCT ON")),
+        }
+        if !sort_keys.is_empty() {
+            plan = Plan::Sort {
+                input: Box::new(plan),
+                keys: sort_keys,
+            };
+        }
+        if !extra.is_empty() {
+            plan = Plan::Truncate {
+                input: Box::new(plan),
+                keep: visible,
+            };
+        }
+        Ok(plan)
+    }
+
+    /// A GROUP BY item: a select-list position, a select-list alias, or
+    /// an expression over the input.
+    fn bind_group_by(&self, e: &ast::Expr, input: &[OutputColumn], projection: &[ast::SelectItem]) -> Result<Expr, SqlError> {
+        if let ast::Expr::Value(v) = e {
+            if let ast::Value::Number(n, _) = &v.value {
+                let position: usize = n.parse().map_err(|_| SqlError::syntax("invalid GROUP BY position"))?;
+                return match projection.get(position.wrapping_sub(1)) {
+                    Some(ast::SelectItem::UnnamedExpr(e)) | Some(ast::SelectItem::ExprWithAlias { expr: e, .. }) => {
+                        self.bind_expr(e, &Scope::new(input), SqlType::Unknown)
+                    }
+                    _ => Err(SqlError::new(code::INVALID_COLUMN_REFERENCE, format!("GROUP BY position {position} is not in select list"))),
+                };
+            }
+        }
+        match self.bind_expr(e, &Scope::new(input), SqlType::Unknown) {
+            Ok(bound) => Ok(bound),
+            Err(err) if err.code == code::UNDEFINED_COLUMN => {
+                if let ast::Expr::Identifier(name) = e {
+                    for item in projection {
+                        if let ast::SelectItem::ExprWithAlias { expr, alias } = item {
+                            if ident(alias) == ident(name) {
+                                return self.bind_expr(expr, &Scope::new(input), SqlType::Unknown);
+                            }
+                        }
+                    }
+                }
+                Err(err)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Whether an ORDER BY item names a select-list entry: by position or
+    /// by output name.
+    fn output_reference(&self, e: &ast::Expr, items: &[(Expr, String)]) -> Result<Option<usize>, SqlError> {
+        match e {
+            ast::Expr::Value(v) => {
+                if let ast::Value::Number(n, _) = &v.value {
+                    let position: usize = n.parse().map_err(|_| SqlError::syntax("invalid ORDER BY position"))?;
+                    if position == 0 || position > items.len() {
+                        return Err(SqlError::new(
+                            code::INVALID_COLUMN_REFERENCE,
+                            format!("ORDER BY position {position} is not in select list"),
+                        ));
+                    }
+                    return Ok(Some(position - 1));
+                }
+                Ok(None)
+            }
+            ast::Expr::Identifier(name) => {
+                let name = ident(name);
+                let matches: Vec<usize> = items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, n))| *n == name)
+                    .map(|(i, _)| i)
+                    .collect();
+                Ok(matches.first().copied())
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// ORDER BY over a set operation or VALUES: output columns only.
+    fn order_by_output(&self, plan: Plan, order_by: &[ast::OrderByExpr]) -> Result<Plan, SqlError> {
+        if order_by.is_empty() {
+            return Ok(plan);
+        }
+        let columns = plan.columns();
+        let items: Vec<(Expr, String)> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (Expr::Column(i, c.ty), c.name.clone()))
+            .collect();
+        let mut keys = Vec::new();
+        for o in order_by {
+            let (descending, nulls_first) = order_options(&o.options);
+            let expr = match self.output_reference(&o.expr, &items)? {
+                Some(i) => items[i].0.clone(),
+                None => self.bind_expr(&o.expr, &Scope::new(&columns), SqlType::Unknown)?,
+            };
+            keys.push(SortKey {
+                expr,
+                descending,
+                nulls_first,
+            });
+        }
+        Ok(Plan::Sort {
+            input: Box::new(plan),
+            keys,
+        })
+    }
+
+    fn bind_from(&self, from: &[ast::TableWithJoins], for_update: bool) -> Result<Plan, SqlError> {
+        let mut plan: Option<Plan> = None;
+        for item in from {
+            let mut joined = self.bind_factor(&item.relation, for_update)?;
+            for join in &item.joins {
+                let right = self.bind_factor(&join.relation, for_update)?;
+                joined = self.bind_join(joined, right, &join.join_operator)?;
+            }
+            plan = Some(match plan {
+                None => joined,
+                Some(left) => Plan::Join {
+                    left: Box::new(left),
+                    right: Box::new(joined),
+                    on: None,
+                    left_outer: false,
+                    equi: Vec::new(),
+                },
+            });
+        }
+        Ok(plan.unwrap_or(Plan::Values {
+            rows: vec![Vec::new()],
+            columns: Vec::new(),
+        }))
+    }
+
+    fn bind_factor(&self, factor: &ast::TableFactor, for_update: bool) -> Result<Plan, SqlError> {
+        match factor {
+            ast::TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                if args.is_some() {
+                    return Err(SqlError::unsupported("table functions"));
+                }
+                let table = table_name(name)?;
+                let alias_name = alias.as_ref().map(|a| ident(&a.name)).unwrap_or_else(|| {
+                    table.rsplit('.').next().unwrap_or(&table).to_string()
+                });
+                let alias_columns: Vec<String> = alias
+                    .as_ref()
+                    .map(|a| a.columns.iter().map(|c| ident(&c.name)).collect())
+                    .unwrap_or_default();
+                let cte = self.ctes.borrow().iter().rev().find(|(n, _)| *n == table).map(|(_, p)| p.clone());
+                if let Some(plan) = cte {
+                    return relabel(plan, &alias_name, &alias_columns);
+                }
+                if let Some(columns) = crate::exec::virtual_tables::columns(&table) {
+                    let plan = Plan::Virtual { name: table, columns };
+                    return relabel(plan, &alias_name, &alias_columns);
+                }
+                let descriptor = self.table(name)?;
+                let plan = Plan::Scan {
+                    table: descriptor,
+                    alias: alias_name.clone(),
+                    keys: KeyConstraint::Full,
+                    for_update,
+                };
+                if alias_columns.is_empty() {
+                    Ok(plan)
+                } else {
+                    relabel(plan, &alias_name, &alias_columns)
+                }
+            }
+            ast::TableFactor::Derived {
+                lateral,
+                subquery,
+                alias,
+                ..
+            } => {
+                if *lateral {
+                    return Err(SqlError::unsupported("LATERAL"));
+                }
+                let plan = self.bind_query(subquery)?;
+                let (name, columns) = match alias {
+                    Some(a) => (ident(&a.name), a.columns.iter().map(|c| ident(&c.name)).collect()),
+                    None => ("subquery".to_string(), Vec::new()),
+                };
+                relabel(plan, &name, &columns)
+            }
+            ast::TableFactor::NestedJoin {
+                table_with_joins, alias, ..
+            } => {
+                let plan = self.bind_from(std::slice::from_ref(table_with_joins), for_update)?;
+                match alias {
+                    Some(a) => relabel(plan, &ident(&a.name), &a.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>()),
+                    None => Ok(plan),
+                }
+            }
+            other => Err(SqlError::unsupported(format!("FROM {other}"))),
+        }
+    }
+
+    fn bind_join(&self, left: Plan, right: Plan, operator: &ast::JoinOperator) -> Result<Plan, SqlError> {
+        use ast::JoinOperator as J;
+        let (constraint, left_outer) = match operator {
+            J::Join(c) | J::Inner(c) => (Some(c), false),
+            J::Left(c) | J::LeftOuter(c) => (Some(c), true),
+            J::CrossJoin(_) => (None, false),
+            other => return Err(SqlError::unsupported(format!("join {other:?}").split('(').next().unwrap_or("join").to_string())),
+        };
+        let (lc, rc) = (left.columns(), right.columns());
+        let mut all = lc.clone();
+        all.extend(rc.iter().cloned());
+        let on = match constraint {
+            None | Some(ast::JoinConstraint::None) => None,
+            Some(ast::JoinConstraint::On(e)) => Some(self.bind_expr(e, &Scope::new(&all), SqlType::Bool)?),
+            Some(ast::JoinConstraint::Using(names)) => {
+                let mut parts = Vec::new();
+                for name in names {
+                    let name = table_name(name)?;
+                    let l = lc.iter().position(|c| c.name == name).ok_or_else(|| SqlError::undefined_column(&name))?;
+                    let r = rc.iter().position(|c| c.name == name).ok_or_else(|| SqlError::undefined_column(&name))?;
+                    parts.push(Expr::Binary(
+                        BinaryOp::Eq,
+                        Box::new(Expr::Column(l, lc[l].ty)),
+                        Box::new(Expr::Column(lc.len() + r, rc[r].ty)),
+                    ));
+                }
+                Expr::and_all(parts)
+            }
+            Some(ast::JoinConstraint::Natural) => return Err(SqlError::unsupported("NATURAL JOIN")),
+        };
+        let width = lc.len();
+        // Conjuncts over one side only move into that side (for a left
+        // join, only the right side's: the left keeps all its rows).
+        let mut kept = Vec::new();
+        let mut right_only = Vec::new();
+        let mut left_only = Vec::new();
+        for c in on.map(Expr::conjuncts).unwrap_or_default() {
+            match side_of(&c, width) {
+                Side::Right => right_only.push(c),
+                Side::Left if !left_outer => left_only.push(c),
+                _ => kept.push(c),
+            }
+        }
+        let mut left = left;
+        if let Some(p) = Expr::and_all(left_only) {
+            left = self.push_filter(left, p);
+        }
+        let mut right = right;
+        if let Some(mut p) = Expr::and_all(right_only) {
+            p.rewrite(&mut |e| {
+                if let Expr::Column(i, _) = e {
+                    *i -= width;
+                }
+            });
+            right = self.push_filter(right, p);
+        }
+        let equi = kept
+            .iter()
+            .filter_map(|c| match c {
+                Expr::Binary(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
+                    (Expr::Column(l, lt), Expr::Column(r, rt)) if *l < width && *r >= width && lt == rt => Some((*l, *r - width)),
+                    (Expr::Column(r, rt), Expr::Column(l, lt)) if *l < width && *r >= width && lt == rt => Some((*l, *r - width)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        Ok(Plan::Join {
+            left: Box::new(left),
+            right: Box::new(right),
+            on: Expr::and_all(kept),
+            left_outer,
+            equi,
+        })
+    }
+
+    /// Adds `predicate` over `plan`'s rows: into a scan's key constraint
+    /// where it narrows it, and as a filter always.
+    pub fn push_filter(&self, plan: Plan, predicate: Expr) -> Plan {
+        let params = self.current_params();
+        match plan {
+            Plan::Scan {
+                table,
+                alias,
+                keys: KeyConstraint::Full,
+                for_update,
+            } => {
+                let conjuncts = predicate.clone().conjuncts();
+                let keys = spans::derive(&table, &conjuncts, &params);
+                Plan::Filter {
+                    input: Box::new(Plan::Scan {
+                        table,
+                        alias,
+                        keys,
+                        for_update,
+                    }),
+                    predicate,
+                }
+            }
+            Plan::Filter { input, predicate: first } => {
+                let both = Expr::Binary(BinaryOp::And, Box::new(first), Box::new(predicate));
+                match *input {
+                    Plan::Scan { table, alias, for_update, .. } => self.push_filter(
+                        Plan::Scan {
+                            table,
+                            alias,
+                            keys: KeyConstraint::Full,
+                            for_update,
+                        },
+                        both,
+                    ),
+                    other => Plan::Filter {
+                        input: Box::new(other),
+                        predicate: both,
+                    },
+                }
+            }
+            other => Plan::Filter {
+                input: Box::new(other),
+                predicate,
+            },
+        }
+    }
+}
+
+enum Side {
+    Left,
+    Right,
+    Both,
+}
+
+fn side_of(e: &Expr, width: usize) -> Side {
+    let (mut left, mut right, mut other) = (false, false, false);
+    e.walk(&mut |x| match x {
+        Expr::Column(i, _) if *i < width => left = true,
+        Expr::Column(..) => right = true,
+        Expr::Slot(..) | Expr::Outer { .. } => other = true,
+        _ => {}
+    });
+    match (left, right, other) {
+        (true, false, false) => Side::Left,
+        (false, true, false) => Side::Right,
+        _ => Side::Both,
+    }
+}
+
+/// Gives a plan's columns a new table name and, optionally, new names.
+fn relabel(plan: Plan, table: &str, names: &[String]) -> Result<Plan, SqlError> {
+    let columns = plan.columns();
+    if names.len() > columns.len() {
+        return Err(SqlError::syntax(format!(
+            "table \"{table}\" has {} columns available but {} columns specified",
+            columns.len(),
+            names.len()
+        )));
+    }
+    let exprs = columns.iter().enumerate().map(|(i, c)| Expr::Column(i, c.ty)).collect();
+    let columns = columns
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| OutputColumn {
+            name: names.get(i).cloned().unwrap_or(c.name),
+            table: Some(table.to_string()),
+            ty: c.ty,
+            hidden: c.hidden,
+        })
+        .collect();
+    Ok(Plan::Project {
+        input: Box::new(plan),
+        exprs,
+        columns,
+    })
+}
+
+/// Rewrites an expression over the input of an aggregation into one over
+/// its output: group expressions become group columns, aggregates their
+/// columns; a bare input column left over is a grouping error.
+fn lift_grouped(e: Expr, groups: &[Expr], input: &[OutputColumn]) -> Result<Expr, SqlError> {
+    if let Some(i) = groups.iter().position(|g| *g == e) {
+        let ty = match &e {
+            Expr::Column(_, ty) => *ty,
+            _ => e.ty(&[]),
+        };
+        return Ok(Expr::Column(i, ty));
+    }
+    match e {
+        Expr::Slot(k, ty) => Ok(Expr::Column(groups.len() + k, ty)),
+        Expr::Column(i, _) => {
+            let c = &input[i];
+            let name = match &c.table {
+                Some(t) => format!("{t}.{}", c.name),
+                None => c.name.clone(),
+            };
+            Err(SqlError::new(
+                code::GROUPING_ERROR,
+                format!("column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"),
+            ))
+        }
+        mut other => {
+            let mut error = None;
+            map_children(&mut other, &mut |child| match lift_grouped(child.clone(), groups, input) {
+                Ok(lifted) => *child = lifted,
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            });
+            match error {
+                Some(e) => Err(e),
+                None => Ok(other),
+            }
+        }
+    }
+}
+
+/// Calls `f` on each direct child of `e`.
+fn map_children(e: &mut Expr, f: &mut impl FnMut(&mut Expr)) {
+    match e {
+        Expr::Binary(_, a, b) | Expr::IsDistinct(a, b, _) => {
+            f(a);
+            f(b);
+        }
+        Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => f(a),
+        Expr::InList { expr, list, .. } => {
+            f(expr);
+            list.iter_mut().for_each(f);
+        }
+        Expr::Like { expr, pattern, .. } => {
+            f(expr);
+            f(pattern);
+        }
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+            ..
+        } => {
+            if let Some(o) = operand {
+                f(o);
+            }
+            for (w, t) in whens {
+                f(w);
+                f(t);
+            }
+            if let Some(o) = otherwise {
+                f(o);
+            }
+        }
+        Expr::Function(_, args, _) => args.iter_mut().for_each(f),
+        Expr::Column(..) | Expr::Outer { .. } | Expr::Literal(..) | Expr::Param(_) | Expr::Slot(..) => {}
+    }
+}
+
+fn order_options(options: &ast::OrderByOptions) -> (bool, bool) {
+    let descending = matches!(options.sort, Some(ast::OrderBySort::Desc));
+    // PostgreSQL: NULLs sort as if larger than every value.
+    let nulls_first = options.nulls_first.unwrap_or(descending);
+    (descending, nulls_first)
+}
+
+/// The name PostgreSQL gives an unaliased select-list expression.
+fn output_name(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Identifier(i) => ident(i),
+        ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
+        ast::Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(ident)
+            .unwrap_or_else(|| "?column?".into()),
+        ast::Expr::Cast { expr, data_type, .. } => match expr.as_ref() {
+            ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_) => output_name(expr),
+            _ => SqlType::from_sql(data_type)
+                .map(|t| match t {
+                    SqlType::Int8 => "int8".to_string(),
+                    SqlType::Int4 => "int4".to_string(),
+                    SqlType::Int2 => "int2".to_string(),
+                    SqlType::Float8 => "float8".to_string(),
+                    SqlType::Float4 => "float4".to_string(),
+                    SqlType::Bool => "bool".to_string(),
+                    SqlType::Varchar(_) => "varchar".to_string(),
+                    SqlType::Timestamp => "timestamp".to_string(),
+                    SqlType::TimestampTz => "timestamptz".to_string(),
+                    other => other.name(),
+                })
+                .unwrap_or_else(|_| "?column?".into()),
+        },
+        ast::Expr::Nested(inner) => output_name(inner),
+        ast::Expr::Case { .. } => "case".into(),
+        ast::Expr::Substring { .. } => "substring".into(),
+        ast::Expr::Trim { .. } => "btrim".into(),
+        ast::Expr::Ceil { .. } => "ceil".into(),
+        ast::Expr::Floor { .. } => "floor".into(),
+        ast::Expr::Extract { .. } => "extract".into(),
+        ast::Expr::Exists { .. } => "exists".into(),
+        _ => "?column?".into(),
+    }
+}
+
+/// Whether `e` is the keyword DEFAULT (a VALUES entry of an INSERT).
+pub fn is_default(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+/// Untyped results (a bare `NULL` or `'text'`) are reported as TEXT.
+fn resolved(ty: SqlType) -> SqlType {
+    if ty == SqlType::Unknown {
+        SqlType::Text
+    } else {
+        ty
+    }
+}

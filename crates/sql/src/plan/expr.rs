@@ -1,0 +1,323 @@
+//! Bound scalar expressions: names resolved to column positions, literals
+//! parsed, functions looked up. Evaluation is `crate::exec::eval`'s.
+
+use crate::types::{Datum, SqlType};
+
+/// A bound expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A column of the input row, with its type.
+    Column(usize, SqlType),
+    /// A column of an enclosing query's row (a correlated subquery):
+    /// `depth` 1 is the query just outside.
+    Outer {
+        depth: usize,
+        index: usize,
+        ty: SqlType,
+    },
+    Literal(Datum, SqlType),
+    /// `$n` (0-based here).
+    Param(usize),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Negate(Box<Expr>),
+    IsNull(Box<Expr>, bool),
+    /// `a IS [NOT] DISTINCT FROM b`: `true` for NOT DISTINCT.
+    IsDistinct(Box<Expr>, Box<Expr>, bool),
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        case_insensitive: bool,
+        negated: bool,
+    },
+    Case {
+        operand: Option<Box<Expr>>,
+        whens: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+        ty: SqlType,
+    },
+    Cast(Box<Expr>, SqlType),
+    Function(Function, Vec<Expr>, SqlType),
+    /// The result of aggregate or subquery slot `n`, filled in by the
+    /// operator that computes it.
+    Slot(usize, SqlType),
+}
+
+/// Binary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Concat,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    And,
+    Or,
+    /// jsonb `->`
+    JsonGet,
+    /// jsonb `->>`
+    JsonGetText,
+}
+
+impl BinaryOp {
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
+        )
+    }
+}
+
+/// Built-in scalar functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Abs,
+    Coalesce,
+    NullIf,
+    Greatest,
+    Least,
+    Length,
+    Lower,
+    Upper,
+    Substring,
+    Round,
+    Trunc,
+    Ceil,
+    Floor,
+    Concat,
+    Replace,
+    Trim,
+    Ltrim,
+    Rtrim,
+    Left,
+    Right,
+    Now,
+    GenRandomUuid,
+    UniqueRowId,
+    Version,
+    CurrentDatabase,
+    CurrentUser,
+    CurrentSchema,
+    GatewayRegion,
+    Random,
+    /// `pg_catalog.format_type(oid, typmod)`.
+    FormatType,
+    /// Functions psql's `\d` calls that have nothing to say here:
+    /// answered with NULL.
+    NullFunction,
+    Extract,
+    ToChar,
+}
+
+/// Aggregate functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggFunc {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    BoolAnd,
+    BoolOr,
+    StringAgg,
+}
+
+/// One aggregate computed by an Aggregate operator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggCall {
+    pub func: AggFunc,
+    pub args: Vec<Expr>,
+    pub distinct: bool,
+    pub ty: SqlType,
+}
+
+impl Expr {
+    /// The expression's type, given the final parameter types.
+    pub fn ty(&self, params: &[SqlType]) -> SqlType {
+        match self {
+            Expr::Column(_, ty)
+            | Expr::Outer { ty, .. }
+            | Expr::Literal(_, ty)
+            | Expr::Case { ty, .. }
+            | Expr::Cast(_, ty)
+            | Expr::Function(_, _, ty)
+            | Expr::Slot(_, ty) => *ty,
+            Expr::Param(i) => params.get(*i).copied().unwrap_or(SqlType::Unknown),
+            Expr::Binary(op, left, right) => match op {
+                op if op.is_comparison() => SqlType::Bool,
+                BinaryOp::And | BinaryOp::Or => SqlType::Bool,
+                BinaryOp::Concat | BinaryOp::JsonGetText => SqlType::Text,
+                BinaryOp::JsonGet => SqlType::Jsonb,
+                _ => arithmetic_type(*op, left.ty(params), right.ty(params)),
+            },
+            Expr::Not(_)
+            | Expr::IsNull(..)
+            | Expr::IsDistinct(..)
+            | Expr::InList { .. }
+            | Expr::Like { .. } => SqlType::Bool,
+            Expr::Negate(inner) => inner.ty(params),
+        }
+    }
+
+    /// Whether the expression reads no column of its row (it may read
+    /// parameters): it can be computed before any row is read.
+    pub fn is_row_independent(&self) -> bool {
+        let mut independent = true;
+        self.walk(&mut |e| {
+            if matches!(e, Expr::Column(..) | Expr::Slot(..) | Expr::Outer { .. }) {
+                independent = false;
+            }
+            if let Expr::Function(f, _, _) = e {
+                if matches!(f, Function::Random | Function::GenRandomUuid | Function::UniqueRowId) {
+                    independent = false;
+                }
+            }
+        });
+        independent
+    }
+
+    /// Calls `f` on this expression and every expression inside it.
+    pub fn walk(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        match self {
+            Expr::Binary(_, a, b) | Expr::IsDistinct(a, b, _) => {
+                a.walk(f);
+                b.walk(f);
+            }
+            Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => a.walk(f),
+            Expr::InList { expr, list, .. } => {
+                expr.walk(f);
+                list.iter().for_each(|e| e.walk(f));
+            }
+            Expr::Like { expr, pattern, .. } => {
+                expr.walk(f);
+                pattern.walk(f);
+            }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+                ..
+            } => {
+                if let Some(o) = operand {
+                    o.walk(f);
+                }
+                for (w, t) in whens {
+                    w.walk(f);
+                    t.walk(f);
+                }
+                if let Some(o) = otherwise {
+                    o.walk(f);
+                }
+            }
+            Expr::Function(_, args, _) => args.iter().for_each(|e| e.walk(f)),
+            Expr::Column(..) | Expr::Outer { .. } | Expr::Literal(..) | Expr::Param(_) | Expr::Slot(..) => {}
+        }
+    }
+
+    /// Splits a condition into its AND-ed parts.
+    pub fn conjuncts(self) -> Vec<Expr> {
+        match self {
+            Expr::Binary(BinaryOp::And, a, b) => {
+                let mut out = a.conjuncts();
+                out.extend(b.conjuncts());
+                out
+            }
+            other => vec![other],
+        }
+    }
+
+    /// The AND of `parts` (`None` when empty).
+    pub fn and_all(parts: Vec<Expr>) -> Option<Expr> {
+        parts
+            .into_iter()
+            .reduce(|a, b| Expr::Binary(BinaryOp::And, Box::new(a), Box::new(b)))
+    }
+
+    /// Moves every column reference up by `by` positions (the expression
+    /// now reads the right side of a join row).
+    pub fn shift_columns(&mut self, by: usize) {
+        self.rewrite(&mut |e| {
+            if let Expr::Column(i, _) = e {
+                *i += by;
+            }
+        });
+    }
+
+    /// Calls `f` on every expression inside this one, innermost first.
+    pub fn rewrite(&mut self, f: &mut impl FnMut(&mut Expr)) {
+        match self {
+            Expr::Binary(_, a, b) | Expr::IsDistinct(a, b, _) => {
+                a.rewrite(f);
+                b.rewrite(f);
+            }
+            Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => a.rewrite(f),
+            Expr::InList { expr, list, .. } => {
+                expr.rewrite(f);
+                list.iter_mut().for_each(|e| e.rewrite(f));
+            }
+            Expr::Like { expr, pattern, .. } => {
+                expr.rewrite(f);
+                pattern.rewrite(f);
+            }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+                ..
+            } => {
+                if let Some(o) = operand {
+                    o.rewrite(f);
+                }
+                for (w, t) in whens {
+                    w.rewrite(f);
+                    t.rewrite(f);
+                }
+                if let Some(o) = otherwise {
+                    o.rewrite(f);
+                }
+            }
+            Expr::Function(_, args, _) => args.iter_mut().for_each(|e| e.rewrite(f)),
+            Expr::Column(..) | Expr::Outer { .. } | Expr::Literal(..) | Expr::Param(_) | Expr::Slot(..) => {}
+        }
+        f(self);
+    }
+}
+
+/// The type of an arithmetic result.
+pub fn arithmetic_type(op: BinaryOp, left: SqlType, right: SqlType) -> SqlType {
+    use SqlType::*;
+    match (op, left, right) {
+        (BinaryOp::Add | BinaryOp::Sub, Timestamp | TimestampTz | Date, Interval) => {
+            if left == Date {
+                Timestamp
+            } else {
+                left
+            }
+        }
+        (BinaryOp::Add, Interval, Timestamp | TimestampTz) => right,
+        (BinaryOp::Add | BinaryOp::Sub, Date, t) if t.is_integer() => Date,
+        (BinaryOp::Sub, Date, Date) => Int4,
+        (BinaryOp::Sub, Timestamp | TimestampTz, Timestamp | TimestampTz) => Interval,
+        (_, Interval, Interval) => Interval,
+        _ => match SqlType::common(left, right) {
+            Some(Unknown) | None => Numeric,
+            Some(t) if t.is_integer() => Int8,
+            Some(Float4) => Float8,
+            Some(t) => t,
+        },
+    }
+}
