@@ -23,11 +23,14 @@ pub enum Statement {
 }
 
 /// Statements sqlparser does not know, recognized by the pre-parser.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MeridianStatement {
     /// `SHOW RANGES FROM TABLE t`: the table's ranges, their replicas and
     /// leaseholders.
     ShowRangesFromTable { table: String },
+    /// CockroachDB's `UPSERT INTO t ...`: an INSERT whose rows replace
+    /// existing ones with the same primary key.
+    Upsert(Box<ast::Insert>),
 }
 
 /// Parses `sql` into its statements (empty statements are dropped).
@@ -165,6 +168,16 @@ fn pre_parse(text: &str) -> Result<Option<MeridianStatement>, SqlError> {
         .collect();
     let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
     let is = |i: usize, word: &str| upper.get(i).is_some_and(|w| w == word);
+    if is(0, "UPSERT") {
+        let start = text.len() - text.trim_start().len();
+        let as_insert = format!("{}INSERT{}", &text[..start], &text[start + "UPSERT".len()..]);
+        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &as_insert)
+            .map_err(|e| parser_error(e, &as_insert, 0))?;
+        return match parsed.into_iter().next() {
+            Some(ast::Statement::Insert(insert)) => Ok(Some(MeridianStatement::Upsert(Box::new(insert)))),
+            _ => Err(SqlError::syntax("expected UPSERT INTO table ...")),
+        };
+    }
     if is(0, "SHOW") && is(1, "RANGES") {
         if is(2, "FROM") && is(3, "TABLE") && words.len() == 5 {
             return Ok(Some(MeridianStatement::ShowRangesFromTable {

@@ -65,6 +65,15 @@ pub async fn execute(ctx: &ExecContext<'_>, statement: &Statement, params: &[Dat
         Statement::Meridian(MeridianStatement::ShowRangesFromTable { table }) => {
             return show::ranges_of_table(ctx, table).await
         }
+        Statement::Meridian(MeridianStatement::Upsert(insert)) => {
+            let statement = ast::Statement::Insert(insert.as_ref().clone());
+            let tables = load_tables(ctx, &statement).await?;
+            let binder = Binder::new(&tables, &vec![SqlType::Unknown; params.len()]);
+            let row_id = || ctx.engine.unique_row_id();
+            let env = ctx.env(params, &row_id);
+            let plan = binder.bind_insert(insert, true)?;
+            return write::insert(ctx, &plan, &env).await;
+        }
     };
     use ast::Statement as S;
     match sql {
@@ -80,8 +89,7 @@ pub async fn execute(ctx: &ExecContext<'_>, statement: &Statement, params: &[Dat
                     Ok(ExecResult::rows(column_infos(&plan), rows))
                 }
                 S::Insert(insert) => {
-                    let upsert = insert.replace_into || is_upsert(insert);
-                    let plan = binder.bind_insert(insert, upsert)?;
+                    let plan = binder.bind_insert(insert, false)?;
                     write::insert(ctx, &plan, &env).await
                 }
                 S::Update(update) => {
@@ -131,6 +139,13 @@ pub async fn describe(
         Statement::Meridian(MeridianStatement::ShowRangesFromTable { .. }) => {
             return Ok((Vec::new(), show::ranges_columns()))
         }
+        Statement::Meridian(MeridianStatement::Upsert(insert)) => {
+            let statement = ast::Statement::Insert(insert.as_ref().clone());
+            let tables = load_tables(ctx, &statement).await?;
+            let binder = Binder::new(&tables, param_hints);
+            let columns = returning_columns(binder.bind_insert(insert, true)?.returning);
+            return Ok((binder.param_types(), columns));
+        }
     };
     use ast::Statement as S;
     let columns_of = |result: Result<ExecResult, SqlError>| match result {
@@ -170,10 +185,6 @@ fn column_infos(plan: &Plan) -> Vec<ColumnInfo> {
         .into_iter()
         .map(|c| ColumnInfo::new(c.name, c.ty))
         .collect()
-}
-
-fn is_upsert(insert: &ast::Insert) -> bool {
-    insert.to_string().trim_start().to_ascii_uppercase().starts_with("UPSERT")
 }
 
 fn first_words(sql: &str) -> String {

@@ -223,9 +223,9 @@ impl SqlType {
             D::Custom(name, _) => {
                 let name = name.to_string().to_lowercase();
                 match name.as_str() {
-                    "serial" | "serial4" => SqlType::Int4,
-                    "bigserial" | "serial8" => SqlType::Int8,
-                    "smallserial" | "serial2" => SqlType::Int2,
+                    // As CockroachDB: a SERIAL column is an INT8 filled by
+                    // unique_rowid(), whatever its declared width.
+                    "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => SqlType::Int8,
                     "timestamptz" => SqlType::TimestampTz,
                     "oid" | "regclass" | "regtype" | "regproc" | "regnamespace" => SqlType::Oid,
                     "name" => SqlType::Name,
