@@ -447,7 +447,7 @@ async fn add_column(ctx: &ExecContext<'_>, table: &mut TableDescriptor, column: 
         return Ok(());
     }
     let row_id = || ctx.engine.unique_row_id();
-    let env: Env = ctx.env(&[], &row_id);
+    let env: Env = ctx.env(&[], &row_id, &[]);
     let mut requests = Vec::with_capacity(rows.len());
     for mut row in rows {
         let value = match &default {

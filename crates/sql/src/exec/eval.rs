@@ -20,13 +20,47 @@ pub struct Env<'a> {
     pub user: &'a str,
     pub region: Option<&'a str>,
     pub row_id: &'a (dyn Fn() -> i64 + Sync),
+    /// The rows of the statement's subqueries, by index.
+    pub subqueries: &'a [Vec<Vec<Datum>>],
 }
 
 /// Evaluates `e` over `row`.
 pub fn eval(e: &Expr, row: &[Datum], env: &Env) -> Result<Datum, SqlError> {
     Ok(match e {
         Expr::Column(i, _) => row.get(*i).cloned().ok_or_else(|| SqlError::internal("column out of range"))?,
-        Expr::Slot(..) | Expr::Outer { .. } => return Err(SqlError::internal("unlifted expression")),
+        Expr::Slot(..) => return Err(SqlError::internal("unlifted expression")),
+        Expr::Subquery(index, _) => match subquery(env, *index)? {
+            [] => Datum::Null,
+            [row] => row.first().cloned().unwrap_or(Datum::Null),
+            _ => {
+                return Err(SqlError::new(
+                    code::CARDINALITY_VIOLATION,
+                    "more than one row returned by a subquery used as an expression",
+                ))
+            }
+        },
+        Expr::Exists(index, negated) => Datum::Bool(subquery(env, *index)?.is_empty() == *negated),
+        Expr::InSubquery { expr, index, negated } => {
+            let value = eval(expr, row, env)?;
+            let rows = subquery(env, *index)?;
+            if value.is_null() {
+                return Ok(if rows.is_empty() { Datum::Bool(*negated) } else { Datum::Null });
+            }
+            let mut saw_null = false;
+            for r in rows {
+                let item = r.first().cloned().unwrap_or(Datum::Null);
+                match value.sql_cmp(&item) {
+                    Some(Ordering::Equal) => return Ok(Datum::Bool(!negated)),
+                    None if item.is_null() => saw_null = true,
+                    _ => {}
+                }
+            }
+            if saw_null {
+                Datum::Null
+            } else {
+                Datum::Bool(*negated)
+            }
+        }
         Expr::Literal(d, _) => d.clone(),
         Expr::Param(i) => env
             .params
@@ -150,6 +184,13 @@ pub fn eval(e: &Expr, row: &[Datum], env: &Env) -> Result<Datum, SqlError> {
         Expr::Cast(a, ty) => cast::cast(eval(a, row, env)?, *ty, true)?,
         Expr::Function(f, args, ty) => function(*f, args, *ty, row, env)?,
     })
+}
+
+fn subquery<'e>(env: &'e Env, index: usize) -> Result<&'e [Vec<Datum>], SqlError> {
+    env.subqueries
+        .get(index)
+        .map(Vec::as_slice)
+        .ok_or_else(|| SqlError::internal("a subquery did not run"))
 }
 
 /// Brings a branch's value to the type of its CASE or COALESCE.
@@ -617,6 +658,7 @@ mod tests {
             user: "u",
             region: None,
             row_id: &|| 1,
+            subqueries: &[],
         };
         assert_eq!(eval(&Expr::Binary(BinaryOp::And, null(), f()), &[], &env).unwrap(), Datum::Bool(false));
         assert_eq!(eval(&Expr::Binary(BinaryOp::Or, null(), f()), &[], &env).unwrap(), Datum::Null);

@@ -46,7 +46,12 @@ impl ExecContext<'_> {
     }
 
     /// The environment expressions are evaluated in.
-    fn env<'e>(&'e self, params: &'e [Datum], row_id: &'e (dyn Fn() -> i64 + Sync)) -> Env<'e> {
+    fn env<'e>(
+        &'e self,
+        params: &'e [Datum],
+        row_id: &'e (dyn Fn() -> i64 + Sync),
+        subqueries: &'e [Vec<Vec<Datum>>],
+    ) -> Env<'e> {
         Env {
             params,
             now_micros: (self.txn.meta().min_timestamp.wall_nanos / 1_000) as i64,
@@ -54,7 +59,51 @@ impl ExecContext<'_> {
             user: self.user,
             region: self.engine.region(),
             row_id,
+            subqueries,
         }
+    }
+}
+
+/// A bound statement that reads or writes rows.
+enum Bound {
+    Query(Plan),
+    Insert(crate::plan::bind::InsertPlan),
+    Update(crate::plan::bind::UpdatePlan),
+    Delete(crate::plan::bind::DeletePlan),
+}
+
+/// Binds a query or write, runs its subqueries, then runs it.
+async fn run_bound(
+    ctx: &ExecContext<'_>,
+    statement: &ast::Statement,
+    upsert: bool,
+    params: &[Datum],
+) -> Result<ExecResult, SqlError> {
+    let tables = load_tables(ctx, statement).await?;
+    let binder = Binder::new(&tables, &vec![SqlType::Unknown; params.len()]);
+    let bound = match statement {
+        ast::Statement::Query(q) => Bound::Query(binder.bind_query(q)?),
+        ast::Statement::Insert(insert) => Bound::Insert(binder.bind_insert(insert, upsert)?),
+        ast::Statement::Update(update) => Bound::Update(binder.bind_update(update)?),
+        ast::Statement::Delete(delete) => Bound::Delete(binder.bind_delete(delete)?),
+        other => return Err(SqlError::internal(format!("not a query or write: {other}"))),
+    };
+    let row_id = || ctx.engine.unique_row_id();
+    let mut subqueries: Vec<Vec<Vec<Datum>>> = Vec::new();
+    for plan in binder.take_subqueries() {
+        let env = ctx.env(params, &row_id, &subqueries);
+        let rows = query::run(ctx, &plan, &env).await?;
+        subqueries.push(rows);
+    }
+    let env = ctx.env(params, &row_id, &subqueries);
+    match bound {
+        Bound::Query(plan) => {
+            let rows = query::run(ctx, &plan, &env).await?;
+            Ok(ExecResult::rows(column_infos(&plan), rows))
+        }
+        Bound::Insert(plan) => write::insert(ctx, &plan, &env).await,
+        Bound::Update(plan) => write::update(ctx, &plan, &env).await,
+        Bound::Delete(plan) => write::delete(ctx, &plan, &env).await,
     }
 }
 
@@ -67,42 +116,12 @@ pub async fn execute(ctx: &ExecContext<'_>, statement: &Statement, params: &[Dat
         }
         Statement::Meridian(MeridianStatement::Upsert(insert)) => {
             let statement = ast::Statement::Insert(insert.as_ref().clone());
-            let tables = load_tables(ctx, &statement).await?;
-            let binder = Binder::new(&tables, &vec![SqlType::Unknown; params.len()]);
-            let row_id = || ctx.engine.unique_row_id();
-            let env = ctx.env(params, &row_id);
-            let plan = binder.bind_insert(insert, true)?;
-            return write::insert(ctx, &plan, &env).await;
+            return run_bound(ctx, &statement, true, params).await;
         }
     };
     use ast::Statement as S;
     match sql {
-        S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_) => {
-            let tables = load_tables(ctx, sql).await?;
-            let binder = Binder::new(&tables, &vec![SqlType::Unknown; params.len()]);
-            let row_id = || ctx.engine.unique_row_id();
-            let env = ctx.env(params, &row_id);
-            match sql {
-                S::Query(q) => {
-                    let plan = binder.bind_query(q)?;
-                    let rows = query::run(ctx, &plan, &env).await?;
-                    Ok(ExecResult::rows(column_infos(&plan), rows))
-                }
-                S::Insert(insert) => {
-                    let plan = binder.bind_insert(insert, false)?;
-                    write::insert(ctx, &plan, &env).await
-                }
-                S::Update(update) => {
-                    let plan = binder.bind_update(update)?;
-                    write::update(ctx, &plan, &env).await
-                }
-                S::Delete(delete) => {
-                    let plan = binder.bind_delete(delete)?;
-                    write::delete(ctx, &plan, &env).await
-                }
-                _ => unreachable!("matched above"),
-            }
-        }
+        S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_) => run_bound(ctx, sql, false, params).await,
         S::CreateTable(create) => ddl::create_table(ctx, create).await,
         S::CreateDatabase {
             db_name,

@@ -8,13 +8,6 @@ use crate::types::{Datum, SqlType};
 pub enum Expr {
     /// A column of the input row, with its type.
     Column(usize, SqlType),
-    /// A column of an enclosing query's row (a correlated subquery):
-    /// `depth` 1 is the query just outside.
-    Outer {
-        depth: usize,
-        index: usize,
-        ty: SqlType,
-    },
     Literal(Datum, SqlType),
     /// `$n` (0-based here).
     Param(usize),
@@ -43,9 +36,20 @@ pub enum Expr {
     },
     Cast(Box<Expr>, SqlType),
     Function(Function, Vec<Expr>, SqlType),
-    /// The result of aggregate or subquery slot `n`, filled in by the
-    /// operator that computes it.
+    /// Aggregate `n` of the enclosing aggregation (replaced by a column of
+    /// the Aggregate operator's output once the select list is bound).
     Slot(usize, SqlType),
+    /// The single value of uncorrelated subquery `index` (NULL when it
+    /// returns no row). Subqueries run once, before the statement's plan.
+    Subquery(usize, SqlType),
+    /// `[NOT] EXISTS (subquery index)`.
+    Exists(usize, bool),
+    /// `expr [NOT] IN (subquery index)`.
+    InSubquery {
+        expr: Box<Expr>,
+        index: usize,
+        negated: bool,
+    },
 }
 
 /// Binary operators.
@@ -149,12 +153,12 @@ impl Expr {
     pub fn ty(&self, params: &[SqlType]) -> SqlType {
         match self {
             Expr::Column(_, ty)
-            | Expr::Outer { ty, .. }
             | Expr::Literal(_, ty)
             | Expr::Case { ty, .. }
             | Expr::Cast(_, ty)
             | Expr::Function(_, _, ty)
-            | Expr::Slot(_, ty) => *ty,
+            | Expr::Slot(_, ty)
+            | Expr::Subquery(_, ty) => *ty,
             Expr::Param(i) => params.get(*i).copied().unwrap_or(SqlType::Unknown),
             Expr::Binary(op, left, right) => match op {
                 op if op.is_comparison() => SqlType::Bool,
@@ -167,6 +171,8 @@ impl Expr {
             | Expr::IsNull(..)
             | Expr::IsDistinct(..)
             | Expr::InList { .. }
+            | Expr::InSubquery { .. }
+            | Expr::Exists(..)
             | Expr::Like { .. } => SqlType::Bool,
             Expr::Negate(inner) => inner.ty(params),
         }
@@ -177,7 +183,7 @@ impl Expr {
     pub fn is_row_independent(&self) -> bool {
         let mut independent = true;
         self.walk(&mut |e| {
-            if matches!(e, Expr::Column(..) | Expr::Slot(..) | Expr::Outer { .. }) {
+            if matches!(e, Expr::Column(..) | Expr::Slot(..)) {
                 independent = false;
             }
             if let Expr::Function(f, _, _) = e {
@@ -198,6 +204,7 @@ impl Expr {
                 b.walk(f);
             }
             Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => a.walk(f),
+            Expr::InSubquery { expr, .. } => expr.walk(f),
             Expr::InList { expr, list, .. } => {
                 expr.walk(f);
                 list.iter().for_each(|e| e.walk(f));
@@ -224,7 +231,12 @@ impl Expr {
                 }
             }
             Expr::Function(_, args, _) => args.iter().for_each(|e| e.walk(f)),
-            Expr::Column(..) | Expr::Outer { .. } | Expr::Literal(..) | Expr::Param(_) | Expr::Slot(..) => {}
+            Expr::Column(..)
+            | Expr::Literal(..)
+            | Expr::Param(_)
+            | Expr::Slot(..)
+            | Expr::Subquery(..)
+            | Expr::Exists(..) => {}
         }
     }
 
@@ -265,6 +277,7 @@ impl Expr {
                 b.rewrite(f);
             }
             Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => a.rewrite(f),
+            Expr::InSubquery { expr, .. } => expr.rewrite(f),
             Expr::InList { expr, list, .. } => {
                 expr.rewrite(f);
                 list.iter_mut().for_each(|e| e.rewrite(f));
@@ -291,7 +304,12 @@ impl Expr {
                 }
             }
             Expr::Function(_, args, _) => args.iter_mut().for_each(|e| e.rewrite(f)),
-            Expr::Column(..) | Expr::Outer { .. } | Expr::Literal(..) | Expr::Param(_) | Expr::Slot(..) => {}
+            Expr::Column(..)
+            | Expr::Literal(..)
+            | Expr::Param(_)
+            | Expr::Slot(..)
+            | Expr::Subquery(..)
+            | Expr::Exists(..) => {}
         }
         f(self);
     }

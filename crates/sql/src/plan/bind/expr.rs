@@ -218,11 +218,68 @@ impl Binder<'_> {
                 }
                 Expr::Literal(text::parse(&text_form, SqlType::Interval)?, SqlType::Interval)
             }
-            A::Subquery(_) | A::Exists { .. } | A::InSubquery { .. } => {
-                return Err(SqlError::unsupported("subqueries in expressions"))
+            A::Subquery(query) => {
+                let (index, ty) = self.bind_subquery(query, scope)?;
+                Expr::Subquery(index, ty)
+            }
+            A::Exists { subquery, negated } => {
+                let plan = self.bind_subquery_plan(subquery, scope)?;
+                Expr::Exists(self.push_subquery(plan), *negated)
+            }
+            A::InSubquery {
+                expr,
+                subquery,
+                negated,
+            } => {
+                let bound = self.bind_expr(expr, scope, SqlType::Unknown)?;
+                let (index, ty) = self.bind_subquery(subquery, scope)?;
+                let bound = self.apply_hint(bound, ty)?;
+                let params = self.current_params();
+                self.require_comparable(&bound, &Expr::Subquery(index, ty), &params, "IN")?;
+                Expr::InSubquery {
+                    expr: Box::new(bound),
+                    index,
+                    negated: *negated,
+                }
             }
             other => return Err(SqlError::unsupported(format!("expression {other}"))),
         })
+    }
+
+    /// Binds a subquery that must return one column: its index and type.
+    fn bind_subquery(&self, query: &ast::Query, scope: &Scope) -> Result<(usize, SqlType), SqlError> {
+        let plan = self.bind_subquery_plan(query, scope)?;
+        let columns = plan.columns();
+        let visible: Vec<_> = columns.iter().filter(|c| !c.hidden).collect();
+        if visible.len() != 1 {
+            return Err(SqlError::syntax("subquery must return only one column"));
+        }
+        let ty = visible[0].ty;
+        Ok((self.push_subquery(plan), ty))
+    }
+
+    /// Binds a subquery on its own; one that names a column of the
+    /// enclosing query (a correlated subquery) is refused, as not built yet.
+    fn bind_subquery_plan(&self, query: &ast::Query, scope: &Scope) -> Result<crate::plan::Plan, SqlError> {
+        self.bind_query(query).map_err(|e| {
+            let quoted = |name: &str| e.message.contains(&format!("\"{name}\""));
+            let names_outer = (e.code == code::UNDEFINED_COLUMN || e.code == code::UNDEFINED_TABLE)
+                && scope
+                    .columns
+                    .iter()
+                    .any(|c| quoted(&c.name) || c.table.as_deref().is_some_and(quoted));
+            if names_outer {
+                SqlError::unsupported("a correlated subquery (one that reads a column of the enclosing query)")
+            } else {
+                e
+            }
+        })
+    }
+
+    fn push_subquery(&self, plan: crate::plan::Plan) -> usize {
+        let mut list = self.subqueries.borrow_mut();
+        list.push(plan);
+        list.len() - 1
     }
 
     fn column(&self, scope: &Scope, table: Option<&str>, name: &str) -> Result<Expr, SqlError> {

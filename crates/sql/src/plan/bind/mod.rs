@@ -29,6 +29,9 @@ pub struct Binder<'a> {
     params: RefCell<Vec<SqlType>>,
     /// Common table expressions in scope, by name.
     ctes: RefCell<Vec<(String, Plan)>>,
+    /// Uncorrelated subqueries met so far; an inner one comes before the
+    /// one that holds it.
+    subqueries: RefCell<Vec<Plan>>,
 }
 
 /// The columns an expression can name, and where aggregates go.
@@ -67,7 +70,13 @@ impl<'a> Binder<'a> {
             tables,
             params: RefCell::new(param_hints.to_vec()),
             ctes: RefCell::new(Vec::new()),
+            subqueries: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The subqueries bound so far, in the order they must run.
+    pub fn take_subqueries(&self) -> Vec<Plan> {
+        std::mem::take(&mut self.subqueries.borrow_mut())
     }
 
     /// The parameter types, with those no context fixed taken as TEXT.

@@ -667,7 +667,7 @@ fn side_of(e: &Expr, width: usize) -> Side {
     e.walk(&mut |x| match x {
         Expr::Column(i, _) if *i < width => left = true,
         Expr::Column(..) => right = true,
-        Expr::Slot(..) | Expr::Outer { .. } => other = true,
+        Expr::Slot(..) => other = true,
         _ => {}
     });
     match (left, right, other) {
@@ -753,6 +753,7 @@ fn map_children(e: &mut Expr, f: &mut impl FnMut(&mut Expr)) {
             f(b);
         }
         Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => f(a),
+        Expr::InSubquery { expr, .. } => f(expr),
         Expr::InList { expr, list, .. } => {
             f(expr);
             list.iter_mut().for_each(f);
@@ -779,7 +780,7 @@ fn map_children(e: &mut Expr, f: &mut impl FnMut(&mut Expr)) {
             }
         }
         Expr::Function(_, args, _) => args.iter_mut().for_each(f),
-        Expr::Column(..) | Expr::Outer { .. } | Expr::Literal(..) | Expr::Param(_) | Expr::Slot(..) => {}
+        Expr::Column(..) | Expr::Literal(..) | Expr::Param(_) | Expr::Slot(..) | Expr::Subquery(..) | Expr::Exists(..) => {}
     }
 }
 
