@@ -107,6 +107,32 @@ pub async fn split(member: &Member, at: SplitAt<'_>) -> Result<(), SplitError> {
     }
 }
 
+/// The SQL engine's way to split (at a new table's first key): in the
+/// background, through [`split`], while the membership lives.
+pub struct SqlSplitter {
+    member: Weak<Member>,
+}
+
+impl SqlSplitter {
+    pub fn new(member: Weak<Member>) -> SqlSplitter {
+        SqlSplitter { member }
+    }
+}
+
+impl meridian_sql::RangeSplitter for SqlSplitter {
+    fn split_at(&self, key: Vec<u8>) {
+        let member = self.member.clone();
+        tokio::spawn(async move {
+            let Some(member) = member.upgrade() else {
+                return;
+            };
+            if let Err(e) = split(&member, SplitAt::Key(&key)).await {
+                warn!("splitting for the SQL layer at {key:?}: {e}");
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,31 +159,5 @@ mod tests {
             let back: SplitError = postcard::from_bytes(&bytes).expect("decodes");
             assert_eq!(back, error);
         }
-    }
-}
-
-/// The SQL engine's way to split (at a new table's first key): in the
-/// background, through [`split`], while the membership lives.
-pub struct SqlSplitter {
-    member: Weak<Member>,
-}
-
-impl SqlSplitter {
-    pub fn new(member: Weak<Member>) -> SqlSplitter {
-        SqlSplitter { member }
-    }
-}
-
-impl meridian_sql::RangeSplitter for SqlSplitter {
-    fn split_at(&self, key: Vec<u8>) {
-        let member = self.member.clone();
-        tokio::spawn(async move {
-            let Some(member) = member.upgrade() else {
-                return;
-            };
-            if let Err(e) = split(&member, SplitAt::Key(&key)).await {
-                warn!("splitting for the SQL layer at {key:?}: {e}");
-            }
-        });
     }
 }
