@@ -72,6 +72,9 @@ pub struct StartArgs {
     /// Admin HTTP address (health, metrics, status).
     #[arg(long)]
     pub http: Option<SocketAddr>,
+    /// TCP address for SQL clients (PostgreSQL wire protocol) [default: the --listen address, on TCP].
+    #[arg(long)]
+    pub sql_listen: Option<SocketAddr>,
     /// This node's locality, e.g. region=us-east1,zone=us-east1-b [default: region=local,zone=local].
     #[arg(long)]
     pub locality: Option<Locality>,
@@ -413,8 +416,9 @@ async fn start(args: StartArgs) -> Result<()> {
     let config = crate::start_config::resolve(args)?;
     let node = Node::start(config).await?;
     println!(
-        "node started: listening on {}{}",
+        "node started: listening on {}, SQL on {}{}",
         node.advertise_addr(),
+        node.sql_addr(),
         node.config()
             .http
             .map(|h| format!(", admin HTTP on http://{h}"))

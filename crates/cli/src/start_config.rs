@@ -21,6 +21,7 @@ struct StartFile {
     listen: Option<SocketAddr>,
     advertise: Option<SocketAddr>,
     http: Option<SocketAddr>,
+    sql_listen: Option<SocketAddr>,
     locality: Option<String>,
     join: Option<Vec<SocketAddr>>,
     join_timeout_secs: Option<u64>,
@@ -76,6 +77,7 @@ pub fn resolve(args: StartArgs) -> Result<NodeConfig> {
     let mut config = NodeConfig::new(store, listen, certs_dir);
     config.advertise = args.advertise.or(file.advertise);
     config.http = args.http.or(file.http);
+    config.sql_listen = args.sql_listen.or(file.sql_listen);
     config.locality = locality;
     config.join = args.join.or(file.join).unwrap_or_default();
     config.join_timeout = Duration::from_secs(
@@ -129,6 +131,7 @@ join = ["127.0.0.1:7001", "127.0.0.1:7002"]
 range_max_bytes = 1024
 raft_profile = "wan"
 gc_ttl_secs = 600
+sql_listen = "127.0.0.1:7100"
 "#,
         );
         args.listen = Some("127.0.0.1:9000".parse().unwrap());
@@ -141,6 +144,7 @@ gc_ttl_secs = 600
         assert_eq!(config.raft, RaftTimeouts::WAN);
         assert_eq!(config.join_timeout, Duration::from_secs(60));
         assert_eq!(config.gc_ttl, Duration::from_secs(600));
+        assert_eq!(config.sql_listen, Some("127.0.0.1:7100".parse().unwrap()));
     }
 
     #[test]

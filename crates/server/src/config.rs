@@ -20,6 +20,10 @@ pub struct NodeConfig {
     pub advertise: Option<SocketAddr>,
     /// The admin HTTP address; `None`: no HTTP endpoint.
     pub http: Option<SocketAddr>,
+    /// TCP address of the PostgreSQL listener; `None`: the same ip and
+    /// port as `listen` (which is UDP, for QUIC), so one address serves
+    /// SQL and RPC. With `listen` on port 0 that is any free TCP port.
+    pub sql_listen: Option<SocketAddr>,
     pub locality: Locality,
     /// Nodes to contact to join, or to announce ourselves to at restart.
     pub join: Vec<SocketAddr>,
@@ -55,6 +59,7 @@ impl NodeConfig {
             listen,
             advertise: None,
             http: None,
+            sql_listen: None,
             locality: Locality::default(),
             join: Vec::new(),
             join_timeout: Duration::from_secs(60),

@@ -53,4 +53,6 @@ pub enum ServerError {
     Starting { addr: String },
     #[error("admin HTTP on {addr}: {reason}")]
     Http { addr: String, reason: String },
+    #[error("SQL listener on {addr}: {reason}")]
+    SqlListen { addr: String, reason: String },
 }

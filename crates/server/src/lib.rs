@@ -30,16 +30,18 @@
 //! - [`status`]: node and range status, shared by the CLI and HTTP;
 //! - [`metrics`]: Prometheus metrics;
 //! - [`admin`]: the admin HTTP endpoint (health, metrics, status);
+//! - [`pgwire`]: the PostgreSQL wire protocol listener (SQL clients);
 //! - [`client`]: a client of a running cluster (CLI, benchmarks, tests);
 //! - [`error`]: errors of a node's life cycle.
 //!
 //! Dependencies point down: `node` (with `bootstrap` and `join`, which are
 //! parts of it) uses everything else; the loops, `status` and `admin` take
 //! what they need (the membership, the directory, the liveness verdicts,
-//! the [`admin::AdminNode`] trait) and never reach back into `Node`.
+//! the [`admin::AdminNode`] and [`pgwire::SqlNode`] traits) and never
+//! reach back into `Node`.
 //!
 //! Not here: replication and evaluation (`kvserver`), routing
-//! (`kvclient`), the command line (`cli`).
+//! (`kvclient`), SQL (`sql`), the command line (`cli`).
 
 pub mod admin;
 pub mod allocator;
@@ -58,6 +60,7 @@ pub mod meta_queue;
 pub mod metrics;
 pub mod mvcc_gc_queue;
 pub mod node;
+pub mod pgwire;
 pub mod queues;
 pub mod replica_gc_queue;
 pub mod replicate_queue;

@@ -13,8 +13,13 @@
 //!    (`join`) or waits for `meridian init` (`bootstrap`);
 //! 4. serves the admin HTTP endpoint (`admin`) if asked.
 //!
+//! The PostgreSQL listener (`pgwire`) is bound right after the endpoint
+//! (TCP, `sql_listen`, by default `listen`'s ip and port) and serves from
+//! the start: until the node is a member it refuses connections (57P03).
+//!
 //! Becoming a member ([`Node::become_member`]) starts the store, the
-//! DistSender (with its view of the cluster, `cluster_view`) and the loops,
+//! DistSender (with its view of the cluster, `cluster_view`), the SQL
+//! engine on that DistSender, and the loops,
 //! each given what it needs rather than the node: liveness heartbeats, the
 //! queues, the directory refresh. `Node::shutdown` drains (`drain`), then
 //! stops the replicas and the endpoint.
@@ -33,6 +38,7 @@ use meridian_hlc::HybridClock;
 use meridian_kvapi::NodeId;
 use meridian_kvclient::{DistSender, DistSenderConfig};
 use meridian_kvserver::store::Store;
+use meridian_sql::{SqlConfig, SqlEngine};
 use meridian_storage::{Engine, EngineOptions};
 use meridian_transport::{Rpc, Transport, TransportConfig};
 use parking_lot::{Mutex, RwLock};
@@ -48,11 +54,12 @@ use crate::error::ServerError;
 use crate::ident::{self, StoreIdent};
 use crate::liveness::{self, HeartbeatTiming, Liveness, LivenessStatus};
 use crate::member::Member;
+use crate::pgwire::{EngineState, SqlNode};
 use crate::queues::{self, QueueContext, QueueSettings};
 use crate::rpc::{
     ClusterInfo, ClusterInfoRpc, DebugSplitRpc, InitError, InitRpc, JoinError, JoinRpc,
 };
-use crate::split_queue::{self, SplitAt, SplitError};
+use crate::split_queue::{self, SplitAt, SplitError, SqlSplitter};
 use crate::status::{
     self, ClusterStatus, ClusterStatusRpc, LocalReplicas, LocalReplicasRpc, StatusError,
 };
@@ -77,6 +84,8 @@ pub(crate) struct NodeInner {
     pub directory: Arc<Directory>,
     pub first_range: Arc<RememberedFirstRange>,
     pub liveness: Arc<Liveness>,
+    /// The bound address of the PostgreSQL listener.
+    pub sql_addr: SocketAddr,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopping: AtomicBool,
     /// Serializes bootstrap and join: a store gets one identity.
@@ -152,6 +161,14 @@ impl Node {
                 )),
                 other => ServerError::Transport(other),
             })?;
+        let sql_listen = config.sql_listen.unwrap_or(config.listen);
+        let sql_listener = crate::pgwire::bind(sql_listen).await?;
+        let sql_addr = sql_listener
+            .local_addr()
+            .map_err(|e| ServerError::SqlListen {
+                addr: sql_listen.to_string(),
+                reason: e.to_string(),
+            })?;
         let (fatal, _) = watch::channel(None);
         let node = Node {
             inner: Arc::new(NodeInner {
@@ -161,6 +178,7 @@ impl Node {
                 engine,
                 transport,
                 clock,
+                sql_addr,
                 member: RwLock::new(None),
                 first_range: Arc::default(),
                 tasks: Mutex::new(Vec::new()),
@@ -171,6 +189,9 @@ impl Node {
             }),
         };
         node.register_handlers()?;
+        let sql_node: Arc<dyn SqlNode> = Arc::new(node.downgrade());
+        let sql_task = crate::pgwire::serve(sql_listener, sql_node);
+        node.inner.tasks.lock().push(sql_task);
         match ident {
             Some(ident) => node.resume(ident).await?,
             None if !node.inner.config.join.is_empty() => {
@@ -208,6 +229,12 @@ impl Node {
             .config
             .advertise
             .unwrap_or_else(|| self.inner.transport.local_addr())
+    }
+
+    /// The address SQL clients connect to (PostgreSQL wire protocol, TCP),
+    /// as bound: with port 0 asked, the port the system chose.
+    pub fn sql_addr(&self) -> SocketAddr {
+        self.inner.sql_addr
     }
 
     /// The node's membership, once bootstrapped or joined.
@@ -330,10 +357,24 @@ impl Node {
                 remembered: inner.first_range.clone(),
             });
             let ds = DistSender::new(inner.transport.clone(), view, DistSenderConfig::default());
+            let locality = &inner.config.locality;
+            let sql = SqlEngine::new(
+                ds.clone(),
+                inner.clock.clone(),
+                SqlConfig {
+                    node_id: ident.node_id,
+                    locality: vec![
+                        ("region".to_string(), locality.region.clone()),
+                        ("zone".to_string(), locality.zone.clone()),
+                    ],
+                    splitter: Some(Arc::new(SqlSplitter::new(weak.clone()))),
+                },
+            );
             Member {
                 ident: ident.clone(),
                 store,
                 ds,
+                sql,
             }
         });
         *inner.member.write() = Some(member.clone());
@@ -434,6 +475,22 @@ impl Node {
         }
         self.inner.transport.shutdown().await;
         info!("node stopped");
+    }
+}
+
+impl SqlNode for WeakNode {
+    fn sql_engine(&self) -> EngineState {
+        let Some(node) = self.upgrade() else {
+            return EngineState::Stopped;
+        };
+        if node.inner.stopping.load(Ordering::SeqCst) {
+            return EngineState::Stopped;
+        }
+        let state = match node.inner.member.read().as_ref() {
+            Some(member) => EngineState::Ready(member.sql.clone()),
+            None => EngineState::NotMember,
+        };
+        state
     }
 }
 

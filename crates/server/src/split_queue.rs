@@ -1,6 +1,7 @@
 //! Splits from the server's side: when the queue splits a range (above
-//! `range_max_bytes`, at its middle key) and how `meridian debug split`
-//! reaches the same path. Both call [`split`], which hands the work to
+//! `range_max_bytes`, at its middle key), how `meridian debug split`
+//! reaches the same path, and how the SQL layer asks for one (a new
+//! table starts on a range of its own: [`SqlSplitter`]). Both call [`split`], which hands the work to
 //! kvserver's [`Store::split`](meridian_kvserver::Store::split) (the whole
 //! split process, described in `kvserver::split`) with this node's
 //! DistSender as the [`SplitCluster`]: range ids come from the range-id
@@ -15,7 +16,8 @@ use meridian_kvclient::{ClientError, DistSender};
 use meridian_kvserver::replica::Replica;
 use meridian_kvserver::{SplitCluster, SplitPoint};
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use std::sync::Weak;
+use tracing::{info, warn};
 
 use crate::member::Member;
 use crate::system::{self, FIRST_RANGE_ID};
@@ -102,6 +104,32 @@ pub async fn split(member: &Member, at: SplitAt<'_>) -> Result<(), SplitError> {
         Err(Failed::AllocateRangeId(e)) => Err(SplitError::AllocateId(e.to_string())),
         Err(Failed::Split(e)) => Err(SplitError::Split(e.to_string())),
         Err(e @ Failed::RecordDescriptor { .. }) => Err(SplitError::Meta(e.to_string())),
+    }
+}
+
+/// The SQL engine's way to split (at a new table's first key): in the
+/// background, through [`split`], while the membership lives.
+pub struct SqlSplitter {
+    member: Weak<Member>,
+}
+
+impl SqlSplitter {
+    pub fn new(member: Weak<Member>) -> SqlSplitter {
+        SqlSplitter { member }
+    }
+}
+
+impl meridian_sql::RangeSplitter for SqlSplitter {
+    fn split_at(&self, key: Vec<u8>) {
+        let member = self.member.clone();
+        tokio::spawn(async move {
+            let Some(member) = member.upgrade() else {
+                return;
+            };
+            if let Err(e) = split(&member, SplitAt::Key(&key)).await {
+                warn!("splitting for the SQL layer at {key:?}: {e}");
+            }
+        });
     }
 }
 

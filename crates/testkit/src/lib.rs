@@ -19,6 +19,11 @@
 //!
 //! Scenario (golden) files are run with [`golden`], re-exported from
 //! `meridian-golden`.
+//!
+//! [`NodeCluster`] (in `nodes.rs`) runs whole nodes instead, as
+//! `meridian start` does (bootstrap, join, liveness, queues), for tests of
+//! what a node adds above the stores; each node's SQL address is
+//! [`NodeCluster::sql_addr`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -34,11 +39,13 @@ use meridian_kvserver::{RaftTimeouts, Store};
 use meridian_storage::{Engine, EngineOptions};
 use meridian_transport::{Locality, NetworkModel, NodeIdentity, Transport, TransportConfig};
 
+mod nodes;
 mod routing;
 
 pub use meridian_golden as golden;
 pub use meridian_kvclient::{BatchHeader, ClientError, DistSender, DistSenderConfig};
 pub use meridian_transport::NodeId;
+pub use nodes::NodeCluster;
 pub use routing::InProcess;
 
 /// What went wrong starting or driving a test cluster.
