@@ -1,7 +1,10 @@
-//! The SQL logic tests (`tests/sql/*.slt`, sqllogictest format) run
-//! through a session of the SQL engine on a real 3-node cluster: every
-//! statement goes through the transaction coordinator, the DistSender and
-//! Raft. The same files run over pgwire in `tests/pgwire.rs`.
+//! The SQL logic tests (`tests/sql/*.slt`, sqllogictest format), run
+//! three ways: through a session of the SQL engine on a 3-node cluster of
+//! stores (every statement goes through the transaction coordinator, the
+//! DistSender and Raft), and over pgwire against a 3-node cluster of whole
+//! nodes with tokio-postgres, once in the simple protocol (text results)
+//! and once in the extended protocol (parse, bind, describe, execute, with
+//! binary results).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,8 +12,10 @@ use std::time::Duration;
 
 use meridian_keys::space::MAX_KEY;
 use meridian_sql::{ExecResult, Session, SqlConfig, SqlEngine, SqlError, SqlType};
-use meridian_testkit::{ClusterConfig, TestCluster};
+use meridian_testkit::{ClusterConfig, NodeCluster, TestCluster};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
+use tokio_postgres::types::{FromSql, Type};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 struct SessionDb {
     session: Session,
@@ -36,7 +41,10 @@ fn column_type(ty: SqlType) -> DefaultColumnType {
 
 /// The row count a command tag ends with (`INSERT 0 3` is 3).
 pub fn tag_count(tag: &str) -> u64 {
-    tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    tag.rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 #[async_trait::async_trait]
@@ -83,8 +91,14 @@ fn slt_files() -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sql_logic_tests_pass_through_a_session() {
     let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
-    cluster.create_range(1, b"", MAX_KEY, &[1, 2, 3]).await.unwrap();
-    cluster.wait_for_leader(1, Duration::from_secs(30)).await.unwrap();
+    cluster
+        .create_range(1, b"", MAX_KEY, &[1, 2, 3])
+        .await
+        .unwrap();
+    cluster
+        .wait_for_leader(1, Duration::from_secs(30))
+        .await
+        .unwrap();
     let engine = SqlEngine::new(
         cluster.dist_sender().clone(),
         cluster.node(1).unwrap().clock.clone(),
@@ -97,7 +111,9 @@ async fn sql_logic_tests_pass_through_a_session() {
     for file in slt_files() {
         let name = file.file_stem().unwrap().to_string_lossy().to_string();
         let mut setup = engine.session("root", "defaultdb");
-        let created = setup.execute_simple(&format!("CREATE DATABASE {name}")).await;
+        let created = setup
+            .execute_simple(&format!("CREATE DATABASE {name}"))
+            .await;
         assert!(created.iter().all(Result::is_ok), "{created:?}");
         let engine = Arc::clone(&engine);
         let database = name.clone();
@@ -107,6 +123,180 @@ async fn sql_logic_tests_pass_through_a_session() {
         });
         if let Err(e) = runner.run_file_async(&file).await {
             failures.push(format!("{name}: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    cluster.shutdown().await;
+}
+
+/// The protocol a pgwire connection speaks.
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    Simple,
+    Extended,
+}
+
+struct PgDb {
+    client: Client,
+    protocol: Protocol,
+}
+
+/// An error as the .slt files match it: the message and the SQLSTATE.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct PgError(String);
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> PgError {
+        PgError(match e.as_db_error() {
+            Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            None => e.to_string(),
+        })
+    }
+}
+
+/// A value in whatever binary form the server sent, for decoding with the
+/// sql crate's own binary decoder.
+struct Raw(Vec<u8>);
+
+impl<'a> FromSql<'a> for Raw {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Raw, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+fn text_cell(value: Option<&str>) -> String {
+    match value {
+        None => "NULL".into(),
+        Some("") => "(empty)".into(),
+        Some(s) => s.into(),
+    }
+}
+
+impl PgDb {
+    async fn simple(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, PgError> {
+        let mut rows = Vec::new();
+        let mut width = None;
+        let mut count = 0;
+        for message in self.client.simple_query(sql).await? {
+            match message {
+                SimpleQueryMessage::Row(row) => {
+                    width = Some(row.len());
+                    rows.push((0..row.len()).map(|i| text_cell(row.get(i))).collect());
+                }
+                SimpleQueryMessage::RowDescription(columns) => width = Some(columns.len()),
+                SimpleQueryMessage::CommandComplete(n) => count = n,
+                _ => {}
+            }
+        }
+        Ok(match width {
+            Some(width) => DBOutput::Rows {
+                types: vec![DefaultColumnType::Text; width],
+                rows,
+            },
+            None => DBOutput::StatementComplete(count),
+        })
+    }
+
+    async fn extended(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, PgError> {
+        let statement = self.client.prepare(sql).await?;
+        if statement.columns().is_empty() {
+            return Ok(DBOutput::StatementComplete(
+                self.client.execute(&statement, &[]).await?,
+            ));
+        }
+        let types: Vec<SqlType> = statement
+            .columns()
+            .iter()
+            .map(|c| SqlType::from_oid(c.type_().oid()).unwrap_or(SqlType::Text))
+            .collect();
+        let mut rows = Vec::new();
+        for row in self.client.query(&statement, &[]).await? {
+            let mut cells = Vec::with_capacity(types.len());
+            for (i, ty) in types.iter().enumerate() {
+                let raw: Option<Raw> = row.try_get(i)?;
+                let datum = match raw {
+                    None => meridian_sql::Datum::Null,
+                    Some(Raw(bytes)) => meridian_sql::types::binary::decode(&bytes, *ty)
+                        .map_err(|e| PgError(format!("undecodable {ty} in column {i}: {e}")))?,
+                };
+                cells.push(cell(&datum));
+            }
+            rows.push(cells);
+        }
+        Ok(DBOutput::Rows {
+            types: types.iter().map(|t| column_type(*t)).collect(),
+            rows,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncDB for PgDb {
+    type Error = PgError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, PgError> {
+        match self.protocol {
+            Protocol::Simple => self.simple(sql).await,
+            Protocol::Extended => self.extended(sql).await,
+        }
+    }
+
+    async fn shutdown(&mut self) {}
+
+    async fn sleep(dur: std::time::Duration) {
+        tokio::time::sleep(dur).await;
+    }
+}
+
+async fn pg_connect(
+    addr: std::net::SocketAddr,
+    database: &str,
+    protocol: Protocol,
+) -> Result<PgDb, PgError> {
+    let config = format!(
+        "host={} port={} user=root dbname={database}",
+        addr.ip(),
+        addr.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&config, NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(PgDb { client, protocol })
+}
+
+/// Every .slt file over pgwire, in both protocols, each run in a database
+/// of its own through a different node of the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sql_logic_tests_pass_over_pgwire_in_both_protocols() {
+    let cluster = NodeCluster::start(3).await.unwrap();
+    let addrs = cluster.sql_addrs();
+    let mut failures = Vec::new();
+    for (i, file) in slt_files().iter().enumerate() {
+        for protocol in [Protocol::Simple, Protocol::Extended] {
+            let stem = file.file_stem().unwrap().to_string_lossy().to_string();
+            let database = format!("{stem}_{protocol:?}").to_lowercase();
+            let addr = addrs[i % addrs.len()];
+            let mut setup = pg_connect(addr, "defaultdb", Protocol::Simple)
+                .await
+                .unwrap();
+            setup
+                .simple(&format!("CREATE DATABASE {database}"))
+                .await
+                .unwrap();
+            let mut runner = sqllogictest::Runner::new(move || {
+                let database = database.clone();
+                async move { pg_connect(addr, &database, protocol).await }
+            });
+            if let Err(e) = runner.run_file_async(file).await {
+                failures.push(format!("{stem} ({protocol:?}): {e}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

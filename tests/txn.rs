@@ -133,3 +133,38 @@ async fn transfers_across_ranges_keep_the_total() {
     }
     cluster.shutdown().await;
 }
+
+/// A transaction pushed above a later read of the key it writes checks
+/// its own reads at the new timestamp and carries on when they are
+/// unchanged; when one changed in between, it must restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pushed_transaction_refreshes_its_reads_instead_of_restarting() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+
+    let pushed = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(pushed.get(b"b").await.unwrap(), None);
+    let reader = Txn::begin(ds.clone(), clock.clone(), 1);
+    reader.get(b"n").await.unwrap();
+    reader.commit().await.unwrap();
+    // At its own timestamp this write would land under the reader's read.
+    pushed.put(b"n", b"1").await.unwrap();
+    assert!(pushed.meta().write_timestamp > reader.meta().write_timestamp);
+    pushed.commit().await.unwrap();
+
+    let stale = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(stale.get(b"c").await.unwrap(), None);
+    let writer = Txn::begin(ds.clone(), clock.clone(), 1);
+    writer.put(b"c", b"x").await.unwrap();
+    writer.commit().await.unwrap();
+    let reader = Txn::begin(ds.clone(), clock.clone(), 1);
+    reader.get(b"o").await.unwrap();
+    reader.commit().await.unwrap();
+    match stale.put(b"o", b"2").await {
+        Err(TxnError::Restart { .. }) => {}
+        other => panic!("a refresh over a changed read must fail: {other:?}"),
+    }
+    stale.rollback().await.unwrap();
+    cluster.shutdown().await;
+}

@@ -126,7 +126,12 @@ pub fn decode_key_datum(input: &[u8], ty: SqlType) -> Result<(Datum, usize), Sql
 }
 
 /// The key columns of `index` of `row`, encoded.
-fn encode_columns(table: &TableDescriptor, index: &IndexDescriptor, row: &[Datum], buf: &mut Vec<u8>) -> Result<(), SqlError> {
+fn encode_columns(
+    table: &TableDescriptor,
+    index: &IndexDescriptor,
+    row: &[Datum],
+    buf: &mut Vec<u8>,
+) -> Result<(), SqlError> {
     for (id, dir) in &index.columns {
         let position = table.position_of(*id).expect("index column exists");
         encode_key_datum(buf, &row[position], (*dir).into())?;
@@ -161,7 +166,12 @@ pub fn index_span(table: &TableDescriptor, index_id: u32) -> (Vec<u8>, Vec<u8>) 
 
 /// The KV value of `row` in the primary index.
 pub fn encode_row_value(table: &TableDescriptor, row: &[Datum]) -> Result<Vec<u8>, SqlError> {
-    let key_columns: Vec<u32> = table.primary_index.columns.iter().map(|(id, _)| *id).collect();
+    let key_columns: Vec<u32> = table
+        .primary_index
+        .columns
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
     let stored: Vec<(u32, Stored)> = table
         .columns
         .iter()
@@ -174,7 +184,11 @@ pub fn encode_row_value(table: &TableDescriptor, row: &[Datum]) -> Result<Vec<u8
 
 /// A row of `table` from its primary index key and value: every column,
 /// in the table's column order (NULL where the value has none).
-pub fn decode_row(table: &TableDescriptor, key: &[u8], value: &[u8]) -> Result<Vec<Datum>, SqlError> {
+pub fn decode_row(
+    table: &TableDescriptor,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Vec<Datum>, SqlError> {
     let mut row = vec![Datum::Null; table.columns.len()];
     let prefix_len = primary_prefix(table).len();
     let mut rest = key.get(prefix_len..).ok_or_else(corrupt)?;
@@ -202,7 +216,10 @@ pub fn index_entry(
     let mut key = table_index_prefix(table.id, index.id as u64);
     encode_columns(table, index, row, &mut key)?;
     let pk = primary_key_suffix(table, row)?;
-    let has_null = table.index_positions(index).iter().any(|p| row[*p].is_null());
+    let has_null = table
+        .index_positions(index)
+        .iter()
+        .any(|p| row[*p].is_null());
     if !index.unique || has_null {
         key.extend_from_slice(&pk);
     }
@@ -211,8 +228,16 @@ pub fn index_entry(
 
 /// Whether the entry of a unique index for `row` must be unique (no NULL
 /// among its columns: NULLs never collide).
-pub fn enforces_uniqueness(table: &TableDescriptor, index: &IndexDescriptor, row: &[Datum]) -> bool {
-    index.unique && table.index_positions(index).iter().all(|p| !row[*p].is_null())
+pub fn enforces_uniqueness(
+    table: &TableDescriptor,
+    index: &IndexDescriptor,
+    row: &[Datum],
+) -> bool {
+    index.unique
+        && table
+            .index_positions(index)
+            .iter()
+            .all(|p| !row[*p].is_null())
 }
 
 /// The primary key of the row a secondary index entry points at.
@@ -256,7 +281,12 @@ mod tests {
     #[test]
     fn a_unique_index_with_a_null_keeps_the_primary_key_in_its_key() {
         let mut t = table();
-        t.indexes.push(IndexDescriptor { id: 2, name: "by_name".into(), unique: true, columns: vec![(2, IndexDirection::Asc)] });
+        t.indexes.push(IndexDescriptor {
+            id: 2,
+            name: "by_name".into(),
+            unique: true,
+            columns: vec![(2, IndexDirection::Asc)],
+        });
         let index = t.indexes[0].clone();
         let with_name = vec![Datum::Int(1), Datum::Text("x".into()), Datum::Null];
         let without = vec![Datum::Int(1), Datum::Null, Datum::Null];
@@ -267,8 +297,16 @@ mod tests {
         let pk = primary_key_suffix(&t, &without).unwrap();
         assert!(k2.ends_with(&pk), "a NULL entry carries the primary key");
         let mut unique_key = table_index_prefix(t.id, 2);
-        encode_key_datum(&mut unique_key, &Datum::Text("x".into()), Direction::Ascending).unwrap();
+        encode_key_datum(
+            &mut unique_key,
+            &Datum::Text("x".into()),
+            Direction::Ascending,
+        )
+        .unwrap();
         assert_eq!(k1, unique_key, "a unique entry is the indexed value alone");
-        assert_eq!(primary_key_from_entry(&t, &v1), primary_key(&t, &with_name).unwrap());
+        assert_eq!(
+            primary_key_from_entry(&t, &v1),
+            primary_key(&t, &with_name).unwrap()
+        );
     }
 }

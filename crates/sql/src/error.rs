@@ -156,10 +156,14 @@ impl SqlError {
                 | KvError::ReadWithinUncertainty { .. }
                 | KvError::TransactionAborted { .. }
                 | KvError::TransactionPushed { .. },
-            ) => SqlError::new(code::SERIALIZATION_FAILURE, format!("restart transaction: {e}")),
-            ClientError::Timeout { .. } => {
-                SqlError::new(code::SYSTEM_ERROR, format!("the cluster did not answer: {e}"))
-            }
+            ) => SqlError::new(
+                code::SERIALIZATION_FAILURE,
+                format!("restart transaction: {e}"),
+            ),
+            ClientError::Timeout { .. } => SqlError::new(
+                code::SYSTEM_ERROR,
+                format!("the cluster did not answer: {e}"),
+            ),
             _ => SqlError::internal(format!("KV error: {e}")),
         }
     }

@@ -114,7 +114,9 @@ fn split_statements(sql: &str) -> Vec<Piece<'_>> {
                 // A dollar quote `$tag$ ... $tag$` (but not a parameter `$1`).
                 if let Some(len) = sql[i + 1..].find('$') {
                     let tag = &sql[i..i + len + 2];
-                    if tag[1..tag.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_')
+                    if tag[1..tag.len() - 1]
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_')
                         && !tag[1..].starts_with(|c: char| c.is_ascii_digit())
                     {
                         if let Some(end) = sql[i + tag.len()..].find(tag) {
@@ -139,7 +141,10 @@ fn push_piece<'a>(pieces: &mut Vec<Piece<'a>>, sql: &'a str, start: usize, end: 
     let end = end.min(sql.len());
     let text = &sql[start..end];
     if !is_blank(text) {
-        pieces.push(Piece { text, offset: start });
+        pieces.push(Piece {
+            text,
+            offset: start,
+        });
     }
 }
 
@@ -151,9 +156,17 @@ fn is_blank(text: &str) -> bool {
             return true;
         }
         if let Some(after) = rest.strip_prefix("--") {
-            rest = after.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
+            rest = after
+                .split_once('\n')
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .trim_start();
         } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
+            rest = after
+                .split_once("*/")
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .trim_start();
         } else {
             return false;
         }
@@ -170,11 +183,17 @@ fn pre_parse(text: &str) -> Result<Option<MeridianStatement>, SqlError> {
     let is = |i: usize, word: &str| upper.get(i).is_some_and(|w| w == word);
     if is(0, "UPSERT") {
         let start = text.len() - text.trim_start().len();
-        let as_insert = format!("{}INSERT{}", &text[..start], &text[start + "UPSERT".len()..]);
+        let as_insert = format!(
+            "{}INSERT{}",
+            &text[..start],
+            &text[start + "UPSERT".len()..]
+        );
         let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &as_insert)
             .map_err(|e| parser_error(e, &as_insert, 0))?;
         return match parsed.into_iter().next() {
-            Some(ast::Statement::Insert(insert)) => Ok(Some(MeridianStatement::Upsert(Box::new(insert)))),
+            Some(ast::Statement::Insert(insert)) => {
+                Ok(Some(MeridianStatement::Upsert(Box::new(insert))))
+            }
             _ => Err(SqlError::syntax("expected UPSERT INTO table ...")),
         };
     }
@@ -196,7 +215,7 @@ fn parser_error(e: ParserError, sql: &str, offset: usize) -> SqlError {
         ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
         ParserError::RecursionLimitExceeded => "statement nests too deeply".into(),
     };
-    let position = location(&message).and_then(|(line, column)| {
+    let position = location(&message).map(|(line, column)| {
         let piece = &sql[offset..];
         let line_start: usize = piece
             .split_inclusive('\n')
@@ -205,7 +224,7 @@ fn parser_error(e: ParserError, sql: &str, offset: usize) -> SqlError {
             .sum();
         let byte = offset + line_start;
         let chars_before = sql[..byte.min(sql.len())].chars().count();
-        Some((chars_before + column) as u32)
+        (chars_before + column) as u32
     });
     let text = message
         .split(" at Line:")
@@ -247,9 +266,11 @@ mod tests {
     fn meridian_statements_are_recognized_before_sqlparser() {
         assert_eq!(
             parse("show ranges from table accounts").unwrap(),
-            vec![Statement::Meridian(MeridianStatement::ShowRangesFromTable {
-                table: "accounts".into()
-            })]
+            vec![Statement::Meridian(
+                MeridianStatement::ShowRangesFromTable {
+                    table: "accounts".into()
+                }
+            )]
         );
         assert!(parse("SHOW RANGES").is_err());
         assert!(parse_one("SELECT 1; SELECT 2").is_err());

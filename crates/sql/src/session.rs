@@ -99,7 +99,9 @@ pub enum TransactionStatus {
 enum TxnState {
     None,
     Open(Txn),
-    Failed,
+    /// An error (or a cancelled statement) failed the block; the
+    /// transaction, if one was begun, waits for ROLLBACK.
+    Failed(Option<Txn>),
 }
 
 /// A connection's session. Not shared between connections.
@@ -171,7 +173,8 @@ impl Session {
     /// Sets a variable from the startup message (`application_name`,
     /// `client_encoding`, `DateStyle`, ...); unknown ones are kept too.
     pub fn set_startup_var(&mut self, name: &str, value: &str) {
-        self.vars.insert(name.to_ascii_lowercase(), value.to_string());
+        self.vars
+            .insert(name.to_ascii_lowercase(), value.to_string());
     }
 
     /// The ParameterStatus pairs a client is sent after authentication.
@@ -189,7 +192,7 @@ impl Session {
         match self.txn {
             TxnState::None => TransactionStatus::Idle,
             TxnState::Open(_) => TransactionStatus::InBlock,
-            TxnState::Failed => TransactionStatus::Failed,
+            TxnState::Failed(_) => TransactionStatus::Failed,
         }
     }
 
@@ -229,6 +232,19 @@ impl Session {
         let statement = parser::parse_one(sql)?;
         let (param_types, columns) = match &statement {
             None => (param_hints.to_vec(), Vec::new()),
+            // Session statements describe themselves without a transaction.
+            Some(Statement::Sql(sql)) if is_session_statement(sql) => {
+                let columns = match sql.as_ref() {
+                    ast::Statement::ShowVariable { variable } => {
+                        match self.show_variable(variable)? {
+                            ExecResult::Rows { columns, .. } => columns,
+                            _ => Vec::new(),
+                        }
+                    }
+                    _ => Vec::new(),
+                };
+                (param_hints.to_vec(), columns)
+            }
             Some(statement) => {
                 let described = match &self.txn {
                     TxnState::Open(txn) => {
@@ -305,32 +321,33 @@ impl Session {
                     return self.in_block_only(result);
                 }
                 ast::Statement::Discard { .. } | ast::Statement::Deallocate { .. } => {
-                    return Ok(ExecResult::command(sql.to_string().split_whitespace().next().unwrap_or("").to_uppercase()));
+                    return Ok(ExecResult::command(
+                        sql.to_string()
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_uppercase(),
+                    ));
                 }
                 _ => {}
             }
         }
-        match std::mem::replace(&mut self.txn, TxnState::None) {
-            TxnState::Failed => {
-                self.txn = TxnState::Failed;
-                Err(in_failed_transaction())
-            }
+        match &self.txn {
+            TxnState::Failed(_) => Err(in_failed_transaction()),
             TxnState::Open(txn) => {
+                // The block counts as failed while the statement runs: a
+                // statement cancelled half-way (its future dropped) leaves
+                // the block failed, as PostgreSQL's cancel does.
+                let txn = txn.clone();
+                self.txn = TxnState::Failed(Some(txn.clone()));
                 let ctx = self.context(&txn);
                 let result = exec::execute(&ctx, statement, params).await;
-                match result {
-                    Ok(result) => {
-                        self.txn = TxnState::Open(txn);
-                        Ok(result)
-                    }
-                    Err(e) => {
-                        tokio::spawn(async move {
-                            let _ = txn.rollback().await;
-                        });
-                        self.txn = TxnState::Failed;
-                        Err(e)
-                    }
+                if result.is_ok() {
+                    self.txn = TxnState::Open(txn);
+                } else {
+                    self.fail_open_txn();
                 }
+                result
             }
             TxnState::None => self.execute_implicit(statement, params).await,
         }
@@ -395,7 +412,7 @@ impl Session {
             // PostgreSQL warns and carries on; so do we (without the
             // warning).
             TxnState::Open(_) => Ok(ExecResult::command("BEGIN")),
-            TxnState::Failed => Err(in_failed_transaction()),
+            TxnState::Failed(_) => Err(in_failed_transaction()),
         }
     }
 
@@ -403,7 +420,12 @@ impl Session {
         match std::mem::replace(&mut self.txn, TxnState::None) {
             TxnState::None => Ok(ExecResult::command("COMMIT")),
             // COMMIT of a failed transaction rolls it back.
-            TxnState::Failed => Ok(ExecResult::command("ROLLBACK")),
+            TxnState::Failed(txn) => {
+                if let Some(txn) = txn {
+                    let _ = txn.rollback().await;
+                }
+                Ok(ExecResult::command("ROLLBACK"))
+            }
             TxnState::Open(txn) => {
                 txn.commit().await?;
                 Ok(ExecResult::command("COMMIT"))
@@ -412,7 +434,9 @@ impl Session {
     }
 
     async fn rollback_block(&mut self) -> Result<ExecResult, SqlError> {
-        if let TxnState::Open(txn) = std::mem::replace(&mut self.txn, TxnState::None) {
+        if let TxnState::Open(txn) | TxnState::Failed(Some(txn)) =
+            std::mem::replace(&mut self.txn, TxnState::None)
+        {
             let _ = txn.rollback().await;
         }
         Ok(ExecResult::command("ROLLBACK"))
@@ -420,8 +444,11 @@ impl Session {
 
     /// Applies a failed session-level statement to the open transaction
     /// as any failed statement is: the block fails.
-    fn in_block_only(&mut self, result: Result<ExecResult, SqlError>) -> Result<ExecResult, SqlError> {
-        if matches!(self.txn, TxnState::Failed) {
+    fn in_block_only(
+        &mut self,
+        result: Result<ExecResult, SqlError>,
+    ) -> Result<ExecResult, SqlError> {
+        if matches!(self.txn, TxnState::Failed(_)) {
             return Err(in_failed_transaction());
         }
         if result.is_err() {
@@ -430,15 +457,17 @@ impl Session {
         result
     }
 
+    /// Fails the open block (if any) and rolls its transaction back in
+    /// the background.
     fn fail_open_txn(&mut self) {
         match std::mem::replace(&mut self.txn, TxnState::None) {
-            TxnState::Open(txn) => {
+            TxnState::Open(txn) | TxnState::Failed(Some(txn)) => {
                 tokio::spawn(async move {
                     let _ = txn.rollback().await;
                 });
-                self.txn = TxnState::Failed;
+                self.txn = TxnState::Failed(None);
             }
-            TxnState::Failed => self.txn = TxnState::Failed,
+            TxnState::Failed(None) => self.txn = TxnState::Failed(None),
             TxnState::None => {}
         }
     }
@@ -448,7 +477,11 @@ impl Session {
             ast::Set::SingleAssignment {
                 variable, values, ..
             } => {
-                let value = values.iter().map(variable_text).collect::<Vec<_>>().join(", ");
+                let value = values
+                    .iter()
+                    .map(variable_text)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 (variable.to_string().to_ascii_lowercase(), value)
             }
             ast::Set::SetTimeZone { value, .. } => ("timezone".to_string(), variable_text(value)),
@@ -465,7 +498,12 @@ impl Session {
             ));
         }
         let value = match name.as_str() {
-            "timezone" if !matches!(value.to_ascii_uppercase().as_str(), "UTC" | "GMT" | "ZULU" | "Z" | "DEFAULT" | "0" | "+00:00" | "ETC/UTC") => {
+            "timezone"
+                if !matches!(
+                    value.to_ascii_uppercase().as_str(),
+                    "UTC" | "GMT" | "ZULU" | "Z" | "DEFAULT" | "0" | "+00:00" | "ETC/UTC"
+                ) =>
+            {
                 return Err(SqlError::new(
                     code::INVALID_PARAMETER_VALUE,
                     format!("time zone \"{value}\" is not supported: Meridian sessions run in UTC"),
@@ -529,7 +567,9 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let TxnState::Open(txn) = std::mem::replace(&mut self.txn, TxnState::None) {
+        if let TxnState::Open(txn) | TxnState::Failed(Some(txn)) =
+            std::mem::replace(&mut self.txn, TxnState::None)
+        {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
                     let _ = txn.rollback().await;
@@ -537,6 +577,22 @@ impl Drop for Session {
             }
         }
     }
+}
+
+/// Statements the session answers itself, without the executor.
+fn is_session_statement(statement: &ast::Statement) -> bool {
+    matches!(
+        statement,
+        ast::Statement::StartTransaction { .. }
+            | ast::Statement::Commit { .. }
+            | ast::Statement::Rollback { .. }
+            | ast::Statement::Savepoint { .. }
+            | ast::Statement::ReleaseSavepoint { .. }
+            | ast::Statement::Set(_)
+            | ast::Statement::ShowVariable { .. }
+            | ast::Statement::Discard { .. }
+            | ast::Statement::Deallocate { .. }
+    )
 }
 
 fn in_failed_transaction() -> SqlError {

@@ -8,20 +8,22 @@
 //! them. Conflicts: a read or write that meets another transaction's intent
 //! pushes that transaction ([`conflict`]) and goes again; a write refused
 //! as too old (a newer version, or a read of its key at a later timestamp)
-//! moves the transaction up if it has read nothing yet, and otherwise
-//! restarts it; a read that meets a value within its uncertainty interval
-//! restarts it above the value. [`run_txn`] runs a transaction body until
-//! it commits, restarting with a backoff and a rising priority.
+//! and a read that meets a value within its uncertainty interval move the
+//! transaction up, after checking that everything it read is unchanged at
+//! the new timestamp ([`refresh`]); if something changed, it restarts.
+//! [`run_txn`] runs a transaction body until it commits, restarting with a
+//! backoff and a rising priority.
 //!
 //! One file per concern: [`heartbeat`] keeps the record alive,
-//! [`conflict`] gets past other transactions' intents, [`error`] says what
-//! is retried. Not yet (issue 10): read refresh (a pushed transaction
-//! restarts instead), write pipelining, one-phase and parallel commits,
+//! [`conflict`] gets past other transactions' intents, [`refresh`] keeps
+//! the reads a move up must check, [`error`] says what is retried. Not yet
+//! (issue 10): write pipelining, one-phase and parallel commits,
 //! savepoints, delete-range inside a transaction, closed timestamps.
 
 pub mod conflict;
 pub mod error;
 pub mod heartbeat;
+pub mod refresh;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -34,6 +36,7 @@ use parking_lot::Mutex;
 
 pub use error::TxnError;
 use heartbeat::Heartbeat;
+use refresh::ReadSet;
 
 use crate::{BatchHeader, ClientError, DistSender};
 
@@ -58,8 +61,11 @@ struct State {
     /// Whether the anchor (and so the record's place) is chosen: at the
     /// first write.
     anchored: bool,
-    /// Whether it read anything: then its timestamp may no longer move.
+    /// Whether it read anything: then its timestamp moves only after a
+    /// refresh of its reads.
     has_read: bool,
+    /// What it read, for refreshing.
+    reads: ReadSet,
     /// Keys holding its intents.
     written: BTreeSet<Vec<u8>>,
     heartbeat: Option<Heartbeat>,
@@ -85,6 +91,7 @@ impl Txn {
                     meta,
                     anchored: false,
                     has_read: false,
+                    reads: ReadSet::default(),
                     written: BTreeSet::new(),
                     heartbeat: None,
                     ended: false,
@@ -143,7 +150,9 @@ impl Txn {
             )));
         }
         self.inner.state.lock().has_read = true;
-        self.send_batch(requests).await
+        let responses = self.send_batch(requests.clone()).await?;
+        self.inner.state.lock().reads.record(&requests, &responses);
+        Ok(responses)
     }
 
     /// Sends point writes (puts, conditional puts, deletes) as one batch;
@@ -152,15 +161,17 @@ impl Txn {
         let Some(first) = requests.first() else {
             return Ok(Vec::new());
         };
-        if requests
-            .iter()
-            .any(|r| !matches!(r, Request::Put { .. } | Request::ConditionalPut { .. } | Request::Delete { .. }))
-        {
+        if requests.iter().any(|r| {
+            !matches!(
+                r,
+                Request::Put { .. } | Request::ConditionalPut { .. } | Request::Delete { .. }
+            )
+        }) {
             return Err(TxnError::Client(ClientError::InvalidRequest(
                 "a write batch holds only puts, conditional puts and deletes".into(),
             )));
         }
-        self.anchor_at(&first.span().0.to_vec());
+        self.anchor_at(first.span().0);
         {
             // Recorded before sending: a batch that fails on one range may
             // have left intents on another, and resolving a key without
@@ -169,7 +180,10 @@ impl Txn {
             for r in &requests {
                 state.written.insert(r.span().0.to_vec());
             }
-            if requests.iter().any(|r| matches!(r, Request::ConditionalPut { .. })) {
+            if requests
+                .iter()
+                .any(|r| matches!(r, Request::ConditionalPut { .. }))
+            {
                 state.has_read = true;
             }
         }
@@ -177,8 +191,10 @@ impl Txn {
     }
 
     async fn read(&self, request: Request) -> Result<Response, TxnError> {
-        self.inner.state.lock().has_read = true;
-        self.send(request).await
+        self.read_batch(vec![request])
+            .await?
+            .pop()
+            .ok_or_else(unexpected_none)
     }
 
     async fn write(&self, request: Request) -> Result<(), TxnError> {
@@ -198,9 +214,18 @@ impl Txn {
 
     /// Sends requests as this transaction until they are served: past
     /// other transactions' intents (a read pushes their timestamp, a write
-    /// aborts them), and for a write refused as too old, after moving the
-    /// transaction up (if it has read nothing; else it must restart).
+    /// aborts them), and, where a write was refused as too old or a read
+    /// met an uncertain value, after moving the transaction up (refreshing
+    /// its reads if it has read; a failed refresh restarts it).
     async fn send_batch(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
+        self.send_batch_with(requests, true).await
+    }
+
+    async fn send_batch_with(
+        &self,
+        requests: Vec<Request>,
+        may_refresh: bool,
+    ) -> Result<Vec<Response>, TxnError> {
         let writes = requests.iter().any(Request::is_write);
         loop {
             let header = self.header();
@@ -219,21 +244,63 @@ impl Txn {
                     conflict::push_past(ds, clock, &meta, &txn, &key, kind).await?;
                 }
                 Err(ClientError::Kv(KvError::WriteTooOld { existing, .. })) if writes => {
-                    let mut state = self.inner.state.lock();
-                    let at = existing.next();
-                    if state.has_read {
-                        return Err(TxnError::Restart {
-                            at,
-                            reason: "a write met a newer version or read".into(),
-                        });
-                    }
-                    // Nothing read yet: the whole transaction moves up. Its
-                    // first timestamp (and so its uncertainty limit) stays.
-                    state.meta.write_timestamp = at;
+                    let reason = "a write met a newer version or read";
+                    self.move_up(existing.next(), may_refresh, reason).await?;
+                }
+                Err(ClientError::Kv(KvError::ReadWithinUncertainty { value_ts, .. }))
+                    if may_refresh =>
+                {
+                    let reason = "a read met a value within its uncertainty interval";
+                    self.move_up(value_ts.next(), may_refresh, reason).await?;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Moves the transaction's timestamp up to `at`. Its first timestamp
+    /// (and so its uncertainty limit) stays. A transaction that has read
+    /// must first find every read unchanged at `at` ([`refresh`]), or
+    /// restart.
+    async fn move_up(
+        &self,
+        at: Timestamp,
+        may_refresh: bool,
+        reason: &str,
+    ) -> Result<(), TxnError> {
+        let restart = || TxnError::Restart {
+            at,
+            reason: reason.to_string(),
+        };
+        let reads = {
+            let mut state = self.inner.state.lock();
+            if !state.has_read {
+                state.meta.write_timestamp = state.meta.write_timestamp.max(at);
+                return Ok(());
+            }
+            if !may_refresh {
+                return Err(restart());
+            }
+            let reads = state.reads.batches().ok_or_else(restart)?;
+            state.meta.write_timestamp = state.meta.write_timestamp.max(at);
+            reads
+        };
+        for (requests, seen) in reads {
+            let again = Box::pin(self.send_batch_with(requests, false))
+                .await
+                .map_err(|e| match e {
+                    TxnError::Restart { .. } => {
+                        tracing::debug!(txn = %state_id(&self.meta()), "refresh failed: {e}");
+                        restart()
+                    }
+                    other => other,
+                })?;
+            if again != seen {
+                tracing::debug!(txn = %state_id(&self.meta()), "refresh failed: a read changed");
+                return Err(restart());
+            }
+        }
+        Ok(())
     }
 
     /// Chooses the anchor at the first write and starts heartbeating.
@@ -371,6 +438,10 @@ async fn resolve_all(
         })
         .collect();
     ds.send(requests).await.map(|_| ())
+}
+
+fn state_id(meta: &TxnMeta) -> String {
+    format!("{:?}", meta.id)
 }
 
 fn point_span(key: &[u8]) -> (Vec<u8>, Vec<u8>) {

@@ -53,7 +53,10 @@ impl<'a> Catalog<'a> {
                 name: name.to_string(),
             })
             .collect();
-        out.extend(self.scan::<DatabaseDescriptor>(&system_key(b"sql/db", b"")).await?);
+        out.extend(
+            self.scan::<DatabaseDescriptor>(&system_key(b"sql/db", b""))
+                .await?,
+        );
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -93,12 +96,20 @@ impl<'a> Catalog<'a> {
         Ok(())
     }
 
-    pub async fn table(&self, database_id: u64, name: &str) -> Result<Option<TableDescriptor>, SqlError> {
+    pub async fn table(
+        &self,
+        database_id: u64,
+        name: &str,
+    ) -> Result<Option<TableDescriptor>, SqlError> {
         self.read(&table_key(database_id, name)).await
     }
 
     /// The table `name` of `database`, or 42P01.
-    pub async fn require_table(&self, database: &str, name: &str) -> Result<TableDescriptor, SqlError> {
+    pub async fn require_table(
+        &self,
+        database: &str,
+        name: &str,
+    ) -> Result<TableDescriptor, SqlError> {
         let db = self.require_database(database).await?;
         self.table(db.id, name)
             .await?
@@ -118,18 +129,22 @@ impl<'a> Catalog<'a> {
                 format!("relation \"{}\" already exists", table.name),
             ));
         }
-        self.write(&table_key(table.database_id, &table.name), table).await
+        self.write(&table_key(table.database_id, &table.name), table)
+            .await
     }
 
     /// Writes a changed table, one version up.
     pub async fn update_table(&self, table: &mut TableDescriptor) -> Result<(), SqlError> {
         table.validate()?;
         table.version += 1;
-        self.write(&table_key(table.database_id, &table.name), table).await
+        self.write(&table_key(table.database_id, &table.name), table)
+            .await
     }
 
     pub async fn drop_table(&self, table: &TableDescriptor) -> Result<(), SqlError> {
-        self.txn.delete(&table_key(table.database_id, &table.name)).await?;
+        self.txn
+            .delete(&table_key(table.database_id, &table.name))
+            .await?;
         Ok(())
     }
 
@@ -175,13 +190,21 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SqlError> {
 
 fn database_key(name: &str) -> Vec<u8> {
     let mut suffix = Vec::new();
-    encode_value(&mut suffix, &Value::String(name.into()), Direction::Ascending);
+    encode_value(
+        &mut suffix,
+        &Value::String(name.into()),
+        Direction::Ascending,
+    );
     system_key(b"sql/db", &suffix)
 }
 
 fn table_key_prefix(database_id: u64) -> Vec<u8> {
     let mut suffix = Vec::new();
-    encode_value(&mut suffix, &Value::Int(database_id as i64), Direction::Ascending);
+    encode_value(
+        &mut suffix,
+        &Value::Int(database_id as i64),
+        Direction::Ascending,
+    );
     system_key(b"sql/tbl", &suffix)
 }
 

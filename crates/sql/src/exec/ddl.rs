@@ -13,14 +13,21 @@ use sqlparser::ast;
 use super::eval::Env;
 use super::write::assign;
 use super::ExecContext;
-use crate::catalog::{ColumnDescriptor, IndexDescriptor, IndexDirection, TableDescriptor, PRIMARY_INDEX_ID, ROWID_COLUMN};
+use crate::catalog::{
+    ColumnDescriptor, IndexDescriptor, IndexDirection, TableDescriptor, PRIMARY_INDEX_ID,
+    ROWID_COLUMN,
+};
 use crate::encoding;
 use crate::error::{code, SqlError};
 use crate::plan::bind::{ident, table_name};
 use crate::session::ExecResult;
 use crate::types::{Datum, SqlType};
 
-pub async fn create_database(ctx: &ExecContext<'_>, name: &ast::ObjectName, if_not_exists: bool) -> Result<ExecResult, SqlError> {
+pub async fn create_database(
+    ctx: &ExecContext<'_>,
+    name: &ast::ObjectName,
+    if_not_exists: bool,
+) -> Result<ExecResult, SqlError> {
     let name = table_name(name)?;
     let catalog = ctx.catalog();
     if if_not_exists && catalog.database(&name).await?.is_some() {
@@ -30,7 +37,10 @@ pub async fn create_database(ctx: &ExecContext<'_>, name: &ast::ObjectName, if_n
     Ok(ExecResult::command("CREATE DATABASE"))
 }
 
-pub async fn create_table(ctx: &ExecContext<'_>, create: &ast::CreateTable) -> Result<ExecResult, SqlError> {
+pub async fn create_table(
+    ctx: &ExecContext<'_>,
+    create: &ast::CreateTable,
+) -> Result<ExecResult, SqlError> {
     if create.query.is_some() {
         return Err(SqlError::unsupported("CREATE TABLE ... AS"));
     }
@@ -41,11 +51,14 @@ pub async fn create_table(ctx: &ExecContext<'_>, create: &ast::CreateTable) -> R
         if create.if_not_exists {
             return Ok(ExecResult::command("CREATE TABLE"));
         }
-        return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+        return Err(SqlError::new(
+            code::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
     }
     let mut columns = Vec::new();
     let mut primary: Option<Vec<(String, IndexDirection)>> = None;
-    let mut uniques: Vec<(Option<String>, Vec<(String, IndexDirection)>)> = Vec::new();
+    let mut uniques: Vec<(Option<String>, KeyColumns)> = Vec::new();
     for (i, def) in create.columns.iter().enumerate() {
         let column_name = ident(&def.name);
         let serial = is_serial(&def.data_type);
@@ -68,9 +81,15 @@ pub async fn create_table(ctx: &ExecContext<'_>, create: &ast::CreateTable) -> R
                     }
                     primary = Some(vec![(column_name.clone(), IndexDirection::Asc)]);
                 }
-                ast::ColumnOption::Unique(_) => uniques.push((None, vec![(column_name.clone(), IndexDirection::Asc)])),
-                ast::ColumnOption::Check(_) => return Err(SqlError::unsupported("CHECK constraints")),
-                ast::ColumnOption::ForeignKey(_) => return Err(SqlError::unsupported("foreign keys")),
+                ast::ColumnOption::Unique(_) => {
+                    uniques.push((None, vec![(column_name.clone(), IndexDirection::Asc)]))
+                }
+                ast::ColumnOption::Check(_) => {
+                    return Err(SqlError::unsupported("CHECK constraints"))
+                }
+                ast::ColumnOption::ForeignKey(_) => {
+                    return Err(SqlError::unsupported("foreign keys"))
+                }
                 other => return Err(SqlError::unsupported(format!("column option {other}"))),
             }
         }
@@ -84,9 +103,15 @@ pub async fn create_table(ctx: &ExecContext<'_>, create: &ast::CreateTable) -> R
                 }
                 primary = Some(index_columns(&pk.columns)?);
             }
-            ast::TableConstraint::Unique(u) => uniques.push((u.name.as_ref().map(ident), index_columns(&u.columns)?)),
-            ast::TableConstraint::Check(_) => return Err(SqlError::unsupported("CHECK constraints")),
-            ast::TableConstraint::ForeignKey(_) => return Err(SqlError::unsupported("foreign keys")),
+            ast::TableConstraint::Unique(u) => {
+                uniques.push((u.name.as_ref().map(ident), index_columns(&u.columns)?))
+            }
+            ast::TableConstraint::Check(_) => {
+                return Err(SqlError::unsupported("CHECK constraints"))
+            }
+            ast::TableConstraint::ForeignKey(_) => {
+                return Err(SqlError::unsupported("foreign keys"))
+            }
             other => return Err(SqlError::unsupported(format!("constraint {other}"))),
         }
     }
@@ -96,7 +121,9 @@ pub async fn create_table(ctx: &ExecContext<'_>, create: &ast::CreateTable) -> R
         None => {
             // No primary key: a hidden row id, as CockroachDB's rowid.
             if columns.iter().any(|c| c.name == ROWID_COLUMN) {
-                return Err(SqlError::unsupported("a column named rowid in a table without a primary key"));
+                return Err(SqlError::unsupported(
+                    "a column named rowid in a table without a primary key",
+                ));
             }
             columns.push(ColumnDescriptor {
                 id: next_column_id,
@@ -110,7 +137,9 @@ pub async fn create_table(ctx: &ExecContext<'_>, create: &ast::CreateTable) -> R
             vec![(ROWID_COLUMN.to_string(), IndexDirection::Asc)]
         }
     };
-    let resolve = |cols: &[(String, IndexDirection)], columns: &[ColumnDescriptor]| -> Result<Vec<(u32, IndexDirection)>, SqlError> {
+    let resolve = |cols: &[(String, IndexDirection)],
+                   columns: &[ColumnDescriptor]|
+     -> Result<Vec<(u32, IndexDirection)>, SqlError> {
         cols.iter()
             .map(|(n, d)| {
                 columns
@@ -131,7 +160,13 @@ pub async fn create_table(ctx: &ExecContext<'_>, create: &ast::CreateTable) -> R
     let mut next_index_id = PRIMARY_INDEX_ID + 1;
     for (constraint_name, cols) in uniques {
         let index_name = constraint_name.unwrap_or_else(|| {
-            format!("{name}_{}_key", cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join("_"))
+            format!(
+                "{name}_{}_key",
+                cols.iter()
+                    .map(|(c, _)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join("_")
+            )
         });
         indexes.push(IndexDescriptor {
             id: next_index_id,
@@ -163,13 +198,20 @@ pub async fn create_table(ctx: &ExecContext<'_>, create: &ast::CreateTable) -> R
         if let Some(default) = &column.default {
             let e = crate::plan::bind::parse_default(default)?;
             let tables = Default::default();
-            crate::plan::bind::Binder::new(&tables, &[]).bind_expr(&e, &crate::plan::bind::Scope::new(&[]), column.ty)?;
+            crate::plan::bind::Binder::new(&tables, &[]).bind_expr(
+                &e,
+                &crate::plan::bind::Scope::new(&[]),
+                column.ty,
+            )?;
         }
     }
     catalog.create_table(&table).await?;
     ctx.engine.split_at_table(table.id);
     Ok(ExecResult::command("CREATE TABLE"))
 }
+
+/// Key columns by name, with their direction.
+type KeyColumns = Vec<(String, IndexDirection)>;
 
 fn is_serial(data_type: &ast::DataType) -> bool {
     matches!(data_type, ast::DataType::Custom(name, _) if name.to_string().to_lowercase().contains("serial"))
@@ -188,7 +230,11 @@ fn index_columns(columns: &[ast::IndexColumn]) -> Result<Vec<(String, IndexDirec
         .map(|c| {
             let name = match &c.column.expr {
                 ast::Expr::Identifier(i) => ident(i),
-                other => return Err(SqlError::unsupported(format!("an index on the expression {other}"))),
+                other => {
+                    return Err(SqlError::unsupported(format!(
+                        "an index on the expression {other}"
+                    )))
+                }
             };
             let direction = match c.column.options.sort {
                 Some(ast::OrderBySort::Desc) => IndexDirection::Desc,
@@ -199,19 +245,28 @@ fn index_columns(columns: &[ast::IndexColumn]) -> Result<Vec<(String, IndexDirec
         .collect()
 }
 
-pub async fn create_index(ctx: &ExecContext<'_>, create: &ast::CreateIndex) -> Result<ExecResult, SqlError> {
+pub async fn create_index(
+    ctx: &ExecContext<'_>,
+    create: &ast::CreateIndex,
+) -> Result<ExecResult, SqlError> {
     if create.predicate.is_some() {
         return Err(SqlError::unsupported("partial indexes"));
     }
     let catalog = ctx.catalog();
-    let mut table = catalog.require_table(ctx.database, &table_name(&create.table_name)?).await?;
+    let mut table = catalog
+        .require_table(ctx.database, &table_name(&create.table_name)?)
+        .await?;
     let columns = index_columns(&create.columns)?;
     let name = match &create.name {
         Some(n) => table_name(n)?,
         None => format!(
             "{}_{}_{}",
             table.name,
-            columns.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join("_"),
+            columns
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .collect::<Vec<_>>()
+                .join("_"),
             if create.unique { "key" } else { "idx" }
         ),
     };
@@ -219,7 +274,10 @@ pub async fn create_index(ctx: &ExecContext<'_>, create: &ast::CreateIndex) -> R
         if create.if_not_exists {
             return Ok(ExecResult::command("CREATE INDEX"));
         }
-        return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+        return Err(SqlError::new(
+            code::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
     }
     let resolved = columns
         .iter()
@@ -238,7 +296,11 @@ pub async fn create_index(ctx: &ExecContext<'_>, create: &ast::CreateIndex) -> R
     for row in &rows {
         let (key, value) = encoding::index_entry(&table, &index, row)?;
         if encoding::enforces_uniqueness(&table, &index, row) {
-            requests.push(Request::ConditionalPut { key, value, expected: None });
+            requests.push(Request::ConditionalPut {
+                key,
+                value,
+                expected: None,
+            });
         } else {
             requests.push(Request::Put { key, value });
         }
@@ -246,24 +308,41 @@ pub async fn create_index(ctx: &ExecContext<'_>, create: &ast::CreateIndex) -> R
     table.indexes.push(index.clone());
     catalog.update_table(&mut table).await?;
     if !requests.is_empty() {
-        ctx.txn.write_batch(requests).await.map_err(|e| match SqlError::from(e) {
-            e if e.code == code::UNIQUE_VIOLATION => SqlError::new(
-                code::UNIQUE_VIOLATION,
-                format!("could not create unique index \"{}\": the table holds duplicate values", index.name),
-            ),
-            e => e,
-        })?;
+        ctx.txn
+            .write_batch(requests)
+            .await
+            .map_err(|e| match SqlError::from(e) {
+                e if e.code == code::UNIQUE_VIOLATION => SqlError::new(
+                    code::UNIQUE_VIOLATION,
+                    format!(
+                        "could not create unique index \"{}\": the table holds duplicate values",
+                        index.name
+                    ),
+                ),
+                e => e,
+            })?;
     }
     Ok(ExecResult::command("CREATE INDEX"))
 }
 
-async fn read_all(ctx: &ExecContext<'_>, table: &TableDescriptor) -> Result<Vec<Vec<Datum>>, SqlError> {
+async fn read_all(
+    ctx: &ExecContext<'_>,
+    table: &TableDescriptor,
+) -> Result<Vec<Vec<Datum>>, SqlError> {
     let (start, end) = encoding::index_span(table, table.primary_index.id);
     let pairs = ctx.txn.scan(&start, &end, 0).await?;
-    pairs.iter().map(|(k, v)| encoding::decode_row(table, k, v)).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| encoding::decode_row(table, k, v))
+        .collect()
 }
 
-pub async fn drop(ctx: &ExecContext<'_>, object_type: ast::ObjectType, if_exists: bool, names: &[ast::ObjectName]) -> Result<ExecResult, SqlError> {
+pub async fn drop(
+    ctx: &ExecContext<'_>,
+    object_type: ast::ObjectType,
+    if_exists: bool,
+    names: &[ast::ObjectName],
+) -> Result<ExecResult, SqlError> {
     let catalog = ctx.catalog();
     match object_type {
         ast::ObjectType::Table => {
@@ -288,7 +367,10 @@ pub async fn drop(ctx: &ExecContext<'_>, object_type: ast::ObjectType, if_exists
                     Some(db) => catalog.drop_database(&db).await?,
                     None if if_exists => {}
                     None => {
-                        return Err(SqlError::new(code::INVALID_CATALOG_NAME, format!("database \"{name}\" does not exist")))
+                        return Err(SqlError::new(
+                            code::INVALID_CATALOG_NAME,
+                            format!("database \"{name}\" does not exist"),
+                        ))
                     }
                 }
             }
@@ -310,14 +392,20 @@ pub async fn drop(ctx: &ExecContext<'_>, object_type: ast::ObjectType, if_exists
                         let index = table.index(&name).cloned().expect("found");
                         let (start, end) = encoding::index_span(&table, index.id);
                         let entries = ctx.txn.scan(&start, &end, 0).await?;
-                        let deletes = entries.into_iter().map(|(key, _)| Request::Delete { key }).collect();
+                        let deletes = entries
+                            .into_iter()
+                            .map(|(key, _)| Request::Delete { key })
+                            .collect();
                         ctx.txn.write_batch(deletes).await?;
                         table.indexes.retain(|i| i.name != name);
                         catalog.update_table(&mut table).await?;
                     }
                     None if if_exists => {}
                     None => {
-                        return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("index \"{name}\" does not exist")))
+                        return Err(SqlError::new(
+                            code::UNDEFINED_OBJECT,
+                            format!("index \"{name}\" does not exist"),
+                        ))
                     }
                 }
             }
@@ -330,31 +418,47 @@ pub async fn drop(ctx: &ExecContext<'_>, object_type: ast::ObjectType, if_exists
 /// Deletes every row and index entry of `table` in the transaction.
 async fn delete_all(ctx: &ExecContext<'_>, table: &TableDescriptor) -> Result<u64, SqlError> {
     let mut deleted = 0;
-    for index_id in std::iter::once(table.primary_index.id).chain(table.indexes.iter().map(|i| i.id)) {
+    for index_id in
+        std::iter::once(table.primary_index.id).chain(table.indexes.iter().map(|i| i.id))
+    {
         let (start, end) = encoding::index_span(table, index_id);
         let pairs = ctx.txn.scan(&start, &end, 0).await?;
         if index_id == table.primary_index.id {
             deleted = pairs.len() as u64;
         }
-        let deletes: Vec<Request> = pairs.into_iter().map(|(key, _)| Request::Delete { key }).collect();
+        let deletes: Vec<Request> = pairs
+            .into_iter()
+            .map(|(key, _)| Request::Delete { key })
+            .collect();
         ctx.txn.write_batch(deletes).await?;
     }
     Ok(deleted)
 }
 
-pub async fn truncate(ctx: &ExecContext<'_>, truncate: &ast::Truncate) -> Result<ExecResult, SqlError> {
+pub async fn truncate(
+    ctx: &ExecContext<'_>,
+    truncate: &ast::Truncate,
+) -> Result<ExecResult, SqlError> {
     let catalog = ctx.catalog();
     for target in &truncate.table_names {
-        let table = catalog.require_table(ctx.database, &table_name(&target.name)?).await?;
+        let table = catalog
+            .require_table(ctx.database, &table_name(&target.name)?)
+            .await?;
         delete_all(ctx, &table).await?;
     }
     Ok(ExecResult::command("TRUNCATE"))
 }
 
-pub async fn alter_table(ctx: &ExecContext<'_>, alter: &ast::AlterTable) -> Result<ExecResult, SqlError> {
+pub async fn alter_table(
+    ctx: &ExecContext<'_>,
+    alter: &ast::AlterTable,
+) -> Result<ExecResult, SqlError> {
     let catalog = ctx.catalog();
     let name = table_name(&alter.name)?;
-    let mut table = match catalog.table(catalog.require_database(ctx.database).await?.id, &name).await? {
+    let mut table = match catalog
+        .table(catalog.require_database(ctx.database).await?.id, &name)
+        .await?
+    {
         Some(t) => t,
         None if alter.if_exists => return Ok(ExecResult::command("ALTER TABLE")),
         None => return Err(SqlError::undefined_table(&name)),
@@ -389,7 +493,9 @@ pub async fn alter_table(ctx: &ExecContext<'_>, alter: &ast::AlterTable) -> Resu
                         ast::ColumnOption::Null => column.nullable = true,
                         ast::ColumnOption::NotNull => column.nullable = false,
                         ast::ColumnOption::Default(e) => column.default = Some(e.to_string()),
-                        other => return Err(SqlError::unsupported(format!("ADD COLUMN with {other}"))),
+                        other => {
+                            return Err(SqlError::unsupported(format!("ADD COLUMN with {other}")))
+                        }
                     }
                 }
                 table.next_column_id += 1;
@@ -412,7 +518,11 @@ pub async fn alter_table(ctx: &ExecContext<'_>, alter: &ast::AlterTable) -> Resu
                     if table.primary_index.columns.iter().any(|(c, _)| *c == id) {
                         return Err(SqlError::unsupported("dropping a primary key column"));
                     }
-                    if table.indexes.iter().any(|i| i.columns.iter().any(|(c, _)| *c == id)) {
+                    if table
+                        .indexes
+                        .iter()
+                        .any(|i| i.columns.iter().any(|(c, _)| *c == id))
+                    {
                         return Err(SqlError::new(
                             code::DEPENDENT_OBJECTS_STILL_EXIST,
                             format!("column \"{column_name}\" is used by an index: drop the index first"),
@@ -432,12 +542,20 @@ pub async fn alter_table(ctx: &ExecContext<'_>, alter: &ast::AlterTable) -> Resu
 
 /// Adds `column` and fills it in every existing row with its default (or
 /// NULL), in this transaction.
-async fn add_column(ctx: &ExecContext<'_>, table: &mut TableDescriptor, column: ColumnDescriptor) -> Result<(), SqlError> {
+async fn add_column(
+    ctx: &ExecContext<'_>,
+    table: &mut TableDescriptor,
+    column: ColumnDescriptor,
+) -> Result<(), SqlError> {
     let default = match &column.default {
         Some(text) => {
             let e = crate::plan::bind::parse_default(text)?;
             let tables = Default::default();
-            Some(crate::plan::bind::Binder::new(&tables, &[]).bind_expr(&e, &crate::plan::bind::Scope::new(&[]), column.ty)?)
+            Some(crate::plan::bind::Binder::new(&tables, &[]).bind_expr(
+                &e,
+                &crate::plan::bind::Scope::new(&[]),
+                column.ty,
+            )?)
         }
         None => None,
     };

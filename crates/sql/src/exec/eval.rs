@@ -27,7 +27,10 @@ pub struct Env<'a> {
 /// Evaluates `e` over `row`.
 pub fn eval(e: &Expr, row: &[Datum], env: &Env) -> Result<Datum, SqlError> {
     Ok(match e {
-        Expr::Column(i, _) => row.get(*i).cloned().ok_or_else(|| SqlError::internal("column out of range"))?,
+        Expr::Column(i, _) => row
+            .get(*i)
+            .cloned()
+            .ok_or_else(|| SqlError::internal("column out of range"))?,
         Expr::Slot(..) => return Err(SqlError::internal("unlifted expression")),
         Expr::Subquery(index, _) => match subquery(env, *index)? {
             [] => Datum::Null,
@@ -40,11 +43,19 @@ pub fn eval(e: &Expr, row: &[Datum], env: &Env) -> Result<Datum, SqlError> {
             }
         },
         Expr::Exists(index, negated) => Datum::Bool(subquery(env, *index)?.is_empty() == *negated),
-        Expr::InSubquery { expr, index, negated } => {
+        Expr::InSubquery {
+            expr,
+            index,
+            negated,
+        } => {
             let value = eval(expr, row, env)?;
             let rows = subquery(env, *index)?;
             if value.is_null() {
-                return Ok(if rows.is_empty() { Datum::Bool(*negated) } else { Datum::Null });
+                return Ok(if rows.is_empty() {
+                    Datum::Bool(*negated)
+                } else {
+                    Datum::Null
+                });
             }
             let mut saw_null = false;
             for r in rows {
@@ -62,11 +73,12 @@ pub fn eval(e: &Expr, row: &[Datum], env: &Env) -> Result<Datum, SqlError> {
             }
         }
         Expr::Literal(d, _) => d.clone(),
-        Expr::Param(i) => env
-            .params
-            .get(*i)
-            .cloned()
-            .ok_or_else(|| SqlError::new(code::INVALID_PARAMETER_REFERENCE, format!("there is no parameter ${}", i + 1)))?,
+        Expr::Param(i) => env.params.get(*i).cloned().ok_or_else(|| {
+            SqlError::new(
+                code::INVALID_PARAMETER_REFERENCE,
+                format!("there is no parameter ${}", i + 1),
+            )
+        })?,
         Expr::Binary(BinaryOp::And, a, b) => {
             let a = eval(a, row, env)?;
             if a == Datum::Bool(false) {
@@ -98,7 +110,12 @@ pub fn eval(e: &Expr, row: &[Datum], env: &Env) -> Result<Datum, SqlError> {
         Expr::Not(a) => match eval(a, row, env)? {
             Datum::Bool(b) => Datum::Bool(!b),
             Datum::Null => Datum::Null,
-            other => return Err(SqlError::mismatch(format!("argument of NOT must be type boolean, not {}", other.natural_type()))),
+            other => {
+                return Err(SqlError::mismatch(format!(
+                    "argument of NOT must be type boolean, not {}",
+                    other.natural_type()
+                )))
+            }
         },
         Expr::Negate(a) => match eval(a, row, env)? {
             Datum::Int(i) => Datum::Int(i.checked_neg().ok_or_else(|| overflow("bigint"))?),
@@ -110,14 +127,23 @@ pub fn eval(e: &Expr, row: &[Datum], env: &Env) -> Result<Datum, SqlError> {
                 micros: -i.micros,
             }),
             Datum::Null => Datum::Null,
-            other => return Err(SqlError::mismatch(format!("cannot negate {}", other.natural_type()))),
+            other => {
+                return Err(SqlError::mismatch(format!(
+                    "cannot negate {}",
+                    other.natural_type()
+                )))
+            }
         },
         Expr::IsNull(a, negated) => Datum::Bool(eval(a, row, env)?.is_null() != *negated),
         Expr::IsDistinct(a, b, not_distinct) => {
             let (l, r) = (eval(a, row, env)?, eval(b, row, env)?);
             Datum::Bool(l.group_eq(&r) == *not_distinct)
         }
-        Expr::InList { expr, list, negated } => {
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
             let value = eval(expr, row, env)?;
             if value.is_null() {
                 return Ok(Datum::Null);
@@ -207,7 +233,10 @@ fn coerce(d: Datum, ty: SqlType) -> Result<Datum, SqlError> {
 }
 
 fn overflow(ty: &str) -> SqlError {
-    SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, format!("{ty} out of range"))
+    SqlError::new(
+        code::NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("{ty} out of range"),
+    )
 }
 
 fn division_by_zero() -> SqlError {
@@ -230,7 +259,11 @@ pub fn binary(op: BinaryOp, l: Datum, r: Datum) -> Result<Datum, SqlError> {
             None => {
                 return Err(SqlError::new(
                     code::UNDEFINED_FUNCTION,
-                    format!("cannot compare {} with {}", l.natural_type(), r.natural_type()),
+                    format!(
+                        "cannot compare {} with {}",
+                        l.natural_type(),
+                        r.natural_type()
+                    ),
                 ))
             }
         };
@@ -262,12 +295,20 @@ fn json_get(op: BinaryOp, l: Datum, r: Datum) -> Result<Datum, SqlError> {
         Datum::Int(i) => match &j {
             serde_json::Value::Array(items) => {
                 let index = if i < 0 { items.len() as i64 + i } else { i };
-                usize::try_from(index).ok().and_then(|i| items.get(i)).cloned()
+                usize::try_from(index)
+                    .ok()
+                    .and_then(|i| items.get(i))
+                    .cloned()
             }
             _ => None,
         },
         Datum::Text(key) => j.get(&key).cloned(),
-        other => return Err(SqlError::mismatch(format!("cannot index jsonb with {}", other.natural_type()))),
+        other => {
+            return Err(SqlError::mismatch(format!(
+                "cannot index jsonb with {}",
+                other.natural_type()
+            )))
+        }
     };
     Ok(match (found, op) {
         (None, _) => Datum::Null,
@@ -312,13 +353,17 @@ fn arithmetic(op: BinaryOp, l: Datum, r: Datum) -> Result<Datum, SqlError> {
         (D::TimestampTz(t), D::Interval(i)) => D::TimestampTz(shift(t, i, op)?),
         (D::Date(d), D::Interval(i)) => D::Timestamp(shift(d as i64 * DAY, i, op)?),
         (D::Interval(i), D::Timestamp(t)) if op == BinaryOp::Add => D::Timestamp(shift(t, i, op)?),
-        (D::Interval(i), D::TimestampTz(t)) if op == BinaryOp::Add => D::TimestampTz(shift(t, i, op)?),
+        (D::Interval(i), D::TimestampTz(t)) if op == BinaryOp::Add => {
+            D::TimestampTz(shift(t, i, op)?)
+        }
         (D::Date(d), D::Int(n)) if matches!(op, BinaryOp::Add | BinaryOp::Sub) => {
             let n = i32::try_from(n).map_err(|_| overflow("date"))?;
             D::Date(if op == BinaryOp::Add { d + n } else { d - n })
         }
         (D::Date(a), D::Date(b)) if op == BinaryOp::Sub => D::Int((a - b) as i64),
-        (D::Timestamp(a) | D::TimestampTz(a), D::Timestamp(b) | D::TimestampTz(b)) if op == BinaryOp::Sub => {
+        (D::Timestamp(a) | D::TimestampTz(a), D::Timestamp(b) | D::TimestampTz(b))
+            if op == BinaryOp::Sub =>
+        {
             let micros = a - b;
             D::Interval(Interval {
                 months: 0,
@@ -337,7 +382,11 @@ fn arithmetic(op: BinaryOp, l: Datum, r: Datum) -> Result<Datum, SqlError> {
         (l, r) => {
             return Err(SqlError::new(
                 code::UNDEFINED_FUNCTION,
-                format!("operator does not exist: {} {op:?} {}", l.natural_type(), r.natural_type()),
+                format!(
+                    "operator does not exist: {} {op:?} {}",
+                    l.natural_type(),
+                    r.natural_type()
+                ),
             ))
         }
     })
@@ -348,7 +397,12 @@ fn shift(t: i64, i: Interval, op: BinaryOp) -> Result<i64, SqlError> {
     let sign = match op {
         BinaryOp::Add => 1,
         BinaryOp::Sub => -1,
-        _ => return Err(SqlError::new(code::UNDEFINED_FUNCTION, "only + and - apply to a timestamp and an interval")),
+        _ => {
+            return Err(SqlError::new(
+                code::UNDEFINED_FUNCTION,
+                "only + and - apply to a timestamp and an interval",
+            ))
+        }
     };
     let mut t = t;
     if i.months != 0 {
@@ -362,12 +416,14 @@ fn add_months(t: i64, months: i32) -> Result<i64, SqlError> {
     const DAY: i64 = 86_400_000_000;
     let days = t.div_euclid(DAY);
     let in_day = t.rem_euclid(DAY);
-    let date = time::Date::from_julian_day(days as i32 + 2_440_588).map_err(|_| overflow("timestamp"))?;
+    let date =
+        time::Date::from_julian_day(days as i32 + 2_440_588).map_err(|_| overflow("timestamp"))?;
     let total = date.year() * 12 + (date.month() as i32 - 1) + months;
     let (year, month) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8);
     let month = time::Month::try_from(month).map_err(|_| overflow("timestamp"))?;
     let day = date.day().min(month.length(year));
-    let shifted = time::Date::from_calendar_date(year, month, day).map_err(|_| overflow("timestamp"))?;
+    let shifted =
+        time::Date::from_calendar_date(year, month, day).map_err(|_| overflow("timestamp"))?;
     Ok((shifted.to_julian_day() as i64 - 2_440_588) * DAY + in_day)
 }
 
@@ -404,7 +460,9 @@ fn decimal_op(op: BinaryOp, a: Decimal, b: Decimal) -> Result<Datum, SqlError> {
             // Up to 20 decimal places, trailing zeros dropped but never
             // fewer places than the operands have.
             a.checked_div(b).map(|q| {
-                let mut q = q.round_dp_with_strategy(20, RoundingStrategy::MidpointAwayFromZero).normalize();
+                let mut q = q
+                    .round_dp_with_strategy(20, RoundingStrategy::MidpointAwayFromZero)
+                    .normalize();
                 let scale = a.scale().max(b.scale());
                 if q.scale() < scale {
                     q.rescale(scale);
@@ -420,7 +478,9 @@ fn decimal_op(op: BinaryOp, a: Decimal, b: Decimal) -> Result<Datum, SqlError> {
         }
         _ => unreachable!("arithmetic"),
     };
-    result.map(Datum::Decimal).ok_or_else(|| overflow("numeric"))
+    result
+        .map(Datum::Decimal)
+        .ok_or_else(|| overflow("numeric"))
 }
 
 /// SQL LIKE: `%` any run, `_` one character, `\` escapes.
@@ -439,7 +499,13 @@ pub fn like(value: &str, pattern: &str) -> bool {
     matches(&v, &p)
 }
 
-fn function(f: Function, args: &[Expr], ty: SqlType, row: &[Datum], env: &Env) -> Result<Datum, SqlError> {
+fn function(
+    f: Function,
+    args: &[Expr],
+    ty: SqlType,
+    row: &[Datum],
+    env: &Env,
+) -> Result<Datum, SqlError> {
     // Functions that look at their arguments lazily or not at all.
     match f {
         Function::Coalesce => {
@@ -465,13 +531,23 @@ fn function(f: Function, args: &[Expr], ty: SqlType, row: &[Datum], env: &Env) -
         Function::CurrentUser => return Ok(Datum::Text(env.user.to_string())),
         Function::CurrentSchema => return Ok(Datum::Text("public".into())),
         Function::GatewayRegion => {
-            return Ok(env.region.map(|r| Datum::Text(r.to_string())).unwrap_or(Datum::Null))
+            return Ok(env
+                .region
+                .map(|r| Datum::Text(r.to_string()))
+                .unwrap_or(Datum::Null))
         }
         Function::NullFunction => return Ok(Datum::Null),
         _ => {}
     }
-    let values: Vec<Datum> = args.iter().map(|a| eval(a, row, env)).collect::<Result<_, _>>()?;
-    if f != Function::Concat && values.iter().any(Datum::is_null) && f != Function::Greatest && f != Function::Least {
+    let values: Vec<Datum> = args
+        .iter()
+        .map(|a| eval(a, row, env))
+        .collect::<Result<_, _>>()?;
+    if f != Function::Concat
+        && values.iter().any(Datum::is_null)
+        && f != Function::Greatest
+        && f != Function::Least
+    {
         return Ok(Datum::Null);
     }
     let text_arg = |i: usize| -> String { as_text(values[i].clone()) };
@@ -489,7 +565,12 @@ fn function(f: Function, args: &[Expr], ty: SqlType, row: &[Datum], env: &Env) -
             Datum::Int(i) => Datum::Int(i.checked_abs().ok_or_else(|| overflow("bigint"))?),
             Datum::Float(x) => Datum::Float(x.abs()),
             Datum::Decimal(d) => Datum::Decimal(d.abs()),
-            other => return Err(SqlError::mismatch(format!("abs of {}", other.natural_type()))),
+            other => {
+                return Err(SqlError::mismatch(format!(
+                    "abs of {}",
+                    other.natural_type()
+                )))
+            }
         },
         Function::NullIf => {
             if values[0].sql_cmp(&values[1]) == Some(Ordering::Equal) {
@@ -505,7 +586,11 @@ fn function(f: Function, args: &[Expr], ty: SqlType, row: &[Datum], env: &Env) -
                     None => v,
                     Some(b) => {
                         let ord = v.sort_cmp(&b);
-                        let take = if f == Function::Greatest { ord == Ordering::Greater } else { ord == Ordering::Less };
+                        let take = if f == Function::Greatest {
+                            ord == Ordering::Greater
+                        } else {
+                            ord == Ordering::Less
+                        };
                         if take {
                             v
                         } else {
@@ -532,7 +617,10 @@ fn function(f: Function, args: &[Expr], ty: SqlType, row: &[Datum], env: &Env) -
                 Some(_) => {
                     let length = int_arg(2)?;
                     if length < 0 {
-                        return Err(SqlError::new(code::INVALID_PARAMETER_VALUE, "negative substring length not allowed"));
+                        return Err(SqlError::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            "negative substring length not allowed",
+                        ));
                     }
                     start.saturating_add(length)
                 }
@@ -540,10 +628,18 @@ fn function(f: Function, args: &[Expr], ty: SqlType, row: &[Datum], env: &Env) -
             };
             let from = (start.max(1) - 1) as usize;
             let to = (end.max(1) - 1).min(s.len() as i64) as usize;
-            Datum::Text(if from >= to { String::new() } else { s[from..to].iter().collect() })
+            Datum::Text(if from >= to {
+                String::new()
+            } else {
+                s[from..to].iter().collect()
+            })
         }
         Function::Round | Function::Trunc => {
-            let places = if values.len() > 1 { int_arg(1)? as i32 } else { 0 };
+            let places = if values.len() > 1 {
+                int_arg(1)? as i32
+            } else {
+                0
+            };
             let strategy = if f == Function::Round {
                 RoundingStrategy::MidpointAwayFromZero
             } else {
@@ -553,7 +649,11 @@ fn function(f: Function, args: &[Expr], ty: SqlType, row: &[Datum], env: &Env) -
                 Datum::Float(x) => {
                     let factor = 10f64.powi(places);
                     let scaled = x * factor;
-                    let r = if f == Function::Round { scaled.round_ties_even() } else { scaled.trunc() };
+                    let r = if f == Function::Round {
+                        scaled.round_ties_even()
+                    } else {
+                        scaled.trunc()
+                    };
                     Datum::Float(r / factor)
                 }
                 other => {
@@ -566,16 +666,39 @@ fn function(f: Function, args: &[Expr], ty: SqlType, row: &[Datum], env: &Env) -
             }
         }
         Function::Ceil | Function::Floor => match &values[0] {
-            Datum::Float(x) => Datum::Float(if f == Function::Ceil { x.ceil() } else { x.floor() }),
-            Datum::Decimal(d) => Datum::Decimal(if f == Function::Ceil { d.ceil() } else { d.floor() }),
+            Datum::Float(x) => Datum::Float(if f == Function::Ceil {
+                x.ceil()
+            } else {
+                x.floor()
+            }),
+            Datum::Decimal(d) => Datum::Decimal(if f == Function::Ceil {
+                d.ceil()
+            } else {
+                d.floor()
+            }),
             Datum::Int(i) => Datum::Int(*i),
-            other => return Err(SqlError::mismatch(format!("ceil/floor of {}", other.natural_type()))),
+            other => {
+                return Err(SqlError::mismatch(format!(
+                    "ceil/floor of {}",
+                    other.natural_type()
+                )))
+            }
         },
-        Function::Concat => Datum::Text(values.into_iter().filter(|v| !v.is_null()).map(as_text).collect()),
+        Function::Concat => Datum::Text(
+            values
+                .into_iter()
+                .filter(|v| !v.is_null())
+                .map(as_text)
+                .collect(),
+        ),
         Function::Replace => Datum::Text(text_arg(0).replace(&text_arg(1), &text_arg(2))),
         Function::Trim | Function::Ltrim | Function::Rtrim => {
             let s = text_arg(0);
-            let chars: Vec<char> = if values.len() > 1 { text_arg(1).chars().collect() } else { vec![' '] };
+            let chars: Vec<char> = if values.len() > 1 {
+                text_arg(1).chars().collect()
+            } else {
+                vec![' ']
+            };
             let trimmed = match f {
                 Function::Ltrim => s.trim_start_matches(chars.as_slice()),
                 Function::Rtrim => s.trim_end_matches(chars.as_slice()),
@@ -586,7 +709,11 @@ fn function(f: Function, args: &[Expr], ty: SqlType, row: &[Datum], env: &Env) -
         Function::Left | Function::Right => {
             let s: Vec<char> = text_arg(0).chars().collect();
             let n = int_arg(1)?;
-            let count = if n >= 0 { (n as usize).min(s.len()) } else { s.len().saturating_sub(n.unsigned_abs() as usize) };
+            let count = if n >= 0 {
+                (n as usize).min(s.len())
+            } else {
+                s.len().saturating_sub(n.unsigned_abs() as usize)
+            };
             Datum::Text(if f == Function::Left {
                 s[..count].iter().collect()
             } else {
@@ -618,11 +745,17 @@ fn extract(field: &str, value: &Datum) -> Result<Datum, SqlError> {
     let micros = match value {
         Datum::Timestamp(t) | Datum::TimestampTz(t) => *t,
         Datum::Date(d) => *d as i64 * DAY,
-        other => return Err(SqlError::mismatch(format!("cannot extract from {}", other.natural_type()))),
+        other => {
+            return Err(SqlError::mismatch(format!(
+                "cannot extract from {}",
+                other.natural_type()
+            )))
+        }
     };
     let days = micros.div_euclid(DAY);
     let in_day = micros.rem_euclid(DAY);
-    let date = time::Date::from_julian_day(days as i32 + 2_440_588).map_err(|_| overflow("timestamp"))?;
+    let date =
+        time::Date::from_julian_day(days as i32 + 2_440_588).map_err(|_| overflow("timestamp"))?;
     let n: i64 = match field {
         "year" => date.year() as i64,
         "month" => date.month() as i64,
@@ -630,15 +763,23 @@ fn extract(field: &str, value: &Datum) -> Result<Datum, SqlError> {
         "hour" => in_day / 3_600_000_000,
         "minute" => in_day / 60_000_000 % 60,
         "second" => {
-            let seconds = Decimal::from_i64(in_day % 60_000_000).unwrap_or_default() / Decimal::from(1_000_000);
+            let seconds = Decimal::from_i64(in_day % 60_000_000).unwrap_or_default()
+                / Decimal::from(1_000_000);
             return Ok(Datum::Decimal(seconds));
         }
         "dow" => date.weekday().number_days_from_sunday() as i64,
         "doy" => date.ordinal() as i64,
         "epoch" => {
-            return Ok(Datum::Decimal(Decimal::from_i64(micros).unwrap_or_default() / Decimal::from(1_000_000)));
+            return Ok(Datum::Decimal(
+                Decimal::from_i64(micros).unwrap_or_default() / Decimal::from(1_000_000),
+            ));
         }
-        other => return Err(SqlError::new(code::INVALID_PARAMETER_VALUE, format!("unit \"{other}\" not recognized"))),
+        other => {
+            return Err(SqlError::new(
+                code::INVALID_PARAMETER_VALUE,
+                format!("unit \"{other}\" not recognized"),
+            ))
+        }
     };
     Ok(Datum::Decimal(Decimal::from(n)))
 }
@@ -660,16 +801,43 @@ mod tests {
             row_id: &|| 1,
             subqueries: &[],
         };
-        assert_eq!(eval(&Expr::Binary(BinaryOp::And, null(), f()), &[], &env).unwrap(), Datum::Bool(false));
-        assert_eq!(eval(&Expr::Binary(BinaryOp::Or, null(), f()), &[], &env).unwrap(), Datum::Null);
-        assert_eq!(binary(BinaryOp::Add, Datum::Int(1), Datum::Null).unwrap(), Datum::Null);
+        assert_eq!(
+            eval(&Expr::Binary(BinaryOp::And, null(), f()), &[], &env).unwrap(),
+            Datum::Bool(false)
+        );
+        assert_eq!(
+            eval(&Expr::Binary(BinaryOp::Or, null(), f()), &[], &env).unwrap(),
+            Datum::Null
+        );
+        assert_eq!(
+            binary(BinaryOp::Add, Datum::Int(1), Datum::Null).unwrap(),
+            Datum::Null
+        );
     }
 
     #[test]
     fn arithmetic_errors_carry_their_sqlstate() {
-        assert_eq!(binary(BinaryOp::Div, Datum::Int(1), Datum::Int(0)).unwrap_err().code, code::DIVISION_BY_ZERO);
-        assert_eq!(binary(BinaryOp::Add, Datum::Int(i64::MAX), Datum::Int(1)).unwrap_err().code, code::NUMERIC_VALUE_OUT_OF_RANGE);
-        assert_eq!(binary(BinaryOp::Mul, Datum::Int(6), Datum::Decimal(Decimal::new(15, 1))).unwrap(), Datum::Decimal(Decimal::new(90, 1)));
+        assert_eq!(
+            binary(BinaryOp::Div, Datum::Int(1), Datum::Int(0))
+                .unwrap_err()
+                .code,
+            code::DIVISION_BY_ZERO
+        );
+        assert_eq!(
+            binary(BinaryOp::Add, Datum::Int(i64::MAX), Datum::Int(1))
+                .unwrap_err()
+                .code,
+            code::NUMERIC_VALUE_OUT_OF_RANGE
+        );
+        assert_eq!(
+            binary(
+                BinaryOp::Mul,
+                Datum::Int(6),
+                Datum::Decimal(Decimal::new(15, 1))
+            )
+            .unwrap(),
+            Datum::Decimal(Decimal::new(90, 1))
+        );
     }
 
     #[test]

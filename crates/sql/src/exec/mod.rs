@@ -108,7 +108,11 @@ async fn run_bound(
 }
 
 /// Runs `statement` with `params` in the context's transaction.
-pub async fn execute(ctx: &ExecContext<'_>, statement: &Statement, params: &[Datum]) -> Result<ExecResult, SqlError> {
+pub async fn execute(
+    ctx: &ExecContext<'_>,
+    statement: &Statement,
+    params: &[Datum],
+) -> Result<ExecResult, SqlError> {
     let sql = match statement {
         Statement::Sql(sql) => sql.as_ref(),
         Statement::Meridian(MeridianStatement::ShowRangesFromTable { table }) => {
@@ -121,7 +125,9 @@ pub async fn execute(ctx: &ExecContext<'_>, statement: &Statement, params: &[Dat
     };
     use ast::Statement as S;
     match sql {
-        S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_) => run_bound(ctx, sql, false, params).await,
+        S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_) => {
+            run_bound(ctx, sql, false, params).await
+        }
         S::CreateTable(create) => ddl::create_table(ctx, create).await,
         S::CreateDatabase {
             db_name,
@@ -177,7 +183,9 @@ pub async fn describe(
             let binder = Binder::new(&tables, param_hints);
             let columns = match sql {
                 S::Query(q) => column_infos(&binder.bind_query(q)?),
-                S::Insert(insert) => returning_columns(binder.bind_insert(insert, false)?.returning),
+                S::Insert(insert) => {
+                    returning_columns(binder.bind_insert(insert, false)?.returning)
+                }
                 S::Update(update) => returning_columns(binder.bind_update(update)?.returning),
                 S::Delete(delete) => returning_columns(binder.bind_delete(delete)?.returning),
                 _ => unreachable!("matched above"),
@@ -185,9 +193,14 @@ pub async fn describe(
             Ok((binder.param_types(), columns))
         }
         // Statements whose columns are fixed: run them to see.
-        S::ShowTables { .. } | S::ShowDatabases { .. } | S::ShowColumns { .. } | S::ShowCreate { .. } | S::ShowVariable { .. } => {
-            Ok((param_hints.to_vec(), columns_of(execute(ctx, statement, &[]).await)))
-        }
+        S::ShowTables { .. }
+        | S::ShowDatabases { .. }
+        | S::ShowColumns { .. }
+        | S::ShowCreate { .. }
+        | S::ShowVariable { .. } => Ok((
+            param_hints.to_vec(),
+            columns_of(execute(ctx, statement, &[]).await),
+        )),
         S::Explain { .. } => Ok((param_hints.to_vec(), show::explain_columns())),
         _ => Ok((param_hints.to_vec(), Vec::new())),
     }
@@ -195,7 +208,12 @@ pub async fn describe(
 
 fn returning_columns(returning: Option<crate::plan::bind::Returning>) -> Vec<ColumnInfo> {
     returning
-        .map(|r| r.columns.into_iter().map(|c| ColumnInfo::new(c.name, c.ty)).collect())
+        .map(|r| {
+            r.columns
+                .into_iter()
+                .map(|c| ColumnInfo::new(c.name, c.ty))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -212,7 +230,10 @@ fn first_words(sql: &str) -> String {
 
 /// Reads the descriptors of every table `statement` names (those that
 /// exist; binding reports the others).
-async fn load_tables(ctx: &ExecContext<'_>, statement: &ast::Statement) -> Result<HashMap<String, Arc<TableDescriptor>>, SqlError> {
+async fn load_tables(
+    ctx: &ExecContext<'_>,
+    statement: &ast::Statement,
+) -> Result<HashMap<String, Arc<TableDescriptor>>, SqlError> {
     let mut names = Vec::new();
     let _ = ast::visit_relations(statement, |name| {
         if let Ok(n) = table_name(name) {

@@ -66,10 +66,21 @@ pub fn run<'a>(ctx: &'a ExecContext<'a>, plan: &'a Plan, env: &'a Env<'a>) -> Ro
                 let left_rows = run(ctx, left, env).await?;
                 let right_rows = run(ctx, right, env).await?;
                 let right_width = right.columns().len();
-                join(left_rows, right_rows, right_width, on.as_ref(), *left_outer, equi, env)?
+                join(
+                    left_rows,
+                    right_rows,
+                    right_width,
+                    on.as_ref(),
+                    *left_outer,
+                    equi,
+                    env,
+                )?
             }
             Plan::Aggregate {
-                input, group_by, aggs, ..
+                input,
+                group_by,
+                aggs,
+                ..
             } => {
                 let rows = run(ctx, input, env).await?;
                 aggregate(rows, group_by, aggs, env)?
@@ -82,14 +93,21 @@ pub fn run<'a>(ctx: &'a ExecContext<'a>, plan: &'a Plan, env: &'a Env<'a>) -> Ro
                 let rows = run(ctx, input, env).await?;
                 distinct(rows)
             }
-            Plan::Limit { input, limit, offset } => {
+            Plan::Limit {
+                input,
+                limit,
+                offset,
+            } => {
                 let rows = run(ctx, input, env).await?;
                 let count = |e: &Option<Expr>, what: &str| -> Result<Option<usize>, SqlError> {
                     match e.as_ref().map(|e| eval(e, &[], env)).transpose()? {
                         None | Some(Datum::Null) => Ok(None),
                         Some(d) => match cast::cast(d, SqlType::Int8, true)? {
                             Datum::Int(n) if n >= 0 => Ok(Some(n as usize)),
-                            _ => Err(SqlError::new(code::INVALID_PARAMETER_VALUE, format!("{what} must not be negative"))),
+                            _ => Err(SqlError::new(
+                                code::INVALID_PARAMETER_VALUE,
+                                format!("{what} must not be negative"),
+                            )),
                         },
                     }
                 };
@@ -97,7 +115,12 @@ pub fn run<'a>(ctx: &'a ExecContext<'a>, plan: &'a Plan, env: &'a Env<'a>) -> Ro
                 let take = count(limit, "LIMIT")?.unwrap_or(usize::MAX);
                 rows.into_iter().skip(skip).take(take).collect()
             }
-            Plan::SetOp { left, right, op, all } => {
+            Plan::SetOp {
+                left,
+                right,
+                op,
+                all,
+            } => {
                 let l = run(ctx, left, env).await?;
                 let r = run(ctx, right, env).await?;
                 set_op(l, r, *op, *all)
@@ -122,10 +145,15 @@ fn key_value(e: &Expr, ty: SqlType, env: &Env) -> Result<Result<Option<Datum>, (
         return Ok(Ok(None));
     }
     match cast::cast(value.clone(), ty, true) {
-        Ok(converted) if converted.sql_cmp(&value) == Some(std::cmp::Ordering::Equal) => Ok(Ok(Some(converted))),
+        Ok(converted) if converted.sql_cmp(&value) == Some(std::cmp::Ordering::Equal) => {
+            Ok(Ok(Some(converted)))
+        }
         Ok(_) | Err(_) => Ok(Err(())),
     }
 }
+
+/// An encoded key bound and whether it is inclusive.
+type EncodedBound = (Vec<u8>, bool);
 
 /// The key spans (or points) a scan reads.
 enum Reads {
@@ -136,8 +164,17 @@ enum Reads {
 
 fn reads(table: &TableDescriptor, keys: &KeyConstraint, env: &Env) -> Result<Reads, SqlError> {
     let (start, end) = encoding::index_span(table, table.primary_index.id);
-    let key_types: Vec<SqlType> = table.primary_key_positions().iter().map(|p| table.columns[*p].ty).collect();
-    let directions: Vec<_> = table.primary_index.columns.iter().map(|(_, d)| (*d).into()).collect::<Vec<_>>();
+    let key_types: Vec<SqlType> = table
+        .primary_key_positions()
+        .iter()
+        .map(|p| table.columns[*p].ty)
+        .collect();
+    let directions: Vec<_> = table
+        .primary_index
+        .columns
+        .iter()
+        .map(|(_, d)| (*d).into())
+        .collect::<Vec<_>>();
     let full = Reads::Span(start.clone(), end.clone());
     match keys {
         KeyConstraint::Full => Ok(full),
@@ -156,7 +193,11 @@ fn reads(table: &TableDescriptor, keys: &KeyConstraint, env: &Env) -> Result<Rea
                     points.push(key);
                 }
             }
-            Ok(if points.is_empty() { Reads::Nothing } else { Reads::Points(points) })
+            Ok(if points.is_empty() {
+                Reads::Nothing
+            } else {
+                Reads::Points(points)
+            })
         }
         KeyConstraint::Range { eq, lower, upper } => {
             let mut prefix = start.clone();
@@ -168,24 +209,29 @@ fn reads(table: &TableDescriptor, keys: &KeyConstraint, env: &Env) -> Result<Rea
                 }
             }
             let column = eq.len();
-            let bound = |b: &Option<(Expr, bool)>| -> Result<Result<Option<(Vec<u8>, bool)>, ()>, SqlError> {
-                let Some((e, inclusive)) = b else { return Ok(Ok(None)) };
-                match key_value(e, key_types[column], env)? {
-                    Ok(Some(d)) => {
-                        let mut key = prefix.clone();
-                        encoding::encode_key_datum(&mut key, &d, directions[column])?;
-                        Ok(Ok(Some((key, *inclusive))))
+            let bound =
+                |b: &Option<(Expr, bool)>| -> Result<Result<Option<EncodedBound>, ()>, SqlError> {
+                    let Some((e, inclusive)) = b else {
+                        return Ok(Ok(None));
+                    };
+                    match key_value(e, key_types[column], env)? {
+                        Ok(Some(d)) => {
+                            let mut key = prefix.clone();
+                            encoding::encode_key_datum(&mut key, &d, directions[column])?;
+                            Ok(Ok(Some((key, *inclusive))))
+                        }
+                        Ok(None) => Ok(Ok(Some((Vec::new(), false)))),
+                        Err(()) => Ok(Err(())),
                     }
-                    Ok(None) => Ok(Ok(Some((Vec::new(), false)))),
-                    Err(()) => Ok(Err(())),
-                }
-            };
+                };
             let (lower, upper) = match (bound(lower)?, bound(upper)?) {
                 (Ok(l), Ok(u)) => (l, u),
                 _ => return Ok(full),
             };
             // A NULL bound matches nothing.
-            if matches!(&lower, Some((k, _)) if k.is_empty()) || matches!(&upper, Some((k, _)) if k.is_empty()) {
+            if matches!(&lower, Some((k, _)) if k.is_empty())
+                || matches!(&upper, Some((k, _)) if k.is_empty())
+            {
                 return Ok(Reads::Nothing);
             }
             let span_start = match lower {
@@ -206,12 +252,21 @@ fn reads(table: &TableDescriptor, keys: &KeyConstraint, env: &Env) -> Result<Rea
     }
 }
 
-async fn scan(ctx: &ExecContext<'_>, table: &TableDescriptor, keys: &KeyConstraint, for_update: bool, env: &Env<'_>) -> Result<Vec<Row>, SqlError> {
+async fn scan(
+    ctx: &ExecContext<'_>,
+    table: &TableDescriptor,
+    keys: &KeyConstraint,
+    for_update: bool,
+    env: &Env<'_>,
+) -> Result<Vec<Row>, SqlError> {
     let pairs: Vec<(Vec<u8>, Vec<u8>)> = match reads(table, keys, env)? {
         Reads::Nothing => Vec::new(),
         Reads::Span(start, end) => ctx.txn.scan(&start, &end, 0).await?,
         Reads::Points(points) => {
-            let requests = points.iter().map(|k| Request::Get { key: k.clone() }).collect();
+            let requests = points
+                .iter()
+                .map(|k| Request::Get { key: k.clone() })
+                .collect();
             let responses = ctx.txn.read_batch(requests).await?;
             points
                 .into_iter()
@@ -219,7 +274,9 @@ async fn scan(ctx: &ExecContext<'_>, table: &TableDescriptor, keys: &KeyConstrai
                 .filter_map(|(key, response)| match response {
                     Response::Get { value: Some(v) } => Some(Ok((key, v))),
                     Response::Get { value: None } => None,
-                    other => Some(Err(SqlError::internal(format!("unexpected response {other:?}")))),
+                    other => Some(Err(SqlError::internal(format!(
+                        "unexpected response {other:?}"
+                    )))),
                 })
                 .collect::<Result<_, _>>()?
         }
@@ -237,7 +294,10 @@ async fn scan(ctx: &ExecContext<'_>, table: &TableDescriptor, keys: &KeyConstrai
             .collect();
         ctx.txn.write_batch(locks).await?;
     }
-    pairs.iter().map(|(k, v)| encoding::decode_row(table, k, v)).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| encoding::decode_row(table, k, v))
+        .collect()
 }
 
 fn join(
@@ -324,7 +384,14 @@ impl Acc {
             AggFunc::Sum => match call.ty {
                 SqlType::Float8 => Acc::SumFloat(0.0, false),
                 SqlType::Interval => Acc::SumInterval(Interval::default(), false),
-                _ if call.args.first().map(|a| a.ty(&[]).is_integer()).unwrap_or(false) => Acc::SumInt(0, false),
+                _ if call
+                    .args
+                    .first()
+                    .map(|a| a.ty(&[]).is_integer())
+                    .unwrap_or(false) =>
+                {
+                    Acc::SumInt(0, false)
+                }
                 _ => Acc::SumDecimal(Decimal::ZERO, false),
             },
             AggFunc::Avg => Acc::Avg(Decimal::ZERO, 0.0, 0, call.ty == SqlType::Float8),
@@ -398,13 +465,21 @@ impl Acc {
             }
             (Acc::Text(state), d) => {
                 let piece = crate::types::text::format(d).unwrap_or_default();
-                let delimiter = values.get(1).and_then(crate::types::text::format).unwrap_or_default();
+                let delimiter = values
+                    .get(1)
+                    .and_then(crate::types::text::format)
+                    .unwrap_or_default();
                 *state = Some(match state.take() {
                     None => piece,
                     Some(s) => s + &delimiter + &piece,
                 });
             }
-            (_, d) => return Err(SqlError::mismatch(format!("cannot aggregate {}", d.natural_type()))),
+            (_, d) => {
+                return Err(SqlError::mismatch(format!(
+                    "cannot aggregate {}",
+                    d.natural_type()
+                )))
+            }
         }
         Ok(())
     }
@@ -412,13 +487,13 @@ impl Acc {
     fn finish(self) -> Result<Datum, SqlError> {
         Ok(match self {
             Acc::Count(n) => Datum::Int(n),
-            Acc::SumInt(s, true) => Datum::Decimal(
-                Decimal::from_i128_with_scale(s, 0),
-            ),
+            Acc::SumInt(s, true) => Datum::Decimal(Decimal::from_i128_with_scale(s, 0)),
             Acc::SumFloat(s, true) => Datum::Float(s),
             Acc::SumDecimal(s, true) => Datum::Decimal(s),
             Acc::SumInterval(s, true) => Datum::Interval(s),
-            Acc::SumInt(..) | Acc::SumFloat(..) | Acc::SumDecimal(..) | Acc::SumInterval(..) => Datum::Null,
+            Acc::SumInt(..) | Acc::SumFloat(..) | Acc::SumDecimal(..) | Acc::SumInterval(..) => {
+                Datum::Null
+            }
             Acc::Avg(_, _, 0, _) => Datum::Null,
             Acc::Avg(_, f, n, true) => Datum::Float(f / n as f64),
             Acc::Avg(s, _, n, false) => {
@@ -458,7 +533,12 @@ struct Group {
     seen: Vec<HashSet<Vec<u8>>>,
 }
 
-fn aggregate(rows: Vec<Row>, group_by: &[Expr], aggs: &[AggCall], env: &Env) -> Result<Vec<Row>, SqlError> {
+fn aggregate(
+    rows: Vec<Row>,
+    group_by: &[Expr],
+    aggs: &[AggCall],
+    env: &Env,
+) -> Result<Vec<Row>, SqlError> {
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let new_group = |values: Row| Group {
@@ -471,7 +551,10 @@ fn aggregate(rows: Vec<Row>, group_by: &[Expr], aggs: &[AggCall], env: &Env) -> 
         index.insert(Vec::new(), 0);
     }
     for row in &rows {
-        let values: Row = group_by.iter().map(|g| eval(g, row, env)).collect::<Result<_, _>>()?;
+        let values: Row = group_by
+            .iter()
+            .map(|g| eval(g, row, env))
+            .collect::<Result<_, _>>()?;
         let mut key = Vec::new();
         for v in &values {
             v.group_key(&mut key);
@@ -486,7 +569,11 @@ fn aggregate(rows: Vec<Row>, group_by: &[Expr], aggs: &[AggCall], env: &Env) -> 
         };
         let group = &mut groups[g];
         for (i, call) in aggs.iter().enumerate() {
-            let args: Row = call.args.iter().map(|a| eval(a, row, env)).collect::<Result<_, _>>()?;
+            let args: Row = call
+                .args
+                .iter()
+                .map(|a| eval(a, row, env))
+                .collect::<Result<_, _>>()?;
             if call.distinct {
                 let mut k = Vec::new();
                 args[0].group_key(&mut k);
@@ -513,7 +600,10 @@ fn sort(rows: Vec<Row>, keys: &[SortKey], env: &Env) -> Result<Vec<Row>, SqlErro
     let mut keyed: Vec<(Row, Row)> = rows
         .into_iter()
         .map(|row| {
-            let k = keys.iter().map(|k| eval(&k.expr, &row, env)).collect::<Result<Row, _>>()?;
+            let k = keys
+                .iter()
+                .map(|k| eval(&k.expr, &row, env))
+                .collect::<Result<Row, _>>()?;
             Ok((k, row))
         })
         .collect::<Result<_, SqlError>>()?;
@@ -522,11 +612,27 @@ fn sort(rows: Vec<Row>, keys: &[SortKey], env: &Env) -> Result<Vec<Row>, SqlErro
             let (x, y) = (&a[i], &b[i]);
             let ord = match (x.is_null(), y.is_null()) {
                 (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => if key.nulls_first { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater },
-                (false, true) => if key.nulls_first { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Less },
+                (true, false) => {
+                    if key.nulls_first {
+                        std::cmp::Ordering::Less
+                    } else {
+                        std::cmp::Ordering::Greater
+                    }
+                }
+                (false, true) => {
+                    if key.nulls_first {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Less
+                    }
+                }
                 (false, false) => {
                     let o = x.sort_cmp(y);
-                    if key.descending { o.reverse() } else { o }
+                    if key.descending {
+                        o.reverse()
+                    } else {
+                        o
+                    }
                 }
             };
             if ord != std::cmp::Ordering::Equal {
@@ -548,7 +654,9 @@ fn row_key(row: &Row) -> Vec<u8> {
 
 fn distinct(rows: Vec<Row>) -> Vec<Row> {
     let mut seen = HashSet::new();
-    rows.into_iter().filter(|r| seen.insert(row_key(r))).collect()
+    rows.into_iter()
+        .filter(|r| seen.insert(row_key(r)))
+        .collect()
 }
 
 fn set_op(left: Vec<Row>, right: Vec<Row>, op: SetOpKind, all: bool) -> Vec<Row> {

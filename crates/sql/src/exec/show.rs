@@ -19,7 +19,10 @@ fn text(s: impl Into<String>) -> Datum {
 }
 
 fn text_columns(names: &[&str]) -> Vec<ColumnInfo> {
-    names.iter().map(|n| ColumnInfo::new(*n, SqlType::Text)).collect()
+    names
+        .iter()
+        .map(|n| ColumnInfo::new(*n, SqlType::Text))
+        .collect()
 }
 
 pub async fn tables(ctx: &ExecContext<'_>) -> Result<ExecResult, SqlError> {
@@ -31,7 +34,10 @@ pub async fn tables(ctx: &ExecContext<'_>) -> Result<ExecResult, SqlError> {
         .into_iter()
         .map(|t| vec![text("public"), text(t.name), text("table")])
         .collect();
-    Ok(ExecResult::rows(text_columns(&["schema_name", "table_name", "type"]), rows))
+    Ok(ExecResult::rows(
+        text_columns(&["schema_name", "table_name", "type"]),
+        rows,
+    ))
 }
 
 pub async fn databases(ctx: &ExecContext<'_>) -> Result<ExecResult, SqlError> {
@@ -45,13 +51,19 @@ pub async fn databases(ctx: &ExecContext<'_>) -> Result<ExecResult, SqlError> {
     Ok(ExecResult::rows(text_columns(&["database_name"]), rows))
 }
 
-pub async fn columns(ctx: &ExecContext<'_>, options: &ast::ShowStatementOptions) -> Result<ExecResult, SqlError> {
+pub async fn columns(
+    ctx: &ExecContext<'_>,
+    options: &ast::ShowStatementOptions,
+) -> Result<ExecResult, SqlError> {
     let name = options
         .show_in
         .as_ref()
         .and_then(|i| i.parent_name.as_ref())
         .ok_or_else(|| SqlError::syntax("expected SHOW COLUMNS FROM table"))?;
-    let table = ctx.catalog().require_table(ctx.database, &table_name(name)?).await?;
+    let table = ctx
+        .catalog()
+        .require_table(ctx.database, &table_name(name)?)
+        .await?;
     let rows = table
         .columns
         .iter()
@@ -75,18 +87,38 @@ pub async fn columns(ctx: &ExecContext<'_>, options: &ast::ShowStatementOptions)
     Ok(ExecResult::rows(columns, rows))
 }
 
-pub async fn create(ctx: &ExecContext<'_>, object: ast::ShowCreateObject, name: &ast::ObjectName) -> Result<ExecResult, SqlError> {
+pub async fn create(
+    ctx: &ExecContext<'_>,
+    object: ast::ShowCreateObject,
+    name: &ast::ObjectName,
+) -> Result<ExecResult, SqlError> {
     if object != ast::ShowCreateObject::Table {
         return Err(SqlError::unsupported(format!("SHOW CREATE {object}")));
     }
-    let table = ctx.catalog().require_table(ctx.database, &table_name(name)?).await?;
-    let rows = vec![vec![text(table.name.clone()), text(create_statement(&table))]];
-    Ok(ExecResult::rows(text_columns(&["table_name", "create_statement"]), rows))
+    let table = ctx
+        .catalog()
+        .require_table(ctx.database, &table_name(name)?)
+        .await?;
+    let rows = vec![vec![
+        text(table.name.clone()),
+        text(create_statement(&table)),
+    ]];
+    Ok(ExecResult::rows(
+        text_columns(&["table_name", "create_statement"]),
+        rows,
+    ))
 }
 
 /// The CREATE TABLE statement that makes `table` again.
 pub fn create_statement(table: &TableDescriptor) -> String {
-    let name_of = |id: u32| table.columns.iter().find(|c| c.id == id).map(|c| c.name.clone()).unwrap_or_default();
+    let name_of = |id: u32| {
+        table
+            .columns
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.name.clone())
+            .unwrap_or_default()
+    };
     let key_list = |cols: &[(u32, crate::catalog::IndexDirection)]| {
         cols.iter()
             .map(|(id, d)| match d {
@@ -124,10 +156,22 @@ pub fn create_statement(table: &TableDescriptor) -> String {
         ));
     }
     for index in &table.indexes {
-        let kind = if index.unique { "UNIQUE INDEX" } else { "INDEX" };
-        lines.push(format!("    {kind} {} ({})", index.name, key_list(&index.columns)));
+        let kind = if index.unique {
+            "UNIQUE INDEX"
+        } else {
+            "INDEX"
+        };
+        lines.push(format!(
+            "    {kind} {} ({})",
+            index.name,
+            key_list(&index.columns)
+        ));
     }
-    format!("CREATE TABLE public.{} (\n{}\n)", table.name, lines.join(",\n"))
+    format!(
+        "CREATE TABLE public.{} (\n{}\n)",
+        table.name,
+        lines.join(",\n")
+    )
 }
 
 pub fn ranges_columns() -> Vec<ColumnInfo> {
@@ -142,16 +186,22 @@ pub fn ranges_columns() -> Vec<ColumnInfo> {
 
 /// The ranges holding `[start, end)`, in key order, with their replicas'
 /// nodes and leaseholder (where known).
-async fn ranges_of_span(ctx: &ExecContext<'_>, start: &[u8], end: &[u8]) -> Result<Vec<(meridian_kvapi::RangeDescriptor, Option<u64>)>, SqlError> {
+async fn ranges_of_span(
+    ctx: &ExecContext<'_>,
+    start: &[u8],
+    end: &[u8],
+) -> Result<Vec<(meridian_kvapi::RangeDescriptor, Option<u64>)>, SqlError> {
     let ds = &ctx.engine.ds;
     let mut out = Vec::new();
     let mut key = start.to_vec();
     while key.as_slice() < end {
-        let range = ds
-            .lookup_range(&key)
-            .await
-            .map_err(|e| SqlError::new(crate::error::code::SYSTEM_ERROR, format!("looking up ranges: {e}")))?;
-        let leaseholder = ds.cache().lookup(&key).and_then(|c| c.leaseholder).map(|n| n as u64);
+        let range = ds.lookup_range(&key).await.map_err(|e| {
+            SqlError::new(
+                crate::error::code::SYSTEM_ERROR,
+                format!("looking up ranges: {e}"),
+            )
+        })?;
+        let leaseholder = ds.cache().lookup(&key).and_then(|c| c.leaseholder);
         key = range.end_key.clone();
         let done = range.end_key.as_slice() >= end || range.end_key.is_empty();
         out.push((range, leaseholder));
@@ -170,14 +220,23 @@ pub async fn ranges_of_table(ctx: &ExecContext<'_>, name: &str) -> Result<ExecRe
         .await?
         .into_iter()
         .map(|(range, leaseholder)| {
-            let mut nodes: Vec<u64> = range.replicas.iter().map(|r| r.node_id as u64).collect();
+            let mut nodes: Vec<u64> = range.replicas.iter().map(|r| r.node_id).collect();
             nodes.sort();
             vec![
                 Datum::Int(range.range_id as i64),
                 text(pretty_key(&range.start_key)),
                 text(pretty_key(&range.end_key)),
-                text(format!("{{{}}}", nodes.iter().map(u64::to_string).collect::<Vec<_>>().join(","))),
-                leaseholder.map(|l| Datum::Int(l as i64)).unwrap_or(Datum::Null),
+                text(format!(
+                    "{{{}}}",
+                    nodes
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+                leaseholder
+                    .map(|l| Datum::Int(l as i64))
+                    .unwrap_or(Datum::Null),
             ]
         })
         .collect();
@@ -216,7 +275,11 @@ pub fn explain_columns() -> Vec<ColumnInfo> {
 
 /// EXPLAIN: the plan tree, and for each scan its spans, ranges and
 /// leaseholders.
-pub async fn explain(ctx: &ExecContext<'_>, statement: &ast::Statement, params: &[crate::types::Datum]) -> Result<ExecResult, SqlError> {
+pub async fn explain(
+    ctx: &ExecContext<'_>,
+    statement: &ast::Statement,
+    params: &[crate::types::Datum],
+) -> Result<ExecResult, SqlError> {
     let tables = super::load_tables(ctx, statement).await?;
     let binder = Binder::new(&tables, &vec![SqlType::Unknown; params.len()]);
     let plan = match statement {
@@ -224,7 +287,12 @@ pub async fn explain(ctx: &ExecContext<'_>, statement: &ast::Statement, params: 
         ast::Statement::Update(u) => binder.bind_update(u)?.input,
         ast::Statement::Delete(d) => binder.bind_delete(d)?.input,
         ast::Statement::Insert(i) => binder.bind_insert(i, false)?.source,
-        other => return Err(SqlError::unsupported(format!("EXPLAIN of {}", super::first_words(&other.to_string())))),
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "EXPLAIN of {}",
+                super::first_words(&other.to_string())
+            )))
+        }
     };
     let mut lines = Vec::new();
     describe_plan(&plan, 0, &mut lines);
@@ -242,16 +310,25 @@ pub async fn explain(ctx: &ExecContext<'_>, statement: &ast::Statement, params: 
                 if upper.is_some() { ", upper bound" } else { "" }
             ),
         };
-        lines.push(format!("table {}@{}: {spans}", table.name, table.primary_index.name));
+        lines.push(format!(
+            "table {}@{}: {spans}",
+            table.name, table.primary_index.name
+        ));
         for (range, leaseholder) in ranges_of_span(ctx, &start, &end).await? {
-            let nodes: Vec<String> = range.replicas.iter().map(|r| format!("n{}", r.node_id)).collect();
+            let nodes: Vec<String> = range
+                .replicas
+                .iter()
+                .map(|r| format!("n{}", r.node_id))
+                .collect();
             lines.push(format!(
                 "  range r{} [{}, {}) replicas {} leaseholder {}",
                 range.range_id,
                 pretty_key(&range.start_key),
                 pretty_key(&range.end_key),
                 nodes.join(","),
-                leaseholder.map(|l| format!("n{l}")).unwrap_or_else(|| "unknown".into())
+                leaseholder
+                    .map(|l| format!("n{l}"))
+                    .unwrap_or_else(|| "unknown".into())
             ));
         }
     }
@@ -278,11 +355,21 @@ fn describe_plan(plan: &Plan, depth: usize, lines: &mut Vec<String>) {
         Plan::Virtual { name, .. } => (format!("virtual table {name}"), vec![]),
         Plan::Filter { input, .. } => ("filter".into(), vec![input]),
         Plan::Project { input, .. } => ("render".into(), vec![input]),
-        Plan::Join { left, right, equi, left_outer, .. } => (
+        Plan::Join {
+            left,
+            right,
+            equi,
+            left_outer,
+            ..
+        } => (
             format!(
                 "{} join{}",
                 if *left_outer { "left outer" } else { "inner" },
-                if equi.is_empty() { " (nested loop)" } else { " (hash)" }
+                if equi.is_empty() {
+                    " (nested loop)"
+                } else {
+                    " (hash)"
+                }
             ),
             vec![left, right],
         ),
@@ -290,7 +377,9 @@ fn describe_plan(plan: &Plan, depth: usize, lines: &mut Vec<String>) {
         Plan::Sort { input, .. } => ("sort".into(), vec![input]),
         Plan::Distinct { input } => ("distinct".into(), vec![input]),
         Plan::Limit { input, .. } => ("limit".into(), vec![input]),
-        Plan::SetOp { left, right, op, .. } => (format!("{op:?}").to_lowercase(), vec![left, right]),
+        Plan::SetOp {
+            left, right, op, ..
+        } => (format!("{op:?}").to_lowercase(), vec![left, right]),
         Plan::Truncate { input, .. } => return describe_plan(input, depth, lines),
     };
     lines.push(format!("{pad}{label}"));

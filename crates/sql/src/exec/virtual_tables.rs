@@ -45,9 +45,20 @@ pub fn columns(name: &str) -> Option<Vec<OutputColumn>> {
             column("is_nullable", Text),
             column("data_type", Text),
         ],
-        "information_schema.schemata" => vec![column("catalog_name", Text), column("schema_name", Text)],
-        "pg_database" => vec![column("oid", Oid), column("datname", Name), column("encoding", Int4), column("datcollate", Text)],
-        "pg_namespace" => vec![column("oid", Oid), column("nspname", Name), column("nspowner", Oid)],
+        "information_schema.schemata" => {
+            vec![column("catalog_name", Text), column("schema_name", Text)]
+        }
+        "pg_database" => vec![
+            column("oid", Oid),
+            column("datname", Name),
+            column("encoding", Int4),
+            column("datcollate", Text),
+        ],
+        "pg_namespace" => vec![
+            column("oid", Oid),
+            column("nspname", Name),
+            column("nspowner", Oid),
+        ],
         "pg_tables" => vec![
             column("schemaname", Name),
             column("tablename", Name),
@@ -72,8 +83,17 @@ pub fn columns(name: &str) -> Option<Vec<OutputColumn>> {
             column("atttypmod", Int4),
             column("atthasdef", Bool),
         ],
-        "pg_type" => vec![column("oid", Oid), column("typname", Name), column("typnamespace", Oid), column("typlen", Int2)],
-        "pg_roles" | "pg_user" => vec![column("oid", Oid), column("rolname", Name), column("rolsuper", Bool)],
+        "pg_type" => vec![
+            column("oid", Oid),
+            column("typname", Name),
+            column("typnamespace", Oid),
+            column("typlen", Int2),
+        ],
+        "pg_roles" | "pg_user" => vec![
+            column("oid", Oid),
+            column("rolname", Name),
+            column("rolsuper", Bool),
+        ],
         "pg_settings" => vec![column("name", Text), column("setting", Text)],
         _ => return None,
     })
@@ -94,7 +114,14 @@ pub async fn rows(ctx: &ExecContext<'_>, name: &str) -> Result<Vec<Row>, SqlErro
         "information_schema.tables" => tables()
             .await?
             .into_iter()
-            .map(|t| vec![text(ctx.database), text("public"), text(t.name), text("BASE TABLE")])
+            .map(|t| {
+                vec![
+                    text(ctx.database),
+                    text("public"),
+                    text(t.name),
+                    text("BASE TABLE"),
+                ]
+            })
             .collect(),
         "information_schema.columns" => {
             let mut rows = Vec::new();
@@ -122,21 +149,48 @@ pub async fn rows(ctx: &ExecContext<'_>, name: &str) -> Result<Vec<Row>, SqlErro
             .databases()
             .await?
             .into_iter()
-            .map(|d| vec![Datum::Int(d.id as i64), text(d.name), Datum::Int(6), text("C.UTF-8")])
+            .map(|d| {
+                vec![
+                    Datum::Int(d.id as i64),
+                    text(d.name),
+                    Datum::Int(6),
+                    text("C.UTF-8"),
+                ]
+            })
             .collect(),
         "pg_namespace" => vec![
-            vec![Datum::Int(PG_CATALOG_OID), text("pg_catalog"), Datum::Int(10)],
+            vec![
+                Datum::Int(PG_CATALOG_OID),
+                text("pg_catalog"),
+                Datum::Int(10),
+            ],
             vec![Datum::Int(PUBLIC_OID), text("public"), Datum::Int(10)],
         ],
         "pg_tables" => tables()
             .await?
             .into_iter()
-            .map(|t| vec![text("public"), text(t.name), text("root"), Datum::Bool(!t.indexes.is_empty())])
+            .map(|t| {
+                vec![
+                    text("public"),
+                    text(t.name),
+                    text("root"),
+                    Datum::Bool(!t.indexes.is_empty()),
+                ]
+            })
             .collect(),
         "pg_class" => tables()
             .await?
             .into_iter()
-            .map(|t| vec![Datum::Int(t.id as i64), text(t.name), Datum::Int(PUBLIC_OID), text("r"), Datum::Int(10), Datum::Float(-1.0)])
+            .map(|t| {
+                vec![
+                    Datum::Int(t.id as i64),
+                    text(t.name),
+                    Datum::Int(PUBLIC_OID),
+                    text("r"),
+                    Datum::Int(10),
+                    Datum::Float(-1.0),
+                ]
+            })
             .collect(),
         "pg_attribute" => {
             let mut rows = Vec::new();
@@ -158,18 +212,59 @@ pub async fn rows(ctx: &ExecContext<'_>, name: &str) -> Result<Vec<Row>, SqlErro
         }
         "pg_type" => {
             use SqlType::*;
-            [Bool, Bytea, Name, Int8, Int2, Int4, Text, Oid, Float4, Float8, Char(1), Varchar(None), Date, Timestamp, TimestampTz, Interval, Numeric, Uuid, Jsonb]
-                .iter()
-                .map(|t| {
-                    let name = match t {
-                        Bool => "bool", Bytea => "bytea", Name => "name", Int8 => "int8", Int2 => "int2", Int4 => "int4",
-                        Text => "text", Oid => "oid", Float4 => "float4", Float8 => "float8", Char(_) => "bpchar",
-                        Varchar(_) => "varchar", Date => "date", Timestamp => "timestamp", TimestampTz => "timestamptz",
-                        Interval => "interval", Numeric => "numeric", Uuid => "uuid", Jsonb => "jsonb", Unknown => "unknown",
-                    };
-                    vec![Datum::Int(t.oid() as i64), text(name), Datum::Int(PG_CATALOG_OID), Datum::Int(t.wire_size() as i64)]
-                })
-                .collect()
+            [
+                Bool,
+                Bytea,
+                Name,
+                Int8,
+                Int2,
+                Int4,
+                Text,
+                Oid,
+                Float4,
+                Float8,
+                Char(1),
+                Varchar(None),
+                Date,
+                Timestamp,
+                TimestampTz,
+                Interval,
+                Numeric,
+                Uuid,
+                Jsonb,
+            ]
+            .iter()
+            .map(|t| {
+                let name = match t {
+                    Bool => "bool",
+                    Bytea => "bytea",
+                    Name => "name",
+                    Int8 => "int8",
+                    Int2 => "int2",
+                    Int4 => "int4",
+                    Text => "text",
+                    Oid => "oid",
+                    Float4 => "float4",
+                    Float8 => "float8",
+                    Char(_) => "bpchar",
+                    Varchar(_) => "varchar",
+                    Date => "date",
+                    Timestamp => "timestamp",
+                    TimestampTz => "timestamptz",
+                    Interval => "interval",
+                    Numeric => "numeric",
+                    Uuid => "uuid",
+                    Jsonb => "jsonb",
+                    Unknown => "unknown",
+                };
+                vec![
+                    Datum::Int(t.oid() as i64),
+                    text(name),
+                    Datum::Int(PG_CATALOG_OID),
+                    Datum::Int(t.wire_size() as i64),
+                ]
+            })
+            .collect()
         }
         "pg_roles" | "pg_user" => vec![vec![Datum::Int(10), text(ctx.user), Datum::Bool(true)]],
         "pg_settings" => ctx

@@ -16,19 +16,26 @@ use super::ExecContext;
 use crate::catalog::TableDescriptor;
 use crate::encoding;
 use crate::error::{code, SqlError};
-use crate::plan::bind::{DeletePlan, InsertPlan, OnConflict, UpdatePlan};
 use crate::plan::bind::Returning;
+use crate::plan::bind::{DeletePlan, InsertPlan, OnConflict, UpdatePlan};
 use crate::session::{ColumnInfo, ExecResult};
 use crate::types::{cast, Datum};
 
-pub async fn insert(ctx: &ExecContext<'_>, plan: &InsertPlan, env: &Env<'_>) -> Result<ExecResult, SqlError> {
+pub async fn insert(
+    ctx: &ExecContext<'_>,
+    plan: &InsertPlan,
+    env: &Env<'_>,
+) -> Result<ExecResult, SqlError> {
     let table = &plan.table;
     let proposed = query::run(ctx, &plan.source, env).await?;
     let mut rows = Vec::with_capacity(proposed.len());
     for row in proposed {
         rows.push(assign(table, row)?);
     }
-    let keys: Vec<Vec<u8>> = rows.iter().map(|r| encoding::primary_key(table, r)).collect::<Result<_, _>>()?;
+    let keys: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| encoding::primary_key(table, r))
+        .collect::<Result<_, _>>()?;
     // Existing rows, where the conflict action needs them.
     let existing: Vec<Option<Row>> = match &plan.on_conflict {
         OnConflict::Error => vec![None; rows.len()],
@@ -49,7 +56,9 @@ pub async fn insert(ctx: &ExecContext<'_>, plan: &InsertPlan, env: &Env<'_>) -> 
                     ))
                 }
                 OnConflict::Replace => {
-                    return Err(SqlError::unsupported("UPSERT of the same key twice in one statement"))
+                    return Err(SqlError::unsupported(
+                        "UPSERT of the same key twice in one statement",
+                    ))
                 }
                 OnConflict::Error => return Err(duplicate_key(table, &table.primary_index.name)),
             }
@@ -65,7 +74,13 @@ pub async fn insert(ctx: &ExecContext<'_>, plan: &InsertPlan, env: &Env<'_>) -> 
                 batch.update_row(table, &old, &row)?;
                 written.push(row);
             }
-            (OnConflict::DoUpdate { assignments, predicate }, Some(old)) => {
+            (
+                OnConflict::DoUpdate {
+                    assignments,
+                    predicate,
+                },
+                Some(old),
+            ) => {
                 let mut both = old.clone();
                 both.extend(row.iter().cloned());
                 if let Some(p) = predicate {
@@ -84,10 +99,19 @@ pub async fn insert(ctx: &ExecContext<'_>, plan: &InsertPlan, env: &Env<'_>) -> 
         }
     }
     batch.send(ctx, table).await?;
-    finish(format!("INSERT 0 {}", written.len()), written, plan.returning.as_ref(), env)
+    finish(
+        format!("INSERT 0 {}", written.len()),
+        written,
+        plan.returning.as_ref(),
+        env,
+    )
 }
 
-pub async fn update(ctx: &ExecContext<'_>, plan: &UpdatePlan, env: &Env<'_>) -> Result<ExecResult, SqlError> {
+pub async fn update(
+    ctx: &ExecContext<'_>,
+    plan: &UpdatePlan,
+    env: &Env<'_>,
+) -> Result<ExecResult, SqlError> {
     let table = &plan.table;
     let rows = query::run(ctx, &plan.input, env).await?;
     let mut batch = WriteBatch::default();
@@ -102,10 +126,19 @@ pub async fn update(ctx: &ExecContext<'_>, plan: &UpdatePlan, env: &Env<'_>) -> 
         written.push(new);
     }
     batch.send(ctx, table).await?;
-    finish(format!("UPDATE {}", written.len()), written, plan.returning.as_ref(), env)
+    finish(
+        format!("UPDATE {}", written.len()),
+        written,
+        plan.returning.as_ref(),
+        env,
+    )
 }
 
-pub async fn delete(ctx: &ExecContext<'_>, plan: &DeletePlan, env: &Env<'_>) -> Result<ExecResult, SqlError> {
+pub async fn delete(
+    ctx: &ExecContext<'_>,
+    plan: &DeletePlan,
+    env: &Env<'_>,
+) -> Result<ExecResult, SqlError> {
     let table = &plan.table;
     let rows = query::run(ctx, &plan.input, env).await?;
     let mut batch = WriteBatch::default();
@@ -113,11 +146,21 @@ pub async fn delete(ctx: &ExecContext<'_>, plan: &DeletePlan, env: &Env<'_>) -> 
         batch.delete_row(table, row)?;
     }
     batch.send(ctx, table).await?;
-    finish(format!("DELETE {}", rows.len()), rows, plan.returning.as_ref(), env)
+    finish(
+        format!("DELETE {}", rows.len()),
+        rows,
+        plan.returning.as_ref(),
+        env,
+    )
 }
 
 /// The statement's result: its tag, or its RETURNING rows.
-fn finish(tag: String, written: Vec<Row>, returning: Option<&Returning>, env: &Env) -> Result<ExecResult, SqlError> {
+fn finish(
+    tag: String,
+    written: Vec<Row>,
+    returning: Option<&Returning>,
+    env: &Env,
+) -> Result<ExecResult, SqlError> {
     let Some(returning) = returning else {
         return Ok(ExecResult::command(tag));
     };
@@ -157,11 +200,18 @@ pub fn assign(table: &TableDescriptor, row: Row) -> Result<Row, SqlError> {
 }
 
 /// Reads the rows at `keys` (absent ones as `None`), in one batch.
-async fn read_rows(ctx: &ExecContext<'_>, table: &TableDescriptor, keys: &[Vec<u8>]) -> Result<Vec<Option<Row>>, SqlError> {
+async fn read_rows(
+    ctx: &ExecContext<'_>,
+    table: &TableDescriptor,
+    keys: &[Vec<u8>],
+) -> Result<Vec<Option<Row>>, SqlError> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let requests = keys.iter().map(|k| Request::Get { key: k.clone() }).collect();
+    let requests = keys
+        .iter()
+        .map(|k| Request::Get { key: k.clone() })
+        .collect();
     let responses = ctx.txn.read_batch(requests).await?;
     keys.iter()
         .zip(responses)
@@ -176,7 +226,10 @@ async fn read_rows(ctx: &ExecContext<'_>, table: &TableDescriptor, keys: &[Vec<u
 fn duplicate_key(table: &TableDescriptor, constraint: &str) -> SqlError {
     SqlError::new(
         code::UNIQUE_VIOLATION,
-        format!("duplicate key value violates unique constraint \"{constraint}\" (table \"{}\")", table.name),
+        format!(
+            "duplicate key value violates unique constraint \"{constraint}\" (table \"{}\")",
+            table.name
+        ),
     )
 }
 
@@ -190,7 +243,12 @@ struct WriteBatch {
 
 impl WriteBatch {
     /// A new row; `exclusive`: its primary key must not exist yet.
-    fn insert_row(&mut self, table: &TableDescriptor, row: &Row, exclusive: bool) -> Result<(), SqlError> {
+    fn insert_row(
+        &mut self,
+        table: &TableDescriptor,
+        row: &Row,
+        exclusive: bool,
+    ) -> Result<(), SqlError> {
         let key = encoding::primary_key(table, row)?;
         let value = encoding::encode_row_value(table, row)?;
         if exclusive {
@@ -209,7 +267,12 @@ impl WriteBatch {
         Ok(())
     }
 
-    fn put_index_entry(&mut self, table: &TableDescriptor, index: &crate::catalog::IndexDescriptor, row: &Row) -> Result<(), SqlError> {
+    fn put_index_entry(
+        &mut self,
+        table: &TableDescriptor,
+        index: &crate::catalog::IndexDescriptor,
+        row: &Row,
+    ) -> Result<(), SqlError> {
         let (key, value) = encoding::index_entry(table, index, row)?;
         if encoding::enforces_uniqueness(table, index, row) {
             self.requests.push(Request::ConditionalPut {
@@ -225,12 +288,20 @@ impl WriteBatch {
     }
 
     /// Replaces `old` by `new` (their primary keys may differ).
-    fn update_row(&mut self, table: &TableDescriptor, old: &Row, new: &Row) -> Result<(), SqlError> {
+    fn update_row(
+        &mut self,
+        table: &TableDescriptor,
+        old: &Row,
+        new: &Row,
+    ) -> Result<(), SqlError> {
         let old_key = encoding::primary_key(table, old)?;
         let new_key = encoding::primary_key(table, new)?;
         let value = encoding::encode_row_value(table, new)?;
         if old_key == new_key {
-            self.requests.push(Request::Put { key: new_key, value });
+            self.requests.push(Request::Put {
+                key: new_key,
+                value,
+            });
         } else {
             self.requests.push(Request::Delete { key: old_key });
             self.requests.push(Request::ConditionalPut {
@@ -284,7 +355,10 @@ impl WriteBatch {
                     [one] => duplicate_key(table, one),
                     _ => SqlError::new(
                         code::UNIQUE_VIOLATION,
-                        format!("duplicate key value violates a unique constraint of table \"{}\"", table.name),
+                        format!(
+                            "duplicate key value violates a unique constraint of table \"{}\"",
+                            table.name
+                        ),
                     ),
                 })
             }

@@ -79,7 +79,12 @@ impl BinaryOp {
     pub fn is_comparison(self) -> bool {
         matches!(
             self,
-            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
+            BinaryOp::Eq
+                | BinaryOp::NotEq
+                | BinaryOp::Lt
+                | BinaryOp::LtEq
+                | BinaryOp::Gt
+                | BinaryOp::GtEq
         )
     }
 }
@@ -187,7 +192,10 @@ impl Expr {
                 independent = false;
             }
             if let Expr::Function(f, _, _) = e {
-                if matches!(f, Function::Random | Function::GenRandomUuid | Function::UniqueRowId) {
+                if matches!(
+                    f,
+                    Function::Random | Function::GenRandomUuid | Function::UniqueRowId
+                ) {
                     independent = false;
                 }
             }

@@ -67,7 +67,11 @@ pub fn derive(table: &TableDescriptor, conjuncts: &[Expr], params: &[SqlType]) -
 }
 
 /// A range over the longest prefix of single-value equalities.
-fn range(eq_lists: Vec<Vec<Expr>>, lower: Option<(Expr, bool)>, upper: Option<(Expr, bool)>) -> KeyConstraint {
+fn range(
+    eq_lists: Vec<Vec<Expr>>,
+    lower: Option<(Expr, bool)>,
+    upper: Option<(Expr, bool)>,
+) -> KeyConstraint {
     let mut eq = Vec::new();
     let mut complete = true;
     for mut list in eq_lists {
@@ -78,7 +82,11 @@ fn range(eq_lists: Vec<Vec<Expr>>, lower: Option<(Expr, bool)>, upper: Option<(E
             break;
         }
     }
-    let (lower, upper) = if complete { (lower, upper) } else { (None, None) };
+    let (lower, upper) = if complete {
+        (lower, upper)
+    } else {
+        (None, None)
+    };
     if eq.is_empty() && lower.is_none() && upper.is_none() {
         KeyConstraint::Full
     } else {
@@ -97,11 +105,17 @@ fn usable(e: &Expr, ty: SqlType, params: &[SqlType]) -> bool {
     e.is_row_independent() && comparable(ty, e.ty(params))
 }
 
-fn equalities(conjuncts: &[Expr], position: usize, ty: SqlType, params: &[SqlType]) -> Option<Vec<Expr>> {
+fn equalities(
+    conjuncts: &[Expr],
+    position: usize,
+    ty: SqlType,
+    params: &[SqlType],
+) -> Option<Vec<Expr>> {
     for c in conjuncts {
         match c {
             Expr::Binary(BinaryOp::Eq, a, b) => {
-                if let (Expr::Column(p, _), v) | (v, Expr::Column(p, _)) = (a.as_ref(), b.as_ref()) {
+                if let (Expr::Column(p, _), v) | (v, Expr::Column(p, _)) = (a.as_ref(), b.as_ref())
+                {
                     if *p == position && usable(v, ty, params) {
                         return Some(vec![v.clone()]);
                     }
@@ -113,7 +127,10 @@ fn equalities(conjuncts: &[Expr], position: usize, ty: SqlType, params: &[SqlTyp
                 negated: false,
             } => {
                 if let Expr::Column(p, _) = expr.as_ref() {
-                    if *p == position && !list.is_empty() && list.iter().all(|v| usable(v, ty, params)) {
+                    if *p == position
+                        && !list.is_empty()
+                        && list.iter().all(|v| usable(v, ty, params))
+                    {
                         return Some(list.clone());
                     }
                 }
@@ -177,7 +194,10 @@ mod tests {
     fn key_predicates_become_points_and_ranges() {
         let t = descriptor_for_tests();
         let eq = Expr::Binary(BinaryOp::Eq, id(), Box::new(int(7)));
-        assert_eq!(derive(&t, &[eq], &[]), KeyConstraint::Points(vec![vec![int(7)]]));
+        assert_eq!(
+            derive(&t, &[eq], &[]),
+            KeyConstraint::Points(vec![vec![int(7)]])
+        );
         let within = Expr::InList {
             expr: id(),
             list: vec![int(1), int(2)],
@@ -207,9 +227,18 @@ mod tests {
             Box::new(Expr::Literal(Datum::Text("x".into()), SqlType::Text)),
         );
         assert_eq!(derive(&t, &[on_other_column], &[]), KeyConstraint::Full);
-        let float = Expr::Binary(BinaryOp::Gt, id(), Box::new(Expr::Literal(Datum::Float(1.5), SqlType::Float8)));
-        assert_eq!(derive(&t, &[float], &[]), KeyConstraint::Full, "1.5 would round");
-        let column_to_column = Expr::Binary(BinaryOp::Eq, id(), Box::new(Expr::Column(2, SqlType::Int8)));
+        let float = Expr::Binary(
+            BinaryOp::Gt,
+            id(),
+            Box::new(Expr::Literal(Datum::Float(1.5), SqlType::Float8)),
+        );
+        assert_eq!(
+            derive(&t, &[float], &[]),
+            KeyConstraint::Full,
+            "1.5 would round"
+        );
+        let column_to_column =
+            Expr::Binary(BinaryOp::Eq, id(), Box::new(Expr::Column(2, SqlType::Int8)));
         assert_eq!(derive(&t, &[column_to_column], &[]), KeyConstraint::Full);
     }
 }

@@ -33,7 +33,9 @@ pub fn encode(datum: &Datum, ty: SqlType) -> Result<Option<Vec<u8>>, SqlError> {
         (Datum::Decimal(d), _) => encode_numeric(d),
         (Datum::Text(s), _) => s.as_bytes().to_vec(),
         (Datum::Bytes(b), _) => b.clone(),
-        (Datum::Timestamp(t) | Datum::TimestampTz(t), _) => (t - PG_EPOCH_MICROS).to_be_bytes().to_vec(),
+        (Datum::Timestamp(t) | Datum::TimestampTz(t), _) => {
+            (t - PG_EPOCH_MICROS).to_be_bytes().to_vec()
+        }
         (Datum::Date(d), _) => (d - PG_EPOCH_DAYS).to_be_bytes().to_vec(),
         (Datum::Interval(i), _) => {
             let mut out = i.micros.to_be_bytes().to_vec();
@@ -71,10 +73,16 @@ pub fn decode(bytes: &[u8], ty: SqlType) -> Result<Datum, SqlError> {
         SqlType::Int4 => Datum::Int(i32::from_be_bytes(fixed(4)?.try_into().expect("4")) as i64),
         SqlType::Oid => Datum::Int(u32::from_be_bytes(fixed(4)?.try_into().expect("4")) as i64),
         SqlType::Int8 => Datum::Int(i64::from_be_bytes(fixed(8)?.try_into().expect("8"))),
-        SqlType::Float4 => Datum::Float(f32::from_be_bytes(fixed(4)?.try_into().expect("4")) as f64),
+        SqlType::Float4 => {
+            Datum::Float(f32::from_be_bytes(fixed(4)?.try_into().expect("4")) as f64)
+        }
         SqlType::Float8 => Datum::Float(f64::from_be_bytes(fixed(8)?.try_into().expect("8"))),
         SqlType::Numeric => Datum::Decimal(decode_numeric(bytes).ok_or_else(bad)?),
-        SqlType::Text | SqlType::Name | SqlType::Unknown | SqlType::Varchar(_) | SqlType::Char(_) => {
+        SqlType::Text
+        | SqlType::Name
+        | SqlType::Unknown
+        | SqlType::Varchar(_)
+        | SqlType::Char(_) => {
             let s = std::str::from_utf8(bytes).map_err(|_| bad())?;
             text::parse(s, ty)?
         }
@@ -127,7 +135,12 @@ fn encode_numeric(d: &Decimal) -> Vec<u8> {
         .as_bytes()
         .chunks(4)
         .chain(frac_padded.as_bytes().chunks(4))
-        .map(|c| std::str::from_utf8(c).expect("ascii").parse().expect("digits"))
+        .map(|c| {
+            std::str::from_utf8(c)
+                .expect("ascii")
+                .parse()
+                .expect("digits")
+        })
         .collect();
     let mut weight = (int_padded.len() / 4) as i16 - 1;
     while digits.first() == Some(&0) {
@@ -140,7 +153,11 @@ fn encode_numeric(d: &Decimal) -> Vec<u8> {
     if digits.is_empty() {
         weight = 0;
     }
-    let sign: u16 = if d.is_sign_negative() && !d.is_zero() { 0x4000 } else { 0 };
+    let sign: u16 = if d.is_sign_negative() && !d.is_zero() {
+        0x4000
+    } else {
+        0
+    };
     let mut out = Vec::with_capacity(8 + digits.len() * 2);
     out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
     out.extend_from_slice(&weight.to_be_bytes());
@@ -163,7 +180,10 @@ fn decode_numeric(b: &[u8]) -> Option<Decimal> {
     if b.len() != 8 + 2 * count || sign == 0xC000 {
         return None;
     }
-    let digits: Vec<i16> = b[8..].chunks(2).map(|c| i16::from_be_bytes([c[0], c[1]])).collect();
+    let digits: Vec<i16> = b[8..]
+        .chunks(2)
+        .map(|c| i16::from_be_bytes([c[0], c[1]]))
+        .collect();
     if digits.iter().any(|d| !(0..10_000).contains(d)) {
         return None;
     }
@@ -207,7 +227,17 @@ mod tests {
 
     #[test]
     fn numeric_round_trips_through_its_binary_form() {
-        for text in ["0", "1", "-1", "12345.6789", "0.0001", "10000", "-0.5", "123456789.000", "99999999"] {
+        for text in [
+            "0",
+            "1",
+            "-1",
+            "12345.6789",
+            "0.0001",
+            "10000",
+            "-0.5",
+            "123456789.000",
+            "99999999",
+        ] {
             let d = Decimal::from_str(text).unwrap();
             let back = decode_numeric(&encode_numeric(&d)).unwrap();
             assert_eq!(back.to_string(), d.to_string(), "{text}");
@@ -228,9 +258,19 @@ mod tests {
             (Datum::Timestamp(1_700_000_000_123_456), SqlType::Timestamp),
             (Datum::TimestampTz(-5), SqlType::TimestampTz),
             (Datum::Date(-3), SqlType::Date),
-            (Datum::Interval(Interval { months: 1, days: 2, micros: 3 }), SqlType::Interval),
+            (
+                Datum::Interval(Interval {
+                    months: 1,
+                    days: 2,
+                    micros: 3,
+                }),
+                SqlType::Interval,
+            ),
             (Datum::Uuid(Uuid::from_u128(42)), SqlType::Uuid),
-            (Datum::Json(serde_json::json!({"a": [1, true]})), SqlType::Jsonb),
+            (
+                Datum::Json(serde_json::json!({"a": [1, true]})),
+                SqlType::Jsonb,
+            ),
         ];
         for (datum, ty) in cases {
             let bytes = encode(&datum, ty).unwrap().unwrap();
@@ -240,7 +280,13 @@ mod tests {
 
     #[test]
     fn malformed_binary_is_a_protocol_error() {
-        assert_eq!(decode(&[1, 2, 3], SqlType::Int4).unwrap_err().code, code::PROTOCOL_VIOLATION);
-        assert_eq!(decode(&[0, 1], SqlType::Numeric).unwrap_err().code, code::PROTOCOL_VIOLATION);
+        assert_eq!(
+            decode(&[1, 2, 3], SqlType::Int4).unwrap_err().code,
+            code::PROTOCOL_VIOLATION
+        );
+        assert_eq!(
+            decode(&[0, 1], SqlType::Numeric).unwrap_err().code,
+            code::PROTOCOL_VIOLATION
+        );
     }
 }

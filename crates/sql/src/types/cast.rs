@@ -95,7 +95,9 @@ pub fn cast(datum: Datum, to: SqlType, explicit: bool) -> Result<Datum, SqlError
         }
         (D::Float(f), T::Float8) => D::Float(f),
         (D::Float(f), T::Float4) => D::Float(f as f32 as f64),
-        (D::Float(f), T::Numeric) => D::Decimal(Decimal::from_f64(f).ok_or_else(|| out_of_range(T::Numeric))?),
+        (D::Float(f), T::Numeric) => {
+            D::Decimal(Decimal::from_f64(f).ok_or_else(|| out_of_range(T::Numeric))?)
+        }
         (D::Decimal(d), t) if t.is_integer() => {
             let i = d.round().to_i64().ok_or_else(|| out_of_range(t))?;
             check_int_range(i, t)?;
@@ -114,7 +116,9 @@ pub fn cast(datum: Datum, to: SqlType, explicit: bool) -> Result<Datum, SqlError
         (D::Date(d), T::TimestampTz) => D::TimestampTz(d as i64 * DAY_MICROS),
         (D::Interval(i), T::Interval) => D::Interval(i),
         (D::Uuid(u), T::Uuid) => D::Uuid(u),
-        (D::Bytes(b), T::Uuid) if b.len() == 16 => D::Uuid(uuid::Uuid::from_slice(&b).expect("16 bytes")),
+        (D::Bytes(b), T::Uuid) if b.len() == 16 => {
+            D::Uuid(uuid::Uuid::from_slice(&b).expect("16 bytes"))
+        }
         (D::Json(j), T::Jsonb) => D::Json(j),
         (d, _) => return Err(cannot(&d)),
     })
@@ -128,7 +132,9 @@ mod tests {
     fn assignment_refuses_what_an_explicit_cast_truncates() {
         let long = Datum::Text("abcdef".into());
         assert_eq!(
-            cast(long.clone(), SqlType::Varchar(Some(3)), false).unwrap_err().code,
+            cast(long.clone(), SqlType::Varchar(Some(3)), false)
+                .unwrap_err()
+                .code,
             code::STRING_DATA_RIGHT_TRUNCATION
         );
         assert_eq!(
@@ -143,10 +149,18 @@ mod tests {
 
     #[test]
     fn numbers_cast_with_rounding_and_range_checks() {
-        assert_eq!(cast(Datum::Float(2.5), SqlType::Int4, true).unwrap(), Datum::Int(2));
-        assert_eq!(cast(Datum::Float(3.5), SqlType::Int4, true).unwrap(), Datum::Int(4));
         assert_eq!(
-            cast(Datum::Int(70_000), SqlType::Int2, false).unwrap_err().code,
+            cast(Datum::Float(2.5), SqlType::Int4, true).unwrap(),
+            Datum::Int(2)
+        );
+        assert_eq!(
+            cast(Datum::Float(3.5), SqlType::Int4, true).unwrap(),
+            Datum::Int(4)
+        );
+        assert_eq!(
+            cast(Datum::Int(70_000), SqlType::Int2, false)
+                .unwrap_err()
+                .code,
             code::NUMERIC_VALUE_OUT_OF_RANGE
         );
         assert_eq!(

@@ -136,7 +136,12 @@ impl Datum {
             Datum::Null => out.push(0),
             Datum::Int(i) => {
                 out.push(1);
-                out.extend_from_slice(rust_decimal::Decimal::from(*i).normalize().to_string().as_bytes());
+                out.extend_from_slice(
+                    rust_decimal::Decimal::from(*i)
+                        .normalize()
+                        .to_string()
+                        .as_bytes(),
+                );
             }
             Datum::Decimal(d) => {
                 out.push(1);
@@ -238,7 +243,10 @@ mod tests {
     fn numbers_of_different_kinds_compare_and_group_together() {
         let one_decimal = Datum::Decimal("1.0".parse().unwrap());
         assert_eq!(Datum::Int(1).sql_cmp(&one_decimal), Some(Ordering::Equal));
-        assert_eq!(Datum::Float(1.5).sql_cmp(&Datum::Int(2)), Some(Ordering::Less));
+        assert_eq!(
+            Datum::Float(1.5).sql_cmp(&Datum::Int(2)),
+            Some(Ordering::Less)
+        );
         let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
         Datum::Int(1).group_key(&mut a);
         one_decimal.group_key(&mut b);

@@ -225,7 +225,9 @@ impl SqlType {
                 match name.as_str() {
                     // As CockroachDB: a SERIAL column is an INT8 filled by
                     // unique_rowid(), whatever its declared width.
-                    "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => SqlType::Int8,
+                    "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {
+                        SqlType::Int8
+                    }
                     "timestamptz" => SqlType::TimestampTz,
                     "oid" | "regclass" | "regtype" | "regproc" | "regnamespace" => SqlType::Oid,
                     "name" => SqlType::Name,

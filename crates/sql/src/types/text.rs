@@ -52,7 +52,11 @@ fn format_float(f: f64) -> String {
         match s.split_once('e') {
             Some((mantissa, exp)) => {
                 let exp: i32 = exp.parse().unwrap_or(0);
-                format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+                format!(
+                    "{mantissa}e{}{:02}",
+                    if exp < 0 { '-' } else { '+' },
+                    exp.abs()
+                )
             }
             None => s,
         }
@@ -94,7 +98,8 @@ fn format_timestamp(micros: i64) -> String {
 fn format_interval(i: &Interval) -> String {
     let mut parts = Vec::new();
     let (years, months) = (i.months / 12, i.months % 12);
-    let plural = |n: i64, one: &str, many: &str| format!("{n} {}", if n.abs() == 1 { one } else { many });
+    let plural =
+        |n: i64, one: &str, many: &str| format!("{n} {}", if n.abs() == 1 { one } else { many });
     if years != 0 {
         parts.push(plural(years as i64, "year", "years"));
     }
@@ -109,7 +114,12 @@ fn format_interval(i: &Interval) -> String {
         let m = i.micros.unsigned_abs();
         let secs = m / 1_000_000;
         let frac = m % 1_000_000;
-        let mut clock = format!("{sign}{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+        let mut clock = format!(
+            "{sign}{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
         if frac != 0 {
             clock.push('.');
             clock.push_str(format!("{frac:06}").trim_end_matches('0'));
@@ -150,7 +160,11 @@ pub fn parse(s: &str, ty: SqlType) -> Result<Datum, SqlError> {
         },
         SqlType::Int2 | SqlType::Int4 | SqlType::Int8 | SqlType::Oid => {
             let v: i64 = t.parse().map_err(|_| {
-                if !t.is_empty() && t.trim_start_matches(['-', '+']).bytes().all(|b| b.is_ascii_digit()) {
+                if !t.is_empty()
+                    && t.trim_start_matches(['-', '+'])
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                {
                     SqlError::new(
                         code::NUMERIC_VALUE_OUT_OF_RANGE,
                         format!("value \"{t}\" is out of range for type {}", ty.name()),
@@ -190,7 +204,9 @@ pub fn parse(s: &str, ty: SqlType) -> Result<Datum, SqlError> {
             let (micros, _) = parse_timestamp(t).ok_or_else(|| datetime_error(ty, s))?;
             Datum::Date(micros.div_euclid(DAY_MICROS) as i32)
         }
-        SqlType::Interval => Datum::Interval(parse_interval(t).ok_or_else(|| datetime_error(ty, s))?),
+        SqlType::Interval => {
+            Datum::Interval(parse_interval(t).ok_or_else(|| datetime_error(ty, s))?)
+        }
         SqlType::Uuid => Datum::Uuid(Uuid::parse_str(t).map_err(|_| invalid())?),
         SqlType::Jsonb => Datum::Json(serde_json::from_str(t).map_err(|e| {
             SqlError::new(
@@ -345,16 +361,25 @@ pub fn parse_interval(s: &str) -> Option<Interval> {
             continue;
         }
         let number: f64 = word.parse().ok()?;
-        let unit = words.get(i + 1).map(|u| u.to_ascii_lowercase()).unwrap_or_else(|| "seconds".into());
+        let unit = words
+            .get(i + 1)
+            .map(|u| u.to_ascii_lowercase())
+            .unwrap_or_else(|| "seconds".into());
         let unit = unit.trim_end_matches(',');
         match unit {
             "year" | "years" | "y" | "yr" | "yrs" => out.months += (number * 12.0) as i32,
             "month" | "months" | "mon" | "mons" => out.months += number as i32,
             "week" | "weeks" | "w" => out.days += (number * 7.0) as i32,
             "day" | "days" | "d" => out.days += number as i32,
-            "hour" | "hours" | "h" | "hr" | "hrs" => out.micros += (number * 3_600_000_000.0) as i64,
-            "minute" | "minutes" | "m" | "min" | "mins" => out.micros += (number * 60_000_000.0) as i64,
-            "second" | "seconds" | "s" | "sec" | "secs" => out.micros += (number * 1_000_000.0) as i64,
+            "hour" | "hours" | "h" | "hr" | "hrs" => {
+                out.micros += (number * 3_600_000_000.0) as i64
+            }
+            "minute" | "minutes" | "m" | "min" | "mins" => {
+                out.micros += (number * 60_000_000.0) as i64
+            }
+            "second" | "seconds" | "s" | "sec" | "secs" => {
+                out.micros += (number * 1_000_000.0) as i64
+            }
             "millisecond" | "milliseconds" | "ms" => out.micros += (number * 1000.0) as i64,
             "microsecond" | "microseconds" | "us" => out.micros += number as i64,
             _ => return None,
@@ -380,20 +405,47 @@ mod tests {
         assert_eq!(round_trip("2.5", SqlType::Float8), "2.5");
         assert_eq!(round_trip("\\x00ff", SqlType::Bytea), "\\x00ff");
         assert_eq!(round_trip("2024-02-29", SqlType::Date), "2024-02-29");
-        assert_eq!(round_trip("2024-02-29 13:04:05.25", SqlType::Timestamp), "2024-02-29 13:04:05.25");
-        assert_eq!(round_trip("2024-02-29 13:04:05+02", SqlType::TimestampTz), "2024-02-29 11:04:05+00");
-        assert_eq!(round_trip("1969-12-31 23:59:59", SqlType::Timestamp), "1969-12-31 23:59:59");
-        assert_eq!(round_trip("1 day 2 hours", SqlType::Interval), "1 day 02:00:00");
+        assert_eq!(
+            round_trip("2024-02-29 13:04:05.25", SqlType::Timestamp),
+            "2024-02-29 13:04:05.25"
+        );
+        assert_eq!(
+            round_trip("2024-02-29 13:04:05+02", SqlType::TimestampTz),
+            "2024-02-29 11:04:05+00"
+        );
+        assert_eq!(
+            round_trip("1969-12-31 23:59:59", SqlType::Timestamp),
+            "1969-12-31 23:59:59"
+        );
+        assert_eq!(
+            round_trip("1 day 2 hours", SqlType::Interval),
+            "1 day 02:00:00"
+        );
         assert_eq!(round_trip("14 months", SqlType::Interval), "1 year 2 mons");
-        assert_eq!(round_trip(r#"{"b":1,"a":[1,2]}"#, SqlType::Jsonb), r#"{"a": [1, 2], "b": 1}"#);
+        assert_eq!(
+            round_trip(r#"{"b":1,"a":[1,2]}"#, SqlType::Jsonb),
+            r#"{"a": [1, 2], "b": 1}"#
+        );
         assert_eq!(format_float(1e20), "1e+20");
     }
 
     #[test]
     fn bad_text_is_refused_with_its_sqlstate() {
-        assert_eq!(parse("abc", SqlType::Int8).unwrap_err().code, code::INVALID_TEXT_REPRESENTATION);
-        assert_eq!(parse("99999", SqlType::Int2).unwrap_err().code, code::NUMERIC_VALUE_OUT_OF_RANGE);
-        assert_eq!(parse("2024-02-30", SqlType::Date).unwrap_err().code, code::INVALID_DATETIME_FORMAT);
-        assert_eq!(parse("not-a-uuid", SqlType::Uuid).unwrap_err().code, code::INVALID_TEXT_REPRESENTATION);
+        assert_eq!(
+            parse("abc", SqlType::Int8).unwrap_err().code,
+            code::INVALID_TEXT_REPRESENTATION
+        );
+        assert_eq!(
+            parse("99999", SqlType::Int2).unwrap_err().code,
+            code::NUMERIC_VALUE_OUT_OF_RANGE
+        );
+        assert_eq!(
+            parse("2024-02-30", SqlType::Date).unwrap_err().code,
+            code::INVALID_DATETIME_FORMAT
+        );
+        assert_eq!(
+            parse("not-a-uuid", SqlType::Uuid).unwrap_err().code,
+            code::INVALID_TEXT_REPRESENTATION
+        );
     }
 }

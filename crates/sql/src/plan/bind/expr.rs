@@ -14,7 +14,7 @@ impl Binder<'_> {
     /// (`Unknown`: none), which untyped literals and parameters take.
     pub fn bind_expr(&self, e: &ast::Expr, scope: &Scope, hint: SqlType) -> Result<Expr, SqlError> {
         let bound = self.bind_expr_inner(e, scope, hint)?;
-        Ok(self.apply_hint(bound, hint)?)
+        self.apply_hint(bound, hint)
     }
 
     /// Gives an untyped literal or parameter the type `hint`.
@@ -35,7 +35,12 @@ impl Binder<'_> {
         }
     }
 
-    fn bind_expr_inner(&self, e: &ast::Expr, scope: &Scope, hint: SqlType) -> Result<Expr, SqlError> {
+    fn bind_expr_inner(
+        &self,
+        e: &ast::Expr,
+        scope: &Scope,
+        hint: SqlType,
+    ) -> Result<Expr, SqlError> {
         use ast::Expr as A;
         Ok(match e {
             A::Identifier(i) => self.column(scope, None, &ident(i))?,
@@ -43,7 +48,9 @@ impl Binder<'_> {
                 let names: Vec<String> = parts.iter().map(ident).collect();
                 match names.as_slice() {
                     [table, column] => self.column(scope, Some(table), column)?,
-                    [_, table, column] | [_, _, table, column] => self.column(scope, Some(table), column)?,
+                    [_, table, column] | [_, _, table, column] => {
+                        self.column(scope, Some(table), column)?
+                    }
                     _ => return Err(SqlError::syntax(format!("invalid name {e}"))),
                 }
             }
@@ -61,7 +68,9 @@ impl Binder<'_> {
             }
             A::Nested(inner) => self.bind_expr_inner(inner, scope, hint)?,
             A::UnaryOp { op, expr } => match op {
-                ast::UnaryOperator::Not => Expr::Not(Box::new(self.bind_expr(expr, scope, SqlType::Bool)?)),
+                ast::UnaryOperator::Not => {
+                    Expr::Not(Box::new(self.bind_expr(expr, scope, SqlType::Bool)?))
+                }
                 ast::UnaryOperator::Minus => {
                     if let A::Value(v) = expr.as_ref() {
                         if let ast::Value::Number(n, _) = &v.value {
@@ -76,17 +85,31 @@ impl Binder<'_> {
                 other => return Err(SqlError::unsupported(format!("operator {other}"))),
             },
             A::BinaryOp { left, op, right } => self.bind_binary(left, op, right, scope)?,
-            A::IsNull(inner) => Expr::IsNull(Box::new(self.bind_expr(inner, scope, SqlType::Unknown)?), false),
-            A::IsNotNull(inner) => Expr::IsNull(Box::new(self.bind_expr(inner, scope, SqlType::Unknown)?), true),
+            A::IsNull(inner) => Expr::IsNull(
+                Box::new(self.bind_expr(inner, scope, SqlType::Unknown)?),
+                false,
+            ),
+            A::IsNotNull(inner) => Expr::IsNull(
+                Box::new(self.bind_expr(inner, scope, SqlType::Unknown)?),
+                true,
+            ),
             A::IsTrue(inner) => self.is_bool(inner, scope, true, false)?,
             A::IsNotTrue(inner) => self.is_bool(inner, scope, true, true)?,
             A::IsFalse(inner) => self.is_bool(inner, scope, false, false)?,
             A::IsNotFalse(inner) => self.is_bool(inner, scope, false, true)?,
             A::IsDistinctFrom(a, b) | A::IsNotDistinctFrom(a, b) => {
                 let (a, b) = self.bind_pair(a, b, scope)?;
-                Expr::IsDistinct(Box::new(a), Box::new(b), matches!(e, A::IsNotDistinctFrom(..)))
+                Expr::IsDistinct(
+                    Box::new(a),
+                    Box::new(b),
+                    matches!(e, A::IsNotDistinctFrom(..)),
+                )
             }
-            A::InList { expr, list, negated } => {
+            A::InList {
+                expr,
+                list,
+                negated,
+            } => {
                 let bound = self.bind_expr(expr, scope, SqlType::Unknown)?;
                 let ty = bound.ty(&self.current_params());
                 let list = list
@@ -115,8 +138,16 @@ impl Binder<'_> {
                 let high = self.bind_expr(high, scope, ty)?;
                 let within = Expr::Binary(
                     BinaryOp::And,
-                    Box::new(Expr::Binary(BinaryOp::GtEq, Box::new(bound.clone()), Box::new(low))),
-                    Box::new(Expr::Binary(BinaryOp::LtEq, Box::new(bound), Box::new(high))),
+                    Box::new(Expr::Binary(
+                        BinaryOp::GtEq,
+                        Box::new(bound.clone()),
+                        Box::new(low),
+                    )),
+                    Box::new(Expr::Binary(
+                        BinaryOp::LtEq,
+                        Box::new(bound),
+                        Box::new(high),
+                    )),
                 );
                 if *negated {
                     Expr::Not(Box::new(within))
@@ -148,8 +179,16 @@ impl Binder<'_> {
                 conditions,
                 else_result,
                 ..
-            } => self.bind_case(operand.as_deref(), conditions, else_result.as_deref(), scope, hint)?,
-            A::Cast { expr, data_type, .. } => {
+            } => self.bind_case(
+                operand.as_deref(),
+                conditions,
+                else_result.as_deref(),
+                scope,
+                hint,
+            )?,
+            A::Cast {
+                expr, data_type, ..
+            } => {
                 let ty = SqlType::from_sql(data_type)?;
                 let inner = self.bind_expr(expr, scope, SqlType::Unknown)?;
                 match inner {
@@ -180,7 +219,12 @@ impl Binder<'_> {
                 }
                 Expr::Function(Function::Substring, args, SqlType::Text)
             }
-            A::Trim { expr, trim_where, trim_what, .. } => {
+            A::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                ..
+            } => {
                 let func = match trim_where {
                     Some(ast::TrimWhereField::Leading) => Function::Ltrim,
                     Some(ast::TrimWhereField::Trailing) => Function::Rtrim,
@@ -203,7 +247,8 @@ impl Binder<'_> {
                 Expr::Function(Function::Floor, vec![arg], ty)
             }
             A::Extract { field, expr, .. } => {
-                let field = Expr::Literal(Datum::Text(field.to_string().to_lowercase()), SqlType::Text);
+                let field =
+                    Expr::Literal(Datum::Text(field.to_string().to_lowercase()), SqlType::Text);
                 let arg = self.bind_expr(expr, scope, SqlType::TimestampTz)?;
                 Expr::Function(Function::Extract, vec![field, arg], SqlType::Numeric)
             }
@@ -216,7 +261,10 @@ impl Binder<'_> {
                 if let Some(field) = &interval.leading_field {
                     text_form = format!("{text_form} {field}");
                 }
-                Expr::Literal(text::parse(&text_form, SqlType::Interval)?, SqlType::Interval)
+                Expr::Literal(
+                    text::parse(&text_form, SqlType::Interval)?,
+                    SqlType::Interval,
+                )
             }
             A::Subquery(query) => {
                 let (index, ty) = self.bind_subquery(query, scope)?;
@@ -247,7 +295,11 @@ impl Binder<'_> {
     }
 
     /// Binds a subquery that must return one column: its index and type.
-    fn bind_subquery(&self, query: &ast::Query, scope: &Scope) -> Result<(usize, SqlType), SqlError> {
+    fn bind_subquery(
+        &self,
+        query: &ast::Query,
+        scope: &Scope,
+    ) -> Result<(usize, SqlType), SqlError> {
         let plan = self.bind_subquery_plan(query, scope)?;
         let columns = plan.columns();
         let visible: Vec<_> = columns.iter().filter(|c| !c.hidden).collect();
@@ -260,7 +312,11 @@ impl Binder<'_> {
 
     /// Binds a subquery on its own; one that names a column of the
     /// enclosing query (a correlated subquery) is refused, as not built yet.
-    fn bind_subquery_plan(&self, query: &ast::Query, scope: &Scope) -> Result<crate::plan::Plan, SqlError> {
+    fn bind_subquery_plan(
+        &self,
+        query: &ast::Query,
+        scope: &Scope,
+    ) -> Result<crate::plan::Plan, SqlError> {
         self.bind_query(query).map_err(|e| {
             let quoted = |name: &str| e.message.contains(&format!("\"{name}\""));
             let names_outer = (e.code == code::UNDEFINED_COLUMN || e.code == code::UNDEFINED_TABLE)
@@ -269,7 +325,9 @@ impl Binder<'_> {
                     .iter()
                     .any(|c| quoted(&c.name) || c.table.as_deref().is_some_and(quoted));
             if names_outer {
-                SqlError::unsupported("a correlated subquery (one that reads a column of the enclosing query)")
+                SqlError::unsupported(
+                    "a correlated subquery (one that reads a column of the enclosing query)",
+                )
             } else {
                 e
             }
@@ -302,17 +360,24 @@ impl Binder<'_> {
             found = Some(Expr::Column(i, column.ty));
         }
         found.ok_or_else(|| match table {
-            Some(t) if !scope.columns.iter().any(|c| c.table.as_deref() == Some(t)) => SqlError::new(
-                code::UNDEFINED_TABLE,
-                format!("missing FROM-clause entry for table \"{t}\""),
-            ),
+            Some(t) if !scope.columns.iter().any(|c| c.table.as_deref() == Some(t)) => {
+                SqlError::new(
+                    code::UNDEFINED_TABLE,
+                    format!("missing FROM-clause entry for table \"{t}\""),
+                )
+            }
             Some(t) => SqlError::undefined_column(&format!("{t}.{name}")),
             None => SqlError::undefined_column(name),
         })
     }
 
     /// Binds two operands so that an untyped one takes the other's type.
-    fn bind_pair(&self, a: &ast::Expr, b: &ast::Expr, scope: &Scope) -> Result<(Expr, Expr), SqlError> {
+    fn bind_pair(
+        &self,
+        a: &ast::Expr,
+        b: &ast::Expr,
+        scope: &Scope,
+    ) -> Result<(Expr, Expr), SqlError> {
         let left = self.bind_expr(a, scope, SqlType::Unknown)?;
         let left_ty = left.ty(&self.current_params());
         let right = self.bind_expr(b, scope, left_ty)?;
@@ -321,7 +386,13 @@ impl Binder<'_> {
         Ok((left, right))
     }
 
-    fn is_bool(&self, inner: &ast::Expr, scope: &Scope, value: bool, negated: bool) -> Result<Expr, SqlError> {
+    fn is_bool(
+        &self,
+        inner: &ast::Expr,
+        scope: &Scope,
+        value: bool,
+        negated: bool,
+    ) -> Result<Expr, SqlError> {
         let bound = self.bind_expr(inner, scope, SqlType::Bool)?;
         let is = Expr::IsDistinct(
             Box::new(bound),
@@ -331,7 +402,13 @@ impl Binder<'_> {
         Ok(if negated { Expr::Not(Box::new(is)) } else { is })
     }
 
-    fn bind_binary(&self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr, scope: &Scope) -> Result<Expr, SqlError> {
+    fn bind_binary(
+        &self,
+        left: &ast::Expr,
+        op: &ast::BinaryOperator,
+        right: &ast::Expr,
+        scope: &Scope,
+    ) -> Result<Expr, SqlError> {
         use ast::BinaryOperator as B;
         let op = match op {
             B::Plus => BinaryOp::Add,
@@ -373,7 +450,9 @@ impl Binder<'_> {
                 let l = self.bind_expr(left, scope, SqlType::Jsonb)?;
                 let r = self.bind_expr(right, scope, SqlType::Unknown)?;
                 let r = match r {
-                    Expr::Literal(Datum::Text(s), SqlType::Unknown) => Expr::Literal(Datum::Text(s), SqlType::Text),
+                    Expr::Literal(Datum::Text(s), SqlType::Unknown) => {
+                        Expr::Literal(Datum::Text(s), SqlType::Text)
+                    }
                     other => other,
                 };
                 (l, r)
@@ -393,11 +472,18 @@ impl Binder<'_> {
                     )));
                 }
             }
-        } else if matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod) {
+        } else if matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod
+        ) {
             let temporal = |t: SqlType| {
-                matches!(t, SqlType::Timestamp | SqlType::TimestampTz | SqlType::Date | SqlType::Interval)
+                matches!(
+                    t,
+                    SqlType::Timestamp | SqlType::TimestampTz | SqlType::Date | SqlType::Interval
+                )
             };
-            let ok = (lt.is_numeric() || lt == SqlType::Unknown) && (rt.is_numeric() || rt == SqlType::Unknown)
+            let ok = (lt.is_numeric() || lt == SqlType::Unknown)
+                && (rt.is_numeric() || rt == SqlType::Unknown)
                 || (temporal(lt) || temporal(rt));
             if !ok {
                 return Err(SqlError::new(
@@ -410,7 +496,13 @@ impl Binder<'_> {
         Ok(Expr::Binary(op, Box::new(l), Box::new(r)))
     }
 
-    fn require_comparable(&self, a: &Expr, b: &Expr, params: &[SqlType], what: &str) -> Result<(), SqlError> {
+    fn require_comparable(
+        &self,
+        a: &Expr,
+        b: &Expr,
+        params: &[SqlType],
+        what: &str,
+    ) -> Result<(), SqlError> {
         let (at, bt) = (a.ty(params), b.ty(params));
         if SqlType::common(at, bt).is_none() {
             return Err(SqlError::new(
@@ -429,12 +521,15 @@ impl Binder<'_> {
         scope: &Scope,
         hint: SqlType,
     ) -> Result<Expr, SqlError> {
-        let operand = operand.map(|o| self.bind_expr(o, scope, SqlType::Unknown)).transpose()?;
+        let operand = operand
+            .map(|o| self.bind_expr(o, scope, SqlType::Unknown))
+            .transpose()?;
         let operand_ty = operand.as_ref().map(|o| o.ty(&self.current_params()));
         let mut whens = Vec::new();
         let mut ty = hint;
         for when in conditions {
-            let condition = self.bind_expr(&when.condition, scope, operand_ty.unwrap_or(SqlType::Bool))?;
+            let condition =
+                self.bind_expr(&when.condition, scope, operand_ty.unwrap_or(SqlType::Bool))?;
             let result = self.bind_expr(&when.result, scope, ty)?;
             let result_ty = result.ty(&self.current_params());
             ty = SqlType::common(ty, result_ty).ok_or_else(|| {
@@ -442,11 +537,14 @@ impl Binder<'_> {
             })?;
             whens.push((condition, result));
         }
-        let otherwise = else_result.map(|e| self.bind_expr(e, scope, ty)).transpose()?;
+        let otherwise = else_result
+            .map(|e| self.bind_expr(e, scope, ty))
+            .transpose()?;
         if let Some(o) = &otherwise {
             let o_ty = o.ty(&self.current_params());
-            ty = SqlType::common(ty, o_ty)
-                .ok_or_else(|| SqlError::mismatch(format!("CASE types {ty} and {o_ty} cannot be matched")))?;
+            ty = SqlType::common(ty, o_ty).ok_or_else(|| {
+                SqlError::mismatch(format!("CASE types {ty} and {o_ty} cannot be matched"))
+            })?;
         }
         if ty == SqlType::Unknown {
             ty = SqlType::Text;
@@ -476,28 +574,41 @@ impl Binder<'_> {
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (Vec::new(), false, false),
             ast::FunctionArguments::List(list) => {
-                let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
                 let mut exprs = Vec::new();
                 let mut star = false;
                 for arg in &list.args {
                     match arg {
-                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => exprs.push(e.clone()),
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                            exprs.push(e.clone())
+                        }
                         ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
-                        other => return Err(SqlError::unsupported(format!("function argument {other}"))),
+                        other => {
+                            return Err(SqlError::unsupported(format!("function argument {other}")))
+                        }
                     }
                 }
                 (exprs, distinct, star)
             }
-            ast::FunctionArguments::Subquery(_) => return Err(SqlError::unsupported("subqueries in expressions")),
+            ast::FunctionArguments::Subquery(_) => {
+                return Err(SqlError::unsupported("subqueries in expressions"))
+            }
         };
         if let Some(agg) = aggregate(&name, star) {
             return self.bind_aggregate(agg, &name, &args, distinct, scope);
         }
         if star {
-            return Err(SqlError::syntax(format!("{name}(*) is not a function call")));
+            return Err(SqlError::syntax(format!(
+                "{name}(*) is not a function call"
+            )));
         }
         let bind_all = |hint: SqlType| -> Result<Vec<Expr>, SqlError> {
-            args.iter().map(|a| self.bind_expr(a, scope, hint)).collect()
+            args.iter()
+                .map(|a| self.bind_expr(a, scope, hint))
+                .collect()
         };
         let arity = |n: std::ops::RangeInclusive<usize>| -> Result<(), SqlError> {
             if n.contains(&args.len()) {
@@ -525,12 +636,20 @@ impl Binder<'_> {
                 for a in &args {
                     let b = self.bind_expr(a, scope, ty)?;
                     let bt = b.ty(&self.current_params());
-                    ty = SqlType::common(ty, bt)
-                        .ok_or_else(|| SqlError::mismatch(format!("{name} types {ty} and {bt} cannot be matched")))?;
+                    ty = SqlType::common(ty, bt).ok_or_else(|| {
+                        SqlError::mismatch(format!("{name} types {ty} and {bt} cannot be matched"))
+                    })?;
                     bound.push(b);
                 }
-                let ty = if ty == SqlType::Unknown { SqlType::Text } else { ty };
-                let bound = bound.into_iter().map(|b| self.apply_hint(b, ty)).collect::<Result<_, _>>()?;
+                let ty = if ty == SqlType::Unknown {
+                    SqlType::Text
+                } else {
+                    ty
+                };
+                let bound = bound
+                    .into_iter()
+                    .map(|b| self.apply_hint(b, ty))
+                    .collect::<Result<_, _>>()?;
                 let func = match name.as_str() {
                     "coalesce" => Function::Coalesce,
                     "greatest" => Function::Greatest,
@@ -549,8 +668,22 @@ impl Binder<'_> {
                 arity(1..=1)?;
                 (Function::Length, bind_all(SqlType::Text)?, SqlType::Int4)
             }
-            "lower" => (Function::Lower, { arity(1..=1)?; bind_all(SqlType::Text)? }, SqlType::Text),
-            "upper" => (Function::Upper, { arity(1..=1)?; bind_all(SqlType::Text)? }, SqlType::Text),
+            "lower" => (
+                Function::Lower,
+                {
+                    arity(1..=1)?;
+                    bind_all(SqlType::Text)?
+                },
+                SqlType::Text,
+            ),
+            "upper" => (
+                Function::Upper,
+                {
+                    arity(1..=1)?;
+                    bind_all(SqlType::Text)?
+                },
+                SqlType::Text,
+            ),
             "substr" | "substring" => {
                 arity(2..=3)?;
                 let mut bound = vec![self.bind_expr(&args[0], scope, SqlType::Text)?];
@@ -569,26 +702,78 @@ impl Binder<'_> {
                     t if t.is_integer() => SqlType::Numeric,
                     t => t,
                 };
-                (if name == "round" { Function::Round } else { Function::Trunc }, bound, ty)
+                (
+                    if name == "round" {
+                        Function::Round
+                    } else {
+                        Function::Trunc
+                    },
+                    bound,
+                    ty,
+                )
             }
             "ceil" | "ceiling" | "floor" => {
                 arity(1..=1)?;
                 let bound = bind_all(SqlType::Numeric)?;
                 let ty = bound[0].ty(&self.current_params());
-                (if name == "floor" { Function::Floor } else { Function::Ceil }, bound, ty)
+                (
+                    if name == "floor" {
+                        Function::Floor
+                    } else {
+                        Function::Ceil
+                    },
+                    bound,
+                    ty,
+                )
             }
             "concat" => (Function::Concat, bind_all(SqlType::Text)?, SqlType::Text),
-            "replace" => (Function::Replace, { arity(3..=3)?; bind_all(SqlType::Text)? }, SqlType::Text),
-            "btrim" | "trim" => (Function::Trim, { arity(1..=2)?; bind_all(SqlType::Text)? }, SqlType::Text),
-            "ltrim" => (Function::Ltrim, { arity(1..=2)?; bind_all(SqlType::Text)? }, SqlType::Text),
-            "rtrim" => (Function::Rtrim, { arity(1..=2)?; bind_all(SqlType::Text)? }, SqlType::Text),
+            "replace" => (
+                Function::Replace,
+                {
+                    arity(3..=3)?;
+                    bind_all(SqlType::Text)?
+                },
+                SqlType::Text,
+            ),
+            "btrim" | "trim" => (
+                Function::Trim,
+                {
+                    arity(1..=2)?;
+                    bind_all(SqlType::Text)?
+                },
+                SqlType::Text,
+            ),
+            "ltrim" => (
+                Function::Ltrim,
+                {
+                    arity(1..=2)?;
+                    bind_all(SqlType::Text)?
+                },
+                SqlType::Text,
+            ),
+            "rtrim" => (
+                Function::Rtrim,
+                {
+                    arity(1..=2)?;
+                    bind_all(SqlType::Text)?
+                },
+                SqlType::Text,
+            ),
             "left" | "right" => {
                 arity(2..=2)?;
                 let bound = vec![
                     self.bind_expr(&args[0], scope, SqlType::Text)?,
                     self.bind_expr(&args[1], scope, SqlType::Int8)?,
                 ];
-                (if name == "left" { Function::Left } else { Function::Right }, bound, SqlType::Text)
+                (
+                    if name == "left" {
+                        Function::Left
+                    } else {
+                        Function::Right
+                    },
+                    bound,
+                    SqlType::Text,
+                )
             }
             "now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp" => {
                 arity(0..=0)?;
@@ -606,22 +791,72 @@ impl Binder<'_> {
                 arity(0..=0)?;
                 (Function::Random, Vec::new(), SqlType::Float8)
             }
-            "version" => (Function::Version, { arity(0..=0)?; Vec::new() }, SqlType::Text),
-            "current_database" => (Function::CurrentDatabase, { arity(0..=0)?; Vec::new() }, SqlType::Name),
-            "current_user" | "session_user" | "user" => (Function::CurrentUser, { arity(0..=0)?; Vec::new() }, SqlType::Name),
-            "current_schema" => (Function::CurrentSchema, { arity(0..=0)?; Vec::new() }, SqlType::Name),
-            "gateway_region" => (Function::GatewayRegion, { arity(0..=0)?; Vec::new() }, SqlType::Text),
+            "version" => (
+                Function::Version,
+                {
+                    arity(0..=0)?;
+                    Vec::new()
+                },
+                SqlType::Text,
+            ),
+            "current_database" => (
+                Function::CurrentDatabase,
+                {
+                    arity(0..=0)?;
+                    Vec::new()
+                },
+                SqlType::Name,
+            ),
+            "current_user" | "session_user" | "user" => (
+                Function::CurrentUser,
+                {
+                    arity(0..=0)?;
+                    Vec::new()
+                },
+                SqlType::Name,
+            ),
+            "current_schema" => (
+                Function::CurrentSchema,
+                {
+                    arity(0..=0)?;
+                    Vec::new()
+                },
+                SqlType::Name,
+            ),
+            "gateway_region" => (
+                Function::GatewayRegion,
+                {
+                    arity(0..=0)?;
+                    Vec::new()
+                },
+                SqlType::Text,
+            ),
             "format_type" => {
                 arity(2..=2)?;
-                (Function::FormatType, bind_all(SqlType::Int8)?, SqlType::Text)
+                (
+                    Function::FormatType,
+                    bind_all(SqlType::Int8)?,
+                    SqlType::Text,
+                )
             }
-            "pg_get_expr" | "pg_get_indexdef" | "pg_get_constraintdef" | "obj_description" | "col_description"
-            | "pg_get_userbyid" | "pg_table_is_visible" | "pg_get_statisticsobjdef_columns" | "array_to_string" => {
+            "pg_get_expr"
+            | "pg_get_indexdef"
+            | "pg_get_constraintdef"
+            | "obj_description"
+            | "col_description"
+            | "pg_get_userbyid"
+            | "pg_table_is_visible"
+            | "pg_get_statisticsobjdef_columns"
+            | "array_to_string" => {
                 let bound = args
                     .iter()
                     .map(|a| self.bind_expr(a, scope, SqlType::Unknown))
                     .collect::<Result<Vec<_>, _>>()?;
-                let ty = if name == "pg_table_is_visible" { SqlType::Bool } else { SqlType::Text };
+                let ty = if name == "pg_table_is_visible" {
+                    SqlType::Bool
+                } else {
+                    SqlType::Text
+                };
                 (Function::NullFunction, bound, ty)
             }
             "to_char" => (Function::ToChar, bind_all(SqlType::Unknown)?, SqlType::Text),
@@ -635,7 +870,14 @@ impl Binder<'_> {
         Ok(Expr::Function(func, bound, ty))
     }
 
-    fn bind_aggregate(&self, func: AggFunc, name: &str, args: &[ast::Expr], distinct: bool, scope: &Scope) -> Result<Expr, SqlError> {
+    fn bind_aggregate(
+        &self,
+        func: AggFunc,
+        name: &str,
+        args: &[ast::Expr],
+        distinct: bool,
+        scope: &Scope,
+    ) -> Result<Expr, SqlError> {
         let Some(aggregates) = scope.aggregates else {
             return Err(SqlError::new(
                 code::GROUPING_ERROR,
@@ -667,7 +909,10 @@ impl Binder<'_> {
             ));
         }
         let params = self.current_params();
-        let arg_ty = bound.first().map(|a| a.ty(&params)).unwrap_or(SqlType::Int8);
+        let arg_ty = bound
+            .first()
+            .map(|a| a.ty(&params))
+            .unwrap_or(SqlType::Int8);
         let ty = match func {
             AggFunc::CountStar | AggFunc::Count => SqlType::Int8,
             AggFunc::Sum => match arg_ty {
@@ -675,12 +920,22 @@ impl Binder<'_> {
                 SqlType::Float4 | SqlType::Float8 => SqlType::Float8,
                 SqlType::Interval => SqlType::Interval,
                 SqlType::Numeric | SqlType::Unknown => SqlType::Numeric,
-                t => return Err(SqlError::new(code::UNDEFINED_FUNCTION, format!("function sum({t}) does not exist"))),
+                t => {
+                    return Err(SqlError::new(
+                        code::UNDEFINED_FUNCTION,
+                        format!("function sum({t}) does not exist"),
+                    ))
+                }
             },
             AggFunc::Avg => match arg_ty {
                 SqlType::Float4 | SqlType::Float8 => SqlType::Float8,
                 t if t.is_numeric() || t == SqlType::Unknown => SqlType::Numeric,
-                t => return Err(SqlError::new(code::UNDEFINED_FUNCTION, format!("function avg({t}) does not exist"))),
+                t => {
+                    return Err(SqlError::new(
+                        code::UNDEFINED_FUNCTION,
+                        format!("function avg({t}) does not exist"),
+                    ))
+                }
             },
             AggFunc::Min | AggFunc::Max => arg_ty,
             AggFunc::BoolAnd | AggFunc::BoolOr => SqlType::Bool,

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use sqlparser::ast;
 
-pub use write::{parse_expr as parse_default, DeletePlan, InsertPlan, OnConflict, Returning, UpdatePlan};
+pub use write::{
+    parse_expr as parse_default, DeletePlan, InsertPlan, OnConflict, Returning, UpdatePlan,
+};
 
 use super::{OutputColumn, Plan};
 use crate::catalog::TableDescriptor;
@@ -49,7 +51,10 @@ impl<'s> Scope<'s> {
         }
     }
 
-    fn with_aggregates(columns: &'s [OutputColumn], aggregates: &'s RefCell<Vec<super::AggCall>>) -> Scope<'s> {
+    fn with_aggregates(
+        columns: &'s [OutputColumn],
+        aggregates: &'s RefCell<Vec<super::AggCall>>,
+    ) -> Scope<'s> {
         Scope {
             columns,
             aggregates: Some(aggregates),
@@ -65,7 +70,10 @@ impl<'s> Scope<'s> {
 }
 
 impl<'a> Binder<'a> {
-    pub fn new(tables: &'a HashMap<String, Arc<TableDescriptor>>, param_hints: &[SqlType]) -> Binder<'a> {
+    pub fn new(
+        tables: &'a HashMap<String, Arc<TableDescriptor>>,
+        param_hints: &[SqlType],
+    ) -> Binder<'a> {
         Binder {
             tables,
             params: RefCell::new(param_hints.to_vec()),
@@ -84,7 +92,13 @@ impl<'a> Binder<'a> {
         self.params
             .borrow()
             .iter()
-            .map(|t| if *t == SqlType::Unknown { SqlType::Text } else { *t })
+            .map(|t| {
+                if *t == SqlType::Unknown {
+                    SqlType::Text
+                } else {
+                    *t
+                }
+            })
             .collect()
     }
 
@@ -125,11 +139,17 @@ pub fn table_name(name: &ast::ObjectName) -> Result<String, SqlError> {
     let parts: Vec<String> = name
         .0
         .iter()
-        .map(|p| p.as_ident().map(ident).ok_or_else(|| SqlError::syntax(format!("invalid name {name}"))))
+        .map(|p| {
+            p.as_ident()
+                .map(ident)
+                .ok_or_else(|| SqlError::syntax(format!("invalid name {name}")))
+        })
         .collect::<Result<_, _>>()?;
     match parts.as_slice() {
         [table] => Ok(table.clone()),
-        [schema, table] if schema == "public" || schema == "pg_catalog" || schema == "information_schema" => {
+        [schema, table]
+            if schema == "public" || schema == "pg_catalog" || schema == "information_schema" =>
+        {
             if schema == "public" {
                 Ok(table.clone())
             } else {

@@ -23,7 +23,15 @@ impl Binder<'_> {
             for cte in &with.cte_tables {
                 let plan = self.bind_query(&cte.query)?;
                 let name = ident(&cte.alias.name);
-                let plan = relabel(plan, &name, &cte.alias.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>())?;
+                let plan = relabel(
+                    plan,
+                    &name,
+                    &cte.alias
+                        .columns
+                        .iter()
+                        .map(|c| ident(&c.name))
+                        .collect::<Vec<_>>(),
+                )?;
                 self.ctes.borrow_mut().push((name, plan));
             }
         }
@@ -51,8 +59,12 @@ impl Binder<'_> {
         };
         let (limit, offset) = match &query.limit_clause {
             None => (None, None),
-            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => (limit.as_ref(), offset.as_ref().map(|o| &o.value)),
-            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit), Some(offset)),
+            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => {
+                (limit.as_ref(), offset.as_ref().map(|o| &o.value))
+            }
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                (Some(limit), Some(offset))
+            }
         };
         if limit.is_some() || offset.is_some() {
             let empty = Scope::new(&[]);
@@ -99,7 +111,10 @@ impl Binder<'_> {
                 }
                 for (l, r) in lc.iter().zip(&rc) {
                     if SqlType::common(l.ty, r.ty).is_none() {
-                        return Err(SqlError::mismatch(format!("{op} types {} and {} cannot be matched", l.ty, r.ty)));
+                        return Err(SqlError::mismatch(format!(
+                            "{op} types {} and {} cannot be matched",
+                            l.ty, r.ty
+                        )));
                     }
                 }
                 let op = match op {
@@ -160,7 +175,12 @@ impl Binder<'_> {
         Ok(Plan::Values { rows, columns })
     }
 
-    fn bind_select(&self, select: &ast::Select, order_by: &[ast::OrderByExpr], for_update: bool) -> Result<Plan, SqlError> {
+    fn bind_select(
+        &self,
+        select: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+        for_update: bool,
+    ) -> Result<Plan, SqlError> {
         if select.having.is_some() && matches!(select.group_by, ast::GroupByExpr::All(_)) {
             return Err(SqlError::unsupported("GROUP BY ALL"));
         }
@@ -168,7 +188,8 @@ impl Binder<'_> {
         let mut plan = self.bind_from(&select.from, for_update)?;
         let input_columns = plan.columns();
         if let Some(selection) = &select.selection {
-            let predicate = self.bind_expr(&selection, &Scope::new(&input_columns), SqlType::Bool)?;
+            let predicate =
+                self.bind_expr(selection, &Scope::new(&input_columns), SqlType::Bool)?;
             plan = self.push_filter(plan, predicate);
         }
 
@@ -195,13 +216,17 @@ impl Binder<'_> {
                         }
                     }
                     if items.len() == before && input_columns.is_empty() {
-                        return Err(SqlError::syntax("SELECT * with no tables specified is not valid"));
+                        return Err(SqlError::syntax(
+                            "SELECT * with no tables specified is not valid",
+                        ));
                     }
                 }
                 ast::SelectItem::QualifiedWildcard(kind, _) => {
                     let table = match kind {
                         ast::SelectItemQualifiedWildcardKind::ObjectName(name) => table_name(name)?,
-                        ast::SelectItemQualifiedWildcardKind::Expr(e) => return Err(SqlError::unsupported(format!("{e}.*"))),
+                        ast::SelectItemQualifiedWildcardKind::Expr(e) => {
+                            return Err(SqlError::unsupported(format!("{e}.*")))
+                        }
                     };
                     let before = items.len();
                     for (i, c) in input_columns.iter().enumerate() {
@@ -210,7 +235,10 @@ impl Binder<'_> {
                         }
                     }
                     if items.len() == before {
-                        return Err(SqlError::new(code::UNDEFINED_TABLE, format!("missing FROM-clause entry for table \"{table}\"")));
+                        return Err(SqlError::new(
+                            code::UNDEFINED_TABLE,
+                            format!("missing FROM-clause entry for table \"{table}\""),
+                        ));
                     }
                 }
                 ast::SelectItem::UnnamedExpr(e) => {
@@ -221,7 +249,9 @@ impl Binder<'_> {
                     let bound = self.bind_expr(expr, &agg_scope, SqlType::Unknown)?;
                     items.push((bound, ident(alias)));
                 }
-                ast::SelectItem::ExprWithAliases { .. } => return Err(SqlError::unsupported("several aliases for one expression")),
+                ast::SelectItem::ExprWithAliases { .. } => {
+                    return Err(SqlError::unsupported("several aliases for one expression"))
+                }
             }
         }
         let having = select
@@ -257,7 +287,8 @@ impl Binder<'_> {
             });
         }
 
-        let aggregated = !group_exprs.is_empty() || !aggregates.borrow().is_empty() || having.is_some();
+        let aggregated =
+            !group_exprs.is_empty() || !aggregates.borrow().is_empty() || having.is_some();
         let params = self.current_params();
         let (mut exprs, names): (Vec<Expr>, Vec<String>) = items.into_iter().unzip();
         exprs.extend(extra.iter().cloned());
@@ -328,7 +359,9 @@ impl Binder<'_> {
                         "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
                     ));
                 }
-                plan = Plan::Distinct { input: Box::new(plan) };
+                plan = Plan::Distinct {
+                    input: Box::new(plan),
+                };
             }
             Some(ast::Distinct::On(_)) => return Err(SqlError::unsupported("DISTINCT ON")),
         }
@@ -349,15 +382,26 @@ impl Binder<'_> {
 
     /// A GROUP BY item: a select-list position, a select-list alias, or
     /// an expression over the input.
-    fn bind_group_by(&self, e: &ast::Expr, input: &[OutputColumn], projection: &[ast::SelectItem]) -> Result<Expr, SqlError> {
+    fn bind_group_by(
+        &self,
+        e: &ast::Expr,
+        input: &[OutputColumn],
+        projection: &[ast::SelectItem],
+    ) -> Result<Expr, SqlError> {
         if let ast::Expr::Value(v) = e {
             if let ast::Value::Number(n, _) = &v.value {
-                let position: usize = n.parse().map_err(|_| SqlError::syntax("invalid GROUP BY position"))?;
+                let position: usize = n
+                    .parse()
+                    .map_err(|_| SqlError::syntax("invalid GROUP BY position"))?;
                 return match projection.get(position.wrapping_sub(1)) {
-                    Some(ast::SelectItem::UnnamedExpr(e)) | Some(ast::SelectItem::ExprWithAlias { expr: e, .. }) => {
+                    Some(ast::SelectItem::UnnamedExpr(e))
+                    | Some(ast::SelectItem::ExprWithAlias { expr: e, .. }) => {
                         self.bind_expr(e, &Scope::new(input), SqlType::Unknown)
                     }
-                    _ => Err(SqlError::new(code::INVALID_COLUMN_REFERENCE, format!("GROUP BY position {position} is not in select list"))),
+                    _ => Err(SqlError::new(
+                        code::INVALID_COLUMN_REFERENCE,
+                        format!("GROUP BY position {position} is not in select list"),
+                    )),
                 };
             }
         }
@@ -381,11 +425,17 @@ impl Binder<'_> {
 
     /// Whether an ORDER BY item names a select-list entry: by position or
     /// by output name.
-    fn output_reference(&self, e: &ast::Expr, items: &[(Expr, String)]) -> Result<Option<usize>, SqlError> {
+    fn output_reference(
+        &self,
+        e: &ast::Expr,
+        items: &[(Expr, String)],
+    ) -> Result<Option<usize>, SqlError> {
         match e {
             ast::Expr::Value(v) => {
                 if let ast::Value::Number(n, _) = &v.value {
-                    let position: usize = n.parse().map_err(|_| SqlError::syntax("invalid ORDER BY position"))?;
+                    let position: usize = n
+                        .parse()
+                        .map_err(|_| SqlError::syntax("invalid ORDER BY position"))?;
                     if position == 0 || position > items.len() {
                         return Err(SqlError::new(
                             code::INVALID_COLUMN_REFERENCE,
@@ -474,19 +524,29 @@ impl Binder<'_> {
                     return Err(SqlError::unsupported("table functions"));
                 }
                 let table = table_name(name)?;
-                let alias_name = alias.as_ref().map(|a| ident(&a.name)).unwrap_or_else(|| {
-                    table.rsplit('.').next().unwrap_or(&table).to_string()
-                });
+                let alias_name = alias
+                    .as_ref()
+                    .map(|a| ident(&a.name))
+                    .unwrap_or_else(|| table.rsplit('.').next().unwrap_or(&table).to_string());
                 let alias_columns: Vec<String> = alias
                     .as_ref()
                     .map(|a| a.columns.iter().map(|c| ident(&c.name)).collect())
                     .unwrap_or_default();
-                let cte = self.ctes.borrow().iter().rev().find(|(n, _)| *n == table).map(|(_, p)| p.clone());
+                let cte = self
+                    .ctes
+                    .borrow()
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| *n == table)
+                    .map(|(_, p)| p.clone());
                 if let Some(plan) = cte {
                     return relabel(plan, &alias_name, &alias_columns);
                 }
                 if let Some(columns) = crate::exec::virtual_tables::columns(&table) {
-                    let plan = Plan::Virtual { name: table, columns };
+                    let plan = Plan::Virtual {
+                        name: table,
+                        columns,
+                    };
                     return relabel(plan, &alias_name, &alias_columns);
                 }
                 let descriptor = self.table(name)?;
@@ -513,17 +573,26 @@ impl Binder<'_> {
                 }
                 let plan = self.bind_query(subquery)?;
                 let (name, columns) = match alias {
-                    Some(a) => (ident(&a.name), a.columns.iter().map(|c| ident(&c.name)).collect()),
+                    Some(a) => (
+                        ident(&a.name),
+                        a.columns.iter().map(|c| ident(&c.name)).collect(),
+                    ),
                     None => ("subquery".to_string(), Vec::new()),
                 };
                 relabel(plan, &name, &columns)
             }
             ast::TableFactor::NestedJoin {
-                table_with_joins, alias, ..
+                table_with_joins,
+                alias,
+                ..
             } => {
                 let plan = self.bind_from(std::slice::from_ref(table_with_joins), for_update)?;
                 match alias {
-                    Some(a) => relabel(plan, &ident(&a.name), &a.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>()),
+                    Some(a) => relabel(
+                        plan,
+                        &ident(&a.name),
+                        &a.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>(),
+                    ),
                     None => Ok(plan),
                 }
             }
@@ -531,26 +600,47 @@ impl Binder<'_> {
         }
     }
 
-    fn bind_join(&self, left: Plan, right: Plan, operator: &ast::JoinOperator) -> Result<Plan, SqlError> {
+    fn bind_join(
+        &self,
+        left: Plan,
+        right: Plan,
+        operator: &ast::JoinOperator,
+    ) -> Result<Plan, SqlError> {
         use ast::JoinOperator as J;
         let (constraint, left_outer) = match operator {
             J::Join(c) | J::Inner(c) => (Some(c), false),
             J::Left(c) | J::LeftOuter(c) => (Some(c), true),
             J::CrossJoin(_) => (None, false),
-            other => return Err(SqlError::unsupported(format!("join {other:?}").split('(').next().unwrap_or("join").to_string())),
+            other => {
+                return Err(SqlError::unsupported(
+                    format!("join {other:?}")
+                        .split('(')
+                        .next()
+                        .unwrap_or("join")
+                        .to_string(),
+                ))
+            }
         };
         let (lc, rc) = (left.columns(), right.columns());
         let mut all = lc.clone();
         all.extend(rc.iter().cloned());
         let on = match constraint {
             None | Some(ast::JoinConstraint::None) => None,
-            Some(ast::JoinConstraint::On(e)) => Some(self.bind_expr(e, &Scope::new(&all), SqlType::Bool)?),
+            Some(ast::JoinConstraint::On(e)) => {
+                Some(self.bind_expr(e, &Scope::new(&all), SqlType::Bool)?)
+            }
             Some(ast::JoinConstraint::Using(names)) => {
                 let mut parts = Vec::new();
                 for name in names {
                     let name = table_name(name)?;
-                    let l = lc.iter().position(|c| c.name == name).ok_or_else(|| SqlError::undefined_column(&name))?;
-                    let r = rc.iter().position(|c| c.name == name).ok_or_else(|| SqlError::undefined_column(&name))?;
+                    let l = lc
+                        .iter()
+                        .position(|c| c.name == name)
+                        .ok_or_else(|| SqlError::undefined_column(&name))?;
+                    let r = rc
+                        .iter()
+                        .position(|c| c.name == name)
+                        .ok_or_else(|| SqlError::undefined_column(&name))?;
                     parts.push(Expr::Binary(
                         BinaryOp::Eq,
                         Box::new(Expr::Column(l, lc[l].ty)),
@@ -559,7 +649,9 @@ impl Binder<'_> {
                 }
                 Expr::and_all(parts)
             }
-            Some(ast::JoinConstraint::Natural) => return Err(SqlError::unsupported("NATURAL JOIN")),
+            Some(ast::JoinConstraint::Natural) => {
+                return Err(SqlError::unsupported("NATURAL JOIN"))
+            }
         };
         let width = lc.len();
         // Conjuncts over one side only move into that side (for a left
@@ -591,8 +683,16 @@ impl Binder<'_> {
             .iter()
             .filter_map(|c| match c {
                 Expr::Binary(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
-                    (Expr::Column(l, lt), Expr::Column(r, rt)) if *l < width && *r >= width && lt == rt => Some((*l, *r - width)),
-                    (Expr::Column(r, rt), Expr::Column(l, lt)) if *l < width && *r >= width && lt == rt => Some((*l, *r - width)),
+                    (Expr::Column(l, lt), Expr::Column(r, rt))
+                        if *l < width && *r >= width && lt == rt =>
+                    {
+                        Some((*l, *r - width))
+                    }
+                    (Expr::Column(r, rt), Expr::Column(l, lt))
+                        if *l < width && *r >= width && lt == rt =>
+                    {
+                        Some((*l, *r - width))
+                    }
                     _ => None,
                 },
                 _ => None,
@@ -630,10 +730,18 @@ impl Binder<'_> {
                     predicate,
                 }
             }
-            Plan::Filter { input, predicate: first } => {
+            Plan::Filter {
+                input,
+                predicate: first,
+            } => {
                 let both = Expr::Binary(BinaryOp::And, Box::new(first), Box::new(predicate));
                 match *input {
-                    Plan::Scan { table, alias, for_update, .. } => self.push_filter(
+                    Plan::Scan {
+                        table,
+                        alias,
+                        for_update,
+                        ..
+                    } => self.push_filter(
                         Plan::Scan {
                             table,
                             alias,
@@ -687,7 +795,11 @@ fn relabel(plan: Plan, table: &str, names: &[String]) -> Result<Plan, SqlError> 
             names.len()
         )));
     }
-    let exprs = columns.iter().enumerate().map(|(i, c)| Expr::Column(i, c.ty)).collect();
+    let exprs = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Expr::Column(i, c.ty))
+        .collect();
     let columns = columns
         .into_iter()
         .enumerate()
@@ -731,12 +843,15 @@ fn lift_grouped(e: Expr, groups: &[Expr], input: &[OutputColumn]) -> Result<Expr
         }
         mut other => {
             let mut error = None;
-            map_children(&mut other, &mut |child| match lift_grouped(child.clone(), groups, input) {
-                Ok(lifted) => *child = lifted,
-                Err(e) => {
-                    error.get_or_insert(e);
-                }
-            });
+            map_children(
+                &mut other,
+                &mut |child| match lift_grouped(child.clone(), groups, input) {
+                    Ok(lifted) => *child = lifted,
+                    Err(e) => {
+                        error.get_or_insert(e);
+                    }
+                },
+            );
             match error {
                 Some(e) => Err(e),
                 None => Ok(other),
@@ -780,7 +895,12 @@ fn map_children(e: &mut Expr, f: &mut impl FnMut(&mut Expr)) {
             }
         }
         Expr::Function(_, args, _) => args.iter_mut().for_each(f),
-        Expr::Column(..) | Expr::Literal(..) | Expr::Param(_) | Expr::Slot(..) | Expr::Subquery(..) | Expr::Exists(..) => {}
+        Expr::Column(..)
+        | Expr::Literal(..)
+        | Expr::Param(_)
+        | Expr::Slot(..)
+        | Expr::Subquery(..)
+        | Expr::Exists(..) => {}
     }
 }
 
@@ -803,7 +923,9 @@ fn output_name(e: &ast::Expr) -> String {
             .and_then(|p| p.as_ident())
             .map(ident)
             .unwrap_or_else(|| "?column?".into()),
-        ast::Expr::Cast { expr, data_type, .. } => match expr.as_ref() {
+        ast::Expr::Cast {
+            expr, data_type, ..
+        } => match expr.as_ref() {
             ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_) => output_name(expr),
             _ => SqlType::from_sql(data_type)
                 .map(|t| match t {

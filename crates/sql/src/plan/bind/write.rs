@@ -72,14 +72,18 @@ impl Binder<'_> {
         };
         let table = self.table(name)?;
         let targets: Vec<usize> = if insert.columns.is_empty() {
-            (0..table.columns.len()).filter(|i| !table.columns[*i].hidden).collect()
+            (0..table.columns.len())
+                .filter(|i| !table.columns[*i].hidden)
+                .collect()
         } else {
             insert
                 .columns
                 .iter()
                 .map(|c| {
                     let name = table_name(c)?;
-                    table.column_index(&name).ok_or_else(|| SqlError::undefined_column(&name))
+                    table
+                        .column_index(&name)
+                        .ok_or_else(|| SqlError::undefined_column(&name))
                 })
                 .collect::<Result<_, _>>()?
         };
@@ -87,7 +91,10 @@ impl Binder<'_> {
             if targets[..i].contains(t) {
                 return Err(SqlError::new(
                     code::DUPLICATE_COLUMN,
-                    format!("column \"{}\" specified more than once", table.columns[*t].name),
+                    format!(
+                        "column \"{}\" specified more than once",
+                        table.columns[*t].name
+                    ),
                 ));
             }
         }
@@ -99,17 +106,23 @@ impl Binder<'_> {
                 columns: columns.clone(),
             },
             Some(query) => match query.body.as_ref() {
-                ast::SetExpr::Values(values) if query.order_by.is_none() && query.limit_clause.is_none() => {
+                ast::SetExpr::Values(values)
+                    if query.order_by.is_none() && query.limit_clause.is_none() =>
+                {
                     self.bind_insert_values(&table, &targets, &defaults, values)?
                 }
                 _ => {
                     let plan = self.bind_query(query)?;
                     let produced = plan.columns();
                     if produced.len() > targets.len() {
-                        return Err(SqlError::syntax("INSERT has more expressions than target columns"));
+                        return Err(SqlError::syntax(
+                            "INSERT has more expressions than target columns",
+                        ));
                     }
                     if produced.len() < targets.len() {
-                        return Err(SqlError::syntax("INSERT has more target columns than expressions"));
+                        return Err(SqlError::syntax(
+                            "INSERT has more target columns than expressions",
+                        ));
                     }
                     let mut exprs = defaults.clone();
                     for (k, position) in targets.iter().enumerate() {
@@ -149,10 +162,14 @@ impl Binder<'_> {
         let mut rows = Vec::with_capacity(values.rows.len());
         for row in &values.rows {
             if row.content.len() > targets.len() {
-                return Err(SqlError::syntax("INSERT has more expressions than target columns"));
+                return Err(SqlError::syntax(
+                    "INSERT has more expressions than target columns",
+                ));
             }
             if row.content.len() < targets.len() {
-                return Err(SqlError::syntax("INSERT has more target columns than expressions"));
+                return Err(SqlError::syntax(
+                    "INSERT has more target columns than expressions",
+                ));
             }
             let mut exprs = defaults.to_vec();
             for (e, position) in row.content.iter().zip(targets) {
@@ -183,7 +200,11 @@ impl Binder<'_> {
             .collect()
     }
 
-    fn bind_on_conflict(&self, table: &Arc<TableDescriptor>, c: &ast::OnConflict) -> Result<OnConflict, SqlError> {
+    fn bind_on_conflict(
+        &self,
+        table: &Arc<TableDescriptor>,
+        c: &ast::OnConflict,
+    ) -> Result<OnConflict, SqlError> {
         if let Some(ast::ConflictTarget::Columns(names)) = &c.conflict_target {
             let named: Vec<String> = names.iter().map(ident).collect();
             let key: Vec<String> = table
@@ -192,7 +213,13 @@ impl Binder<'_> {
                 .map(|p| table.columns[*p].name.clone())
                 .collect();
             let on_unique_index = table.indexes.iter().any(|i| {
-                i.unique && table.index_positions(i).iter().map(|p| table.columns[*p].name.clone()).collect::<Vec<_>>() == named
+                i.unique
+                    && table
+                        .index_positions(i)
+                        .iter()
+                        .map(|p| table.columns[*p].name.clone())
+                        .collect::<Vec<_>>()
+                        == named
             });
             if named != key && !on_unique_index {
                 return Err(SqlError::new(
@@ -201,7 +228,9 @@ impl Binder<'_> {
                 ));
             }
             if named != key {
-                return Err(SqlError::unsupported("ON CONFLICT on a secondary unique index"));
+                return Err(SqlError::unsupported(
+                    "ON CONFLICT on a secondary unique index",
+                ));
             }
         }
         match &c.action {
@@ -216,19 +245,31 @@ impl Binder<'_> {
                     .as_ref()
                     .map(|p| self.bind_expr(p, &scope, SqlType::Bool))
                     .transpose()?;
-                Ok(OnConflict::DoUpdate { assignments, predicate })
+                Ok(OnConflict::DoUpdate {
+                    assignments,
+                    predicate,
+                })
             }
         }
     }
 
-    fn bind_assignments(&self, table: &TableDescriptor, assignments: &[ast::Assignment], scope: &Scope) -> Result<Vec<(usize, Expr)>, SqlError> {
+    fn bind_assignments(
+        &self,
+        table: &TableDescriptor,
+        assignments: &[ast::Assignment],
+        scope: &Scope,
+    ) -> Result<Vec<(usize, Expr)>, SqlError> {
         let mut out: Vec<(usize, Expr)> = Vec::new();
         for a in assignments {
             let name = match &a.target {
                 ast::AssignmentTarget::ColumnName(n) => table_name(n)?,
-                ast::AssignmentTarget::Tuple(_) => return Err(SqlError::unsupported("tuple assignment")),
+                ast::AssignmentTarget::Tuple(_) => {
+                    return Err(SqlError::unsupported("tuple assignment"))
+                }
             };
-            let position = table.column_index(&name).ok_or_else(|| SqlError::undefined_column(&name))?;
+            let position = table
+                .column_index(&name)
+                .ok_or_else(|| SqlError::undefined_column(&name))?;
             if out.iter().any(|(p, _)| *p == position) {
                 return Err(SqlError::new(
                     code::DUPLICATE_COLUMN,
@@ -287,11 +328,17 @@ impl Binder<'_> {
         })
     }
 
-    fn write_target(&self, relation: &ast::TableFactor) -> Result<(Arc<TableDescriptor>, String), SqlError> {
+    fn write_target(
+        &self,
+        relation: &ast::TableFactor,
+    ) -> Result<(Arc<TableDescriptor>, String), SqlError> {
         match relation {
             ast::TableFactor::Table { name, alias, .. } => {
                 let table = self.table(name)?;
-                let alias = alias.as_ref().map(|a| ident(&a.name)).unwrap_or_else(|| table.name.clone());
+                let alias = alias
+                    .as_ref()
+                    .map(|a| ident(&a.name))
+                    .unwrap_or_else(|| table.name.clone());
                 Ok((table, alias))
             }
             other => Err(SqlError::unsupported(format!("writing to {other}"))),
@@ -300,7 +347,12 @@ impl Binder<'_> {
 
     /// The rows an UPDATE or DELETE reads: a scan of the table narrowed by
     /// the WHERE clause.
-    fn write_input(&self, table: &Arc<TableDescriptor>, alias: &str, selection: Option<&ast::Expr>) -> Result<Plan, SqlError> {
+    fn write_input(
+        &self,
+        table: &Arc<TableDescriptor>,
+        alias: &str,
+        selection: Option<&ast::Expr>,
+    ) -> Result<Plan, SqlError> {
         let scan = Plan::Scan {
             table: table.clone(),
             alias: alias.to_string(),
@@ -318,7 +370,11 @@ impl Binder<'_> {
         }
     }
 
-    fn bind_returning(&self, table: &TableDescriptor, items: Option<&[ast::SelectItem]>) -> Result<Option<Returning>, SqlError> {
+    fn bind_returning(
+        &self,
+        table: &TableDescriptor,
+        items: Option<&[ast::SelectItem]>,
+    ) -> Result<Option<Returning>, SqlError> {
         let Some(items) = items else { return Ok(None) };
         let columns = table_columns(table, &table.name);
         let scope = Scope::new(&columns);
@@ -331,17 +387,23 @@ impl Binder<'_> {
                     for (i, c) in columns.iter().enumerate() {
                         if !c.hidden {
                             exprs.push(Expr::Column(i, c.ty));
-                            out.push(OutputColumn { table: None, ..c.clone() });
+                            out.push(OutputColumn {
+                                table: None,
+                                ..c.clone()
+                            });
                         }
                     }
                 }
-                ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
                     let bound = self.bind_expr(e, &scope, SqlType::Unknown)?;
                     let name = match item {
                         ast::SelectItem::ExprWithAlias { alias, .. } => ident(alias),
                         _ => match e {
                             ast::Expr::Identifier(i) => ident(i),
-                            ast::Expr::CompoundIdentifier(p) => p.last().map(ident).unwrap_or_default(),
+                            ast::Expr::CompoundIdentifier(p) => {
+                                p.last().map(ident).unwrap_or_default()
+                            }
                             _ => "?column?".into(),
                         },
                     };
@@ -353,12 +415,16 @@ impl Binder<'_> {
                     });
                     exprs.push(bound);
                 }
-                ast::SelectItem::QualifiedWildcard(..) | ast::SelectItem::ExprWithAliases { .. } => {
+                ast::SelectItem::QualifiedWildcard(..)
+                | ast::SelectItem::ExprWithAliases { .. } => {
                     return Err(SqlError::unsupported(format!("{item} in RETURNING")))
                 }
             }
         }
-        Ok(Some(Returning { exprs, columns: out }))
+        Ok(Some(Returning {
+            exprs,
+            columns: out,
+        }))
     }
 }
 
