@@ -216,7 +216,7 @@ fn connect_error(target: &Target, e: tokio_postgres::Error) -> anyhow::Error {
             db.code().code()
         );
     }
-    let text = e.to_string();
+    let text = error_chain(&e);
     let mut message = format!("cannot connect to the SQL listener at {}: {text}", target.addr);
     if text.contains("refused") {
         message.push_str(
@@ -229,6 +229,18 @@ fn connect_error(target: &Target, e: tokio_postgres::Error) -> anyhow::Error {
         );
     }
     anyhow!(message)
+}
+
+/// An error and its causes, `: `-separated (tokio-postgres puts the
+/// interesting part, such as "Connection refused", in the cause).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether a statement's error means the connection is gone, as opposed

@@ -13,7 +13,7 @@ use anyhow::Result;
 use tokio_postgres::error::{DbError, ErrorPosition};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-use super::conn::{is_connection_error, Conn, Target};
+use super::conn::{error_chain, is_connection_error, Conn, Target};
 use super::format::{Format, Rows};
 use super::meta::{self, Meta};
 use super::split::Splitter;
@@ -140,7 +140,7 @@ impl Session {
     async fn query(&self, statement: &str) -> Result<Vec<SimpleQueryMessage>, QueryError> {
         let lost = |e: tokio_postgres::Error| {
             if is_connection_error(&e) {
-                QueryError::Lost(self.conn.lost().unwrap_or_else(|| e.to_string()))
+                QueryError::Lost(self.conn.lost().unwrap_or_else(|| error_chain(&e)))
             } else {
                 QueryError::Server(e)
             }
