@@ -217,16 +217,17 @@ fn connect_error(target: &Target, e: tokio_postgres::Error) -> anyhow::Error {
         );
     }
     let text = error_chain(&e);
-    let mut message = format!("cannot connect to the SQL listener at {}: {text}", target.addr);
+    let mut message = format!(
+        "cannot connect to the SQL listener at {}: {text}",
+        target.addr
+    );
     if text.contains("refused") {
         message.push_str(
             " (is a node running there? `meridian start` serves SQL on its --sql-listen \
              address, by default its --listen address on TCP)",
         );
     } else if text.contains("SSL") || text.contains("TLS") || text.contains("ssl") {
-        message.push_str(
-            " (the server seems to want TLS, which meridian sql does not speak yet)",
-        );
+        message.push_str(" (the server seems to want TLS, which meridian sql does not speak yet)");
     }
     anyhow!(message)
 }
@@ -260,8 +261,14 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(parse_host("127.0.0.1:5432").unwrap(), ("127.0.0.1".into(), 5432));
-        assert_eq!(parse_host("localhost").unwrap(), ("localhost".into(), 26257));
+        assert_eq!(
+            parse_host("127.0.0.1:5432").unwrap(),
+            ("127.0.0.1".into(), 5432)
+        );
+        assert_eq!(
+            parse_host("localhost").unwrap(),
+            ("localhost".into(), 26257)
+        );
         assert_eq!(parse_host("[::1]:7").unwrap(), ("::1".into(), 7));
         assert_eq!(parse_host("::1").unwrap(), ("::1".into(), 26257));
         assert!(parse_host("host:port").is_err());

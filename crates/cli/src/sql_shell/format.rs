@@ -243,7 +243,10 @@ mod tests {
     fn multi_line_values_and_wide_characters() {
         let r = rows(
             &["k", "v"],
-            &[&[Some("a"), Some("one\ntwo\nthree")], &[Some("日本"), Some("x")]],
+            &[
+                &[Some("a"), Some("one\ntwo\nthree")],
+                &[Some("日本"), Some("x")],
+            ],
         );
         assert_eq!(
             table(&r),
@@ -264,7 +267,9 @@ mod tests {
         for n in ["0", "-1", "+2", "3.25", ".5", "5.", "1e10", "-2.5E-3"] {
             assert!(is_number(n), "{n}");
         }
-        for n in ["", "-", ".", "1e", "abc", "1.2.3", "inf", "NaN", "0x10", "1 2"] {
+        for n in [
+            "", "-", ".", "1e", "abc", "1.2.3", "inf", "NaN", "0x10", "1 2",
+        ] {
             assert!(!is_number(n), "{n}");
         }
     }
@@ -291,6 +296,9 @@ mod tests {
             &["a", "b"],
             &[&[Some("x\ty"), Some("back\\slash\n")], &[None, Some("z")]],
         );
-        assert_eq!(r.render(Format::Tsv), "a\tb\nx\\ty\tback\\\\slash\\n\n\tz\n");
+        assert_eq!(
+            r.render(Format::Tsv),
+            "a\tb\nx\\ty\tback\\\\slash\\n\n\tz\n"
+        );
     }
 }

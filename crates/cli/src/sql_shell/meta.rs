@@ -54,9 +54,7 @@ pub fn parse(line: &str) -> Meta {
         "\\dt" => no_arg(Meta::Sql("SHOW TABLES".into())),
         "\\d" if arg.is_empty() => Meta::Sql("SHOW TABLES".into()),
         "\\d" => Meta::Sql(format!("SHOW COLUMNS FROM {arg}")),
-        _ => Meta::Invalid(format!(
-            "unknown command {command}; \\? lists the commands"
-        )),
+        _ => Meta::Invalid(format!("unknown command {command}; \\? lists the commands")),
     }
 }
 

@@ -83,15 +83,16 @@ pub async fn run(session: &mut Session) -> Result<()> {
                 if let Err(e) = reconnect(session, &why).await {
                     break Err(e);
                 }
-                eprintln!(
-                    "the statement was not retried; a transaction that was open is gone"
-                );
+                eprintln!("the statement was not retried; a transaction that was open is gone");
             }
         }
     };
     if let Some(path) = &history {
         if let Err(e) = editor.save_history(path) {
-            eprintln!("warning: could not save the history to {}: {e}", path.display());
+            eprintln!(
+                "warning: could not save the history to {}: {e}",
+                path.display()
+            );
         }
     }
     outcome

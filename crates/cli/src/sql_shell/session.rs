@@ -193,8 +193,11 @@ impl Session {
                         columns: row.columns().iter().map(|c| c.name().to_string()).collect(),
                         rows: Vec::new(),
                     });
-                    rows.rows
-                        .push((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect());
+                    rows.rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_string))
+                            .collect(),
+                    );
                 }
                 SimpleQueryMessage::CommandComplete(count) => {
                     let tag = command_tag(statement, count);
@@ -277,10 +280,7 @@ pub fn point_at(statement: &str, position: usize) -> String {
     let column = before[line_start..].chars().count();
     let line = statement[line_start..].lines().next().unwrap_or("");
     let prefix = format!("LINE {line_number}: ");
-    format!(
-        "{prefix}{line}\n{}^\n",
-        " ".repeat(prefix.len() + column)
-    )
+    format!("{prefix}{line}\n{}^\n", " ".repeat(prefix.len() + column))
 }
 
 #[cfg(test)]

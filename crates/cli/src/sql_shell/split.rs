@@ -286,7 +286,10 @@ mod tests {
         assert!(s.is_pending());
         assert!(s.push("  'a;\n").is_empty());
         assert!(s.push("b'\n").is_empty());
-        assert_eq!(s.push("; SELECT 2; SEL\n"), ["SELECT\n  'a;\nb'", "SELECT 2"]);
+        assert_eq!(
+            s.push("; SELECT 2; SEL\n"),
+            ["SELECT\n  'a;\nb'", "SELECT 2"]
+        );
         assert!(s.is_pending());
         assert_eq!(s.push("ECT 3;\n"), ["SEL\nECT 3"]);
         assert!(!s.is_pending());
