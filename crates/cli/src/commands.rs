@@ -50,6 +50,9 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// A SQL shell: interactive on a terminal, or run statements from
+    /// -e, -f or standard input and exit.
+    Sql(Box<crate::sql_shell::SqlArgs>),
 }
 
 /// `meridian start`: every setting may also come from `--config FILE`
@@ -300,6 +303,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(BenchCommand::Kv(args)) => crate::bench::run_kv(args).await,
         Command::Bench(BenchCommand::Bank(args)) => crate::bench_bank::run_bank(args).await,
+        Command::Sql(args) => crate::sql_shell::run(*args).await,
     }
 }
 

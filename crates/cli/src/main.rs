@@ -1,5 +1,5 @@
 //! `meridian`: start and initialize nodes, create certificates, inspect a
-//! cluster, read and write keys, and benchmark.
+//! cluster, read and write keys, benchmark, and a SQL shell.
 //!
 //! Every command that talks to a cluster takes `--host` (a node's QUIC
 //! address) and `--certs-dir` (a directory with `ca.crt` and a node
@@ -8,6 +8,7 @@
 mod bench;
 mod bench_bank;
 mod commands;
+mod sql_shell;
 mod start_config;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // Printed already, in the form the command chose.
+        Err(e) if e.is::<sql_shell::Reported>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

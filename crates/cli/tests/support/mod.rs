@@ -23,14 +23,19 @@ pub fn meridian(args: &[&str]) -> Output {
         .expect("running meridian")
 }
 
-/// A UDP and a TCP port that were free a moment ago.
+/// A UDP and a TCP port that were free a moment ago. The UDP port (a
+/// node's `--listen`) is free on TCP too, since a node serves SQL on the
+/// same port over TCP by default.
 pub fn free_ports() -> (u16, u16) {
-    let udp = UdpSocket::bind("127.0.0.1:0").expect("udp port");
-    let tcp = TcpListener::bind("127.0.0.1:0").expect("tcp port");
-    (
-        udp.local_addr().unwrap().port(),
-        tcp.local_addr().unwrap().port(),
-    )
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("udp port");
+        let port = udp.local_addr().unwrap().port();
+        let Ok(_sql) = TcpListener::bind(("127.0.0.1", port)) else {
+            continue;
+        };
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("tcp port");
+        return (port, tcp.local_addr().unwrap().port());
+    }
 }
 
 pub fn assert_clean_failure(output: &Output, expected: &str) {
