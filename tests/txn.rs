@@ -168,3 +168,25 @@ async fn a_pushed_transaction_refreshes_its_reads_instead_of_restarting() {
     stale.rollback().await.unwrap();
     cluster.shutdown().await;
 }
+
+/// A refresh does not take a key's earlier read as checked because the
+/// transaction is writing that key: the write that was refused as too old
+/// laid no intent, so a value written in between must fail the refresh
+/// (else the update would be lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_catches_a_write_to_a_key_the_transaction_read_and_now_writes() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let slow = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(slow.get(b"d").await.unwrap(), None);
+    let fast = Txn::begin(ds.clone(), clock.clone(), 1);
+    fast.put(b"d", b"fast").await.unwrap();
+    fast.commit().await.unwrap();
+    match slow.put(b"d", b"slow").await {
+        Err(TxnError::Restart { .. }) => {}
+        other => panic!("the read of d changed: the refresh must fail, got {other:?}"),
+    }
+    slow.rollback().await.unwrap();
+    cluster.shutdown().await;
+}

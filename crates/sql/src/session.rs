@@ -111,6 +111,8 @@ pub struct Session {
     pub(crate) database: String,
     pub(crate) vars: BTreeMap<String, String>,
     txn: TxnState,
+    /// Descriptors the current transaction has read.
+    descriptors: parking_lot::Mutex<crate::catalog::TxnDescriptors>,
 }
 
 /// Session variables every session starts with, and what clients are told
@@ -159,6 +161,7 @@ impl Session {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             txn: TxnState::None,
+            descriptors: Default::default(),
         }
     }
 
@@ -400,6 +403,7 @@ impl Session {
             database: &self.database,
             vars: &self.vars,
             user: &self.user,
+            descriptors: &self.descriptors,
         }
     }
 

@@ -66,8 +66,12 @@ struct State {
     has_read: bool,
     /// What it read, for refreshing.
     reads: ReadSet,
-    /// Keys holding its intents.
+    /// Keys that may hold its intents (recorded before each write is
+    /// sent, for cleanup).
     written: BTreeSet<Vec<u8>>,
+    /// Keys whose writes it knows succeeded: its intent keeps other
+    /// writers off them, so a refresh need not check its reads of them.
+    locked: BTreeSet<Vec<u8>>,
     heartbeat: Option<Heartbeat>,
     ended: bool,
 }
@@ -93,6 +97,7 @@ impl Txn {
                     has_read: false,
                     reads: ReadSet::default(),
                     written: BTreeSet::new(),
+                    locked: BTreeSet::new(),
                     heartbeat: None,
                     ended: false,
                 }),
@@ -187,7 +192,10 @@ impl Txn {
                 state.has_read = true;
             }
         }
-        self.send_batch(requests).await
+        let keys: Vec<Vec<u8>> = requests.iter().map(|r| r.span().0.to_vec()).collect();
+        let responses = self.send_batch(requests).await?;
+        self.inner.state.lock().locked.extend(keys);
+        Ok(responses)
     }
 
     async fn read(&self, request: Request) -> Result<Response, TxnError> {
@@ -200,8 +208,9 @@ impl Txn {
     async fn write(&self, request: Request) -> Result<(), TxnError> {
         let key = request.span().0.to_vec();
         self.anchor_at(&key);
-        self.inner.state.lock().written.insert(key);
+        self.inner.state.lock().written.insert(key.clone());
         self.send(request).await?;
+        self.inner.state.lock().locked.insert(key);
         Ok(())
     }
 
@@ -272,7 +281,7 @@ impl Txn {
             at,
             reason: reason.to_string(),
         };
-        let reads = {
+        let (reads, locked) = {
             let mut state = self.inner.state.lock();
             if !state.has_read {
                 state.meta.write_timestamp = state.meta.write_timestamp.max(at);
@@ -283,20 +292,20 @@ impl Txn {
             }
             let reads = state.reads.batches().ok_or_else(restart)?;
             state.meta.write_timestamp = state.meta.write_timestamp.max(at);
-            reads
+            (reads, state.locked.clone())
         };
         for (requests, seen) in reads {
-            let again = Box::pin(self.send_batch_with(requests, false))
+            let again = Box::pin(self.send_batch_with(requests.clone(), false))
                 .await
                 .map_err(|e| match e {
                     TxnError::Restart { .. } => {
-                        tracing::debug!(txn = %state_id(&self.meta()), "refresh failed: {e}");
+                        tracing::debug!(txn = ?self.meta().id, "refresh failed: {e}");
                         restart()
                     }
                     other => other,
                 })?;
-            if again != seen {
-                tracing::debug!(txn = %state_id(&self.meta()), "refresh failed: a read changed");
+            if !refresh::unchanged(&seen, &again, &requests, &locked) {
+                tracing::debug!(txn = ?self.meta().id, "refresh failed: a read changed");
                 return Err(restart());
             }
         }
@@ -438,10 +447,6 @@ async fn resolve_all(
         })
         .collect();
     ds.send(requests).await.map(|_| ())
-}
-
-fn state_id(meta: &TxnMeta) -> String {
-    format!("{:?}", meta.id)
 }
 
 fn point_span(key: &[u8]) -> (Vec<u8>, Vec<u8>) {

@@ -13,6 +13,8 @@
 //! was read, up to [`MAX_READ_BYTES`]). The re-reads are ordinary reads at
 //! the new timestamp, so they also record it in the timestamp caches.
 
+use std::collections::BTreeSet;
+
 use meridian_kvapi::{Request, Response};
 
 /// Reads kept for refreshing, in bytes of keys and values; a transaction
@@ -50,6 +52,39 @@ impl ReadSet {
     }
 }
 
+/// Whether a repeated read returned what it returned before, leaving out
+/// the keys in `written` (the transaction's successful writes).
+pub fn unchanged(
+    seen: &[Response],
+    again: &[Response],
+    requests: &[Request],
+    written: &BTreeSet<Vec<u8>>,
+) -> bool {
+    if seen.len() != again.len() || seen.len() != requests.len() {
+        return false;
+    }
+    seen.iter()
+        .zip(again)
+        .zip(requests)
+        .all(|((before, now), request)| {
+            if written.contains(request.span().0) && request.span().1.is_none() {
+                return true;
+            }
+            match (before, now) {
+                (Response::Scan { rows: a, .. }, Response::Scan { rows: b, .. }) => {
+                    let outside = |rows: &[(Vec<u8>, Vec<u8>)]| -> Vec<(Vec<u8>, Vec<u8>)> {
+                        rows.iter()
+                            .filter(|(k, _)| !written.contains(k))
+                            .cloned()
+                            .collect()
+                    };
+                    outside(a) == outside(b)
+                }
+                (a, b) => a == b,
+            }
+        })
+}
+
 fn request_bytes(r: &Request) -> usize {
     let (start, end) = r.span();
     start.len() + end.map_or(0, <[u8]>::len)
@@ -66,6 +101,49 @@ fn response_bytes(r: &Response) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_transaction_s_own_writes_are_left_out_of_the_comparison() {
+        let written: BTreeSet<Vec<u8>> = [b"mine".to_vec()].into();
+        let get = |k: &[u8]| Request::Get { key: k.to_vec() };
+        let value = |v: Option<&[u8]>| Response::Get {
+            value: v.map(<[u8]>::to_vec),
+        };
+        assert!(unchanged(
+            &[value(None)],
+            &[value(Some(b"x"))],
+            &[get(b"mine")],
+            &written
+        ));
+        assert!(!unchanged(
+            &[value(None)],
+            &[value(Some(b"x"))],
+            &[get(b"other")],
+            &written
+        ));
+        let scan = Request::Scan {
+            start: b"a".to_vec(),
+            end: b"z".to_vec(),
+            max_rows: 0,
+        };
+        let rows = |r: &[(&[u8], &[u8])]| Response::Scan {
+            rows: r.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),
+            resume_key: None,
+        };
+        let before = rows(&[(b"b", b"1")]);
+        let with_mine = rows(&[(b"b", b"1"), (b"mine", b"2")]);
+        let with_theirs = rows(&[(b"b", b"1"), (b"c", b"2")]);
+        assert!(unchanged(
+            std::slice::from_ref(&before),
+            &[with_mine],
+            std::slice::from_ref(&scan),
+            &written
+        ));
+        assert!(
+            !unchanged(&[before], &[with_theirs], &[scan], &written),
+            "a phantom fails the refresh"
+        );
+    }
 
     #[test]
     fn reads_beyond_the_budget_make_refresh_impossible() {

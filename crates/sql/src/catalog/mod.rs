@@ -8,11 +8,15 @@
 //! - `sql/id` -> the last id handed out (tables and databases share it).
 //!
 //! `defaultdb` and `postgres` are built in (ids 1 and 2) and need no
-//! record. Not yet: a per-node descriptor cache with leases (every
-//! statement reads its tables' descriptors, one KV read each).
+//! record. A transaction keeps the descriptors it read ([`TxnDescriptors`]);
+//! not yet: a per-node cache across transactions with leases (every
+//! transaction reads its tables' descriptors, in one batch per statement).
 
+mod cache;
 mod descriptor;
 mod store;
+
+pub use cache::TxnDescriptors;
 
 pub use descriptor::{
     ColumnDescriptor, DatabaseDescriptor, IndexDescriptor, IndexDirection, TableDescriptor,

@@ -104,6 +104,30 @@ impl<'a> Catalog<'a> {
         self.read(&table_key(database_id, name)).await
     }
 
+    /// The tables `names` of database `database_id` (`None` for a missing
+    /// one), read in one batch.
+    pub async fn tables_named(
+        &self,
+        database_id: u64,
+        names: &[String],
+    ) -> Result<Vec<Option<TableDescriptor>>, SqlError> {
+        let requests = names
+            .iter()
+            .map(|n| meridian_kvapi::Request::Get {
+                key: table_key(database_id, n),
+            })
+            .collect();
+        let responses = self.txn.read_batch(requests).await?;
+        responses
+            .into_iter()
+            .map(|r| match r {
+                meridian_kvapi::Response::Get { value: Some(bytes) } => decode(&bytes).map(Some),
+                meridian_kvapi::Response::Get { value: None } => Ok(None),
+                other => Err(SqlError::internal(format!("unexpected response {other:?}"))),
+            })
+            .collect()
+    }
+
     /// The table `name` of `database`, or 42P01.
     pub async fn require_table(
         &self,

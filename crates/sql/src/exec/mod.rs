@@ -38,6 +38,8 @@ pub struct ExecContext<'a> {
     pub database: &'a str,
     pub user: &'a str,
     pub vars: &'a BTreeMap<String, String>,
+    /// Descriptors this transaction has read.
+    pub descriptors: &'a parking_lot::Mutex<crate::catalog::TxnDescriptors>,
 }
 
 impl ExecContext<'_> {
@@ -124,10 +126,38 @@ pub async fn execute(
         }
     };
     use ast::Statement as S;
+    let changes_catalog = matches!(
+        sql,
+        S::CreateTable(_)
+            | S::CreateDatabase { .. }
+            | S::CreateIndex(_)
+            | S::Drop { .. }
+            | S::AlterTable(_)
+    );
+    if changes_catalog {
+        ctx.descriptors.lock().clear();
+        let result = execute_ddl(ctx, sql).await;
+        ctx.descriptors.lock().clear();
+        return result;
+    }
     match sql {
         S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_) => {
             run_bound(ctx, sql, false, params).await
         }
+        S::Truncate(truncate) => ddl::truncate(ctx, truncate).await,
+        S::ShowTables { .. } => show::tables(ctx).await,
+        S::ShowDatabases { .. } => show::databases(ctx).await,
+        S::ShowColumns { show_options, .. } => show::columns(ctx, show_options).await,
+        S::ShowCreate { obj_type, obj_name } => show::create(ctx, *obj_type, obj_name).await,
+        S::Explain { statement, .. } => show::explain(ctx, statement, params).await,
+        other => Err(SqlError::unsupported(first_words(&other.to_string()))),
+    }
+}
+
+/// Runs a statement that changes the catalog.
+async fn execute_ddl(ctx: &ExecContext<'_>, sql: &ast::Statement) -> Result<ExecResult, SqlError> {
+    use ast::Statement as S;
+    match sql {
         S::CreateTable(create) => ddl::create_table(ctx, create).await,
         S::CreateDatabase {
             db_name,
@@ -142,13 +172,7 @@ pub async fn execute(
             ..
         } => ddl::drop(ctx, *object_type, *if_exists, names).await,
         S::AlterTable(alter) => ddl::alter_table(ctx, alter).await,
-        S::Truncate(truncate) => ddl::truncate(ctx, truncate).await,
-        S::ShowTables { .. } => show::tables(ctx).await,
-        S::ShowDatabases { .. } => show::databases(ctx).await,
-        S::ShowColumns { show_options, .. } => show::columns(ctx, show_options).await,
-        S::ShowCreate { obj_type, obj_name } => show::create(ctx, *obj_type, obj_name).await,
-        S::Explain { statement, .. } => show::explain(ctx, statement, params).await,
-        other => Err(SqlError::unsupported(first_words(&other.to_string()))),
+        other => Err(SqlError::internal(format!("not a schema change: {other}"))),
     }
 }
 
@@ -247,11 +271,36 @@ async fn load_tables(
     if names.is_empty() {
         return Ok(tables);
     }
+    let txn_id = ctx.txn.meta().id;
+    let (database, missing) = {
+        let mut cache = ctx.descriptors.lock();
+        cache.for_txn(txn_id);
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !cache.tables.contains_key(*n))
+            .cloned()
+            .collect();
+        (cache.database.clone(), missing)
+    };
     let catalog = ctx.catalog();
-    let database = catalog.require_database(ctx.database).await?;
+    let database = match database {
+        Some(d) if d.name == ctx.database => d,
+        _ => catalog.require_database(ctx.database).await?,
+    };
+    let found = if missing.is_empty() {
+        Vec::new()
+    } else {
+        catalog.tables_named(database.id, &missing).await?
+    };
+    let mut cache = ctx.descriptors.lock();
+    cache.for_txn(txn_id);
+    cache.database = Some(database);
+    for (name, table) in missing.into_iter().zip(found) {
+        cache.tables.insert(name, table.map(Arc::new));
+    }
     for name in names {
-        if let Some(table) = catalog.table(database.id, &name).await? {
-            tables.insert(name, Arc::new(table));
+        if let Some(Some(table)) = cache.tables.get(&name) {
+            tables.insert(name, table.clone());
         }
     }
     Ok(tables)
