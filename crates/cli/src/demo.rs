@@ -14,9 +14,10 @@
 //!    SQL URL) and a welcome, then the SQL shell of `meridian sql` on the
 //!    first node: interactive on a terminal, else `-e`/`-f`/standard input.
 //! 4. When the shell ends (`\q`, Ctrl-D, the end of a script, an error),
-//!    on SIGTERM, and on Ctrl-C outside the interactive shell (where
-//!    Ctrl-C cancels a statement): every node stops at once, without
-//!    handing leases over, and the directory is removed.
+//!    on SIGTERM or SIGHUP, and on Ctrl-C outside the interactive shell
+//!    (where Ctrl-C cancels a statement): every node stops at once,
+//!    without handing leases over, and the directory is removed. After a
+//!    signal the process exits with 128 + its number.
 //!
 //! Logs go to `demo.log` in that directory (removed with it), so they do
 //! not interleave with the shell; `MERIDIAN_LOG` sends them to stderr
@@ -25,19 +26,19 @@
 //! Not here: multi-region SQL statements, the sample database and
 //! `--global` (issue 13's next steps).
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use meridian_server::config::RaftTimeouts;
 use meridian_server::{LocalCluster, Node};
 use meridian_transport::{LatencyMatrix, Locality, NetworkModel};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::task::JoinHandle;
 
-use crate::sql_shell::{self, ConnFlags, Reported, ScriptArgs, Target};
+use crate::sql_shell::{self, ConnFlags, ScriptArgs, Target};
 
 /// How long the nodes may take to become members.
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -141,8 +142,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .tempdir()
         .context("creating a temporary directory")?;
     init_logging(dir.path())?;
-    let mut terminate =
-        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut signals = Signals::install()?;
     let interactive = args.interactive();
 
     let latency = layout.network.is_some();
@@ -161,7 +161,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let cluster = tokio::select! {
         cluster = starting => cluster.context("starting the demo cluster")?,
         _ = tokio::signal::ctrl_c() => bail!("interrupted while the cluster was starting"),
-        _ = terminate.recv() => bail!("terminated while the cluster was starting"),
+        _ = signals.recv() => bail!("stopped by a signal while the cluster was starting"),
     };
 
     let banner = banner(&layout, &cluster, dir.path(), latency);
@@ -175,9 +175,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         url: Some(sql_url(cluster.node(0))),
         ..ConnFlags::default()
     })?;
-    let shell = sql_shell::run_on(target, &args.script);
+    // The shell runs as a task of its own: it blocks its thread on the
+    // terminal or on standard input, and signals must still be heard.
+    let script = args.script;
+    let shell = tokio::spawn(async move { sql_shell::run_on(target, &script).await });
     // In the interactive shell Ctrl-C cancels the running statement.
-    let outcome = until_terminated(shell, &mut terminate, !interactive).await;
+    let ending = until_signal(shell, &mut signals, !interactive).await;
 
     let stopping = std::time::Instant::now();
     cluster.shutdown(Duration::ZERO).await;
@@ -190,31 +193,71 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             stopping.elapsed().as_secs_f64()
         );
     }
-    outcome
+    match ending {
+        Ending::Shell(outcome) => outcome,
+        // The shell's thread may be blocked reading input: leave without
+        // waiting for it.
+        Ending::Signal(status) => std::process::exit(status),
+    }
 }
 
-/// Runs `shell` until it ends, SIGTERM comes, or (with `ctrl_c`) SIGINT.
-async fn until_terminated(
-    shell: impl Future<Output = Result<()>>,
-    terminate: &mut tokio::signal::unix::Signal,
+/// How a demo ends.
+enum Ending {
+    /// The shell returned (`\q`, Ctrl-D, the end of a script, an error).
+    Shell(Result<()>),
+    /// A signal; the process exits with this status.
+    Signal(i32),
+}
+
+/// SIGTERM and SIGHUP, which end a demo at any time.
+struct Signals {
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate()).context("installing a SIGTERM handler")?,
+            hangup: signal(SignalKind::hangup()).context("installing a SIGHUP handler")?,
+        })
+    }
+
+    /// The exit status of the first of them to come.
+    async fn recv(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.terminate.recv() => 128 + 15,
+            _ = self.hangup.recv() => 128 + 1,
+        }
+    }
+}
+
+/// Waits for `shell` to end, or for SIGTERM, SIGHUP or (with `ctrl_c`)
+/// SIGINT.
+async fn until_signal(
+    shell: JoinHandle<Result<()>>,
+    signals: &mut Signals,
     ctrl_c: bool,
-) -> Result<()> {
+) -> Ending {
     let interrupt = async {
         if ctrl_c {
-            tokio::signal::ctrl_c().await
+            let _ = tokio::signal::ctrl_c().await;
         } else {
-            std::future::pending().await
+            std::future::pending::<()>().await;
         }
     };
     tokio::select! {
-        outcome = shell => outcome,
+        joined = shell => Ending::Shell(match joined {
+            Ok(outcome) => outcome,
+            Err(e) => Err(anyhow!("the SQL shell failed: {e}")),
+        }),
         _ = interrupt => {
             eprintln!("interrupted; stopping the demo cluster");
-            Err(Reported.into())
+            Ending::Signal(128 + 2)
         }
-        _ = terminate.recv() => {
-            eprintln!("terminated; stopping the demo cluster");
-            Err(Reported.into())
+        status = signals.recv() => {
+            eprintln!("stopping the demo cluster");
+            Ending::Signal(status)
         }
     }
 }
