@@ -185,8 +185,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let stopping = std::time::Instant::now();
     cluster.shutdown(Duration::ZERO).await;
     let path = dir.path().display().to_string();
-    dir.close()
-        .with_context(|| format!("removing the demo directory {path}"))?;
+    remove_dir(dir.keep()).await?;
     if interactive {
         eprintln!(
             "demo cluster stopped in {:.1} s; {path} removed",
@@ -198,6 +197,24 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         // The shell's thread may be blocked reading input: leave without
         // waiting for it.
         Ending::Signal(status) => std::process::exit(status),
+    }
+}
+
+/// Removes the demo's directory. RocksDB closes a store when the last
+/// handle on it goes, which can be a moment after its node stopped, and
+/// may write a file meanwhile: a removal that meets one tries again.
+async fn remove_dir(path: PathBuf) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if tokio::time::Instant::now() > deadline => {
+                return Err(e)
+                    .with_context(|| format!("removing the demo directory {}", path.display()))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
     }
 }
 
