@@ -14,7 +14,7 @@ use meridian_kvclient::{DistSender, DistSenderConfig};
 use meridian_server::client::Client;
 use meridian_server::rpc::DebugSplitRpc;
 use meridian_server::split_queue::{self, SplitAt};
-use meridian_server::{Node, NodeConfig};
+use meridian_server::Node;
 use meridian_transport::Locality;
 use meridian_workload::kv::{self, KvConfig, KvTarget, ProgressLine};
 
@@ -111,14 +111,14 @@ where
         None => {
             let cluster = LocalCluster::start(3).await?;
             let result = async {
-                let gateway = cluster.nodes[0].wait_member().await;
+                let gateway = cluster.nodes()[0].wait_member().await;
                 for key in splits {
                     split_queue::split(&gateway, SplitAt::Key(key))
                         .await
                         .context("pre-splitting")?;
                 }
                 cluster.wait_replicated(3).await?;
-                workload(gateway.ds.clone(), cluster.nodes[0].clock().clone()).await
+                workload(gateway.ds.clone(), cluster.nodes()[0].clock().clone()).await
             }
             .await;
             cluster.shutdown().await;
@@ -140,66 +140,44 @@ async fn drive(target: Target, config: &KvConfig, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Nodes on loopback in this process, with certificates and stores in a
-/// temporary directory that goes away with it.
+/// Nodes on loopback in this process (localities `region=local,zone=zone1`,
+/// `zone2`, ...), with certificates and stores in a temporary directory
+/// that goes away with it.
 pub struct LocalCluster {
-    pub nodes: Vec<Node>,
+    cluster: meridian_server::LocalCluster,
     _dir: tempfile::TempDir,
 }
 
 impl LocalCluster {
     pub async fn start(n: usize) -> Result<LocalCluster> {
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
-        let certs = dir.path().join("certs");
-        meridian_transport::create_ca(&certs)?;
-        meridian_transport::create_node_cert(&certs, &["127.0.0.1", "localhost"])?;
-        let mut nodes: Vec<Node> = Vec::new();
-        for i in 0..n {
-            let mut config = NodeConfig::new(
-                dir.path().join(format!("node{}", i + 1)),
-                "127.0.0.1:0".parse().expect("valid"),
-                certs.clone(),
-            );
-            config.locality = Locality::new("local", format!("zone{}", i + 1));
-            if let Some(first) = nodes.first() {
-                config.join = vec![first.advertise_addr()];
-            }
-            let node = Node::start(config).await?;
-            if i == 0 {
-                node.bootstrap().await?;
-            }
-            nodes.push(node);
-        }
-        for node in &nodes {
-            tokio::time::timeout(Duration::from_secs(60), node.wait_member())
-                .await
-                .map_err(|_| anyhow!("node {} did not join within 60 s", node.advertise_addr()))?;
-        }
-        Ok(LocalCluster { nodes, _dir: dir })
+        let localities: Vec<Locality> = (0..n)
+            .map(|i| Locality::new("local", format!("zone{}", i + 1)))
+            .collect();
+        let cluster = meridian_server::LocalCluster::start(
+            dir.path(),
+            &localities,
+            |_, _| {},
+            Duration::from_secs(60),
+        )
+        .await?;
+        Ok(LocalCluster { cluster, _dir: dir })
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        self.cluster.nodes()
     }
 
     /// Waits until every range has `voters` voters.
     pub async fn wait_replicated(&self, voters: usize) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(status) = self.nodes[0].cluster_status().await {
-                if !status.ranges.is_empty()
-                    && status.ranges.iter().all(|r| r.voters.len() >= voters)
-                {
-                    return Ok(());
-                }
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(anyhow!(
-                    "ranges did not reach {voters} replicas within 120 s"
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        Ok(self
+            .cluster
+            .wait_replicated(voters, Duration::from_secs(120))
+            .await?)
     }
 
     pub async fn shutdown(self) {
-        for node in &self.nodes {
+        for node in self.cluster.nodes() {
             node.shutdown(Duration::from_secs(1)).await;
         }
     }

@@ -30,6 +30,11 @@ impl Cli {
     pub fn is_server(&self) -> bool {
         matches!(self.command, Command::Start(_))
     }
+
+    /// `meridian demo` sets up its own logging (a file in its directory).
+    pub fn logs_itself(&self) -> bool {
+        matches!(self.command, Command::Demo(_))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -53,6 +58,10 @@ enum Command {
     /// A SQL shell: interactive on a terminal, or run statements from
     /// -e, -f or standard input and exit.
     Sql(Box<crate::sql_shell::SqlArgs>),
+    /// A multi-region cluster in this process (9 nodes in 3 regions with
+    /// their round trips injected) and a SQL shell on it; everything is
+    /// removed at exit.
+    Demo(Box<crate::demo::DemoArgs>),
 }
 
 /// `meridian start`: every setting may also come from `--config FILE`
@@ -106,9 +115,16 @@ pub struct StartArgs {
     /// [default: 14400, 4 hours]. Zone configs will set it per range.
     #[arg(long)]
     pub gc_ttl_secs: Option<u64>,
-    /// Raft timing: `lan` (one data center) or `wan` (regions up to ~150 ms apart) [default: lan].
+    /// Raft timing: `lan` (one data center) or `wan` (regions up to ~150 ms apart) [default: wan with --latency, else lan].
     #[arg(long)]
     pub raft_profile: Option<String>,
+    /// Inject the round trips of a latency profile (TOML: `name`,
+    /// `intra_region_rtt_ms`, `[[links]]` of `regions` and `rtt_ms`, as in
+    /// profiles/demo-3-region.toml) into this node's messages, by region;
+    /// the profile must list this node's region. Give every node of the
+    /// cluster the same profile.
+    #[arg(long, value_name = "FILE")]
+    pub latency: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -304,6 +320,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Kv(args)) => crate::bench::run_kv(args).await,
         Command::Bench(BenchCommand::Bank(args)) => crate::bench_bank::run_bank(args).await,
         Command::Sql(args) => crate::sql_shell::run(*args).await,
+        Command::Demo(args) => crate::demo::run(*args).await,
     }
 }
 
@@ -420,12 +437,18 @@ async fn start(args: StartArgs) -> Result<()> {
     let config = crate::start_config::resolve(args)?;
     let node = Node::start(config).await?;
     println!(
-        "node started: listening on {}, SQL on {}{}",
+        "node started: listening on {}, SQL on {}{}{}",
         node.advertise_addr(),
         node.sql_addr(),
         node.config()
             .http
             .map(|h| format!(", admin HTTP on http://{h}"))
+            .unwrap_or_default(),
+        node.config()
+            .network
+            .as_ref()
+            .and_then(|n| n.latency())
+            .map(|m| format!(", latency profile {:?}", m.name()))
             .unwrap_or_default()
     );
     let mut fatal = node.fatal();

@@ -1,5 +1,6 @@
 //! `meridian`: start and initialize nodes, create certificates, inspect a
-//! cluster, read and write keys, benchmark, and a SQL shell.
+//! cluster, read and write keys, benchmark, a SQL shell, and a demo
+//! cluster in one process.
 //!
 //! Every command that talks to a cluster takes `--host` (a node's QUIC
 //! address) and `--certs-dir` (a directory with `ca.crt` and a node
@@ -8,6 +9,7 @@
 mod bench;
 mod bench_bank;
 mod commands;
+mod demo;
 mod sql_shell;
 mod start_config;
 
@@ -17,7 +19,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    init_logging(&cli);
+    if !cli.logs_itself() {
+        init_logging(&cli);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use meridian_server::config::RaftTimeouts;
 use meridian_server::NodeConfig;
-use meridian_transport::Locality;
+use meridian_transport::{Locality, NetworkModel};
 use serde::Deserialize;
 
 use crate::commands::StartArgs;
@@ -31,6 +31,7 @@ struct StartFile {
     replication_factor: Option<usize>,
     raft_profile: Option<String>,
     gc_ttl_secs: Option<u64>,
+    latency: Option<PathBuf>,
 }
 
 fn read_file(path: &Path) -> Result<StartFile> {
@@ -64,11 +65,20 @@ pub fn resolve(args: StartArgs) -> Result<NodeConfig> {
             .map_err(|e| anyhow!("config file: locality: {e}"))?,
         (None, None) => Locality::new("local", "local"),
     };
+    let latency = args.latency.or(file.latency);
+    let network = match &latency {
+        Some(path) => Some(
+            NetworkModel::from_file(path)
+                .with_context(|| format!("--latency {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let default_raft = if network.is_some() { "wan" } else { "lan" };
     let raft = match args
         .raft_profile
         .or(file.raft_profile)
         .as_deref()
-        .unwrap_or("lan")
+        .unwrap_or(default_raft)
     {
         "lan" => RaftTimeouts::LAN,
         "wan" => RaftTimeouts::WAN,
@@ -86,6 +96,7 @@ pub fn resolve(args: StartArgs) -> Result<NodeConfig> {
             .unwrap_or(60),
     );
     config.raft = raft;
+    config.network = network;
     if let Some(bytes) = args.range_max_bytes.or(file.range_max_bytes) {
         config.range_max_bytes = bytes;
     }
@@ -158,6 +169,44 @@ sql_listen = "127.0.0.1:7100"
         args.gc_ttl_secs = Some(0);
         let e = resolve(args).unwrap_err().to_string();
         assert!(e.contains("--gc-ttl-secs must be at least 1"), "{e}");
+    }
+
+    #[test]
+    fn a_latency_profile_loads_and_defaults_raft_to_wan() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("p.toml");
+        std::fs::write(
+            &profile,
+            "name = \"p\"\n[[links]]\nregions = [\"eu\", \"us\"]\nrtt_ms = 80.0\n",
+        )
+        .unwrap();
+        let (_dir, args) = args_with_file(&format!(
+            "store = \"/s\"\ncerts_dir = \"/c\"\nlatency = {:?}\n",
+            profile.display().to_string()
+        ));
+        let config = resolve(args).unwrap();
+        let matrix = config.network.expect("a network model").latency().unwrap();
+        assert_eq!(
+            matrix.round_trip("eu", "us"),
+            Some(Duration::from_millis(80))
+        );
+        assert_eq!(config.raft, RaftTimeouts::WAN);
+
+        let (_dir, mut args) = args_with_file("store = \"/s\"\ncerts_dir = \"/c\"\n");
+        args.latency = Some(profile);
+        args.raft_profile = Some("lan".into());
+        assert_eq!(
+            resolve(args).unwrap().raft,
+            RaftTimeouts::LAN,
+            "the flag wins"
+        );
+
+        let (_dir, mut args) = args_with_file("store = \"/s\"\ncerts_dir = \"/c\"\n");
+        args.latency = Some(dir.path().join("none.toml"));
+        let e = format!("{:#}", resolve(args).unwrap_err());
+        assert!(e.contains("--latency") && e.contains("none.toml"), "{e}");
+        let (_dir, args) = args_with_file("store = \"/s\"\ncerts_dir = \"/c\"\n");
+        assert!(resolve(args).unwrap().network.is_none());
     }
 
     #[test]

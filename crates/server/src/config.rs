@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use meridian_kvserver::store::RaftTimeouts;
-use meridian_transport::Locality;
+use meridian_transport::{Locality, NetworkModel};
 
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -50,6 +50,12 @@ pub struct NodeConfig {
     /// ([`DEFAULT_GC_TTL`](crate::mvcc_gc_queue::DEFAULT_GC_TTL)); zone
     /// configs will set it per range and take this over as the default.
     pub gc_ttl: Duration,
+    /// Injected network delays (and faults) between this node and the
+    /// others, by region: `meridian start --latency FILE` loads a profile,
+    /// `meridian demo` shares one model among its nodes. A model with a
+    /// latency matrix must list this node's region (`Node::start` checks).
+    /// `None`: messages go out as they come.
+    pub network: Option<NetworkModel>,
 }
 
 impl NodeConfig {
@@ -72,6 +78,7 @@ impl NodeConfig {
             queue_interval: Duration::from_secs(1),
             replication_factor: 3,
             gc_ttl: crate::mvcc_gc_queue::DEFAULT_GC_TTL,
+            network: None,
         }
     }
 }

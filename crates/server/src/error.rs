@@ -55,4 +55,7 @@ pub enum ServerError {
     Http { addr: String, reason: String },
     #[error("SQL listener on {addr}: {reason}")]
     SqlListen { addr: String, reason: String },
+    /// An in-process cluster ([`crate::local_cluster`]) did not come up.
+    #[error("local cluster: {0}")]
+    LocalCluster(String),
 }

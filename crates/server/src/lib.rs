@@ -32,6 +32,8 @@
 //! - [`admin`]: the admin HTTP endpoint (health, metrics, status);
 //! - [`pgwire`]: the PostgreSQL wire protocol listener (SQL clients);
 //! - [`client`]: a client of a running cluster (CLI, benchmarks, tests);
+//! - [`local_cluster`]: whole nodes in one process on loopback (`meridian
+//!   demo`, `meridian bench`, the testkit's `NodeCluster`);
 //! - [`error`]: errors of a node's life cycle.
 //!
 //! Dependencies point down: `node` (with `bootstrap` and `join`, which are
@@ -55,6 +57,7 @@ pub mod error;
 pub mod ident;
 pub mod join;
 pub mod liveness;
+pub mod local_cluster;
 pub mod member;
 pub mod meta_queue;
 pub mod metrics;
@@ -71,6 +74,7 @@ pub mod system;
 
 pub use config::NodeConfig;
 pub use error::ServerError;
+pub use local_cluster::LocalCluster;
 pub use member::Member;
 pub use metrics::metrics_text;
 pub use node::Node;

@@ -125,6 +125,7 @@ impl Node {
                 "the GC ttl must be at least 1 second".into(),
             ));
         }
+        check_network(&config)?;
         let store_dir = config.store.clone();
         std::fs::create_dir_all(&store_dir).map_err(|e| ServerError::Store {
             path: store_dir.display().to_string(),
@@ -152,6 +153,7 @@ impl Node {
             config.locality.clone(),
         );
         transport_config.peer_timeout = Duration::from_secs(6);
+        transport_config.network = config.network.clone();
         let transport = Transport::start(transport_config, &identity, clock.clone())
             .await
             .map_err(|e| match e {
@@ -478,6 +480,31 @@ impl Node {
     }
 }
 
+/// A latency profile must list the node's own region: without it every
+/// message to or from this node would go undelayed, silently.
+fn check_network(config: &NodeConfig) -> Result<(), ServerError> {
+    let Some(matrix) = config.network.as_ref().and_then(|n| n.latency()) else {
+        return Ok(());
+    };
+    let region = &config.locality.region;
+    let listed = matrix.listed_regions();
+    if listed.contains(&region.as_str()) {
+        return Ok(());
+    }
+    Err(ServerError::Config(format!(
+        "the latency profile {:?} has no region {region:?} (this node's locality is {}); \
+         it lists {}: give the node one of those regions with --locality, or a profile \
+         with a link to {region:?}",
+        matrix.name(),
+        config.locality,
+        if listed.is_empty() {
+            "no region".to_string()
+        } else {
+            listed.join(", ")
+        },
+    )))
+}
+
 impl SqlNode for WeakNode {
     fn sql_engine(&self) -> EngineState {
         let Some(node) = self.upgrade() else {
@@ -520,5 +547,39 @@ impl AdminNode for WeakNode {
             let node = self.upgrade()?;
             Some(node.cluster_status().await)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use meridian_transport::{LatencyMatrix, Locality, NetworkModel};
+
+    use super::*;
+
+    fn config(region: &str, network: Option<NetworkModel>) -> NodeConfig {
+        let mut config = NodeConfig::new("/s".into(), "127.0.0.1:0".parse().unwrap(), "/c".into());
+        config.locality = Locality::new(region, format!("{region}-a"));
+        config.network = network;
+        config
+    }
+
+    #[test]
+    fn a_latency_profile_must_list_the_nodes_region() {
+        assert!(check_network(&config("local", None)).is_ok());
+        assert!(check_network(&config("local", Some(NetworkModel::new()))).is_ok());
+        let demo = || Some(NetworkModel::demo_3_region());
+        assert!(check_network(&config("us-west1", demo())).is_ok());
+        let e = check_network(&config("mars-north1", demo()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"mars-north1\""), "{e}");
+        assert!(e.contains("us-east1, us-west1, europe-west1"), "{e}");
+        let empty = NetworkModel::with_latency(LatencyMatrix::new("empty", Duration::ZERO));
+        let e = check_network(&config("eu", Some(empty)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lists no region"), "{e}");
     }
 }

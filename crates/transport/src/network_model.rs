@@ -51,6 +51,8 @@ pub struct LatencyMatrix {
     name: String,
     intra_region: Duration,
     one_way: HashMap<(String, String), Duration>,
+    /// Every region named by a link, in the order first named.
+    listed: Vec<String>,
 }
 
 impl LatencyMatrix {
@@ -61,6 +63,7 @@ impl LatencyMatrix {
             name: name.into(),
             intra_region,
             one_way: HashMap::new(),
+            listed: Vec::new(),
         }
     }
 
@@ -73,6 +76,11 @@ impl LatencyMatrix {
 
     /// Sets the delay of one direction only.
     pub fn set_one_way(&mut self, from: &str, to: &str, delay: Duration) {
+        for region in [from, to] {
+            if !self.listed.iter().any(|r| r == region) {
+                self.listed.push(region.to_string());
+            }
+        }
         self.one_way
             .insert((from.to_string(), to.to_string()), delay);
     }
@@ -104,6 +112,12 @@ impl LatencyMatrix {
             .keys()
             .flat_map(|(a, b)| [a.as_str(), b.as_str()])
             .collect()
+    }
+
+    /// Every region named by a link, in the order the profile first names
+    /// them (for the demo profile: us-east1, us-west1, europe-west1).
+    pub fn listed_regions(&self) -> Vec<&str> {
+        self.listed.iter().map(String::as_str).collect()
     }
 
     /// CockroachDB's three demo regions: us-east1, us-west1, europe-west1.
@@ -434,6 +448,7 @@ mod tests {
             m.regions().into_iter().collect::<Vec<_>>(),
             ["europe-west1", "us-east1", "us-west1"]
         );
+        assert_eq!(m.listed_regions(), ["us-east1", "us-west1", "europe-west1"]);
     }
 
     #[test]

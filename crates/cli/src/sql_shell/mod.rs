@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-pub use conn::ConnFlags;
+pub use conn::{ConnFlags, Target};
 use format::Format;
 use session::Session;
 
@@ -35,6 +35,14 @@ use session::Session;
 pub struct SqlArgs {
     #[command(flatten)]
     pub conn: ConnFlags,
+    #[command(flatten)]
+    pub script: ScriptArgs,
+}
+
+/// What to run and how to print it: shared by `meridian sql` and
+/// `meridian demo`.
+#[derive(clap::Args, Debug, Default)]
+pub struct ScriptArgs {
     /// Run STATEMENT (one or more, separated by `;`, or one backslash
     /// command) and exit; repeatable, run in order before any -f.
     #[arg(short = 'e', long = "execute", value_name = "STATEMENT")]
@@ -46,6 +54,14 @@ pub struct SqlArgs {
     /// How rows are printed.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+impl ScriptArgs {
+    /// Whether the shell will be interactive: no -e, no -f, and a
+    /// terminal on standard input.
+    pub fn is_interactive(&self) -> bool {
+        self.execute.is_empty() && self.file.is_empty() && std::io::stdin().is_terminal()
+    }
 }
 
 /// An error already reported on stderr: the process exits non-zero
@@ -63,15 +79,20 @@ impl std::error::Error for Reported {}
 
 pub async fn run(args: SqlArgs) -> Result<()> {
     let target = conn::Target::from_flags(&args.conn)?;
-    let interactive =
-        args.execute.is_empty() && args.file.is_empty() && std::io::stdin().is_terminal();
+    run_on(target, &args.script).await
+}
+
+/// Connects to `target`, then runs `script` (or, when
+/// [`ScriptArgs::is_interactive`], the interactive shell) on it.
+pub async fn run_on(target: conn::Target, script: &ScriptArgs) -> Result<()> {
+    let interactive = script.is_interactive();
     if let Some(note) = &target.tls_note {
         eprintln!("{note}");
     }
-    let mut session = Session::connect(target, args.format, interactive).await?;
+    let mut session = Session::connect(target, script.format, interactive).await?;
     if interactive {
         repl::run(&mut session).await
     } else {
-        script::run(&mut session, &args).await
+        script::run(&mut session, script).await
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::session::{Failure, Session};
-use super::{Reported, SqlArgs};
+use super::{Reported, ScriptArgs};
 
 /// Where a script's statements come from.
 pub enum Source<'a> {
@@ -20,7 +20,7 @@ pub enum Source<'a> {
 }
 
 /// Runs the sources one after the other.
-pub async fn run(session: &mut Session, args: &SqlArgs) -> Result<()> {
+pub async fn run(session: &mut Session, args: &ScriptArgs) -> Result<()> {
     let mut sources: Vec<Source> = args.execute.iter().map(|e| Source::Execute(e)).collect();
     sources.extend(args.file.iter().map(|f| Source::File(f)));
     if sources.is_empty() {

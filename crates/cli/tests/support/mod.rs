@@ -325,6 +325,15 @@ impl ChildGuard {
             .wait_with_output()
             .expect("child output")
     }
+
+    /// The exit status, if the child has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.0
+            .as_mut()
+            .expect("not waited for yet")
+            .try_wait()
+            .expect("child status")
+    }
 }
 
 impl Drop for ChildGuard {

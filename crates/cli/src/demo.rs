@@ -1,0 +1,412 @@
+//! `meridian demo`: a multi-region cluster in this process and a SQL shell
+//! on it.
+//!
+//! 1. The regions come from a latency profile (the shipped
+//!    `demo-3-region`: us-east1, us-west1, europe-west1, or `--latency
+//!    FILE`), in the order it names them; node `i` (0-based) goes to region
+//!    `i mod R`, zone `<region>-a`, `-b` or `-c` (`(i / R) mod 3`).
+//! 2. The nodes are whole `meridian_server::Node`s
+//!    ([`meridian_server::LocalCluster`]) with their stores and a throwaway
+//!    CA in a temporary directory, all sharing one `NetworkModel` that
+//!    injects the profile's round trips (`--no-latency`: none) and, with
+//!    latency, Raft's WAN timings.
+//! 3. Once every node is a member, one line per node (id, region, zone,
+//!    SQL URL) and a welcome, then the SQL shell of `meridian sql` on the
+//!    first node: interactive on a terminal, else `-e`/`-f`/standard input.
+//! 4. When the shell ends (`\q`, Ctrl-D, the end of a script, an error),
+//!    on SIGTERM or SIGHUP, and on Ctrl-C outside the interactive shell
+//!    (where Ctrl-C cancels a statement): every node stops at once,
+//!    without handing leases over, and the directory is removed. After a
+//!    signal the process exits with 128 + its number.
+//!
+//! Logs go to `demo.log` in that directory (removed with it), so they do
+//! not interleave with the shell; `MERIDIAN_LOG` sends them to stderr
+//! instead.
+//!
+//! Not here: multi-region SQL statements, the sample database and
+//! `--global` (issue 13's next steps).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use meridian_server::config::RaftTimeouts;
+use meridian_server::{LocalCluster, Node};
+use meridian_transport::{LatencyMatrix, Locality, NetworkModel};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::task::JoinHandle;
+
+use crate::sql_shell::{self, ConnFlags, ScriptArgs, Target};
+
+/// How long the nodes may take to become members.
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `meridian demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Nodes to start, spread over the profile's regions round-robin
+    /// (zones <region>-a, -b, -c).
+    #[arg(long, default_value_t = 9)]
+    pub nodes: usize,
+    /// A latency profile (TOML, the format of the shipped
+    /// profiles/demo-3-region.toml) instead of the demo's; its regions, in
+    /// the order it names them, are the cluster's.
+    #[arg(long, value_name = "FILE")]
+    pub latency: Option<PathBuf>,
+    /// Inject no latency (the nodes keep the profile's regions).
+    #[arg(long)]
+    pub no_latency: bool,
+    #[command(flatten)]
+    pub script: ScriptArgs,
+}
+
+impl DemoArgs {
+    /// Whether the demo prints its banner for a person (stdout) or keeps
+    /// stdout for a script's results (banner on stderr).
+    fn interactive(&self) -> bool {
+        self.script.is_interactive()
+    }
+}
+
+/// The plan of a demo cluster: where each node goes and the latency.
+#[derive(Debug)]
+pub struct Layout {
+    pub profile: LatencyMatrix,
+    pub localities: Vec<Locality>,
+    pub network: Option<NetworkModel>,
+}
+
+impl Layout {
+    pub fn new(args: &DemoArgs) -> Result<Layout> {
+        if args.nodes == 0 {
+            bail!("--nodes must be at least 1");
+        }
+        let profile = match &args.latency {
+            Some(path) => LatencyMatrix::from_file(path)
+                .with_context(|| format!("--latency {}", path.display()))?,
+            None => LatencyMatrix::demo_3_region(),
+        };
+        let regions = profile.listed_regions();
+        if regions.is_empty() {
+            bail!(
+                "the latency profile {:?} names no region: it needs [[links]] between regions",
+                profile.name()
+            );
+        }
+        let localities = (0..args.nodes)
+            .map(|i| {
+                let region = regions[i % regions.len()];
+                let zone = (b'a' + ((i / regions.len()) % 3) as u8) as char;
+                Locality::new(region, format!("{region}-{zone}"))
+            })
+            .collect();
+        let network = (!args.no_latency).then(|| NetworkModel::with_latency(profile.clone()));
+        Ok(Layout {
+            profile,
+            localities,
+            network,
+        })
+    }
+}
+
+/// The logs of a demo: a file in its directory unless `MERIDIAN_LOG` is
+/// set (then stderr, as every command).
+pub fn init_logging(dir: &Path) -> Result<()> {
+    let filter = match tracing_subscriber::EnvFilter::try_from_env("MERIDIAN_LOG") {
+        Ok(filter) => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
+            return Ok(());
+        }
+        Err(_) => tracing_subscriber::EnvFilter::new("warn,openraft=error"),
+    };
+    let path = dir.join("demo.log");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(Arc::new(file))
+        .try_init();
+    Ok(())
+}
+
+pub async fn run(args: DemoArgs) -> Result<()> {
+    let layout = Layout::new(&args)?;
+    let dir = tempfile::Builder::new()
+        .prefix("meridian-demo-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    init_logging(dir.path())?;
+    let mut signals = Signals::install()?;
+    let interactive = args.interactive();
+
+    let latency = layout.network.is_some();
+    let network = layout.network.clone();
+    let starting = LocalCluster::start(
+        dir.path(),
+        &layout.localities,
+        |_, config| {
+            config.network = network.clone();
+            if latency {
+                config.raft = RaftTimeouts::WAN;
+            }
+        },
+        MEMBER_TIMEOUT,
+    );
+    let cluster = tokio::select! {
+        cluster = starting => cluster.context("starting the demo cluster")?,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted while the cluster was starting"),
+        _ = signals.recv() => bail!("stopped by a signal while the cluster was starting"),
+    };
+
+    let banner = banner(&layout, &cluster, dir.path(), latency);
+    if interactive {
+        print!("{banner}");
+    } else {
+        eprint!("{banner}");
+    }
+
+    let target = Target::from_flags(&ConnFlags {
+        url: Some(sql_url(cluster.node(0))),
+        ..ConnFlags::default()
+    })?;
+    // The shell runs as a task of its own: it blocks its thread on the
+    // terminal or on standard input, and signals must still be heard.
+    let script = args.script;
+    let shell = tokio::spawn(async move { sql_shell::run_on(target, &script).await });
+    // In the interactive shell Ctrl-C cancels the running statement.
+    let ending = until_signal(shell, &mut signals, !interactive).await;
+
+    let stopping = std::time::Instant::now();
+    cluster.shutdown(Duration::ZERO).await;
+    let path = dir.path().display().to_string();
+    remove_dir(dir.keep()).await?;
+    if interactive {
+        eprintln!(
+            "demo cluster stopped in {:.1} s; {path} removed",
+            stopping.elapsed().as_secs_f64()
+        );
+    }
+    match ending {
+        Ending::Shell(outcome) => outcome,
+        // The shell's thread may be blocked reading input: leave without
+        // waiting for it.
+        Ending::Signal(status) => std::process::exit(status),
+    }
+}
+
+/// Removes the demo's directory. RocksDB closes a store when the last
+/// handle on it goes, which can be a moment after its node stopped, and
+/// may write a file meanwhile: a removal that meets one tries again.
+async fn remove_dir(path: PathBuf) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if tokio::time::Instant::now() > deadline => {
+                return Err(e)
+                    .with_context(|| format!("removing the demo directory {}", path.display()))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// How a demo ends.
+enum Ending {
+    /// The shell returned (`\q`, Ctrl-D, the end of a script, an error).
+    Shell(Result<()>),
+    /// A signal; the process exits with this status.
+    Signal(i32),
+}
+
+/// SIGTERM and SIGHUP, which end a demo at any time.
+struct Signals {
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate()).context("installing a SIGTERM handler")?,
+            hangup: signal(SignalKind::hangup()).context("installing a SIGHUP handler")?,
+        })
+    }
+
+    /// The exit status of the first of them to come.
+    async fn recv(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.terminate.recv() => 128 + 15,
+            _ = self.hangup.recv() => 128 + 1,
+        }
+    }
+}
+
+/// Waits for `shell` to end, or for SIGTERM, SIGHUP or (with `ctrl_c`)
+/// SIGINT.
+async fn until_signal(
+    shell: JoinHandle<Result<()>>,
+    signals: &mut Signals,
+    ctrl_c: bool,
+) -> Ending {
+    let interrupt = async {
+        if ctrl_c {
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        joined = shell => Ending::Shell(match joined {
+            Ok(outcome) => outcome,
+            Err(e) => Err(anyhow!("the SQL shell failed: {e}")),
+        }),
+        _ = interrupt => {
+            eprintln!("interrupted; stopping the demo cluster");
+            Ending::Signal(128 + 2)
+        }
+        status = signals.recv() => {
+            eprintln!("stopping the demo cluster");
+            Ending::Signal(status)
+        }
+    }
+}
+
+/// The URL a PostgreSQL client uses for `node`.
+pub fn sql_url(node: &Node) -> String {
+    format!(
+        "postgres://root@127.0.0.1:{}/defaultdb?sslmode=disable",
+        node.sql_addr().port()
+    )
+}
+
+fn banner(layout: &Layout, cluster: &LocalCluster, dir: &Path, latency: bool) -> String {
+    let regions = layout.profile.listed_regions();
+    let mut out = format!(
+        "# Meridian demo: {} nodes in {} regions ({}), in this process.\n",
+        cluster.nodes().len(),
+        regions.len(),
+        regions.join(", ")
+    );
+    out.push_str(&format!(
+        "# {:>4}  {:<14} {:<16} {}\n",
+        "node", "region", "zone", "SQL"
+    ));
+    for node in cluster.nodes() {
+        let locality = &node.config().locality;
+        out.push_str(&format!(
+            "# {:>4}  {:<14} {:<16} {}\n",
+            node.node_id(),
+            locality.region,
+            locality.zone,
+            sql_url(node)
+        ));
+    }
+    out.push_str("#\n");
+    if latency {
+        let pairs: Vec<String> = regions
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| regions[i + 1..].iter().map(move |b| (*a, *b)))
+            .filter_map(|(a, b)| {
+                let rtt = layout.profile.round_trip(a, b)?;
+                Some(format!("{a}-{b} {} ms", rtt.as_millis()))
+            })
+            .collect();
+        out.push_str(&format!(
+            "# Round trips between regions are injected (profile {:?}): {}.\n",
+            layout.profile.name(),
+            if pairs.is_empty() {
+                "none between regions".to_string()
+            } else {
+                pairs.join(", ")
+            }
+        ));
+    } else {
+        out.push_str("# No latency is injected (--no-latency).\n");
+    }
+    out.push_str(
+        "# Every range keeps 3 replicas in different regions when it can, so a write waits\n\
+         # for a round trip to another region. Multi-region SQL (CREATE DATABASE ... REGIONS,\n\
+         # REGIONAL BY ROW and GLOBAL tables, survival goals) is the next step and does not\n\
+         # exist yet; gateway_region() names the region of the node you are connected to.\n",
+    );
+    out.push_str(&format!(
+        "# Data and logs: {} (removed at exit). \\q or Ctrl-D stops the cluster.\n",
+        dir.display()
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(nodes: usize) -> DemoArgs {
+        DemoArgs {
+            nodes,
+            latency: None,
+            no_latency: false,
+            script: ScriptArgs::default(),
+        }
+    }
+
+    #[test]
+    fn nodes_go_round_robin_over_the_regions_and_zones() {
+        let layout = Layout::new(&args(9)).unwrap();
+        let names: Vec<String> = layout.localities.iter().map(|l| l.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "region=us-east1,zone=us-east1-a",
+                "region=us-west1,zone=us-west1-a",
+                "region=europe-west1,zone=europe-west1-a",
+                "region=us-east1,zone=us-east1-b",
+                "region=us-west1,zone=us-west1-b",
+                "region=europe-west1,zone=europe-west1-b",
+                "region=us-east1,zone=us-east1-c",
+                "region=us-west1,zone=us-west1-c",
+                "region=europe-west1,zone=europe-west1-c",
+            ]
+        );
+        assert!(layout.network.is_some());
+        let layout = Layout::new(&args(13)).unwrap();
+        assert_eq!(layout.localities[12].zone, "us-east1-b");
+    }
+
+    #[test]
+    fn other_profiles_and_no_latency() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("two.toml");
+        std::fs::write(
+            &path,
+            "name = \"two\"\n[[links]]\nregions = [\"eu\", \"ap\"]\nrtt_ms = 200.0\n",
+        )
+        .unwrap();
+        let mut a = args(3);
+        a.latency = Some(path);
+        a.no_latency = true;
+        let layout = Layout::new(&a).unwrap();
+        assert!(layout.network.is_none());
+        let regions: Vec<&str> = layout
+            .localities
+            .iter()
+            .map(|l| l.region.as_str())
+            .collect();
+        assert_eq!(regions, ["eu", "ap", "eu"]);
+
+        let e = Layout::new(&args(0)).unwrap_err().to_string();
+        assert!(e.contains("--nodes must be at least 1"), "{e}");
+        let mut a = args(3);
+        a.latency = Some(dir.path().join("missing.toml"));
+        let e = format!("{:#}", Layout::new(&a).unwrap_err());
+        assert!(e.contains("missing.toml"), "{e}");
+    }
+}

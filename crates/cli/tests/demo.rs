@@ -1,0 +1,233 @@
+//! `meridian demo` as a user runs it (statements from -e, so it exits), and
+//! `meridian start --latency` with a profile that lacks the node's region.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `meridian demo ARGS...` with its temporary directory under `tmp`.
+fn demo(tmp: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("demo")
+        .args(args)
+        .env("TMPDIR", tmp)
+        .env_remove("MERIDIAN_LOG")
+        .output()
+        .expect("running meridian demo")
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn demo_runs_statements_on_a_three_region_cluster_and_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = demo(
+        tmp.path(),
+        &[
+            "--nodes",
+            "3",
+            "-e",
+            "SELECT gateway_region()",
+            "-e",
+            "CREATE TABLE t (k INT PRIMARY KEY)",
+            "-e",
+            "INSERT INTO t VALUES (1)",
+            "-e",
+            "SELECT count(*) FROM t",
+        ],
+    );
+    let took = started.elapsed();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "demo failed: {stderr}");
+    // Results alone on stdout, as `meridian sql` prints them.
+    assert_eq!(
+        stdout,
+        concat!(
+            " gateway_region\n",
+            "----------------\n",
+            " us-east1\n",
+            "(1 row)\n",
+            "\n",
+            "CREATE TABLE\n",
+            "INSERT 0 1\n",
+            " count\n",
+            "-------\n",
+            "     1\n",
+            "(1 row)\n",
+            "\n",
+        )
+    );
+    // The banner (on stderr when not interactive): one line per node with
+    // its region, zone and URL, and the injected round trips.
+    for (id, region) in [(1, "us-east1"), (2, "us-west1"), (3, "europe-west1")] {
+        let line = stderr
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(&id.to_string()))
+            .unwrap_or_else(|| panic!("no line for node {id}: {stderr}"));
+        assert!(line.contains(&format!(" {region} ")), "{line}");
+        assert!(line.contains(&format!(" {region}-a ")), "{line}");
+        assert!(
+            line.contains("postgres://root@127.0.0.1:")
+                && line.ends_with("/defaultdb?sslmode=disable"),
+            "{line}"
+        );
+    }
+    assert!(stderr.contains("us-west1-europe-west1 146 ms"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        entries(tmp.path()).is_empty(),
+        "the demo left {:?} behind",
+        entries(tmp.path())
+    );
+    eprintln!("demo with 3 nodes ran in {took:?}");
+}
+
+#[test]
+fn a_failing_statement_exits_non_zero_and_still_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = demo(
+        tmp.path(),
+        &[
+            "--nodes",
+            "1",
+            "--no-latency",
+            "-e",
+            "SELECT 1",
+            "-e",
+            "SELECT * FROM missing",
+            "-e",
+            "SELECT 2",
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stdout.contains("        1\n") && !stdout.contains("        2\n"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("ERROR:") && stderr.contains("missing"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("No latency is injected"), "{stderr}");
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+}
+
+#[test]
+fn statements_piped_into_standard_input_run_like_a_file() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--nodes", "1", "--format", "csv"])
+        .env("TMPDIR", tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT gateway_region() AS r;\nSELECT 40 + 2 AS answer;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "r\nus-east1\nanswer\n42\n");
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+}
+
+#[test]
+fn sigterm_stops_the_demo_and_removes_its_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let stderr_path = logs.path().join("stderr");
+    // Standard input stays open and empty: the shell waits on it.
+    let child = Command::new(BIN)
+        .args(["demo", "--nodes", "3"])
+        .env("TMPDIR", tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut child = ChildGuard::new(child);
+    let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    // The banner's last line comes once every node is a member.
+    wait_for(Duration::from_secs(60), || {
+        stderr().contains("removed at exit").then_some(())
+    });
+    assert_eq!(entries(tmp.path()).len(), 1, "{:?}", entries(tmp.path()));
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let stopped = Instant::now();
+    let status = wait_for(Duration::from_secs(20), || child.try_wait());
+    assert_eq!(status.code(), Some(143), "{}", stderr());
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+}
+
+#[test]
+fn start_refuses_a_latency_profile_without_its_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("two.toml");
+    std::fs::write(
+        &profile,
+        "name = \"two\"\n[[links]]\nregions = [\"eu\", \"us\"]\nrtt_ms = 80.0\n",
+    )
+    .unwrap();
+    let (port, _) = free_ports();
+    let listen = format!("127.0.0.1:{port}");
+    let store = dir.path().join("store");
+    let out = meridian(&[
+        "start",
+        "--store",
+        store.to_str().unwrap(),
+        "--certs-dir",
+        dir.path().join("certs").to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--locality",
+        "region=ap-south1,zone=ap-south1-a",
+        "--latency",
+        profile.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&out, "has no region \"ap-south1\"");
+    assert_clean_failure(&out, "eu, us");
+    // A malformed profile names the file.
+    std::fs::write(&profile, "[[links]]\nregions = [\"eu\"]\n").unwrap();
+    let out = meridian(&[
+        "start",
+        "--store",
+        store.to_str().unwrap(),
+        "--certs-dir",
+        dir.path().join("certs").to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--latency",
+        profile.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&out, "two.toml");
+}
