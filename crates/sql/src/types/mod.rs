@@ -222,14 +222,36 @@ impl SqlType {
             D::JSONB | D::JSON => SqlType::Jsonb,
             D::Custom(name, _) => {
                 let name = name.to_string().to_lowercase();
+                // psql qualifies its casts: `::pg_catalog.regclass`.
+                let name = name
+                    .strip_prefix("pg_catalog.")
+                    .map(|n| n.trim_matches('"').to_string())
+                    .unwrap_or(name);
                 match name.as_str() {
+                    "text" | "varchar" => SqlType::Text,
+                    "bool" | "boolean" => SqlType::Bool,
+                    "int2" | "smallint" => SqlType::Int2,
+                    "int4" | "integer" | "int" => SqlType::Int4,
+                    "int8" | "bigint" => SqlType::Int8,
+                    "float4" | "real" => SqlType::Float4,
+                    "float8" => SqlType::Float8,
+                    "numeric" => SqlType::Numeric,
+                    "bytea" => SqlType::Bytea,
+                    "date" => SqlType::Date,
+                    "timestamp" => SqlType::Timestamp,
+                    "interval" => SqlType::Interval,
+                    "uuid" => SqlType::Uuid,
+                    "jsonb" | "json" => SqlType::Jsonb,
+                    // PostgreSQL's one-byte `"char"` (pg_class.relkind).
+                    "\"char\"" | "char" | "bpchar" => SqlType::Text,
                     // As CockroachDB: a SERIAL column is an INT8 filled by
                     // unique_rowid(), whatever its declared width.
                     "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {
                         SqlType::Int8
                     }
                     "timestamptz" => SqlType::TimestampTz,
-                    "oid" | "regclass" | "regtype" | "regproc" | "regnamespace" => SqlType::Oid,
+                    "oid" | "regclass" | "regtype" | "regproc" | "regprocedure"
+                    | "regnamespace" | "regrole" | "regoper" => SqlType::Oid,
                     "name" => SqlType::Name,
                     "string" => SqlType::Text,
                     _ => {
