@@ -43,6 +43,16 @@ const REWRITES: &[(&str, &str)] = &[
           WHERE attrelid = pr.prrelid AND attnum = prattrs[s])",
         "pr.prattrs",
     ),
+    // \d INDEX: whether the index's constraint is deferrable, or
+    // deferred (no constraint is).
+    (
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = i.indrelid AND conindid = i.indexrelid AND contype IN ('p','u','x') AND condeferrable)",
+        "false",
+    ),
+    (
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = i.indrelid AND conindid = i.indexrelid AND contype IN ('p','u','x') AND condeferred)",
+        "false",
+    ),
     // \du: the roles a role is a member of (none: no role memberships).
     (
         "ARRAY(SELECT b.rolname

@@ -447,6 +447,14 @@ pub(super) async fn rows(
                             ("attcacheoff", int(-1)),
                             ("atttypmod", int(typmod(c.ty))),
                             ("attbyval", Datum::Bool((1..=8).contains(&c.ty.wire_size()))),
+                            (
+                                "attalign",
+                                text(if c.ty.wire_size() == 8 { "d" } else { "i" }),
+                            ),
+                            (
+                                "attstorage",
+                                text(if c.ty.wire_size() < 0 { "x" } else { "p" }),
+                            ),
                             ("attnotnull", Datum::Bool(!c.nullable)),
                             ("atthasdef", Datum::Bool(c.default.is_some())),
                             ("attislocal", Datum::Bool(true)),

@@ -939,12 +939,19 @@ impl Binder<'_> {
                 };
                 if let Expr::Column(i, _) = bound[0] {
                     let table = &scope.columns[i].table;
+                    // `pg_get_indexdef(a.attrelid, a.attnum)` over an
+                    // index's pg_attribute rows: that key column's name.
+                    let read = if scope.columns[i].name == "attrelid" && args.len() > 1 {
+                        "attname"
+                    } else {
+                        hidden
+                    };
                     if let Some(at) = scope
                         .columns
                         .iter()
-                        .position(|c| c.name == hidden && c.table == *table)
+                        .position(|c| c.name == read && c.table == *table)
                     {
-                        return Ok(Expr::Column(at, SqlType::Text));
+                        return Ok(Expr::Column(at, scope.columns[at].ty));
                     }
                 }
                 (Function::NullFunction, bound, SqlType::Text)
