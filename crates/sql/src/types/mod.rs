@@ -41,6 +41,9 @@ pub enum SqlType {
     Oid,
     /// PostgreSQL's `name` (63-byte identifiers in pg_catalog).
     Name,
+    /// PostgreSQL's one-byte `"char"` (pg_catalog's `relkind`, `typtype`:
+    /// drivers decode it as a byte).
+    PgChar,
     /// A literal or parameter whose type the context has not fixed yet.
     Unknown,
 }
@@ -52,6 +55,7 @@ impl SqlType {
         match self {
             SqlType::Bool => 16,
             SqlType::Bytea => 17,
+            SqlType::PgChar => 18,
             SqlType::Name => 19,
             SqlType::Int8 => 20,
             SqlType::Int2 => 21,
@@ -78,6 +82,7 @@ impl SqlType {
         Some(match oid {
             16 => SqlType::Bool,
             17 => SqlType::Bytea,
+            18 => SqlType::PgChar,
             19 => SqlType::Name,
             20 => SqlType::Int8,
             21 => SqlType::Int2,
@@ -123,6 +128,7 @@ impl SqlType {
             SqlType::Jsonb => "jsonb".into(),
             SqlType::Oid => "oid".into(),
             SqlType::Name => "name".into(),
+            SqlType::PgChar => "\"char\"".into(),
             SqlType::Unknown => "unknown".into(),
         }
     }
@@ -130,7 +136,7 @@ impl SqlType {
     /// The width PostgreSQL reports in RowDescription (`typlen`).
     pub fn wire_size(self) -> i16 {
         match self {
-            SqlType::Bool => 1,
+            SqlType::Bool | SqlType::PgChar => 1,
             SqlType::Int2 => 2,
             SqlType::Int4 | SqlType::Float4 | SqlType::Date | SqlType::Oid => 4,
             SqlType::Int8 | SqlType::Float8 | SqlType::Timestamp | SqlType::TimestampTz => 8,
@@ -155,7 +161,11 @@ impl SqlType {
     pub fn is_string(self) -> bool {
         matches!(
             self,
-            SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Name
+            SqlType::Text
+                | SqlType::Varchar(_)
+                | SqlType::Char(_)
+                | SqlType::Name
+                | SqlType::PgChar
         )
     }
 
@@ -243,7 +253,8 @@ impl SqlType {
                     "uuid" => SqlType::Uuid,
                     "jsonb" | "json" => SqlType::Jsonb,
                     // PostgreSQL's one-byte `"char"` (pg_class.relkind).
-                    "\"char\"" | "char" | "bpchar" => SqlType::Text,
+                    "\"char\"" | "char" => SqlType::PgChar,
+                    "bpchar" => SqlType::Char(1),
                     // As CockroachDB: a SERIAL column is an INT8 filled by
                     // unique_rowid(), whatever its declared width.
                     "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {

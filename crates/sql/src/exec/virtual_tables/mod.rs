@@ -85,7 +85,7 @@ pub async fn rows(ctx: &ExecContext<'_>, name: &str) -> Result<Vec<Row>, SqlErro
 /// A table's columns, written `name type` separated by commas; a type
 /// ending in `?` is NULL unless given (others default to false, 0 or '').
 /// Types: bool, int2, int4, int8, float4, float8, oid, name, text, char
-/// (PostgreSQL's one-byte `"char"`, TEXT here), timestamptz.
+/// (PostgreSQL's one-byte `"char"`), timestamptz.
 fn parse_spec(spec: &'static str) -> impl Iterator<Item = (&'static str, SqlType, bool)> {
     spec.split(',').map(|column| {
         let mut words = column.split_whitespace();
@@ -104,7 +104,8 @@ fn parse_spec(spec: &'static str) -> impl Iterator<Item = (&'static str, SqlType
             "float8" => SqlType::Float8,
             "oid" => SqlType::Oid,
             "name" => SqlType::Name,
-            "text" | "char" => SqlType::Text,
+            "text" => SqlType::Text,
+            "char" => SqlType::PgChar,
             "timestamptz" => SqlType::TimestampTz,
             other => panic!("virtual table column type {other}"),
         };
@@ -132,7 +133,7 @@ fn row(spec: &'static str, values: &[(&str, Datum)]) -> Row {
             match ty {
                 SqlType::Bool => Datum::Bool(false),
                 SqlType::Float4 | SqlType::Float8 => Datum::Float(0.0),
-                SqlType::Text | SqlType::Name => Datum::Text(String::new()),
+                SqlType::Text | SqlType::Name | SqlType::PgChar => Datum::Text(String::new()),
                 SqlType::TimestampTz => Datum::Null,
                 _ => Datum::Int(0),
             }
@@ -205,6 +206,7 @@ fn type_name(ty: SqlType) -> &'static str {
         SqlType::Jsonb => "jsonb",
         SqlType::Oid => "oid",
         SqlType::Name => "name",
+        SqlType::PgChar => "char",
         SqlType::Unknown => "unknown",
     }
 }

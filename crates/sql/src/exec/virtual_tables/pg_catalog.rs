@@ -333,6 +333,7 @@ fn types() -> Vec<Row> {
         (Bool, "B"),
         (Bytea, "U"),
         (Name, "S"),
+        (PgChar, "Z"),
         (Int8, "N"),
         (Int2, "N"),
         (Int4, "N"),
@@ -372,7 +373,11 @@ fn types() -> Vec<Row> {
                 ("typtypmod", int(-1)),
                 (
                     "typcollation",
-                    int(if t.is_string() && *t != Name { 100 } else { 0 }),
+                    int(if matches!(t, Text | Varchar(_) | Char(_)) {
+                        100
+                    } else {
+                        0
+                    }),
                 ),
             ],
         )
