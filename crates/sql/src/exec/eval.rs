@@ -547,7 +547,8 @@ fn function(
         && values.iter().any(Datum::is_null)
         && f != Function::Greatest
         && f != Function::Least
-        && !(f == Function::FormatType && !values[0].is_null())
+        // format_type(oid, NULL): the name without a modifier.
+        && (f != Function::FormatType || values[0].is_null())
     {
         return Ok(Datum::Null);
     }
