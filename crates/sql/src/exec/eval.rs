@@ -885,6 +885,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn catalog_functions_print_as_postgres_does() {
+        assert_eq!(format_type(1043, 24), "character varying(20)");
+        assert_eq!(format_type(1043, -1), "character varying");
+        assert_eq!(format_type(1042, 9), "character(5)");
+        assert_eq!(format_type(20, -1), "bigint");
+        assert_eq!(format_type(18, -1), "\"char\"");
+        assert_eq!(format_type(99_999, -1), "???");
+        assert_eq!(array_elements("{a,\"b,c\",d}"), ["a", "b,c", "d"]);
+        assert_eq!(array_elements("{}"), Vec::<String>::new());
+        assert_eq!(array_elements("x"), ["x"]);
+        assert!(regex_match("accounts", "^(acc.*)$", false).unwrap());
+        assert!(regex_match("pg_toast", "^pg_", false).unwrap());
+        assert!(regex_match("Key", "key", true).unwrap());
+        assert_eq!(
+            regex_match("x", "(", false).unwrap_err().code,
+            code::INVALID_REGULAR_EXPRESSION
+        );
+    }
+
+    #[test]
     fn three_valued_logic_and_null_propagation() {
         let null = || Box::new(Expr::Literal(Datum::Null, SqlType::Bool));
         let f = || Box::new(Expr::Literal(Datum::Bool(false), SqlType::Bool));
