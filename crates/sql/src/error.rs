@@ -32,6 +32,7 @@ pub mod code {
     pub const INVALID_DATETIME_FORMAT: &str = "22007";
     pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const INVALID_REGULAR_EXPRESSION: &str = "2201B";
     pub const CARDINALITY_VIOLATION: &str = "21000";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";

@@ -19,6 +19,7 @@ pub mod error;
 pub mod exec;
 pub mod parser;
 pub mod plan;
+mod psql_compat;
 mod session;
 pub mod types;
 

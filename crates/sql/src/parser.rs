@@ -50,7 +50,9 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
             out.push(Statement::Meridian(ours));
             continue;
         }
-        let statements = Parser::parse_sql(&PostgreSqlDialect {}, piece.text)
+        // psql's catalog queries, where they need what the planner lacks.
+        let text = crate::psql_compat::rewrite(piece.text);
+        let statements = Parser::parse_sql(&PostgreSqlDialect {}, &text)
             .map_err(|e| parser_error(e, sql, piece.offset))?;
         out.extend(statements.into_iter().map(|s| Statement::Sql(Box::new(s))));
     }

@@ -547,6 +547,8 @@ fn function(
         && values.iter().any(Datum::is_null)
         && f != Function::Greatest
         && f != Function::Least
+        // format_type(oid, NULL): the name without a modifier.
+        && (f != Function::FormatType || values[0].is_null())
     {
         return Ok(Datum::Null);
     }
@@ -720,10 +722,34 @@ fn function(
                 s[s.len() - count..].iter().collect()
             })
         }
-        Function::FormatType => match SqlType::from_oid(int_arg(0)? as u32) {
-            Some(t) => Datum::Text(t.name()),
-            None => Datum::Text("???".into()),
-        },
+        Function::FormatType => {
+            let typmod = match values[1] {
+                Datum::Null => -1,
+                _ => int_arg(1)?,
+            };
+            Datum::Text(format_type(int_arg(0)?, typmod))
+        }
+        Function::RegexMatch => {
+            let insensitive = values.get(2) == Some(&Datum::Bool(true));
+            Datum::Bool(regex_match(&text_arg(0), &text_arg(1), insensitive)?)
+        }
+        Function::PgGetUserById => Datum::Text(match int_arg(0)? {
+            10 => "root".to_string(),
+            100 => env.user.to_string(),
+            oid => format!("unknown (OID={oid})"),
+        }),
+        Function::PgEncodingToChar => Datum::Text(match int_arg(0)? {
+            6 => "UTF8".into(),
+            0 => "SQL_ASCII".into(),
+            _ => String::new(),
+        }),
+        Function::PgGetExpr => Datum::Text(text_arg(0)),
+        Function::ArrayToString => Datum::Text(array_elements(&text_arg(0)).join(&text_arg(1))),
+        Function::ArrayContains => {
+            let needle = text_arg(0);
+            Datum::Bool(array_elements(&text_arg(1)).contains(&needle))
+        }
+        Function::QuoteIdent => Datum::Text(crate::exec::virtual_tables::quote_ident(&text_arg(0))),
         Function::Extract => extract(&text_arg(0), &values[1])?,
         Function::ToChar => Datum::Text(text_arg(0)),
         Function::Coalesce
@@ -738,6 +764,76 @@ fn function(
         | Function::GatewayRegion
         | Function::NullFunction => unreachable!("handled above"),
     })
+}
+
+/// What `format_type(oid, typmod)` prints: the type's SQL name, with the
+/// length of a (VAR)CHAR whose typmod carries one.
+fn format_type(oid: i64, typmod: i64) -> String {
+    let length = (typmod >= 4).then(|| (typmod - 4) as u32);
+    match (u32::try_from(oid).ok().and_then(SqlType::from_oid), length) {
+        (Some(SqlType::Varchar(_)), length) => SqlType::Varchar(length).name(),
+        (Some(SqlType::Char(_)), Some(n)) => SqlType::Char(n).name(),
+        (Some(SqlType::Char(_)), None) => "character".into(),
+        (Some(SqlType::Jsonb), _) if oid == 114 => "json".into(),
+        (Some(t), _) => t.name(),
+        (None, _) => "???".into(),
+    }
+}
+
+/// `text ~ pattern`: PostgreSQL's regular expressions as the `regex`
+/// crate reads them (the same for the anchors, classes and groups
+/// clients send). Compiled patterns are kept per thread.
+fn regex_match(text: &str, pattern: &str, insensitive: bool) -> Result<bool, SqlError> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static CACHE: RefCell<HashMap<(String, bool), regex::Regex>> =
+            RefCell::new(HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let key = (pattern.to_string(), insensitive);
+        if !cache.contains_key(&key) {
+            let re = regex::RegexBuilder::new(pattern)
+                .case_insensitive(insensitive)
+                .build()
+                .map_err(|e| {
+                    SqlError::new(
+                        code::INVALID_REGULAR_EXPRESSION,
+                        format!("invalid regular expression: {e}"),
+                    )
+                })?;
+            if cache.len() >= 64 {
+                cache.clear();
+            }
+            cache.insert(key.clone(), re);
+        }
+        Ok(cache[&key].is_match(text))
+    })
+}
+
+/// The elements of an array in its text form (`{a,b,"c d"}`); a value
+/// that is not in that form is one element.
+fn array_elements(array: &str) -> Vec<String> {
+    let Some(inner) = array.strip_prefix('{').and_then(|a| a.strip_suffix('}')) else {
+        return vec![array.to_string()];
+    };
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => current.extend(chars.next()),
+            ',' if !quoted => out.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    if !inner.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 fn extract(field: &str, value: &Datum) -> Result<Datum, SqlError> {
@@ -787,6 +883,26 @@ fn extract(field: &str, value: &Datum) -> Result<Datum, SqlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalog_functions_print_as_postgres_does() {
+        assert_eq!(format_type(1043, 24), "character varying(20)");
+        assert_eq!(format_type(1043, -1), "character varying");
+        assert_eq!(format_type(1042, 9), "character(5)");
+        assert_eq!(format_type(20, -1), "bigint");
+        assert_eq!(format_type(18, -1), "\"char\"");
+        assert_eq!(format_type(99_999, -1), "???");
+        assert_eq!(array_elements("{a,\"b,c\",d}"), ["a", "b,c", "d"]);
+        assert_eq!(array_elements("{}"), Vec::<String>::new());
+        assert_eq!(array_elements("x"), ["x"]);
+        assert!(regex_match("accounts", "^(acc.*)$", false).unwrap());
+        assert!(regex_match("pg_toast", "^pg_", false).unwrap());
+        assert!(regex_match("Key", "key", true).unwrap());
+        assert_eq!(
+            regex_match("x", "(", false).unwrap_err().code,
+            code::INVALID_REGULAR_EXPRESSION
+        );
+    }
 
     #[test]
     fn three_valued_logic_and_null_propagation() {

@@ -126,6 +126,21 @@ pub enum Function {
     /// Functions psql's `\d` calls that have nothing to say here:
     /// answered with NULL.
     NullFunction,
+    /// `text ~ pattern` (POSIX regular expression; `true` argument 3 for
+    /// `~*`, case-insensitive).
+    RegexMatch,
+    /// `pg_get_userbyid(oid)`: the role's name.
+    PgGetUserById,
+    /// `pg_encoding_to_char(int)`.
+    PgEncodingToChar,
+    /// `pg_get_expr(expr, relation)`: the expression's text, which is what
+    /// pg_catalog keeps (`pg_attrdef.adbin`).
+    PgGetExpr,
+    /// `array_to_string(array, separator)` over an array's text form.
+    ArrayToString,
+    /// `x = ANY(array)` over an array's text form.
+    ArrayContains,
+    QuoteIdent,
     Extract,
     ToChar,
 }

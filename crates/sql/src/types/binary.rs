@@ -80,6 +80,7 @@ pub fn decode(bytes: &[u8], ty: SqlType) -> Result<Datum, SqlError> {
         SqlType::Numeric => Datum::Decimal(decode_numeric(bytes).ok_or_else(bad)?),
         SqlType::Text
         | SqlType::Name
+        | SqlType::PgChar
         | SqlType::Unknown
         | SqlType::Varchar(_)
         | SqlType::Char(_) => {

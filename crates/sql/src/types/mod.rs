@@ -41,6 +41,9 @@ pub enum SqlType {
     Oid,
     /// PostgreSQL's `name` (63-byte identifiers in pg_catalog).
     Name,
+    /// PostgreSQL's one-byte `"char"` (pg_catalog's `relkind`, `typtype`:
+    /// drivers decode it as a byte).
+    PgChar,
     /// A literal or parameter whose type the context has not fixed yet.
     Unknown,
 }
@@ -52,6 +55,7 @@ impl SqlType {
         match self {
             SqlType::Bool => 16,
             SqlType::Bytea => 17,
+            SqlType::PgChar => 18,
             SqlType::Name => 19,
             SqlType::Int8 => 20,
             SqlType::Int2 => 21,
@@ -78,6 +82,7 @@ impl SqlType {
         Some(match oid {
             16 => SqlType::Bool,
             17 => SqlType::Bytea,
+            18 => SqlType::PgChar,
             19 => SqlType::Name,
             20 => SqlType::Int8,
             21 => SqlType::Int2,
@@ -123,6 +128,7 @@ impl SqlType {
             SqlType::Jsonb => "jsonb".into(),
             SqlType::Oid => "oid".into(),
             SqlType::Name => "name".into(),
+            SqlType::PgChar => "\"char\"".into(),
             SqlType::Unknown => "unknown".into(),
         }
     }
@@ -130,7 +136,7 @@ impl SqlType {
     /// The width PostgreSQL reports in RowDescription (`typlen`).
     pub fn wire_size(self) -> i16 {
         match self {
-            SqlType::Bool => 1,
+            SqlType::Bool | SqlType::PgChar => 1,
             SqlType::Int2 => 2,
             SqlType::Int4 | SqlType::Float4 | SqlType::Date | SqlType::Oid => 4,
             SqlType::Int8 | SqlType::Float8 | SqlType::Timestamp | SqlType::TimestampTz => 8,
@@ -155,7 +161,11 @@ impl SqlType {
     pub fn is_string(self) -> bool {
         matches!(
             self,
-            SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Name
+            SqlType::Text
+                | SqlType::Varchar(_)
+                | SqlType::Char(_)
+                | SqlType::Name
+                | SqlType::PgChar
         )
     }
 
@@ -222,14 +232,37 @@ impl SqlType {
             D::JSONB | D::JSON => SqlType::Jsonb,
             D::Custom(name, _) => {
                 let name = name.to_string().to_lowercase();
+                // psql qualifies its casts: `::pg_catalog.regclass`.
+                let name = name
+                    .strip_prefix("pg_catalog.")
+                    .map(|n| n.trim_matches('"').to_string())
+                    .unwrap_or(name);
                 match name.as_str() {
+                    "text" | "varchar" => SqlType::Text,
+                    "bool" | "boolean" => SqlType::Bool,
+                    "int2" | "smallint" => SqlType::Int2,
+                    "int4" | "integer" | "int" => SqlType::Int4,
+                    "int8" | "bigint" => SqlType::Int8,
+                    "float4" | "real" => SqlType::Float4,
+                    "float8" => SqlType::Float8,
+                    "numeric" => SqlType::Numeric,
+                    "bytea" => SqlType::Bytea,
+                    "date" => SqlType::Date,
+                    "timestamp" => SqlType::Timestamp,
+                    "interval" => SqlType::Interval,
+                    "uuid" => SqlType::Uuid,
+                    "jsonb" | "json" => SqlType::Jsonb,
+                    // PostgreSQL's one-byte `"char"` (pg_class.relkind).
+                    "\"char\"" | "char" => SqlType::PgChar,
+                    "bpchar" => SqlType::Char(1),
                     // As CockroachDB: a SERIAL column is an INT8 filled by
                     // unique_rowid(), whatever its declared width.
                     "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {
                         SqlType::Int8
                     }
                     "timestamptz" => SqlType::TimestampTz,
-                    "oid" | "regclass" | "regtype" | "regproc" | "regnamespace" => SqlType::Oid,
+                    "oid" | "regclass" | "regtype" | "regproc" | "regprocedure"
+                    | "regnamespace" | "regrole" | "regoper" => SqlType::Oid,
                     "name" => SqlType::Name,
                     "string" => SqlType::Text,
                     _ => {

@@ -188,6 +188,8 @@ pub fn parse(s: &str, ty: SqlType) -> Result<Datum, SqlError> {
                 .map_err(|_| invalid())?,
         ),
         SqlType::Text | SqlType::Name | SqlType::Unknown => Datum::Text(s.to_string()),
+        // `"char"` keeps one byte, as PostgreSQL does.
+        SqlType::PgChar => Datum::Text(s.chars().take(1).collect()),
         SqlType::Varchar(_) | SqlType::Char(_) => {
             super::cast::fit_string(s.to_string(), ty, false)?
         }

@@ -67,6 +67,20 @@ impl Binder<'_> {
                 Expr::Literal(text::parse(&s, ty)?, ty)
             }
             A::Nested(inner) => self.bind_expr_inner(inner, scope, hint)?,
+            // One collation (C.UTF-8) is all there is: COLLATE changes
+            // nothing.
+            A::Collate { expr, .. } => self.bind_expr_inner(expr, scope, hint)?,
+            A::AnyOp {
+                left,
+                compare_op: ast::BinaryOperator::Eq,
+                right,
+                is_some: false,
+            } => {
+                // `x = ANY(array)`, over an array's text form.
+                let l = self.bind_expr(left, scope, SqlType::Text)?;
+                let r = self.bind_expr(right, scope, SqlType::Text)?;
+                Expr::Function(Function::ArrayContains, vec![l, r], SqlType::Bool)
+            }
             A::UnaryOp { op, expr } => match op {
                 ast::UnaryOperator::Not => {
                     Expr::Not(Box::new(self.bind_expr(expr, scope, SqlType::Bool)?))
@@ -434,6 +448,54 @@ impl Binder<'_> {
                     case_insensitive: matches!(op, B::PGILikeMatch | B::PGNotILikeMatch),
                     negated: matches!(op, B::PGNotLikeMatch | B::PGNotILikeMatch),
                 })
+            }
+            B::PGRegexMatch | B::PGRegexIMatch | B::PGRegexNotMatch | B::PGRegexNotIMatch => {
+                let matched = Expr::Function(
+                    Function::RegexMatch,
+                    vec![
+                        self.bind_expr(left, scope, SqlType::Text)?,
+                        self.bind_expr(right, scope, SqlType::Text)?,
+                        Expr::Literal(
+                            Datum::Bool(matches!(op, B::PGRegexIMatch | B::PGRegexNotIMatch)),
+                            SqlType::Bool,
+                        ),
+                    ],
+                    SqlType::Bool,
+                );
+                return Ok(if matches!(op, B::PGRegexNotMatch | B::PGRegexNotIMatch) {
+                    Expr::Not(Box::new(matched))
+                } else {
+                    matched
+                });
+            }
+            // `OPERATOR(pg_catalog.~)`, as psql writes its operators.
+            B::PGCustomBinaryOperator(parts)
+                if parts.len() == 1 || (parts.len() == 2 && parts[0] == "pg_catalog") =>
+            {
+                let plain = match parts.last().map(String::as_str) {
+                    Some("~") => B::PGRegexMatch,
+                    Some("~*") => B::PGRegexIMatch,
+                    Some("!~") => B::PGRegexNotMatch,
+                    Some("!~*") => B::PGRegexNotIMatch,
+                    Some("~~") => B::PGLikeMatch,
+                    Some("~~*") => B::PGILikeMatch,
+                    Some("!~~") => B::PGNotLikeMatch,
+                    Some("!~~*") => B::PGNotILikeMatch,
+                    Some("=") => B::Eq,
+                    Some("<>") | Some("!=") => B::NotEq,
+                    Some("<") => B::Lt,
+                    Some("<=") => B::LtEq,
+                    Some(">") => B::Gt,
+                    Some(">=") => B::GtEq,
+                    Some("+") => B::Plus,
+                    Some("-") => B::Minus,
+                    Some("*") => B::Multiply,
+                    Some("/") => B::Divide,
+                    Some("%") => B::Modulo,
+                    Some("||") => B::StringConcat,
+                    _ => return Err(SqlError::unsupported(format!("operator {op}"))),
+                };
+                return self.bind_binary(left, &plain, right, scope);
             }
             other => return Err(SqlError::unsupported(format!("operator {other}"))),
         };
@@ -839,26 +901,122 @@ impl Binder<'_> {
                     SqlType::Text,
                 )
             }
-            "pg_get_expr"
-            | "pg_get_indexdef"
-            | "pg_get_constraintdef"
-            | "obj_description"
-            | "col_description"
-            | "pg_get_userbyid"
-            | "pg_table_is_visible"
-            | "pg_get_statisticsobjdef_columns"
-            | "array_to_string" => {
-                let bound = args
-                    .iter()
-                    .map(|a| self.bind_expr(a, scope, SqlType::Unknown))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let ty = if name == "pg_table_is_visible" {
-                    SqlType::Bool
-                } else {
-                    SqlType::Text
-                };
-                (Function::NullFunction, bound, ty)
+            // Every object is in `public` or `pg_catalog`, both on the
+            // search path; privileges are not checked yet.
+            "pg_table_is_visible"
+            | "pg_type_is_visible"
+            | "pg_function_is_visible"
+            | "has_table_privilege"
+            | "has_schema_privilege"
+            | "has_database_privilege"
+            | "has_column_privilege"
+            | "pg_has_role" => {
+                bind_all(SqlType::Unknown)?;
+                return Ok(Expr::Literal(Datum::Bool(true), SqlType::Bool));
             }
+            "pg_relation_is_publishable" => {
+                bind_all(SqlType::Unknown)?;
+                return Ok(Expr::Literal(Datum::Bool(false), SqlType::Bool));
+            }
+            "current_schemas" => {
+                arity(1..=1)?;
+                bind_all(SqlType::Bool)?;
+                return Ok(Expr::Literal(
+                    Datum::Text("{pg_catalog,public}".into()),
+                    SqlType::Text,
+                ));
+            }
+            // What these print from an oid, pg_index, pg_class and
+            // pg_constraint carry in a hidden column: the call reads the
+            // column of the row its argument comes from.
+            "pg_get_indexdef" | "pg_get_constraintdef" => {
+                arity(1..=3)?;
+                let bound = bind_all(SqlType::Unknown)?;
+                let hidden = if name == "pg_get_indexdef" {
+                    "meridian_indexdef"
+                } else {
+                    "meridian_condef"
+                };
+                if let Expr::Column(i, _) = bound[0] {
+                    let table = &scope.columns[i].table;
+                    // `pg_get_indexdef(a.attrelid, a.attnum)` over an
+                    // index's pg_attribute rows: that key column's name.
+                    let read = if scope.columns[i].name == "attrelid" && args.len() > 1 {
+                        "attname"
+                    } else {
+                        hidden
+                    };
+                    if let Some(at) = scope
+                        .columns
+                        .iter()
+                        .position(|c| c.name == read && c.table == *table)
+                    {
+                        return Ok(Expr::Column(at, scope.columns[at].ty));
+                    }
+                }
+                (Function::NullFunction, bound, SqlType::Text)
+            }
+            "pg_get_expr" => {
+                arity(2..=3)?;
+                let mut bound = bind_all(SqlType::Unknown)?;
+                bound.truncate(1);
+                (Function::PgGetExpr, bound, SqlType::Text)
+            }
+            "pg_get_userbyid" => {
+                arity(1..=1)?;
+                (
+                    Function::PgGetUserById,
+                    bind_all(SqlType::Oid)?,
+                    SqlType::Name,
+                )
+            }
+            "pg_encoding_to_char" => {
+                arity(1..=1)?;
+                (
+                    Function::PgEncodingToChar,
+                    bind_all(SqlType::Int4)?,
+                    SqlType::Name,
+                )
+            }
+            "array_to_string" => {
+                arity(2..=3)?;
+                let mut bound = bind_all(SqlType::Text)?;
+                bound.truncate(2);
+                (Function::ArrayToString, bound, SqlType::Text)
+            }
+            "quote_ident" => {
+                arity(1..=1)?;
+                (
+                    Function::QuoteIdent,
+                    bind_all(SqlType::Text)?,
+                    SqlType::Text,
+                )
+            }
+            "obj_description"
+            | "col_description"
+            | "shobj_description"
+            | "pg_get_statisticsobjdef_columns"
+            | "pg_get_partkeydef"
+            | "pg_get_viewdef"
+            | "pg_get_triggerdef"
+            | "pg_get_ruledef"
+            | "pg_get_function_arguments"
+            | "pg_get_function_result"
+            | "pg_tablespace_location"
+            | "pg_size_pretty" => (
+                Function::NullFunction,
+                bind_all(SqlType::Unknown)?,
+                SqlType::Text,
+            ),
+            "pg_table_size"
+            | "pg_relation_size"
+            | "pg_total_relation_size"
+            | "pg_indexes_size"
+            | "pg_database_size" => (
+                Function::NullFunction,
+                bind_all(SqlType::Unknown)?,
+                SqlType::Int8,
+            ),
             "to_char" => (Function::ToChar, bind_all(SqlType::Unknown)?, SqlType::Text),
             _ => {
                 return Err(SqlError::new(
