@@ -7,8 +7,10 @@
 //!
 //! Not here: transaction control and session variables (`crate::session`).
 
+mod aggregate;
 mod ddl;
 pub mod eval;
+mod functions;
 mod query;
 mod show;
 pub mod virtual_tables;

@@ -4,6 +4,8 @@
 //! [`expr`], writes in [`write`].
 
 mod expr;
+mod from;
+mod function;
 mod query;
 mod write;
 
