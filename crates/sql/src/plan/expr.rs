@@ -221,39 +221,40 @@ impl Expr {
     /// Calls `f` on this expression and every expression inside it.
     pub fn walk(&self, f: &mut impl FnMut(&Expr)) {
         f(self);
+        for child in self.children() {
+            child.walk(f);
+        }
+    }
+
+    /// The expressions directly inside this one.
+    pub fn children(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
         match self {
             Expr::Binary(_, a, b) | Expr::IsDistinct(a, b, _) => {
-                a.walk(f);
-                b.walk(f);
+                out.extend([a.as_ref(), b.as_ref()])
             }
-            Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => a.walk(f),
-            Expr::InSubquery { expr, .. } => expr.walk(f),
+            Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => {
+                out.push(a.as_ref())
+            }
+            Expr::InSubquery { expr, .. } => out.push(expr.as_ref()),
             Expr::InList { expr, list, .. } => {
-                expr.walk(f);
-                list.iter().for_each(|e| e.walk(f));
+                out.push(expr.as_ref());
+                out.extend(list.iter());
             }
-            Expr::Like { expr, pattern, .. } => {
-                expr.walk(f);
-                pattern.walk(f);
-            }
+            Expr::Like { expr, pattern, .. } => out.extend([expr.as_ref(), pattern.as_ref()]),
             Expr::Case {
                 operand,
                 whens,
                 otherwise,
                 ..
             } => {
-                if let Some(o) = operand {
-                    o.walk(f);
-                }
+                out.extend(operand.as_deref());
                 for (w, t) in whens {
-                    w.walk(f);
-                    t.walk(f);
+                    out.extend([w, t]);
                 }
-                if let Some(o) = otherwise {
-                    o.walk(f);
-                }
+                out.extend(otherwise.as_deref());
             }
-            Expr::Function(_, args, _) => args.iter().for_each(|e| e.walk(f)),
+            Expr::Function(_, args, _) => out.extend(args.iter()),
             Expr::Column(..)
             | Expr::Literal(..)
             | Expr::Param(_)
@@ -261,6 +262,46 @@ impl Expr {
             | Expr::Subquery(..)
             | Expr::Exists(..) => {}
         }
+        out
+    }
+
+    /// The expressions directly inside this one, to change.
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        let mut out = Vec::new();
+        match self {
+            Expr::Binary(_, a, b) | Expr::IsDistinct(a, b, _) => {
+                out.extend([a.as_mut(), b.as_mut()])
+            }
+            Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => {
+                out.push(a.as_mut())
+            }
+            Expr::InSubquery { expr, .. } => out.push(expr.as_mut()),
+            Expr::InList { expr, list, .. } => {
+                out.push(expr.as_mut());
+                out.extend(list.iter_mut());
+            }
+            Expr::Like { expr, pattern, .. } => out.extend([expr.as_mut(), pattern.as_mut()]),
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+                ..
+            } => {
+                out.extend(operand.as_deref_mut());
+                for (w, t) in whens {
+                    out.extend([w, t]);
+                }
+                out.extend(otherwise.as_deref_mut());
+            }
+            Expr::Function(_, args, _) => out.extend(args.iter_mut()),
+            Expr::Column(..)
+            | Expr::Literal(..)
+            | Expr::Param(_)
+            | Expr::Slot(..)
+            | Expr::Subquery(..)
+            | Expr::Exists(..) => {}
+        }
+        out
     }
 
     /// Splits a condition into its AND-ed parts.
@@ -294,45 +335,8 @@ impl Expr {
 
     /// Calls `f` on every expression inside this one, innermost first.
     pub fn rewrite(&mut self, f: &mut impl FnMut(&mut Expr)) {
-        match self {
-            Expr::Binary(_, a, b) | Expr::IsDistinct(a, b, _) => {
-                a.rewrite(f);
-                b.rewrite(f);
-            }
-            Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => a.rewrite(f),
-            Expr::InSubquery { expr, .. } => expr.rewrite(f),
-            Expr::InList { expr, list, .. } => {
-                expr.rewrite(f);
-                list.iter_mut().for_each(|e| e.rewrite(f));
-            }
-            Expr::Like { expr, pattern, .. } => {
-                expr.rewrite(f);
-                pattern.rewrite(f);
-            }
-            Expr::Case {
-                operand,
-                whens,
-                otherwise,
-                ..
-            } => {
-                if let Some(o) = operand {
-                    o.rewrite(f);
-                }
-                for (w, t) in whens {
-                    w.rewrite(f);
-                    t.rewrite(f);
-                }
-                if let Some(o) = otherwise {
-                    o.rewrite(f);
-                }
-            }
-            Expr::Function(_, args, _) => args.iter_mut().for_each(|e| e.rewrite(f)),
-            Expr::Column(..)
-            | Expr::Literal(..)
-            | Expr::Param(_)
-            | Expr::Slot(..)
-            | Expr::Subquery(..)
-            | Expr::Exists(..) => {}
+        for child in self.children_mut() {
+            child.rewrite(f);
         }
         f(self);
     }

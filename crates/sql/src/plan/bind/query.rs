@@ -517,65 +517,11 @@ fn lift_grouped(e: Expr, groups: &[Expr], input: &[OutputColumn]) -> Result<Expr
             ))
         }
         mut other => {
-            let mut error = None;
-            map_children(
-                &mut other,
-                &mut |child| match lift_grouped(child.clone(), groups, input) {
-                    Ok(lifted) => *child = lifted,
-                    Err(e) => {
-                        error.get_or_insert(e);
-                    }
-                },
-            );
-            match error {
-                Some(e) => Err(e),
-                None => Ok(other),
+            for child in other.children_mut() {
+                *child = lift_grouped(child.clone(), groups, input)?;
             }
+            Ok(other)
         }
-    }
-}
-
-/// Calls `f` on each direct child of `e`.
-fn map_children(e: &mut Expr, f: &mut impl FnMut(&mut Expr)) {
-    match e {
-        Expr::Binary(_, a, b) | Expr::IsDistinct(a, b, _) => {
-            f(a);
-            f(b);
-        }
-        Expr::Not(a) | Expr::Negate(a) | Expr::IsNull(a, _) | Expr::Cast(a, _) => f(a),
-        Expr::InSubquery { expr, .. } => f(expr),
-        Expr::InList { expr, list, .. } => {
-            f(expr);
-            list.iter_mut().for_each(f);
-        }
-        Expr::Like { expr, pattern, .. } => {
-            f(expr);
-            f(pattern);
-        }
-        Expr::Case {
-            operand,
-            whens,
-            otherwise,
-            ..
-        } => {
-            if let Some(o) = operand {
-                f(o);
-            }
-            for (w, t) in whens {
-                f(w);
-                f(t);
-            }
-            if let Some(o) = otherwise {
-                f(o);
-            }
-        }
-        Expr::Function(_, args, _) => args.iter_mut().for_each(f),
-        Expr::Column(..)
-        | Expr::Literal(..)
-        | Expr::Param(_)
-        | Expr::Slot(..)
-        | Expr::Subquery(..)
-        | Expr::Exists(..) => {}
     }
 }
 
