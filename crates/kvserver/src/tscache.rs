@@ -50,14 +50,15 @@
 //! reads from pushing its right-hand writes, for transactions older than
 //! the split.
 //!
-//! ## Not yet
+//! ## A write under a read
 //!
 //! A transactional write at or below a read of its keys by someone else is
-//! refused with `WriteTooOld` today (the lease rules). Once the
-//! transaction coordinator exists (issue 10) it is pushed above the read
-//! instead: its intent is written at the pushed timestamp and the
-//! coordinator refreshes its reads there before committing. Nor is the
-//! previous leaseholder's cache carried across a planned lease transfer.
+//! refused with `WriteTooOld`; the coordinator moves the transaction above
+//! the read, checks that its own reads are unchanged there (refresh, in
+//! `kvclient::txn::refresh`) and writes again. CockroachDB writes the
+//! intent at the pushed timestamp in the same round instead, which saves
+//! that round trip; not done yet. Nor is the previous leaseholder's cache
+//! carried across a planned lease transfer.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
