@@ -350,6 +350,7 @@ impl WriteBatch {
             Ok(_) => Ok(()),
             Err(TxnError::Client(ClientError::Kv(KvError::ConditionFailed { .. }))) => {
                 let mut names = self.constraints;
+                names.sort();
                 names.dedup();
                 Err(match names.as_slice() {
                     [one] => duplicate_key(table, one),
