@@ -40,6 +40,10 @@ use refresh::ReadSet;
 
 use crate::{BatchHeader, ClientError, DistSender};
 
+/// How often one batch may move its transaction up before the
+/// transaction restarts instead (a hot key can keep refusing it).
+const MAX_MOVES_PER_BATCH: u32 = 4;
+
 /// How many times [`run_txn`] runs a body before giving up.
 pub const MAX_ATTEMPTS: usize = 32;
 
@@ -236,6 +240,7 @@ impl Txn {
         may_refresh: bool,
     ) -> Result<Vec<Response>, TxnError> {
         let writes = requests.iter().any(Request::is_write);
+        let mut moves = 0;
         loop {
             let header = self.header();
             let meta = header.txn.clone().expect("set");
@@ -243,6 +248,17 @@ impl Txn {
             match sent.await {
                 Ok(responses) if responses.len() == requests.len() => return Ok(responses),
                 Ok(_) => return Err(unexpected_none()),
+                Err(ClientError::Kv(KvError::WriteIntent { .. })) if !may_refresh => {
+                    // A refresh does not wait on other transactions: one
+                    // that waited here could close a cycle of waiters that
+                    // no forced push breaks (its own transaction is
+                    // already half-way through a write). Restart instead,
+                    // as CockroachDB's refresh fails on an intent.
+                    return Err(TxnError::Restart {
+                        at: meta.write_timestamp,
+                        reason: "a refreshed read met another transaction's intent".into(),
+                    });
+                }
                 Err(ClientError::Kv(KvError::WriteIntent { key, txn })) => {
                     let kind = if writes {
                         PushKind::Abort
@@ -254,12 +270,26 @@ impl Txn {
                 }
                 Err(ClientError::Kv(KvError::WriteTooOld { existing, .. })) if writes => {
                     let reason = "a write met a newer version or read";
+                    moves += 1;
+                    if moves > MAX_MOVES_PER_BATCH {
+                        return Err(TxnError::Restart {
+                            at: existing.next(),
+                            reason: format!("{reason}, {moves} times in a row"),
+                        });
+                    }
                     self.move_up(existing.next(), may_refresh, reason).await?;
                 }
                 Err(ClientError::Kv(KvError::ReadWithinUncertainty { value_ts, .. }))
                     if may_refresh =>
                 {
                     let reason = "a read met a value within its uncertainty interval";
+                    moves += 1;
+                    if moves > MAX_MOVES_PER_BATCH {
+                        return Err(TxnError::Restart {
+                            at: value_ts.next(),
+                            reason: format!("{reason}, {moves} times in a row"),
+                        });
+                    }
                     self.move_up(value_ts.next(), may_refresh, reason).await?;
                 }
                 Err(e) => return Err(e.into()),
