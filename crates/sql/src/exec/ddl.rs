@@ -1,5 +1,5 @@
 //! Schema changes: CREATE/DROP DATABASE, CREATE/DROP TABLE, CREATE/DROP
-//! INDEX (with backfill), ALTER TABLE ADD/DROP COLUMN, TRUNCATE. Each runs
+//! INDEX (with backfill), TRUNCATE (ALTER TABLE is [`super::alter`]). Each runs
 //! in the statement's transaction: the descriptor write and any backfill
 //! commit together or not at all.
 //!
@@ -10,8 +10,6 @@
 use meridian_kvapi::Request;
 use sqlparser::ast;
 
-use super::eval::Env;
-use super::write::assign;
 use super::ExecContext;
 use crate::catalog::{
     ColumnDescriptor, IndexDescriptor, IndexDirection, TableDescriptor, PRIMARY_INDEX_ID,
@@ -325,7 +323,7 @@ pub async fn create_index(
     Ok(ExecResult::command("CREATE INDEX"))
 }
 
-async fn read_all(
+pub(super) async fn read_all(
     ctx: &ExecContext<'_>,
     table: &TableDescriptor,
 ) -> Result<Vec<Vec<Datum>>, SqlError> {
@@ -447,138 +445,4 @@ pub async fn truncate(
         delete_all(ctx, &table).await?;
     }
     Ok(ExecResult::command("TRUNCATE"))
-}
-
-pub async fn alter_table(
-    ctx: &ExecContext<'_>,
-    alter: &ast::AlterTable,
-) -> Result<ExecResult, SqlError> {
-    let catalog = ctx.catalog();
-    let name = table_name(&alter.name)?;
-    let mut table = match catalog
-        .table(catalog.require_database(ctx.database).await?.id, &name)
-        .await?
-    {
-        Some(t) => t,
-        None if alter.if_exists => return Ok(ExecResult::command("ALTER TABLE")),
-        None => return Err(SqlError::undefined_table(&name)),
-    };
-    for operation in &alter.operations {
-        match operation {
-            ast::AlterTableOperation::AddColumn {
-                column_def,
-                if_not_exists,
-                ..
-            } => {
-                let column_name = ident(&column_def.name);
-                if table.column_index(&column_name).is_some() {
-                    if *if_not_exists {
-                        continue;
-                    }
-                    return Err(SqlError::new(
-                        code::DUPLICATE_COLUMN,
-                        format!("column \"{column_name}\" of relation \"{name}\" already exists"),
-                    ));
-                }
-                let mut column = ColumnDescriptor {
-                    id: table.next_column_id,
-                    name: column_name,
-                    ty: SqlType::from_sql(&column_def.data_type)?,
-                    nullable: true,
-                    default: None,
-                    hidden: false,
-                };
-                for option in &column_def.options {
-                    match &option.option {
-                        ast::ColumnOption::Null => column.nullable = true,
-                        ast::ColumnOption::NotNull => column.nullable = false,
-                        ast::ColumnOption::Default(e) => column.default = Some(e.to_string()),
-                        other => {
-                            return Err(SqlError::unsupported(format!("ADD COLUMN with {other}")))
-                        }
-                    }
-                }
-                table.next_column_id += 1;
-                add_column(ctx, &mut table, column).await?;
-            }
-            ast::AlterTableOperation::DropColumn {
-                column_names,
-                if_exists,
-                ..
-            } => {
-                for column_name in column_names {
-                    let column_name = ident(column_name);
-                    let Some(position) = table.column_index(&column_name) else {
-                        if *if_exists {
-                            continue;
-                        }
-                        return Err(SqlError::undefined_column(&column_name));
-                    };
-                    let id = table.columns[position].id;
-                    if table.primary_index.columns.iter().any(|(c, _)| *c == id) {
-                        return Err(SqlError::unsupported("dropping a primary key column"));
-                    }
-                    if table
-                        .indexes
-                        .iter()
-                        .any(|i| i.columns.iter().any(|(c, _)| *c == id))
-                    {
-                        return Err(SqlError::new(
-                            code::DEPENDENT_OBJECTS_STILL_EXIST,
-                            format!("column \"{column_name}\" is used by an index: drop the index first"),
-                        ));
-                    }
-                    // Stored values of the dropped column id are ignored
-                    // from now on; ids are never reused.
-                    table.columns.remove(position);
-                }
-            }
-            other => return Err(SqlError::unsupported(format!("ALTER TABLE {other}"))),
-        }
-    }
-    catalog.update_table(&mut table).await?;
-    Ok(ExecResult::command("ALTER TABLE"))
-}
-
-/// Adds `column` and fills it in every existing row with its default (or
-/// NULL), in this transaction.
-async fn add_column(
-    ctx: &ExecContext<'_>,
-    table: &mut TableDescriptor,
-    column: ColumnDescriptor,
-) -> Result<(), SqlError> {
-    let default = match &column.default {
-        Some(text) => {
-            let e = crate::plan::bind::parse_default(text)?;
-            let tables = Default::default();
-            Some(crate::plan::bind::Binder::new(&tables, &[]).bind_expr(
-                &e,
-                &crate::plan::bind::Scope::new(&[]),
-                column.ty,
-            )?)
-        }
-        None => None,
-    };
-    let rows = read_all(ctx, table).await?;
-    table.columns.push(column);
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let row_id = || ctx.engine.unique_row_id();
-    let env: Env = ctx.env(&[], &row_id, &[]);
-    let mut requests = Vec::with_capacity(rows.len());
-    for mut row in rows {
-        let value = match &default {
-            Some(e) => super::eval::eval(e, &[], &env)?,
-            None => Datum::Null,
-        };
-        row.push(value);
-        let row = assign(table, row)?;
-        requests.push(Request::Put {
-            key: encoding::primary_key(table, &row)?,
-            value: encoding::encode_row_value(table, &row)?,
-        });
-    }
-    ctx.txn.write_batch(requests).await?;
-    Ok(())
 }

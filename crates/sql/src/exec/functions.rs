@@ -264,7 +264,6 @@ pub(super) fn function(
         }
         Function::QuoteIdent => Datum::Text(crate::exec::virtual_tables::quote_ident(&text_arg(0))),
         Function::Extract => extract(&text_arg(0), &values[1])?,
-        Function::ToChar => Datum::Text(text_arg(0)),
         Function::Coalesce
         | Function::Now
         | Function::GenRandomUuid

@@ -1,13 +1,14 @@
 //! Executing statements in a transaction: the tables a statement names
 //! are read from the catalog, the statement is bound and planned
 //! (`crate::plan`), and the plan runs against the KV layer. Queries run in
-//! [`query`], writes in [`write`], schema changes in [`ddl`], SHOW
+//! [`query`], writes in [`write`], schema changes in [`ddl`] and [`alter`], SHOW
 //! statements in [`show`]; [`eval`] evaluates expressions and
 //! [`virtual_tables`] answers pg_catalog and information_schema.
 //!
 //! Not here: transaction control and session variables (`crate::session`).
 
 mod aggregate;
+mod alter;
 mod ddl;
 pub mod eval;
 mod functions;
@@ -173,7 +174,7 @@ async fn execute_ddl(ctx: &ExecContext<'_>, sql: &ast::Statement) -> Result<Exec
             names,
             ..
         } => ddl::drop(ctx, *object_type, *if_exists, names).await,
-        S::AlterTable(alter) => ddl::alter_table(ctx, alter).await,
+        S::AlterTable(alter) => alter::alter_table(ctx, alter).await,
         other => Err(SqlError::internal(format!("not a schema change: {other}"))),
     }
 }

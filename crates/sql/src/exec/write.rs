@@ -312,9 +312,8 @@ impl WriteBatch {
             self.constraints.push(table.primary_index.name.clone());
         }
         for index in &table.indexes {
-            let (old_entry, _) = encoding::index_entry(table, index, old)?;
+            let (old_entry, old_value) = encoding::index_entry(table, index, old)?;
             let (new_entry, new_value) = encoding::index_entry(table, index, new)?;
-            let (_, old_value) = encoding::index_entry(table, index, old)?;
             if old_entry == new_entry && old_value == new_value {
                 continue;
             }

@@ -142,7 +142,6 @@ pub enum Function {
     ArrayContains,
     QuoteIdent,
     Extract,
-    ToChar,
 }
 
 /// Aggregate functions.

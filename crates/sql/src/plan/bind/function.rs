@@ -402,7 +402,6 @@ impl Binder<'_> {
                 bind_all(SqlType::Unknown)?,
                 SqlType::Int8,
             ),
-            "to_char" => (Function::ToChar, bind_all(SqlType::Unknown)?, SqlType::Text),
             _ => {
                 return Err(SqlError::new(
                     code::UNDEFINED_FUNCTION,
