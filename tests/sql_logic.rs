@@ -8,11 +8,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use meridian_keys::space::MAX_KEY;
-use meridian_sql::{ExecResult, Session, SqlConfig, SqlEngine, SqlError, SqlType};
-use meridian_testkit::{ClusterConfig, NodeCluster, TestCluster};
+use meridian_sql::{ExecResult, Session, SqlError, SqlType};
+use meridian_testkit::{NodeCluster, TestCluster};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
@@ -90,23 +88,8 @@ fn slt_files() -> Vec<PathBuf> {
 /// gateway on node 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sql_logic_tests_pass_through_a_session() {
-    let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
-    cluster
-        .create_range(1, b"", MAX_KEY, &[1, 2, 3])
-        .await
-        .unwrap();
-    cluster
-        .wait_for_leader(1, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let engine = SqlEngine::new(
-        cluster.dist_sender().clone(),
-        cluster.node(1).unwrap().clock.clone(),
-        SqlConfig {
-            node_id: 1,
-            ..Default::default()
-        },
-    );
+    let cluster = TestCluster::start_with_one_range(3).await.unwrap();
+    let engine = cluster.sql_engine(1).unwrap();
     let mut failures = Vec::new();
     for file in slt_files() {
         let name = file.file_stem().unwrap().to_string_lossy().to_string();

@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use meridian_keys::space::MAX_KEY;
-use meridian_sql::{ExecResult, Session, SqlConfig, SqlEngine, SqlError};
-use meridian_testkit::{ClusterConfig, TestCluster};
+use meridian_sql::{ExecResult, Session, SqlError};
+use meridian_testkit::TestCluster;
 
 async fn run(session: &mut Session, sql: &str) -> Result<ExecResult, SqlError> {
     session
@@ -28,23 +27,8 @@ fn count(result: ExecResult) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn write_skew_between_two_sessions_is_refused() {
-    let cluster = TestCluster::start(ClusterConfig::new(3)).await.unwrap();
-    cluster
-        .create_range(1, b"", MAX_KEY, &[1, 2, 3])
-        .await
-        .unwrap();
-    cluster
-        .wait_for_leader(1, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let engine = SqlEngine::new(
-        cluster.dist_sender().clone(),
-        cluster.node(1).unwrap().clock.clone(),
-        SqlConfig {
-            node_id: 1,
-            ..Default::default()
-        },
-    );
+    let cluster = TestCluster::start_with_one_range(3).await.unwrap();
+    let engine = cluster.sql_engine(1).unwrap();
     let mut setup = engine.session("root", "defaultdb");
     run(
         &mut setup,

@@ -41,6 +41,7 @@ use meridian_transport::{Locality, NetworkModel, NodeIdentity, Transport, Transp
 
 mod nodes;
 mod routing;
+mod sql;
 
 pub use meridian_golden as golden;
 pub use meridian_kvclient::{BatchHeader, ClientError, DistSender, DistSenderConfig};
