@@ -57,6 +57,11 @@ pub enum PlacementError {
     #[error("no zone config for span [{start:?}, {end:?})")]
     NoSuchSpan { start: Vec<u8>, end: Vec<u8> },
 
+    // --- stored records ---
+    /// A zone record in the system key space that does not decode.
+    #[error("corrupt zone config record: {0}")]
+    CorruptRecord(String),
+
     // --- multi-region synthesis ---
     /// A multi-region setting CockroachDB refuses too.
     #[error("invalid multi-region settings: {0}")]

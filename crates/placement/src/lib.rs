@@ -17,7 +17,8 @@
 //! 6. [`multiregion`]: the zone config CockroachDB derives from a
 //!    database's regions, survival goal and placement and a table's
 //!    locality.
-//! 7. [`allocator`]: one next action for a range (add, remove, move,
+//! 7. [`records`]: how configs are stored in the system key space.
+//! 8. [`allocator`]: one next action for a range (add, remove, move,
 //!    promote, demote a replica) and where its lease should be, with
 //!    diversity across regions then zones, and under REGION survival the
 //!    voters outside the home region in the regions nearest to it by
@@ -38,6 +39,7 @@ pub mod constraint;
 pub mod error;
 pub mod multiregion;
 pub mod parse;
+pub mod records;
 pub mod spans;
 pub mod validate;
 
@@ -48,6 +50,9 @@ pub use multiregion::{
     synthesize, DataPlacement, MultiRegionSettings, SurvivalGoal, TableLocality,
 };
 pub use parse::parse_using;
+pub use records::{
+    default_zone_key, span_zone_key, zone_records_end, zone_records_start, ZoneRecord,
+};
 pub use spans::{SpanConfig, ZoneConfigs};
 pub use validate::{validate, validate_for_cluster};
 
