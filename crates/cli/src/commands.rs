@@ -52,6 +52,10 @@ enum Command {
     /// Inspect and poke at the KV layer.
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Zone configs: how many replicas a key span keeps, where, and where
+    /// its lease goes.
+    #[command(subcommand)]
+    Zone(crate::zone::ZoneCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -179,6 +183,10 @@ enum DebugCommand {
         conn: ConnArgs,
         #[arg(long)]
         json: bool,
+        /// Only the ranges that do not conform to their zone config, and
+        /// why.
+        #[arg(long)]
+        nonconforming: bool,
     },
     /// Read and write keys through the DistSender.
     #[command(subcommand)]
@@ -233,7 +241,7 @@ enum BenchCommand {
 }
 
 /// Keys typed by users must stay out of the meta and system key spaces.
-fn user_key(key: &str) -> Result<Vec<u8>> {
+pub(crate) fn user_key(key: &str) -> Result<Vec<u8>> {
     match key.as_bytes().first() {
         None => bail!("a key must not be empty"),
         Some(&b) if b < TABLE_PREFIX => bail!(
@@ -287,8 +295,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Debug(DebugCommand::Ranges { conn, json }) => {
-            let status = cluster_status(&conn).await?;
+        Command::Debug(DebugCommand::Ranges {
+            conn,
+            json,
+            nonconforming,
+        }) => {
+            let mut status = cluster_status(&conn).await?;
+            if nonconforming {
+                status.ranges.retain(|r| !r.nonconforming.is_empty());
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&status.ranges)?);
             } else {
@@ -317,6 +332,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Zone(command) => crate::zone::run(command).await,
         Command::Bench(BenchCommand::Kv(args)) => crate::bench::run_kv(args).await,
         Command::Bench(BenchCommand::Bank(args)) => crate::bench_bank::run_bank(args).await,
         Command::Sql(args) => crate::sql_shell::run(*args).await,
@@ -354,20 +370,26 @@ fn print_nodes(status: &ClusterStatus) {
 
 fn print_ranges(status: &ClusterStatus) {
     println!(
-        "{:>6}  {:<24} {:<24} {:>4} {:<12} {:>11} {:>12}",
-        "range", "start", "end", "gen", "voters", "leaseholder", "bytes"
+        "{:>6}  {:<24} {:<24} {:>4} {:<12} {:<10} {:>11} {:>12}  conformance",
+        "range", "start", "end", "gen", "voters", "non-voters", "leaseholder", "bytes"
     );
+    let ids = |ids: &[u64]| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     for r in &status.ranges {
-        let voters: Vec<String> = r.voters.iter().map(u64::to_string).collect();
+        let conformance = match r.nonconforming.is_empty() {
+            true => "ok".to_string(),
+            false => r.nonconforming.join("; "),
+        };
         println!(
-            "{:>6}  {:<24} {:<24} {:>4} {:<12} {:>11} {:>12}",
+            "{:>6}  {:<24} {:<24} {:>4} {:<12} {:<10} {:>11} {:>12}  {}",
             r.range_id,
             r.start_key,
             r.end_key,
             r.generation,
-            voters.join(","),
+            ids(&r.voters),
+            ids(&r.non_voters),
             r.leaseholder.map_or("?".into(), |l| l.to_string()),
-            r.bytes.map_or("?".into(), |b| b.to_string())
+            r.bytes.map_or("?".into(), |b| b.to_string()),
+            conformance
         );
     }
 }

@@ -12,6 +12,7 @@ mod commands;
 mod demo;
 mod sql_shell;
 mod start_config;
+mod zone;
 
 use std::process::ExitCode;
 

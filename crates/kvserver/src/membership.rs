@@ -142,6 +142,46 @@ impl Store {
         self.destroy_remote(node, range_id, replica_id).await
     }
 
+    /// Moves a replica of `kind` from `from` to `to` in one change: `to`
+    /// first becomes a learner that has caught up (or keeps the member it
+    /// has), then a voter replaces `from` through one joint change, so the
+    /// group never has fewer voters than before, nor one more for long;
+    /// then `from`'s data is destroyed (best effort: a dead node's replica
+    /// GC does it when it comes back).
+    pub async fn move_replica(
+        &self,
+        range_id: RangeId,
+        kind: ReplicaKind,
+        from: NodeId,
+        to: NodeId,
+    ) -> Result<(), StoreError> {
+        let replica = self.leader_replica(range_id).await?;
+        let from_id = replica.required_member_on(from)?;
+        let to_id = match replica.member_on(to) {
+            Some(replica_id) => replica_id,
+            None => self.add_caught_up_learner(&replica, to).await?,
+        };
+        if kind == ReplicaKind::Voter {
+            let voters: BTreeSet<ReplicaId> = {
+                let metrics = replica.raft().metrics();
+                let m = metrics.borrow_watched();
+                let voters = m.membership_config.membership().voter_ids().collect();
+                voters
+            };
+            let mut next: BTreeSet<ReplicaId> = voters;
+            next.remove(&from_id);
+            next.insert(to_id);
+            change_membership(&replica, ChangeMembers::ReplaceAllVoters(next), false).await?;
+        } else {
+            let change = ChangeMembers::RemoveNodes(BTreeSet::from([from_id]));
+            change_membership(&replica, change, false).await?;
+        }
+        if let Err(e) = self.destroy_remote(from, range_id, from_id).await {
+            tracing::debug!(range_id, from, "destroying the moved replica: {e}");
+        }
+        Ok(())
+    }
+
     /// Moves the range's leadership (and so its lease) to `to`.
     pub async fn transfer_leadership(
         &self,

@@ -92,15 +92,27 @@ pub fn decode_zone_record(key: &[u8], value: &[u8]) -> Result<ZoneRecord, Placem
 
 impl ZoneConfigs {
     /// The map the stored records describe (the result of a scan over
-    /// [`zone_records_start`]..[`zone_records_end`]). Spans are added as
-    /// stored; they were checked to nest when they were set.
+    /// [`zone_records_start`]..[`zone_records_end`]), over CockroachDB's
+    /// defaults.
     pub fn from_records<'a>(
         records: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     ) -> Result<ZoneConfigs, PlacementError> {
+        Self::from_records_over(ZoneConfig::default_config(), records)
+    }
+
+    /// The same over `root`: what the default record leaves unset comes
+    /// from `root` (a node's flags, say), the rest from CockroachDB's
+    /// defaults. Spans are added as stored; they were checked to nest when
+    /// they were set.
+    pub fn from_records_over<'a>(
+        root: ZoneConfig,
+        records: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Result<ZoneConfigs, PlacementError> {
         let mut configs = ZoneConfigs::new();
+        configs.set_default(root.clone());
         for (key, value) in records {
             match decode_zone_record(key, value)? {
-                ZoneRecord::Default(config) => configs.set_default(config),
+                ZoneRecord::Default(config) => configs.set_default(config.inherit(&root)),
                 ZoneRecord::Span(span) => configs.set(&span.start, &span.end, span.config)?,
             }
         }
@@ -162,6 +174,28 @@ mod tests {
         assert_eq!(effective.num_replicas, 5);
         assert_eq!(effective.gc_ttl_seconds, 60);
         assert_eq!(configs.effective(b"d").num_replicas, 3);
+    }
+
+    #[test]
+    fn the_default_record_overrides_only_what_it_sets_of_the_root() {
+        let root = ZoneConfig {
+            num_replicas: Some(1),
+            gc_ttl_seconds: Some(5),
+            ..ZoneConfig::default()
+        };
+        let stored = ZoneConfig {
+            gc_ttl_seconds: Some(60),
+            ..ZoneConfig::default()
+        };
+        let records = [(default_zone_key(), encode_zone_config(&stored))];
+        let configs = ZoneConfigs::from_records_over(
+            root,
+            records.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )
+        .unwrap();
+        let effective = configs.effective(b"any");
+        assert_eq!(effective.num_replicas, 1);
+        assert_eq!(effective.gc_ttl_seconds, 60);
     }
 
     #[test]

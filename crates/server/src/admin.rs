@@ -4,6 +4,8 @@
 //!   else 503;
 //! - `GET /metrics`: Prometheus text format;
 //! - `GET /_status/nodes`, `GET /_status/ranges`: JSON.
+//! - `GET /_status/conformance`: JSON, the ranges not conforming to their
+//!   zone configs and why (an empty list when all conform).
 //!
 //! It sees the node through the [`AdminNode`] trait, which answers `None`
 //! once the node has stopped: keep-alive connections, which axum serves on
@@ -64,6 +66,7 @@ pub(crate) async fn serve(node: NodeRef, addr: SocketAddr) -> Result<JoinHandle<
         .route("/metrics", get(metrics))
         .route("/_status/nodes", get(nodes))
         .route("/_status/ranges", get(ranges))
+        .route("/_status/conformance", get(conformance))
         .with_state(node);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -101,6 +104,19 @@ async fn nodes(State(node): State<NodeRef>) -> Response {
 
 async fn ranges(State(node): State<NodeRef>) -> Response {
     status_json(&node, |status| Json(status.ranges).into_response()).await
+}
+
+/// The ranges that do not conform to their zone configs, and why.
+async fn conformance(State(node): State<NodeRef>) -> Response {
+    status_json(&node, |status| {
+        let ranges: Vec<_> = status
+            .ranges
+            .into_iter()
+            .filter(|r| !r.nonconforming.is_empty())
+            .collect();
+        Json(ranges).into_response()
+    })
+    .await
 }
 
 /// One part of the cluster status, or 503 when it cannot be gathered.

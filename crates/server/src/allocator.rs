@@ -1,43 +1,42 @@
-//! The replicate queue's decision, as a pure function: given a range's
-//! replicas, the node directory with localities, the liveness verdicts and
-//! the replication factor, what one change (if any) should be made next.
+//! The replicate queue's decision, as a pure function: the placement
+//! crate's allocator, fed with what a node knows (a range's descriptor,
+//! the node directory, liveness verdicts, replica counts and the range's
+//! effective zone config), and its answer turned into one change the
+//! store can make.
 //!
 //! [`decide`] reads no clock, store or network, so it is tested with plain
 //! values (see `allocator/tests.rs`); `replicate_queue` carries out what it
-//! returns. It is the seam where the placement crate's allocator, which
-//! will follow zone configs, replaces this simple choice for diversity.
-//!
-//! The rules, in order:
-//! 1. **Target**: the replication factor, capped by the number of nodes not
-//!    dead (at least 1), so a small or shrinking cluster is not asked for
-//!    replicas it cannot hold; and odd when it falls short of the factor. A
-//!    group of two voters stops on the failure of either, twice as likely
-//!    as one voter stopping, so a range with one voter and one other node
-//!    stays at one (CockroachDB's rule too).
-//! 2. **Too few healthy voters** (not dead): the missing voters are added
-//!    *all in one change*, live learners first, then live nodes holding no
-//!    replica, each chosen for a region, then a zone, no voter has yet (ties
-//!    go to the highest node id). Going from one voter to three never
-//!    passes through a two-voter group that one failure stalls; each new
-//!    voter is first a learner that has caught up. If only some can be
-//!    added, the change still never ends at an even number below the
-//!    factor.
-//! 3. **A learner** not needed by rule 2 (left behind by an interrupted
-//!    change, or on a node no longer live) is removed: it would block
-//!    splits.
-//! 4. **A dead voter** goes only once its replacement is in (more voters
-//!    than the replication factor): with nowhere to put a replacement it
-//!    stays, since the node may come back and the quorum is the same
-//!    either way.
+//! returns. What it adds to `meridian_placement::allocator::decide`:
+//! 1. **Verdicts**: a node with no liveness record yet counts as suspect
+//!    (it takes no new replica and loses none).
+//! 2. **Up-replication in one change**: consecutive voter additions the
+//!    allocator would make one by one are made together, so going from one
+//!    voter to three never passes through a two-voter group that one
+//!    failure stalls (each new voter is first a learner that has caught
+//!    up). A batch that would end at an even number of voters below the
+//!    config's count drops its last voter: two voters stop on the failure
+//!    of either, twice as likely as one voter stopping (CockroachDB's rule
+//!    too).
+//! 3. **The leaseholder is never removed from under itself**: a change
+//!    that removes, moves or demotes the leaseholder's replica becomes a
+//!    lease transfer to the preferred voter (or any other live voter); the
+//!    new leaseholder's queue then makes the change.
+//! 4. **Learners** in our descriptors are non-voters: a learner an
+//!    interrupted change left behind is a surplus non-voter, and the
+//!    allocator removes it.
 //!
 //! Not here: whether this node's verdicts can be trusted at all (the
 //! queue asks only while its own record is live), carrying out the change
-//! (`replicate_queue`), the verdicts themselves (`liveness`).
+//! (`replicate_queue`), the verdicts themselves (`liveness`), the zone
+//! configs (`zones`).
 
 use std::collections::BTreeMap;
 
 use meridian_kvapi::{NodeId, ReplicaDescriptor, ReplicaKind};
-use meridian_transport::Locality;
+use meridian_placement::allocator::{
+    self as placement, Action, Liveness, NodeInfo, RangeState, ReplicaKind as Kind,
+};
+use meridian_placement::EffectiveConfig;
 
 use crate::liveness::LivenessStatus;
 use crate::system::NodeDescriptor;
@@ -51,10 +50,41 @@ pub enum ReplicateAction {
     /// already there are promoted, the others are first added as learners
     /// and caught up.
     AddVoters(Vec<NodeId>),
-    /// Remove the learner on this node.
-    RemoveLearner(NodeId),
-    /// Remove the voter on this dead node (its replacement is in).
-    RemoveDeadVoter(NodeId),
+    /// Add a non-voter on this node.
+    AddNonVoter(NodeId),
+    /// Remove the replica (voter or not) on this node.
+    Remove(NodeId),
+    /// Add a replica of this kind on `to` and remove the one on `from` in
+    /// one change.
+    Move {
+        kind: ReplicaKind,
+        from: NodeId,
+        to: NodeId,
+    },
+    Promote(NodeId),
+    Demote(NodeId),
+    /// Promote one non-voter and demote one voter.
+    Swap {
+        promote: NodeId,
+        demote: NodeId,
+    },
+    /// Hand the lease to this voter first: the change needed next would
+    /// remove or demote the leaseholder's own replica.
+    TransferLease(NodeId),
+}
+
+/// What [`decide`] answers for one range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub action: ReplicateAction,
+    /// The voter the lease should move to, when it is not the
+    /// leaseholder's (the first lease preference some live voter meets).
+    pub lease: Option<NodeId>,
+    /// Why this action.
+    pub reason: String,
+    /// What is wrong and cannot be fixed now (under-replication, a replica
+    /// outside its constraints with no replacement).
+    pub problems: Vec<String>,
 }
 
 /// Liveness verdicts by node; a node without one is
@@ -77,88 +107,132 @@ impl FromIterator<(NodeId, LivenessStatus)> for Verdicts {
     }
 }
 
-/// The next change to make to a range with `replicas` (see the module
-/// documentation for the rules). `nodes` is the directory in node id order.
-pub fn decide(
-    replicas: &[ReplicaDescriptor],
+/// The nodes as the placement allocator sees them. `counts` is how many
+/// replicas each node holds over all ranges (missing: 0).
+pub fn node_infos(
     nodes: &[NodeDescriptor],
     verdicts: &Verdicts,
-    replication_factor: usize,
-) -> ReplicateAction {
-    let live = |id: NodeId| verdicts.of(id) == LivenessStatus::Live;
-    let dead = |id: NodeId| verdicts.of(id) == LivenessStatus::Dead;
-    let available = nodes.iter().filter(|n| !dead(n.node_id)).count();
-    let mut target = replication_factor.min(available.max(1));
-    if target < replication_factor && target.is_multiple_of(2) {
-        target -= 1;
-    }
-    let voters: Vec<NodeId> = replicas
+    counts: &BTreeMap<NodeId, u32>,
+) -> Vec<NodeInfo> {
+    nodes
         .iter()
-        .filter(|r| r.kind == ReplicaKind::Voter)
-        .map(|r| r.node_id)
-        .collect();
-    let learners: Vec<NodeId> = replicas
-        .iter()
-        .filter(|r| r.kind == ReplicaKind::NonVoter)
-        .map(|r| r.node_id)
-        .collect();
-    let healthy = voters.iter().filter(|&&id| !dead(id)).count();
+        .map(|n| NodeInfo {
+            id: n.node_id,
+            locality: n.locality.clone(),
+            liveness: match verdicts.of(n.node_id) {
+                LivenessStatus::Live => Liveness::Live,
+                LivenessStatus::Dead => Liveness::Dead,
+                LivenessStatus::Suspect | LivenessStatus::Unknown => Liveness::Suspect,
+            },
+            replicas: counts.get(&n.node_id).copied().unwrap_or(0),
+        })
+        .collect()
+}
 
-    if healthy < target {
-        let need = target - healthy;
-        let mut picks: Vec<NodeId> = learners
+/// A descriptor's replicas as the placement allocator sees them.
+pub fn range_state(replicas: &[ReplicaDescriptor], leaseholder: Option<NodeId>) -> RangeState {
+    let of = |kind: ReplicaKind| {
+        replicas
             .iter()
-            .copied()
-            .filter(|&id| live(id))
-            .take(need)
-            .collect();
-        let mut used: Vec<Locality> = nodes
-            .iter()
-            .filter(|n| voters.contains(&n.node_id) || picks.contains(&n.node_id))
-            .map(|n| n.locality.clone())
-            .collect();
-        // An even count below the factor stalls as easily as one voter
-        // fewer: go one further where a node can take it, else one less.
-        let mut want = need;
-        if (voters.len() + want) < replication_factor && (voters.len() + want).is_multiple_of(2) {
-            want += 1;
-        }
-        while picks.len() < want {
-            let holds_replica = |id: NodeId| replicas.iter().any(|r| r.node_id == id);
-            let diversity = |l: &Locality| {
-                let new_region = !used.iter().any(|u| u.region == l.region);
-                let new_zone = !used.contains(l);
-                (new_region, new_zone)
-            };
-            let best = nodes
-                .iter()
-                .filter(|n| {
-                    live(n.node_id) && !holds_replica(n.node_id) && !picks.contains(&n.node_id)
-                })
-                .max_by_key(|n| diversity(&n.locality));
-            let Some(best) = best else { break };
-            picks.push(best.node_id);
-            used.push(best.locality.clone());
-        }
-        let after = voters.len() + picks.len();
-        if after < replication_factor && after.is_multiple_of(2) {
-            picks.pop();
-        }
-        if !picks.is_empty() {
-            return ReplicateAction::AddVoters(picks);
-        }
+            .filter(|r| r.kind == kind)
+            .map(|r| r.node_id)
+            .collect()
+    };
+    RangeState {
+        voters: of(ReplicaKind::Voter),
+        non_voters: of(ReplicaKind::NonVoter),
+        leaseholder,
     }
+}
 
-    // A learner on a node that is not live goes first: a live one may
-    // still be promoted once enough nodes are there.
-    if let Some(&learner) = learners.iter().find(|&&id| !live(id)).or(learners.first()) {
-        return ReplicateAction::RemoveLearner(learner);
+/// The next change to make to a range with `replicas` whose lease is on
+/// `leaseholder` (see the module documentation).
+pub fn decide(
+    replicas: &[ReplicaDescriptor],
+    leaseholder: NodeId,
+    nodes: &[NodeInfo],
+    config: &EffectiveConfig,
+) -> Plan {
+    let mut range = range_state(replicas, Some(leaseholder));
+    let first = placement::decide(nodes, &range, config, None);
+    let lease = first
+        .lease
+        .map(|(_, node)| node)
+        .filter(|&n| n != leaseholder);
+    let mut plan = Plan {
+        action: ReplicateAction::Nothing,
+        lease,
+        reason: first.reason.clone(),
+        problems: first.problems.clone(),
+    };
+    plan.action = match first.action {
+        Action::Nothing => ReplicateAction::Nothing,
+        Action::Add {
+            kind: Kind::Voter, ..
+        }
+        | Action::Promote(_) => {
+            let voters_before = range.voters.len();
+            let mut picks = Vec::new();
+            let mut next = first.action.clone();
+            while let Action::Add {
+                kind: Kind::Voter,
+                node,
+            }
+            | Action::Promote(node) = next
+            {
+                picks.push(node);
+                placement::apply(&mut range, &next);
+                next = placement::decide(nodes, &range, config, None).action;
+            }
+            let after = voters_before + picks.len();
+            if after < config.num_voters as usize && after.is_multiple_of(2) {
+                picks.pop();
+            }
+            if picks.is_empty() {
+                plan.reason = "an even number of voters stalls as easily as one fewer".into();
+                ReplicateAction::Nothing
+            } else {
+                ReplicateAction::AddVoters(picks)
+            }
+        }
+        Action::Add {
+            kind: Kind::NonVoter,
+            node,
+        } => ReplicateAction::AddNonVoter(node),
+        Action::Remove { node, .. } => ReplicateAction::Remove(node),
+        Action::Move { kind, from, to } => ReplicateAction::Move {
+            kind: match kind {
+                Kind::Voter => ReplicaKind::Voter,
+                Kind::NonVoter => ReplicaKind::NonVoter,
+            },
+            from,
+            to,
+        },
+        Action::Demote(node) => ReplicateAction::Demote(node),
+        Action::Swap { promote, demote } => ReplicateAction::Swap { promote, demote },
+    };
+    let removes_leaseholder = match plan.action {
+        ReplicateAction::Remove(node) | ReplicateAction::Demote(node) => node == leaseholder,
+        ReplicateAction::Move { from, .. } => from == leaseholder,
+        ReplicateAction::Swap { demote, .. } => demote == leaseholder,
+        _ => false,
+    };
+    if removes_leaseholder {
+        let live_voter = |id: &NodeId| {
+            *id != leaseholder
+                && nodes
+                    .iter()
+                    .any(|n| n.id == *id && n.liveness == Liveness::Live)
+        };
+        let other = plan
+            .lease
+            .or_else(|| range.voters.iter().copied().find(live_voter));
+        plan.action = match other {
+            Some(to) => ReplicateAction::TransferLease(to),
+            None => ReplicateAction::Nothing,
+        };
     }
-
-    match voters.iter().find(|&&id| dead(id)) {
-        Some(&gone) if voters.len() > replication_factor => ReplicateAction::RemoveDeadVoter(gone),
-        _ => ReplicateAction::Nothing,
-    }
+    plan
 }
 
 #[cfg(test)]

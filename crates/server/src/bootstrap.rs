@@ -9,7 +9,9 @@
 //! 3. create range 1 (`[MIN, 0x10)`: meta and system keys; it never
 //!    splits) and range 2 (`[0x10, MAX)`), one voter each;
 //! 4. write the bootstrap records ([`Node::ensure_bootstrap_records`]):
-//!    the node- and range-id counters, node 1's record, both meta records;
+//!    the node- and range-id counters, the default zone config (from this
+//!    node's `--replication-factor`, `--range-max-bytes` and
+//!    `--gc-ttl-secs`), node 1's record, both meta records;
 //! 5. only then write the store's identity.
 //!
 //! Every step is idempotent: a node 1 that crashed before its identity was
@@ -25,6 +27,7 @@ use std::time::Duration;
 use meridian_keys::space::{MAX_KEY, MIN_KEY, TABLE_PREFIX};
 use meridian_kvapi::{KvError, RangeDescriptor, ReplicaDescriptor, Request};
 use meridian_kvclient::ClientError;
+use meridian_placement::records::{default_zone_key, encode_zone_config};
 use tracing::info;
 
 use crate::error::ServerError;
@@ -33,6 +36,7 @@ use crate::member::Member;
 use crate::node::Node;
 use crate::rpc::{ClusterInfo, ClusterInfoRpc, InitError};
 use crate::system::{self, FIRST_RANGE_ID};
+use crate::zones;
 
 /// The range of everything above the system keys, created at bootstrap.
 const FIRST_DATA_RANGE_ID: u64 = 2;
@@ -139,6 +143,24 @@ impl Node {
                 Ok(_) | Err(ClientError::Kv(KvError::ConditionFailed { .. })) => {}
                 Err(e) => return Err(e.into()),
             }
+        }
+        // The cluster's default zone config, from node 1's flags: from now
+        // on `meridian zone set --default` changes it, whatever flags other
+        // nodes start with.
+        let config = &self.inner.config;
+        let root = zones::root_config(
+            config.replication_factor,
+            config.range_max_bytes,
+            config.gc_ttl,
+        );
+        let put = Request::ConditionalPut {
+            key: default_zone_key(),
+            value: encode_zone_config(&root),
+            expected: None,
+        };
+        match ds.send(vec![put]).await {
+            Ok(_) | Err(ClientError::Kv(KvError::ConditionFailed { .. })) => {}
+            Err(e) => return Err(e.into()),
         }
         system::put_json(ds, system::node_key(1), &self.descriptor(1)).await?;
         for range_id in [FIRST_RANGE_ID, FIRST_DATA_RANGE_ID] {

@@ -14,8 +14,9 @@
 //!
 //! The queues each leaseholder runs ([`queues`] schedules them):
 //! - [`meta_queue`]: meta records follow descriptors;
-//! - [`replicate_queue`]: up-replication and replacement of dead replicas,
-//!   carrying out what [`allocator`] decides;
+//! - [`replicate_queue`]: replicas where the range's zone config wants
+//!   them, carrying out what [`allocator`] decides;
+//! - [`lease_queue`]: leases to their preferred voters;
 //! - [`split_queue`]: splits, by size and by hand;
 //! - [`mvcc_gc_queue`]: versions older than the GC ttl;
 //! - [`replica_gc_queue`]: replicas a range no longer has.
@@ -25,6 +26,7 @@
 //! - [`ident`]: which cluster a store belongs to and its node id;
 //! - [`system`]: the records kept in the first range: node descriptors,
 //!   liveness, id counters, meta records;
+//! - [`zones`]: zone configs: loading them, and `meridian zone`'s changes;
 //! - [`rpc`]: the node-level RPCs (init, join, cluster info, debug split)
 //!   and their errors;
 //! - [`status`]: node and range status, shared by the CLI and HTTP;
@@ -56,6 +58,7 @@ pub mod drain;
 pub mod error;
 pub mod ident;
 pub mod join;
+pub mod lease_queue;
 pub mod liveness;
 pub mod local_cluster;
 pub mod member;
@@ -71,6 +74,7 @@ pub mod rpc;
 pub mod split_queue;
 pub mod status;
 pub mod system;
+pub mod zones;
 
 pub use config::NodeConfig;
 pub use error::ServerError;

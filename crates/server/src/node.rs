@@ -398,9 +398,11 @@ impl Node {
             clock: inner.clock.clone(),
             settings: QueueSettings {
                 interval: config.queue_interval,
-                range_max_bytes: config.range_max_bytes,
-                replication_factor: config.replication_factor,
-                gc_ttl: config.gc_ttl,
+                root_config: crate::zones::root_config(
+                    config.replication_factor,
+                    config.range_max_bytes,
+                    config.gc_ttl,
+                ),
             },
         }));
         self.spawn(directory::refresh_loop(

@@ -1,7 +1,8 @@
 //! Node and range status: what `meridian node status`, `meridian debug
 //! ranges` and the admin HTTP endpoint show. One node gathers it: node
 //! records and liveness from its own view, ranges from the meta records,
-//! and replica and lease counts by asking every node for its local view.
+//! and replica and lease counts by asking every node for its local view,
+//! and each range's conformance to its zone config.
 //!
 //! The functions here take what they read (the membership, the directory,
 //! the liveness verdicts), not the node.
@@ -14,15 +15,19 @@ use std::time::Duration;
 
 use meridian_hlc::HybridClock;
 use meridian_kvapi::wire::kinds;
-use meridian_kvapi::{NodeId, RangeId};
+use meridian_kvapi::{NodeId, RangeDescriptor, RangeId};
 use meridian_kvserver::store::Store;
+use meridian_placement::allocator::{nonconformities, NodeInfo};
+use meridian_placement::{ZoneConfig, ZoneConfigs};
 use meridian_transport::{Locality, Rpc};
 use serde::{Deserialize, Serialize};
 
+use crate::allocator::{self, Verdicts};
 use crate::directory::Directory;
 use crate::liveness::{Liveness, LivenessStatus};
 use crate::member::Member;
 use crate::system;
+use crate::zones;
 
 /// One node's own replicas: `(range_id, leads, bytes)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +92,10 @@ pub struct RangeStatus {
     pub non_voters: Vec<NodeId>,
     pub leaseholder: Option<NodeId>,
     pub bytes: Option<i64>,
+    /// What keeps the range from conforming to its zone config (wrong
+    /// counts, unmet constraints, a replica outside its constraints, a
+    /// config boundary inside it); empty when it conforms.
+    pub nonconforming: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +140,20 @@ pub fn local_replicas(me: NodeId, store: Option<&Store>) -> LocalReplicas {
     }
 }
 
+/// What keeps `d` from conforming to its zone config.
+fn conformance(configs: &ZoneConfigs, nodes: &[NodeInfo], d: &RangeDescriptor) -> Vec<String> {
+    let config = configs.effective(&d.start_key);
+    let state = allocator::range_state(&d.replicas, None);
+    let mut problems = nonconformities(nodes, &state, &config);
+    if let Some(key) = configs.split_keys_within(&d.start_key, &d.end_key).first() {
+        problems.push(format!(
+            "spans two zone configs (to split at {})",
+            pretty_key(key)
+        ));
+    }
+    problems
+}
+
 /// Gathers the cluster's status (see the module documentation).
 pub(crate) async fn cluster_status(
     member: &Member,
@@ -140,6 +163,9 @@ pub(crate) async fn cluster_status(
 ) -> Result<ClusterStatus, StatusError> {
     let me = member.ident.node_id;
     let descriptors = system::all_meta(&member.ds)
+        .await
+        .map_err(|e| StatusError::Kv(e.to_string()))?;
+    let configs = zones::load(&member.ds, &ZoneConfig::default_config())
         .await
         .map_err(|e| StatusError::Kv(e.to_string()))?;
     let nodes = directory.nodes();
@@ -183,6 +209,11 @@ pub(crate) async fn cluster_status(
             }
         })
         .collect();
+    let verdicts: Verdicts = nodes
+        .iter()
+        .map(|n| (n.node_id, liveness.status(n.node_id, now)))
+        .collect();
+    let infos = allocator::node_infos(&nodes, &verdicts, &BTreeMap::new());
     let ranges = descriptors
         .iter()
         .map(|d| {
@@ -210,6 +241,7 @@ pub(crate) async fn cluster_status(
                     .collect(),
                 leaseholder,
                 bytes,
+                nonconforming: conformance(&configs, &infos, d),
             }
         })
         .collect();
