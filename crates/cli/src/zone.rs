@@ -107,7 +107,7 @@ pub async fn run(command: ZoneCommand) -> Result<()> {
         ZoneCommand::Get { conn, target } => {
             let target = target.target()?;
             let client = conn.connect().await?;
-            let configs = zones::load(&client.ds, &root).await?;
+            let configs = zones::load(&client.ds, &clock, &root).await?;
             let resolved = match &target {
                 ZoneTarget::Default => configs.default_config().clone(),
                 ZoneTarget::Span { start, .. } => configs.resolved(start),
@@ -116,7 +116,7 @@ pub async fn run(command: ZoneCommand) -> Result<()> {
         }
         ZoneCommand::Ls { conn } => {
             let client = conn.connect().await?;
-            let configs = zones::load(&client.ds, &root).await?;
+            let configs = zones::load(&client.ds, &clock, &root).await?;
             print_configs(&configs);
         }
         ZoneCommand::Rm { conn, target } => {

@@ -162,7 +162,7 @@ async fn pass_inputs(
     ctx: &QueueContext,
     member: &Member,
 ) -> Result<Option<PassInputs>, QueueError> {
-    let configs = zones::load(&member.ds, &ctx.settings.root_config)
+    let configs = zones::load(&member.ds, &ctx.clock, &ctx.settings.root_config)
         .await
         .map_err(QueueError::Inputs)?;
     let mut counts: BTreeMap<NodeId, u32> = BTreeMap::new();

@@ -11,6 +11,7 @@
 //! (`debug split` goes to `split_queue`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_hlc::HybridClock;
@@ -159,13 +160,13 @@ pub(crate) async fn cluster_status(
     member: &Member,
     directory: &Directory,
     liveness: &Liveness,
-    clock: &HybridClock,
+    clock: &Arc<HybridClock>,
 ) -> Result<ClusterStatus, StatusError> {
     let me = member.ident.node_id;
     let descriptors = system::all_meta(&member.ds)
         .await
         .map_err(|e| StatusError::Kv(e.to_string()))?;
-    let configs = zones::load(&member.ds, &ZoneConfig::default_config())
+    let configs = zones::load(&member.ds, clock, &ZoneConfig::default_config())
         .await
         .map_err(|e| StatusError::Kv(e.to_string()))?;
     let nodes = directory.nodes();

@@ -75,11 +75,19 @@ pub fn root_config(
     }
 }
 
-/// The stored map, read outside a transaction (what the queues act on).
-pub async fn load(ds: &DistSender, root: &ZoneConfig) -> Result<ZoneConfigs, ZoneError> {
-    let rows = ds
-        .scan(&zone_records_start(), &zone_records_end(), 0)
-        .await?;
+/// The stored map, read in a read-only transaction of its own (which,
+/// unlike a plain read, resolves the intents a change just committed
+/// leaves behind for a moment).
+pub async fn load(
+    ds: &DistSender,
+    clock: &Arc<HybridClock>,
+    root: &ZoneConfig,
+) -> Result<ZoneConfigs, ZoneError> {
+    let rows = run_txn(ds, clock, |txn| async move {
+        txn.scan(&zone_records_start(), &zone_records_end(), 0)
+            .await
+    })
+    .await?;
     Ok(ZoneConfigs::from_records_over(
         root.clone(),
         rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),

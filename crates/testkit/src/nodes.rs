@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use meridian_server::config::NodeConfig;
 use meridian_server::{LocalCluster, Node};
 use meridian_transport::Locality;
 
@@ -41,12 +42,31 @@ impl NodeCluster {
     /// Starts `n` nodes without initializing a cluster: the first waits for
     /// [`NodeCluster::init`], the others wait to join it.
     pub async fn start_uninitialized(n: usize) -> Result<NodeCluster> {
-        crate::init_logging();
-        let dir = tempfile::tempdir().map_err(setup)?;
         let localities: Vec<Locality> = (0..n)
             .map(|i| Locality::new("local", format!("local-{}", (b'a' + i as u8) as char)))
             .collect();
-        let cluster = LocalCluster::start_uninitialized(dir.path(), &localities, |_, _| {})
+        NodeCluster::start_uninitialized_with(&localities, |_, _| {}).await
+    }
+
+    /// Starts one node per locality, each configured by `configure` (its
+    /// 0-based index and settings), initializes the cluster on the first
+    /// and waits until every node is a member.
+    pub async fn start_with(
+        localities: &[Locality],
+        configure: impl FnMut(usize, &mut NodeConfig),
+    ) -> Result<NodeCluster> {
+        let cluster = NodeCluster::start_uninitialized_with(localities, configure).await?;
+        cluster.init().await?;
+        Ok(cluster)
+    }
+
+    async fn start_uninitialized_with(
+        localities: &[Locality],
+        configure: impl FnMut(usize, &mut NodeConfig),
+    ) -> Result<NodeCluster> {
+        crate::init_logging();
+        let dir = tempfile::tempdir().map_err(setup)?;
+        let cluster = LocalCluster::start_uninitialized(dir.path(), localities, configure)
             .await
             .map_err(setup)?;
         Ok(NodeCluster { cluster, _dir: dir })
