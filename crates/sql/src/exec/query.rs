@@ -176,7 +176,7 @@ fn reads(table: &TableDescriptor, keys: &KeyConstraint, env: &Env) -> Result<Rea
         .collect::<Vec<_>>();
     let full = Reads::Span(start.clone(), end.clone());
     match keys {
-        KeyConstraint::Full => Ok(full),
+        KeyConstraint::Full | KeyConstraint::AnyRegion(_) => Ok(full),
         KeyConstraint::Points(tuples) => {
             let mut points = Vec::with_capacity(tuples.len());
             'tuples: for tuple in tuples {
@@ -258,27 +258,38 @@ async fn scan(
     for_update: bool,
     env: &Env<'_>,
 ) -> Result<Vec<Row>, SqlError> {
-    let pairs: Vec<(Vec<u8>, Vec<u8>)> = match reads(table, keys, env)? {
-        Reads::Nothing => Vec::new(),
-        Reads::Span(start, end) => ctx.txn.scan(&start, &end, 0).await?,
-        Reads::Points(points) => {
-            let requests = points
-                .iter()
-                .map(|k| Request::Get { key: k.clone() })
-                .collect();
-            let responses = ctx.txn.read_batch(requests).await?;
-            points
-                .into_iter()
-                .zip(responses)
-                .filter_map(|(key, response)| match response {
-                    Response::Get { value: Some(v) } => Some(Ok((key, v))),
-                    Response::Get { value: None } => None,
-                    other => Some(Err(SqlError::internal(format!(
-                        "unexpected response {other:?}"
-                    )))),
-                })
-                .collect::<Result<_, _>>()?
+    let local_first = match keys {
+        KeyConstraint::AnyRegion(tuples) => any_region_keys(ctx, table, tuples, env).await?,
+        _ => None,
+    };
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = match local_first {
+        Some(rounds) => {
+            // The gateway's region first; the others only for what it
+            // did not have.
+            let mut found = Vec::new();
+            let mut missing: Vec<usize> = (0..rounds.len()).collect();
+            for round in 0..rounds.first().map_or(0, Vec::len) {
+                if missing.is_empty() {
+                    break;
+                }
+                let points = missing.iter().map(|t| rounds[*t][round].clone()).collect();
+                let got = get_all(ctx, points).await?;
+                let hits: Vec<usize> = missing
+                    .iter()
+                    .zip(&got)
+                    .filter(|(_, g)| g.is_some())
+                    .map(|(t, _)| *t)
+                    .collect();
+                found.extend(got.into_iter().flatten());
+                missing.retain(|t| !hits.contains(t));
+            }
+            found
         }
+        None => match reads(table, keys, env)? {
+            Reads::Nothing => Vec::new(),
+            Reads::Span(start, end) => ctx.txn.scan(&start, &end, 0).await?,
+            Reads::Points(points) => get_all(ctx, points).await?.into_iter().flatten().collect(),
+        },
     };
     if for_update && !pairs.is_empty() {
         // Lock the rows: an intent on each (the same value) makes a
@@ -297,6 +308,73 @@ async fn scan(
         .iter()
         .map(|(k, v)| encoding::decode_row(table, k, v))
         .collect()
+}
+
+/// Reads `points` in one batch: each one's key and value, if it exists.
+async fn get_all(
+    ctx: &ExecContext<'_>,
+    points: Vec<Vec<u8>>,
+) -> Result<Vec<Option<(Vec<u8>, Vec<u8>)>>, SqlError> {
+    let requests = points
+        .iter()
+        .map(|k| Request::Get { key: k.clone() })
+        .collect();
+    let responses = ctx.txn.read_batch(requests).await?;
+    points
+        .into_iter()
+        .zip(responses)
+        .map(|(key, response)| match response {
+            Response::Get { value: Some(v) } => Ok(Some((key, v))),
+            Response::Get { value: None } => Ok(None),
+            other => Err(SqlError::internal(format!("unexpected response {other:?}"))),
+        })
+        .collect()
+}
+
+/// For a locality-optimized lookup: for each key tuple, its primary key
+/// in each region, the gateway's first. `None`: read the whole table
+/// instead (no regions known, or a value that does not convert).
+async fn any_region_keys(
+    ctx: &ExecContext<'_>,
+    table: &TableDescriptor,
+    tuples: &[Vec<Expr>],
+    env: &Env<'_>,
+) -> Result<Option<Vec<Vec<Vec<u8>>>>, SqlError> {
+    let Some(settings) = super::locality::settings(ctx).await? else {
+        return Ok(None);
+    };
+    let order = super::locality::region_order(&settings, ctx.engine.region());
+    let positions = table.primary_key_positions();
+    let directions: Vec<_> = table
+        .primary_index
+        .columns
+        .iter()
+        .map(|(_, d)| (*d).into())
+        .collect();
+    let mut out = Vec::with_capacity(tuples.len());
+    'tuples: for tuple in tuples {
+        let mut rest = Vec::new();
+        for (i, e) in tuple.iter().enumerate() {
+            match key_value(e, table.columns[positions[i + 1]].ty, env)? {
+                Ok(Some(d)) => encoding::encode_key_datum(&mut rest, &d, directions[i + 1])?,
+                Ok(None) => continue 'tuples,
+                Err(()) => return Ok(None),
+            }
+        }
+        let keys = order
+            .iter()
+            .map(|region| {
+                let mut key = encoding::primary_prefix(table);
+                encoding::encode_key_datum(&mut key, &Datum::Text(region.clone()), directions[0])?;
+                key.extend_from_slice(&rest);
+                Ok(key)
+            })
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        if !out.contains(&keys) {
+            out.push(keys);
+        }
+    }
+    Ok(Some(out))
 }
 
 fn join(

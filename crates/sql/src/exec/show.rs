@@ -303,6 +303,10 @@ pub async fn explain(
         let spans = match keys {
             KeyConstraint::Full => "FULL SCAN".to_string(),
             KeyConstraint::Points(p) => format!("{} point lookup(s) on the primary key", p.len()),
+            KeyConstraint::AnyRegion(p) => format!(
+                "{} locality-optimized lookup(s) on the primary key (the gateway's region first, then the others)",
+                p.len()
+            ),
             KeyConstraint::Range { eq, lower, upper } => format!(
                 "range scan: {} key column(s) fixed{}{}",
                 eq.len(),
@@ -347,6 +351,7 @@ fn describe_plan(plan: &Plan, depth: usize, lines: &mut Vec<String>) {
                 match keys {
                     KeyConstraint::Full => " (full)",
                     KeyConstraint::Points(_) => " (point lookups)",
+                    KeyConstraint::AnyRegion(_) => " (locality-optimized lookups)",
                     KeyConstraint::Range { .. } => " (range)",
                 }
             ),
