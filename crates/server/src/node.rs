@@ -372,7 +372,13 @@ impl Node {
                     splitter: Some(Arc::new(SqlSplitter::new(weak.clone()))),
                     cluster_localities: Some(Arc::new(meridian_sql::LocalitiesFn({
                         let directory = inner.directory.clone();
-                        move || directory.nodes().into_iter().map(|n| n.locality).collect()
+                        move || {
+                            directory
+                                .nodes()
+                                .into_iter()
+                                .map(|n| (n.node_id, n.locality))
+                                .collect()
+                        }
                     }))),
                 },
             );

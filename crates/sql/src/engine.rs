@@ -23,16 +23,16 @@ pub trait RangeSplitter: Send + Sync {
 /// (its directory): which regions exist, and whether a zone config can be
 /// satisfied.
 pub trait ClusterLocalities: Send + Sync {
-    /// One locality per node, in any order.
-    fn localities(&self) -> Vec<Locality>;
+    /// Each node's id and locality, in any order.
+    fn localities(&self) -> Vec<(u64, Locality)>;
 }
 
 /// A [`ClusterLocalities`] computed by a closure (the node wraps its
 /// directory in one).
 pub struct LocalitiesFn<F>(pub F);
 
-impl<F: Fn() -> Vec<Locality> + Send + Sync> ClusterLocalities for LocalitiesFn<F> {
-    fn localities(&self) -> Vec<Locality> {
+impl<F: Fn() -> Vec<(u64, Locality)> + Send + Sync> ClusterLocalities for LocalitiesFn<F> {
+    fn localities(&self) -> Vec<(u64, Locality)> {
         (self.0)()
     }
 }
@@ -100,7 +100,16 @@ impl SqlEngine {
 
     /// The localities of the cluster's nodes, if the node knows them.
     pub fn cluster_localities(&self) -> Option<Vec<Locality>> {
-        self.config.cluster_localities.as_ref().map(|c| c.localities())
+        self.node_localities()
+            .map(|nodes| nodes.into_iter().map(|(_, l)| l).collect())
+    }
+
+    /// Each node's id and locality, if the node knows them.
+    pub fn node_localities(&self) -> Option<Vec<(u64, Locality)>> {
+        self.config
+            .cluster_localities
+            .as_ref()
+            .map(|c| c.localities())
     }
 
     /// A new id, unique across the cluster and roughly ordered by time:

@@ -35,7 +35,8 @@ impl TestCluster {
     /// the cluster's DistSender and node localities).
     pub fn sql_engine(&self, id: NodeId) -> Result<Arc<SqlEngine>> {
         let locality = self.nodes[&id].locality.clone();
-        let localities: Vec<Locality> = self.config.localities.clone();
+        let localities: Vec<(NodeId, Locality)> =
+            (1..).zip(self.config.localities.iter().cloned()).collect();
         Ok(SqlEngine::new(
             self.dist_sender().clone(),
             self.node(id)?.clock.clone(),

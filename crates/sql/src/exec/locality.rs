@@ -26,8 +26,7 @@ use super::regions::check_database_region;
 use super::zones;
 use super::ExecContext;
 use crate::catalog::{
-    ColumnDescriptor, DatabaseDescriptor, IndexDirection, Locality, TableDescriptor,
-    REGION_COLUMN,
+    ColumnDescriptor, DatabaseDescriptor, IndexDirection, Locality, TableDescriptor, REGION_COLUMN,
 };
 use crate::encoding;
 use crate::error::{code, SqlError};
@@ -49,10 +48,7 @@ fn not_multi_region(database: &DatabaseDescriptor) -> SqlError {
 }
 
 /// The locality `spec` asks for, checked against the database.
-fn resolve(
-    database: &DatabaseDescriptor,
-    spec: &LocalitySpec,
-) -> Result<Locality, SqlError> {
+fn resolve(database: &DatabaseDescriptor, spec: &LocalitySpec) -> Result<Locality, SqlError> {
     let settings = database
         .multi_region
         .as_ref()
@@ -274,10 +270,16 @@ pub async fn find_in_any_region(
     let mut keys = Vec::with_capacity(rows.len() * order.len());
     for row in rows {
         for region in &order {
-            keys.push(encoding::primary_key(table, &in_region(row, position, region))?);
+            keys.push(encoding::primary_key(
+                table,
+                &in_region(row, position, region),
+            )?);
         }
     }
-    let requests = keys.iter().map(|k| Request::Get { key: k.clone() }).collect();
+    let requests = keys
+        .iter()
+        .map(|k| Request::Get { key: k.clone() })
+        .collect();
     let responses = ctx.txn.read_batch(requests).await?;
     let mut found = vec![None; rows.len()];
     for (i, (key, response)) in keys.iter().zip(responses).enumerate() {
@@ -303,7 +305,11 @@ pub async fn check_unique_elsewhere(
 ) -> Result<(), SqlError> {
     let position = region_position(table).expect("a REGIONAL BY ROW table");
     let visible = |row: &Row, columns: &[usize]| -> Vec<Datum> {
-        columns.iter().filter(|p| **p != position).map(|p| row[*p].clone()).collect()
+        columns
+            .iter()
+            .filter(|p| **p != position)
+            .map(|p| row[*p].clone())
+            .collect()
     };
     let mut keys = Vec::new();
     let mut names = Vec::new();
@@ -312,7 +318,9 @@ pub async fn check_unique_elsewhere(
             continue;
         };
         let pk = table.primary_key_positions();
-        let pk_changed = old.as_ref().is_some_and(|o| visible(o, &pk) != visible(new, &pk));
+        let pk_changed = old
+            .as_ref()
+            .is_some_and(|o| visible(o, &pk) != visible(new, &pk));
         for region in settings.regions.iter().filter(|r| *r != home) {
             let moved = in_region(new, position, region);
             if pk_changed {
@@ -321,7 +329,10 @@ pub async fn check_unique_elsewhere(
             }
             for index in table.indexes.iter().filter(|i| i.unique) {
                 let columns = table.index_positions(index);
-                if old.as_ref().is_some_and(|o| visible(o, &columns) == visible(new, &columns)) {
+                if old
+                    .as_ref()
+                    .is_some_and(|o| visible(o, &columns) == visible(new, &columns))
+                {
                     continue;
                 }
                 if encoding::enforces_uniqueness(table, index, &moved) {

@@ -214,9 +214,7 @@ async fn execute_meridian(
             .await
         }
         M::AlterDatabase { name, action } => regions::alter_database(ctx, name, action).await,
-        M::CreateTable { create, locality } => {
-            ddl::create_table(ctx, create, Some(locality)).await
-        }
+        M::CreateTable { create, locality } => ddl::create_table(ctx, create, Some(locality)).await,
         M::AlterTableLocality {
             table,
             if_exists,
@@ -351,7 +349,11 @@ async fn load_database(ctx: &ExecContext<'_>) -> Result<(), SqlError> {
     {
         let mut cache = ctx.descriptors.lock();
         cache.for_txn(txn_id);
-        if cache.database.as_ref().is_some_and(|d| d.name == ctx.database) {
+        if cache
+            .database
+            .as_ref()
+            .is_some_and(|d| d.name == ctx.database)
+        {
             return Ok(());
         }
     }

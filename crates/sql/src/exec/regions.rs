@@ -192,7 +192,8 @@ pub async fn alter_database(
             region,
             if_not_exists,
         } => {
-            let settings = require_multi_region(&mut database, &format!("add region \"{region}\""))?;
+            let settings =
+                require_multi_region(&mut database, &format!("add region \"{region}\""))?;
             if settings.regions.contains(region) {
                 if *if_not_exists {
                     return Ok(ExecResult::command("ALTER DATABASE"));
@@ -208,7 +209,8 @@ pub async fn alter_database(
         }
         AlterDatabase::DropRegion { region, if_exists } => {
             let db_name = database.name.clone();
-            let settings = require_multi_region(&mut database, &format!("drop region \"{region}\""))?;
+            let settings =
+                require_multi_region(&mut database, &format!("drop region \"{region}\""))?;
             if !settings.regions.contains(region) {
                 if *if_exists {
                     return Ok(ExecResult::command("ALTER DATABASE"));
@@ -245,9 +247,10 @@ pub async fn alter_database(
                         format!("cannot drop region \"{region}\": it is the primary region of database \"{db_name}\" and other regions remain (make another region primary with ALTER DATABASE {db_name} PRIMARY REGION <region>, or drop every other region first)"),
                     ));
                 }
-                if let Some(table) = tables.iter().find(|t| {
-                    !matches!(t.locality, None | Some(Locality::RegionalByTable(None)))
-                }) {
+                if let Some(table) = tables
+                    .iter()
+                    .find(|t| !matches!(t.locality, None | Some(Locality::RegionalByTable(None))))
+                {
                     return Err(SqlError::new(
                         code::DEPENDENT_OBJECTS_STILL_EXIST,
                         format!("cannot drop the last region \"{region}\" of database \"{db_name}\": table \"{}\" has a multi-region locality", table.name),
@@ -429,7 +432,10 @@ pub async fn show_survival_goal(
         .map(|s| text(survival_name(s.survival)))
         .unwrap_or(Datum::Null);
     Ok(ExecResult::rows(
-        columns(&[("database", SqlType::Text), ("survival_goal", SqlType::Text)]),
+        columns(&[
+            ("database", SqlType::Text),
+            ("survival_goal", SqlType::Text),
+        ]),
         vec![vec![text(database.name), goal]],
     ))
 }

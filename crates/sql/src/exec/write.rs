@@ -59,8 +59,7 @@ pub async fn insert(
     let existing: Vec<Option<Row>> = match (&plan.on_conflict, &multi_region) {
         (_, Some(settings)) if by_row.is_some() => {
             let found = locality::find_in_any_region(ctx, table, settings, &rows).await?;
-            if matches!(plan.on_conflict, OnConflict::Error) && found.iter().any(Option::is_some)
-            {
+            if matches!(plan.on_conflict, OnConflict::Error) && found.iter().any(Option::is_some) {
                 return Err(duplicate_key(table, &table.primary_index.name));
             }
             found
@@ -74,7 +73,6 @@ pub async fn insert(
     let mut replaced = Vec::new();
     let mut seen = HashSet::new();
     for ((row, key), old) in rows.into_iter().zip(keys).zip(existing) {
-
         if !seen.insert(key.clone()) {
             match &plan.on_conflict {
                 OnConflict::DoNothing => continue,

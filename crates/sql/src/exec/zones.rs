@@ -130,7 +130,8 @@ async fn read_records(ctx: &ExecContext<'_>) -> Result<Vec<(Vec<u8>, ZoneRecord)
     pairs
         .into_iter()
         .map(|(k, v)| {
-            let record = decode_zone_record(&k, &v).map_err(|e| SqlError::internal(e.to_string()))?;
+            let record =
+                decode_zone_record(&k, &v).map_err(|e| SqlError::internal(e.to_string()))?;
             Ok((k, record))
         })
         .collect()
@@ -199,7 +200,8 @@ pub async fn replace(
         }
     }
     for (start, end, config) in &records {
-        map.set(start, end, config.clone()).map_err(placement_error)?;
+        map.set(start, end, config.clone())
+            .map_err(placement_error)?;
     }
     for (start, _, _) in &records {
         check(ctx, &map, start)?;

@@ -12,8 +12,8 @@ pub mod multiregion;
 mod tests;
 mod tokens;
 
-pub use multiregion::{AlterDatabase, LocalitySpec, ShowRegions, ZoneChange, ZoneTarget};
 use meridian_placement::{DataPlacement, SurvivalGoal};
+pub use multiregion::{AlterDatabase, LocalitySpec, ShowRegions, ZoneChange, ZoneTarget};
 use tokens::Tokens;
 
 use sqlparser::ast;
@@ -40,7 +40,9 @@ pub enum Statement {
 pub enum MeridianStatement {
     /// `SHOW RANGES FROM TABLE t`: the table's ranges, their replicas and
     /// leaseholders.
-    ShowRangesFromTable { table: String },
+    ShowRangesFromTable {
+        table: String,
+    },
     /// CockroachDB's `UPSERT INTO t ...`: an INSERT whose rows replace
     /// existing ones with the same primary key.
     Upsert(Box<ast::Insert>),
@@ -54,7 +56,10 @@ pub enum MeridianStatement {
         placement: Option<DataPlacement>,
     },
     /// `ALTER DATABASE d ADD REGION ...` and the other multi-region changes.
-    AlterDatabase { name: String, action: AlterDatabase },
+    AlterDatabase {
+        name: String,
+        action: AlterDatabase,
+    },
     /// `CREATE TABLE ... LOCALITY ...`.
     CreateTable {
         create: Box<ast::CreateTable>,
@@ -73,9 +78,13 @@ pub enum MeridianStatement {
     },
     ShowRegions(ShowRegions),
     /// `SHOW SURVIVAL GOAL [FROM DATABASE [d]]`.
-    ShowSurvivalGoal { database: Option<String> },
+    ShowSurvivalGoal {
+        database: Option<String>,
+    },
     /// `SHOW ZONE CONFIGURATION FOR ...`.
-    ShowZoneConfiguration { target: ZoneTarget },
+    ShowZoneConfiguration {
+        target: ZoneTarget,
+    },
 }
 
 /// Parses `sql` into its statements (empty statements are dropped).
@@ -288,4 +297,3 @@ fn location(message: &str) -> Option<(usize, usize)> {
     let column: String = column.chars().take_while(|c| c.is_ascii_digit()).collect();
     Some((line.trim().parse().ok()?, column.parse().ok()?))
 }
-

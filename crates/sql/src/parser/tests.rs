@@ -42,7 +42,9 @@ fn one(sql: &str) -> MeridianStatement {
 #[test]
 fn create_database_with_regions() {
     assert_eq!(
-        one(r#"CREATE DATABASE IF NOT EXISTS d PRIMARY REGION "us-east1" REGIONS "us-west1", eu SURVIVE REGION FAILURE"#),
+        one(
+            r#"CREATE DATABASE IF NOT EXISTS d PRIMARY REGION "us-east1" REGIONS "us-west1", eu SURVIVE REGION FAILURE"#
+        ),
         MeridianStatement::CreateDatabase {
             name: "d".into(),
             if_not_exists: true,
@@ -152,7 +154,7 @@ fn table_localities() {
         }
     );
     let e = parse("SELECT 1; CREATE TABLE t (id INT) LOCALITY SIDEWAYS").unwrap_err();
-    assert_eq!(e.position, Some(45), "{e:?}");
+    assert_eq!(e.position, Some(44), "{e:?}");
 }
 
 #[test]

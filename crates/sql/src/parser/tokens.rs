@@ -156,7 +156,10 @@ impl<'a> Tokens<'a> {
 
     /// The text from the next token on, without a trailing `;`.
     pub fn rest(&self) -> &'a str {
-        self.text[self.offset()..].trim().trim_end_matches(';').trim_end()
+        self.text[self.offset()..]
+            .trim()
+            .trim_end_matches(';')
+            .trim_end()
     }
 
     /// Moves to the first later unquoted word `word` outside parentheses;
@@ -168,7 +171,9 @@ impl<'a> Tokens<'a> {
                 Token::LParen => depth += 1,
                 Token::RParen => depth -= 1,
                 Token::Word(w)
-                    if depth == 0 && w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) =>
+                    if depth == 0
+                        && w.quote_style.is_none()
+                        && w.value.eq_ignore_ascii_case(word) =>
                 {
                     self.pos = i;
                     return true;
