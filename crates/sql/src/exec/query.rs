@@ -268,11 +268,15 @@ async fn scan(
             // did not have.
             let mut found = Vec::new();
             let mut missing: Vec<usize> = (0..rounds.len()).collect();
-            for round in 0..rounds.first().map_or(0, Vec::len) {
+            let regions = rounds.first().map_or(0, Vec::len);
+            let by_region: Vec<Vec<&Vec<u8>>> = (0..regions)
+                .map(|r| rounds.iter().map(|keys| &keys[r]).collect())
+                .collect();
+            for keys in by_region {
                 if missing.is_empty() {
                     break;
                 }
-                let points = missing.iter().map(|t| rounds[*t][round].clone()).collect();
+                let points = missing.iter().map(|t| keys[*t].clone()).collect();
                 let got = get_all(ctx, points).await?;
                 let hits: Vec<usize> = missing
                     .iter()
