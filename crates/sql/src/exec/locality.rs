@@ -21,7 +21,8 @@
 use meridian_kvapi::{Request, Response};
 use meridian_placement::MultiRegionSettings;
 
-use super::query::Row;
+use super::eval::Env;
+use super::query::{get_all, key_value, Row};
 use super::regions::check_database_region;
 use super::zones;
 use super::ExecContext;
@@ -31,6 +32,7 @@ use crate::catalog::{
 use crate::encoding;
 use crate::error::{code, SqlError};
 use crate::parser::LocalitySpec;
+use crate::plan::expr::Expr;
 use crate::session::ExecResult;
 use crate::types::{Datum, SqlType};
 
@@ -363,4 +365,87 @@ pub fn duplicate(table: &TableDescriptor, constraint: &str) -> SqlError {
             table.name
         ),
     )
+}
+
+/// A locality-optimized lookup by the visible key: each tuple's row in the
+/// gateway's region first, and in the other regions only for the tuples
+/// it did not find. `None`: read the table instead (no regions known, or
+/// a key value that does not convert).
+pub async fn lookup_any_region(
+    ctx: &ExecContext<'_>,
+    table: &TableDescriptor,
+    tuples: &[Vec<Expr>],
+    env: &Env<'_>,
+) -> Result<Option<Vec<(Vec<u8>, Vec<u8>)>>, SqlError> {
+    let Some(rounds) = any_region_keys(ctx, table, tuples, env).await? else {
+        return Ok(None);
+    };
+    let mut found = Vec::new();
+    let mut missing: Vec<usize> = (0..rounds.len()).collect();
+    let regions = rounds.first().map_or(0, Vec::len);
+    let by_region: Vec<Vec<&Vec<u8>>> = (0..regions)
+        .map(|r| rounds.iter().map(|keys| &keys[r]).collect())
+        .collect();
+    for keys in by_region {
+        if missing.is_empty() {
+            break;
+        }
+        let points = missing.iter().map(|t| keys[*t].clone()).collect();
+        let got = get_all(ctx, points).await?;
+        let hits: Vec<usize> = missing
+            .iter()
+            .zip(&got)
+            .filter(|(_, g)| g.is_some())
+            .map(|(t, _)| *t)
+            .collect();
+        found.extend(got.into_iter().flatten());
+        missing.retain(|t| !hits.contains(t));
+    }
+    Ok(Some(found))
+}
+
+/// For a locality-optimized lookup: for each key tuple, its primary key
+/// in each region, the gateway's first. `None`: read the whole table
+/// instead (no regions known, or a value that does not convert).
+async fn any_region_keys(
+    ctx: &ExecContext<'_>,
+    table: &TableDescriptor,
+    tuples: &[Vec<Expr>],
+    env: &Env<'_>,
+) -> Result<Option<Vec<Vec<Vec<u8>>>>, SqlError> {
+    let Some(settings) = settings(ctx).await? else {
+        return Ok(None);
+    };
+    let order = region_order(&settings, ctx.engine.region());
+    let positions = table.primary_key_positions();
+    let directions: Vec<_> = table
+        .primary_index
+        .columns
+        .iter()
+        .map(|(_, d)| (*d).into())
+        .collect();
+    let mut out = Vec::with_capacity(tuples.len());
+    'tuples: for tuple in tuples {
+        let mut rest = Vec::new();
+        for (i, e) in tuple.iter().enumerate() {
+            match key_value(e, table.columns[positions[i + 1]].ty, env)? {
+                Ok(Some(d)) => encoding::encode_key_datum(&mut rest, &d, directions[i + 1])?,
+                Ok(None) => continue 'tuples,
+                Err(()) => return Ok(None),
+            }
+        }
+        let keys = order
+            .iter()
+            .map(|region| {
+                let mut key = encoding::primary_prefix(table);
+                encoding::encode_key_datum(&mut key, &Datum::Text(region.clone()), directions[0])?;
+                key.extend_from_slice(&rest);
+                Ok(key)
+            })
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        if !out.contains(&keys) {
+            out.push(keys);
+        }
+    }
+    Ok(Some(out))
 }

@@ -138,7 +138,11 @@ pub fn run<'a>(ctx: &'a ExecContext<'a>, plan: &'a Plan, env: &'a Env<'a>) -> Ro
 /// Evaluates a key value and brings it to the key column's type; `None`
 /// when no key can equal it (NULL), `Err` of `()` when the value does not
 /// convert without loss (the scan must not narrow on it).
-fn key_value(e: &Expr, ty: SqlType, env: &Env) -> Result<Result<Option<Datum>, ()>, SqlError> {
+pub(super) fn key_value(
+    e: &Expr,
+    ty: SqlType,
+    env: &Env,
+) -> Result<Result<Option<Datum>, ()>, SqlError> {
     let value = eval(e, &[], env)?;
     if value.is_null() {
         return Ok(Ok(None));
@@ -259,36 +263,13 @@ async fn scan(
     env: &Env<'_>,
 ) -> Result<Vec<Row>, SqlError> {
     let local_first = match keys {
-        KeyConstraint::AnyRegion(tuples) => any_region_keys(ctx, table, tuples, env).await?,
+        KeyConstraint::AnyRegion(tuples) => {
+            super::locality::lookup_any_region(ctx, table, tuples, env).await?
+        }
         _ => None,
     };
     let pairs: Vec<(Vec<u8>, Vec<u8>)> = match local_first {
-        Some(rounds) => {
-            // The gateway's region first; the others only for what it
-            // did not have.
-            let mut found = Vec::new();
-            let mut missing: Vec<usize> = (0..rounds.len()).collect();
-            let regions = rounds.first().map_or(0, Vec::len);
-            let by_region: Vec<Vec<&Vec<u8>>> = (0..regions)
-                .map(|r| rounds.iter().map(|keys| &keys[r]).collect())
-                .collect();
-            for keys in by_region {
-                if missing.is_empty() {
-                    break;
-                }
-                let points = missing.iter().map(|t| keys[*t].clone()).collect();
-                let got = get_all(ctx, points).await?;
-                let hits: Vec<usize> = missing
-                    .iter()
-                    .zip(&got)
-                    .filter(|(_, g)| g.is_some())
-                    .map(|(t, _)| *t)
-                    .collect();
-                found.extend(got.into_iter().flatten());
-                missing.retain(|t| !hits.contains(t));
-            }
-            found
-        }
+        Some(found) => found,
         None => match reads(table, keys, env)? {
             Reads::Nothing => Vec::new(),
             Reads::Span(start, end) => ctx.txn.scan(&start, &end, 0).await?,
@@ -315,7 +296,7 @@ async fn scan(
 }
 
 /// Reads `points` in one batch: each one's key and value, if it exists.
-async fn get_all(
+pub(super) async fn get_all(
     ctx: &ExecContext<'_>,
     points: Vec<Vec<u8>>,
 ) -> Result<Vec<Option<(Vec<u8>, Vec<u8>)>>, SqlError> {
@@ -333,52 +314,6 @@ async fn get_all(
             other => Err(SqlError::internal(format!("unexpected response {other:?}"))),
         })
         .collect()
-}
-
-/// For a locality-optimized lookup: for each key tuple, its primary key
-/// in each region, the gateway's first. `None`: read the whole table
-/// instead (no regions known, or a value that does not convert).
-async fn any_region_keys(
-    ctx: &ExecContext<'_>,
-    table: &TableDescriptor,
-    tuples: &[Vec<Expr>],
-    env: &Env<'_>,
-) -> Result<Option<Vec<Vec<Vec<u8>>>>, SqlError> {
-    let Some(settings) = super::locality::settings(ctx).await? else {
-        return Ok(None);
-    };
-    let order = super::locality::region_order(&settings, ctx.engine.region());
-    let positions = table.primary_key_positions();
-    let directions: Vec<_> = table
-        .primary_index
-        .columns
-        .iter()
-        .map(|(_, d)| (*d).into())
-        .collect();
-    let mut out = Vec::with_capacity(tuples.len());
-    'tuples: for tuple in tuples {
-        let mut rest = Vec::new();
-        for (i, e) in tuple.iter().enumerate() {
-            match key_value(e, table.columns[positions[i + 1]].ty, env)? {
-                Ok(Some(d)) => encoding::encode_key_datum(&mut rest, &d, directions[i + 1])?,
-                Ok(None) => continue 'tuples,
-                Err(()) => return Ok(None),
-            }
-        }
-        let keys = order
-            .iter()
-            .map(|region| {
-                let mut key = encoding::primary_prefix(table);
-                encoding::encode_key_datum(&mut key, &Datum::Text(region.clone()), directions[0])?;
-                key.extend_from_slice(&rest);
-                Ok(key)
-            })
-            .collect::<Result<Vec<_>, SqlError>>()?;
-        if !out.contains(&keys) {
-            out.push(keys);
-        }
-    }
-    Ok(Some(out))
 }
 
 fn join(
