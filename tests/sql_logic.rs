@@ -4,7 +4,8 @@
 //! DistSender and Raft), and over pgwire against a 3-node cluster of whole
 //! nodes with tokio-postgres, once in the simple protocol (text results)
 //! and once in the extended protocol (parse, bind, describe, execute, with
-//! binary results).
+//! binary results). The multi-region files (`multiregion*.slt`) run through
+//! sessions on a cluster in three regions, with gateways in each.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,7 +73,23 @@ impl AsyncDB for SessionDb {
     }
 }
 
+/// Files whose name starts with this need a cluster in several regions
+/// ([`multi_region_sql_logic_tests_pass_through_sessions`]).
+const MULTI_REGION_PREFIX: &str = "multiregion";
+
 fn slt_files() -> Vec<PathBuf> {
+    all_slt_files()
+        .into_iter()
+        .filter(|p| !is_multi_region(p))
+        .collect()
+}
+
+fn is_multi_region(path: &std::path::Path) -> bool {
+    path.file_stem()
+        .is_some_and(|s| s.to_string_lossy().starts_with(MULTI_REGION_PREFIX))
+}
+
+fn all_slt_files() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -105,6 +122,60 @@ async fn sql_logic_tests_pass_through_a_session() {
             async move { Ok(SessionDb { session }) }
         });
         if let Err(e) = runner.run_file_async(&file).await {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    cluster.shutdown().await;
+}
+
+/// The multi-region files, on 9 nodes in 3 regions (3 zones each; one
+/// range, on a node of each region). The default connection's gateway is
+/// in us-east1; the file's first named connection gets one in us-west1,
+/// the second one in europe-west1 (then round again). With
+/// `MERIDIAN_SLT_REWRITE` set, the expected results are rewritten from
+/// what the statements return instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn multi_region_sql_logic_tests_pass_through_sessions() {
+    use meridian_testkit::ClusterConfig;
+    let config = ClusterConfig::multi_region(&["us-east1", "us-west1", "europe-west1"], 3);
+    let cluster = TestCluster::start_with_one_range_on(config, &[1, 4, 7])
+        .await
+        .unwrap();
+    let engines: Vec<_> = [1, 4, 7]
+        .iter()
+        .map(|id| cluster.sql_engine(*id).unwrap())
+        .collect();
+    let mut failures = Vec::new();
+    for file in all_slt_files().into_iter().filter(|p| is_multi_region(p)) {
+        let name = file.file_stem().unwrap().to_string_lossy().to_string();
+        let mut setup = engines[0].session("root", "defaultdb");
+        let created = setup
+            .execute_simple(&format!("CREATE DATABASE {name}"))
+            .await;
+        assert!(created.iter().all(Result::is_ok), "{created:?}");
+        let engines = engines.clone();
+        let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let database = name.clone();
+        let mut runner = sqllogictest::Runner::new(move || {
+            let i = made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let session = engines[i % engines.len()].session("root", &database);
+            async move { Ok(SessionDb { session }) }
+        });
+        if std::env::var_os("MERIDIAN_SLT_REWRITE").is_some() {
+            // Writes the results the statements gave into the file, to
+            // review with `git diff`.
+            runner
+                .update_test_file(
+                    &file,
+                    " ",
+                    sqllogictest::default_validator,
+                    sqllogictest::default_normalizer,
+                    sqllogictest::default_column_validator,
+                )
+                .await
+                .unwrap();
+        } else if let Err(e) = runner.run_file_async(&file).await {
             failures.push(format!("{name}: {e}"));
         }
     }

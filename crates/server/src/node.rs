@@ -370,6 +370,16 @@ impl Node {
                         ("zone".to_string(), locality.zone.clone()),
                     ],
                     splitter: Some(Arc::new(SqlSplitter::new(weak.clone()))),
+                    cluster_localities: Some(Arc::new(meridian_sql::LocalitiesFn({
+                        let directory = inner.directory.clone();
+                        move || {
+                            directory
+                                .nodes()
+                                .into_iter()
+                                .map(|n| (n.node_id, n.locality))
+                                .collect()
+                        }
+                    }))),
                 },
             );
             Member {

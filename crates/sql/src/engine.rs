@@ -1,12 +1,13 @@
 //! The node's SQL engine: what every session of the node shares (the way
 //! into the KV layer, the clock, the node's identity and locality, the
-//! generator of row ids).
+//! generator of row ids, the localities of the cluster's nodes).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use meridian_hlc::HybridClock;
 use meridian_kvclient::DistSender;
+pub use meridian_topology::Locality;
 
 use crate::session::Session;
 
@@ -18,6 +19,24 @@ pub trait RangeSplitter: Send + Sync {
     fn split_at(&self, key: Vec<u8>);
 }
 
+/// The localities of the cluster's nodes, as the node knows them now
+/// (its directory): which regions exist, and whether a zone config can be
+/// satisfied.
+pub trait ClusterLocalities: Send + Sync {
+    /// Each node's id and locality, in any order.
+    fn localities(&self) -> Vec<(u64, Locality)>;
+}
+
+/// A [`ClusterLocalities`] computed by a closure (the node wraps its
+/// directory in one).
+pub struct LocalitiesFn<F>(pub F);
+
+impl<F: Fn() -> Vec<(u64, Locality)> + Send + Sync> ClusterLocalities for LocalitiesFn<F> {
+    fn localities(&self) -> Vec<(u64, Locality)> {
+        (self.0)()
+    }
+}
+
 /// What a node tells its SQL engine about itself.
 #[derive(Clone, Default)]
 pub struct SqlConfig {
@@ -26,6 +45,9 @@ pub struct SqlConfig {
     /// "eu-1")]`.
     pub locality: Vec<(String, String)>,
     pub splitter: Option<Arc<dyn RangeSplitter>>,
+    /// The cluster's node localities. `None`: unknown, so regions and zone
+    /// configs are not checked against the cluster (unit tests).
+    pub cluster_localities: Option<Arc<dyn ClusterLocalities>>,
 }
 
 /// Shared by all sessions of a node. Cheap to clone behind its `Arc`.
@@ -66,9 +88,28 @@ impl SqlEngine {
 
     /// Starts a split at the first key of table `table_id`.
     pub fn split_at_table(&self, table_id: u64) {
+        self.split_at(meridian_keys::space::table_prefix(table_id));
+    }
+
+    /// Starts a split at `key` (a partition boundary, say).
+    pub fn split_at(&self, key: Vec<u8>) {
         if let Some(splitter) = &self.config.splitter {
-            splitter.split_at(meridian_keys::space::table_prefix(table_id));
+            splitter.split_at(key);
         }
+    }
+
+    /// The localities of the cluster's nodes, if the node knows them.
+    pub fn cluster_localities(&self) -> Option<Vec<Locality>> {
+        self.node_localities()
+            .map(|nodes| nodes.into_iter().map(|(_, l)| l).collect())
+    }
+
+    /// Each node's id and locality, if the node knows them.
+    pub fn node_localities(&self) -> Option<Vec<(u64, Locality)>> {
+        self.config
+            .cluster_localities
+            .as_ref()
+            .map(|c| c.localities())
     }
 
     /// A new id, unique across the cluster and roughly ordered by time:

@@ -23,7 +23,7 @@ mod psql_compat;
 mod session;
 pub mod types;
 
-pub use engine::{RangeSplitter, SqlConfig, SqlEngine};
+pub use engine::{ClusterLocalities, LocalitiesFn, Locality, RangeSplitter, SqlConfig, SqlEngine};
 pub use error::SqlError;
 pub use session::{ColumnInfo, ExecResult, PreparedStatement, Session, TransactionStatus};
 pub use types::{Datum, SqlType};

@@ -3,6 +3,7 @@
 //! table, so a dropped column's stored values are simply ignored.
 
 use meridian_keys::encoding::Direction;
+use meridian_placement::{MultiRegionSettings, ZoneConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{code, SqlError};
@@ -14,10 +15,45 @@ pub const PRIMARY_INDEX_ID: u32 = 1;
 /// The hidden column a table without a primary key gets.
 pub const ROWID_COLUMN: &str = "rowid";
 
+/// The hidden column of a REGIONAL BY ROW table (CockroachDB's
+/// `crdb_region`): the row's home region, first in every index key.
+pub const REGION_COLUMN: &str = "region";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseDescriptor {
     pub id: u64,
     pub name: String,
+    /// Regions, primary region, survival goal and placement; `None`: not
+    /// a multi-region database.
+    #[serde(default)]
+    pub multi_region: Option<MultiRegionSettings>,
+    /// `ALTER DATABASE ... CONFIGURE ZONE USING`: what its tables inherit
+    /// under their own settings.
+    #[serde(default)]
+    pub zone_config: Option<ZoneConfig>,
+}
+
+impl DatabaseDescriptor {
+    pub fn new(id: u64, name: impl Into<String>) -> DatabaseDescriptor {
+        DatabaseDescriptor {
+            id,
+            name: name.into(),
+            multi_region: None,
+            zone_config: None,
+        }
+    }
+}
+
+/// A table's locality in a multi-region database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Locality {
+    /// Present-time reads from every region; writes pay for it.
+    Global,
+    /// Homed in one region (`None`: the database's primary region).
+    RegionalByTable(Option<String>),
+    /// Each row homed in the region its `column` names; that column leads
+    /// every index key, so each region's rows are one span per index.
+    RegionalByRow { column: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,9 +105,24 @@ pub struct TableDescriptor {
     pub primary_index: IndexDescriptor,
     pub indexes: Vec<IndexDescriptor>,
     pub next_index_id: u32,
+    /// Set in multi-region databases (`None` elsewhere).
+    #[serde(default)]
+    pub locality: Option<Locality>,
+    /// `ALTER TABLE ... CONFIGURE ZONE USING`: fields set on top of what
+    /// the locality asks for.
+    #[serde(default)]
+    pub zone_config: Option<ZoneConfig>,
 }
 
 impl TableDescriptor {
+    /// The region column of a REGIONAL BY ROW table.
+    pub fn region_column(&self) -> Option<&str> {
+        match &self.locality {
+            Some(Locality::RegionalByRow { column }) => Some(column),
+            _ => None,
+        }
+    }
+
     /// The position of column `name` among the columns.
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)

@@ -8,7 +8,7 @@
 //! - `sql/id` -> the last id handed out (tables and databases share it).
 //!
 //! `defaultdb` and `postgres` are built in (ids 1 and 2) and need no
-//! record. A transaction keeps the descriptors it read ([`TxnDescriptors`]);
+//! record until they are made multi-region. A transaction keeps the descriptors it read ([`TxnDescriptors`]);
 //! not yet: a per-node cache across transactions with leases (every
 //! transaction reads its tables' descriptors, in one batch per statement).
 
@@ -19,8 +19,8 @@ mod store;
 pub use cache::TxnDescriptors;
 
 pub use descriptor::{
-    ColumnDescriptor, DatabaseDescriptor, IndexDescriptor, IndexDirection, TableDescriptor,
-    PRIMARY_INDEX_ID, ROWID_COLUMN,
+    ColumnDescriptor, DatabaseDescriptor, IndexDescriptor, IndexDirection, Locality,
+    TableDescriptor, PRIMARY_INDEX_ID, REGION_COLUMN, ROWID_COLUMN,
 };
 pub use store::Catalog;
 
@@ -56,5 +56,7 @@ pub(crate) fn descriptor_for_tests() -> TableDescriptor {
         },
         indexes: Vec::new(),
         next_index_id: 2,
+        locality: None,
+        zone_config: None,
     }
 }

@@ -26,13 +26,18 @@ impl<'a> Catalog<'a> {
     }
 
     pub async fn database(&self, name: &str) -> Result<Option<DatabaseDescriptor>, SqlError> {
-        if let Some((name, id)) = BUILT_IN_DATABASES.iter().find(|(n, _)| *n == name) {
-            return Ok(Some(DatabaseDescriptor {
-                id: *id,
-                name: name.to_string(),
-            }));
+        let stored = self.read(&database_key(name)).await?;
+        if stored.is_none() {
+            if let Some((name, id)) = BUILT_IN_DATABASES.iter().find(|(n, _)| *n == name) {
+                return Ok(Some(DatabaseDescriptor::new(*id, *name)));
+            }
         }
-        self.read(&database_key(name)).await
+        Ok(stored)
+    }
+
+    /// Writes a changed database (a built-in one gets its first record).
+    pub async fn update_database(&self, database: &DatabaseDescriptor) -> Result<(), SqlError> {
+        self.write(&database_key(&database.name), database).await
     }
 
     /// The database `name`, or 3D000.
@@ -46,21 +51,20 @@ impl<'a> Catalog<'a> {
     }
 
     pub async fn databases(&self) -> Result<Vec<DatabaseDescriptor>, SqlError> {
-        let mut out: Vec<DatabaseDescriptor> = BUILT_IN_DATABASES
-            .iter()
-            .map(|(name, id)| DatabaseDescriptor {
-                id: *id,
-                name: name.to_string(),
-            })
-            .collect();
-        out.extend(
-            self.scan::<DatabaseDescriptor>(&system_key(b"sql/db", b""))
-                .await?,
-        );
+        let mut out: Vec<DatabaseDescriptor> = self
+            .scan::<DatabaseDescriptor>(&system_key(b"sql/db", b""))
+            .await?;
+        for (name, id) in BUILT_IN_DATABASES {
+            if !out.iter().any(|d| d.name == *name) {
+                out.push(DatabaseDescriptor::new(*id, *name));
+            }
+        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
+    /// Records a new database (plain: multi-region settings come after,
+    /// through [`Catalog::update_database`]).
     pub async fn create_database(&self, name: &str) -> Result<DatabaseDescriptor, SqlError> {
         if self.database(name).await?.is_some() {
             return Err(SqlError::new(
@@ -68,10 +72,7 @@ impl<'a> Catalog<'a> {
                 format!("database \"{name}\" already exists"),
             ));
         }
-        let descriptor = DatabaseDescriptor {
-            id: self.next_id().await?,
-            name: name.to_string(),
-        };
+        let descriptor = DatabaseDescriptor::new(self.next_id().await?, name);
         self.write(&database_key(name), &descriptor).await?;
         Ok(descriptor)
     }

@@ -17,6 +17,7 @@ use crate::catalog::{
 };
 use crate::encoding;
 use crate::error::{code, SqlError};
+use crate::parser::LocalitySpec;
 use crate::plan::bind::{ident, table_name};
 use crate::session::ExecResult;
 use crate::types::{Datum, SqlType};
@@ -38,6 +39,7 @@ pub async fn create_database(
 pub async fn create_table(
     ctx: &ExecContext<'_>,
     create: &ast::CreateTable,
+    locality: Option<&LocalitySpec>,
 ) -> Result<ExecResult, SqlError> {
     if create.query.is_some() {
         return Err(SqlError::unsupported("CREATE TABLE ... AS"));
@@ -174,7 +176,7 @@ pub async fn create_table(
         });
         next_index_id += 1;
     }
-    let table = TableDescriptor {
+    let mut table = TableDescriptor {
         id: catalog.next_id().await?,
         database_id: database.id,
         name: name.clone(),
@@ -189,7 +191,10 @@ pub async fn create_table(
         },
         indexes,
         next_index_id,
+        locality: None,
+        zone_config: None,
     };
+    super::locality::apply_to_new_table(&database, &mut table, locality)?;
     // Defaults must bind (a typo in one is an error now, not at the first
     // INSERT).
     for column in &table.columns {
@@ -205,6 +210,7 @@ pub async fn create_table(
     }
     catalog.create_table(&table).await?;
     ctx.engine.split_at_table(table.id);
+    super::locality::after_create(ctx, &database, &table).await?;
     Ok(ExecResult::command("CREATE TABLE"))
 }
 
@@ -277,10 +283,11 @@ pub async fn create_index(
             format!("relation \"{name}\" already exists"),
         ));
     }
-    let resolved = columns
+    let mut resolved = columns
         .iter()
         .map(|(n, d)| Ok((table.column(n)?.id, *d)))
         .collect::<Result<Vec<_>, SqlError>>()?;
+    super::locality::prefix_index(&table, &mut resolved);
     let index = IndexDescriptor {
         id: table.next_index_id,
         name,
@@ -305,6 +312,7 @@ pub async fn create_index(
     }
     table.indexes.push(index.clone());
     catalog.update_table(&mut table).await?;
+    super::locality::after_index_change(ctx, &table).await?;
     if !requests.is_empty() {
         ctx.txn
             .write_batch(requests)
@@ -351,6 +359,8 @@ pub async fn drop(
                     Some(table) => {
                         delete_all(ctx, &table).await?;
                         catalog.drop_table(&table).await?;
+                        super::zones::replace(ctx, &[super::zones::table_span(table.id)], vec![])
+                            .await?;
                     }
                     None if if_exists => {}
                     None => return Err(SqlError::undefined_table(&name)),
@@ -397,6 +407,7 @@ pub async fn drop(
                         ctx.txn.write_batch(deletes).await?;
                         table.indexes.retain(|i| i.name != name);
                         catalog.update_table(&mut table).await?;
+                        super::locality::after_index_change(ctx, &table).await?;
                     }
                     None if if_exists => {}
                     None => {

@@ -20,6 +20,8 @@ pub struct Env<'a> {
     pub database: &'a str,
     pub user: &'a str,
     pub region: Option<&'a str>,
+    /// The current database's multi-region settings, if it has any.
+    pub multi_region: Option<meridian_placement::MultiRegionSettings>,
     pub row_id: &'a (dyn Fn() -> i64 + Sync),
     /// The rows of the statement's subqueries, by index.
     pub subqueries: &'a [Vec<Vec<Datum>>],
@@ -514,6 +516,7 @@ mod tests {
             database: "d",
             user: "u",
             region: None,
+            multi_region: None,
             row_id: &|| 1,
             subqueries: &[],
         };

@@ -49,6 +49,16 @@ pub(super) fn function(
                 .map(|r| Datum::Text(r.to_string()))
                 .unwrap_or(Datum::Null))
         }
+        Function::DefaultToDatabasePrimaryRegion => {
+            let given = eval(&args[0], row, env)?;
+            let Some(settings) = &env.multi_region else {
+                return Ok(given);
+            };
+            return Ok(match given {
+                Datum::Text(r) if settings.regions.contains(&r) => Datum::Text(r),
+                _ => Datum::Text(settings.primary_region.clone()),
+            });
+        }
         Function::NullFunction => return Ok(Datum::Null),
         _ => {}
     }
@@ -274,6 +284,7 @@ pub(super) fn function(
         | Function::CurrentUser
         | Function::CurrentSchema
         | Function::GatewayRegion
+        | Function::DefaultToDatabasePrimaryRegion
         | Function::NullFunction => unreachable!("handled above"),
     })
 }

@@ -3,7 +3,9 @@
 //! (`crate::plan`), and the plan runs against the KV layer. Queries run in
 //! [`query`], writes in [`write`], schema changes in [`ddl`] and [`alter`], SHOW
 //! statements in [`show`]; [`eval`] evaluates expressions and
-//! [`virtual_tables`] answers pg_catalog and information_schema.
+//! [`virtual_tables`] answers pg_catalog and information_schema. The
+//! multi-region statements: databases in [`regions`], table localities in
+//! [`locality`], zone config records in [`zones`].
 //!
 //! Not here: transaction control and session variables (`crate::session`).
 
@@ -12,10 +14,13 @@ mod alter;
 mod ddl;
 pub mod eval;
 mod functions;
+mod locality;
 mod query;
+mod regions;
 mod show;
 pub mod virtual_tables;
 mod write;
+pub mod zones;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
@@ -63,6 +68,13 @@ impl ExecContext<'_> {
             database: self.database,
             user: self.user,
             region: self.engine.region(),
+            multi_region: self
+                .descriptors
+                .lock()
+                .database
+                .as_ref()
+                .filter(|d| d.name == self.database)
+                .and_then(|d| d.multi_region.clone()),
             row_id,
             subqueries,
         }
@@ -85,6 +97,10 @@ async fn run_bound(
     params: &[Datum],
 ) -> Result<ExecResult, SqlError> {
     let tables = load_tables(ctx, statement).await?;
+    if tables.is_empty() && statement.to_string().to_lowercase().contains("region") {
+        // `default_to_database_primary_region()` needs the database.
+        load_database(ctx).await?;
+    }
     let binder = Binder::new(&tables, &vec![SqlType::Unknown; params.len()]);
     let bound = match statement {
         ast::Statement::Query(q) => Bound::Query(binder.bind_query(q)?),
@@ -127,6 +143,7 @@ pub async fn execute(
             let statement = ast::Statement::Insert(insert.as_ref().clone());
             return run_bound(ctx, &statement, true, params).await;
         }
+        Statement::Meridian(ours) => return execute_meridian(ctx, ours).await,
     };
     use ast::Statement as S;
     let changes_catalog = matches!(
@@ -157,11 +174,70 @@ pub async fn execute(
     }
 }
 
+/// Runs one of Meridian's own statements (other than UPSERT).
+async fn execute_meridian(
+    ctx: &ExecContext<'_>,
+    statement: &MeridianStatement,
+) -> Result<ExecResult, SqlError> {
+    use MeridianStatement as M;
+    let changes_catalog = matches!(
+        statement,
+        M::CreateDatabase { .. }
+            | M::AlterDatabase { .. }
+            | M::CreateTable { .. }
+            | M::AlterTableLocality { .. }
+            | M::ConfigureZone { .. }
+    );
+    if changes_catalog {
+        ctx.descriptors.lock().clear();
+    }
+    let result = match statement {
+        M::ShowRangesFromTable { table } => show::ranges_of_table(ctx, table).await,
+        M::Upsert(_) => Err(SqlError::internal("UPSERT runs as a write")),
+        M::CreateDatabase {
+            name,
+            if_not_exists,
+            primary_region,
+            regions,
+            survival,
+            placement,
+        } => {
+            regions::create_database(
+                ctx,
+                name,
+                *if_not_exists,
+                primary_region.as_deref(),
+                regions,
+                *survival,
+                *placement,
+            )
+            .await
+        }
+        M::AlterDatabase { name, action } => regions::alter_database(ctx, name, action).await,
+        M::CreateTable { create, locality } => ddl::create_table(ctx, create, Some(locality)).await,
+        M::AlterTableLocality {
+            table,
+            if_exists,
+            locality,
+        } => locality::set_locality(ctx, table, *if_exists, locality).await,
+        M::ConfigureZone { target, change } => zones::configure(ctx, target, change).await,
+        M::ShowRegions(which) => regions::show_regions(ctx, which).await,
+        M::ShowSurvivalGoal { database } => {
+            regions::show_survival_goal(ctx, database.as_deref()).await
+        }
+        M::ShowZoneConfiguration { target } => zones::show(ctx, target).await,
+    };
+    if changes_catalog {
+        ctx.descriptors.lock().clear();
+    }
+    result
+}
+
 /// Runs a statement that changes the catalog.
 async fn execute_ddl(ctx: &ExecContext<'_>, sql: &ast::Statement) -> Result<ExecResult, SqlError> {
     use ast::Statement as S;
     match sql {
-        S::CreateTable(create) => ddl::create_table(ctx, create).await,
+        S::CreateTable(create) => ddl::create_table(ctx, create, None).await,
         S::CreateDatabase {
             db_name,
             if_not_exists,
@@ -191,6 +267,17 @@ pub async fn describe(
         Statement::Meridian(MeridianStatement::ShowRangesFromTable { .. }) => {
             return Ok((Vec::new(), show::ranges_columns()))
         }
+        Statement::Meridian(
+            MeridianStatement::ShowRegions(_)
+            | MeridianStatement::ShowSurvivalGoal { .. }
+            | MeridianStatement::ShowZoneConfiguration { .. },
+        ) => {
+            let columns = match execute(ctx, statement, &[]).await {
+                Ok(ExecResult::Rows { columns, .. }) => columns,
+                _ => Vec::new(),
+            };
+            return Ok((param_hints.to_vec(), columns));
+        }
         Statement::Meridian(MeridianStatement::Upsert(insert)) => {
             let statement = ast::Statement::Insert(insert.as_ref().clone());
             let tables = load_tables(ctx, &statement).await?;
@@ -198,6 +285,7 @@ pub async fn describe(
             let columns = returning_columns(binder.bind_insert(insert, true)?.returning);
             return Ok((binder.param_types(), columns));
         }
+        Statement::Meridian(_) => return Ok((param_hints.to_vec(), Vec::new())),
     };
     use ast::Statement as S;
     let columns_of = |result: Result<ExecResult, SqlError>| match result {
@@ -253,6 +341,27 @@ fn column_infos(plan: &Plan) -> Vec<ColumnInfo> {
 
 fn first_words(sql: &str) -> String {
     sql.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Reads the session database's descriptor into the transaction's cache.
+async fn load_database(ctx: &ExecContext<'_>) -> Result<(), SqlError> {
+    let txn_id = ctx.txn.meta().id;
+    {
+        let mut cache = ctx.descriptors.lock();
+        cache.for_txn(txn_id);
+        if cache
+            .database
+            .as_ref()
+            .is_some_and(|d| d.name == ctx.database)
+        {
+            return Ok(());
+        }
+    }
+    let database = ctx.catalog().require_database(ctx.database).await?;
+    let mut cache = ctx.descriptors.lock();
+    cache.for_txn(txn_id);
+    cache.database = Some(database);
+    Ok(())
 }
 
 /// Reads the descriptors of every table `statement` names (those that

@@ -138,7 +138,11 @@ pub fn run<'a>(ctx: &'a ExecContext<'a>, plan: &'a Plan, env: &'a Env<'a>) -> Ro
 /// Evaluates a key value and brings it to the key column's type; `None`
 /// when no key can equal it (NULL), `Err` of `()` when the value does not
 /// convert without loss (the scan must not narrow on it).
-fn key_value(e: &Expr, ty: SqlType, env: &Env) -> Result<Result<Option<Datum>, ()>, SqlError> {
+pub(super) fn key_value(
+    e: &Expr,
+    ty: SqlType,
+    env: &Env,
+) -> Result<Result<Option<Datum>, ()>, SqlError> {
     let value = eval(e, &[], env)?;
     if value.is_null() {
         return Ok(Ok(None));
@@ -176,7 +180,7 @@ fn reads(table: &TableDescriptor, keys: &KeyConstraint, env: &Env) -> Result<Rea
         .collect::<Vec<_>>();
     let full = Reads::Span(start.clone(), end.clone());
     match keys {
-        KeyConstraint::Full => Ok(full),
+        KeyConstraint::Full | KeyConstraint::AnyRegion(_) => Ok(full),
         KeyConstraint::Points(tuples) => {
             let mut points = Vec::with_capacity(tuples.len());
             'tuples: for tuple in tuples {
@@ -258,27 +262,19 @@ async fn scan(
     for_update: bool,
     env: &Env<'_>,
 ) -> Result<Vec<Row>, SqlError> {
-    let pairs: Vec<(Vec<u8>, Vec<u8>)> = match reads(table, keys, env)? {
-        Reads::Nothing => Vec::new(),
-        Reads::Span(start, end) => ctx.txn.scan(&start, &end, 0).await?,
-        Reads::Points(points) => {
-            let requests = points
-                .iter()
-                .map(|k| Request::Get { key: k.clone() })
-                .collect();
-            let responses = ctx.txn.read_batch(requests).await?;
-            points
-                .into_iter()
-                .zip(responses)
-                .filter_map(|(key, response)| match response {
-                    Response::Get { value: Some(v) } => Some(Ok((key, v))),
-                    Response::Get { value: None } => None,
-                    other => Some(Err(SqlError::internal(format!(
-                        "unexpected response {other:?}"
-                    )))),
-                })
-                .collect::<Result<_, _>>()?
+    let local_first = match keys {
+        KeyConstraint::AnyRegion(tuples) => {
+            super::locality::lookup_any_region(ctx, table, tuples, env).await?
         }
+        _ => None,
+    };
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = match local_first {
+        Some(found) => found,
+        None => match reads(table, keys, env)? {
+            Reads::Nothing => Vec::new(),
+            Reads::Span(start, end) => ctx.txn.scan(&start, &end, 0).await?,
+            Reads::Points(points) => get_all(ctx, points).await?.into_iter().flatten().collect(),
+        },
     };
     if for_update && !pairs.is_empty() {
         // Lock the rows: an intent on each (the same value) makes a
@@ -296,6 +292,27 @@ async fn scan(
     pairs
         .iter()
         .map(|(k, v)| encoding::decode_row(table, k, v))
+        .collect()
+}
+
+/// Reads `points` in one batch: each one's key and value, if it exists.
+pub(super) async fn get_all(
+    ctx: &ExecContext<'_>,
+    points: Vec<Vec<u8>>,
+) -> Result<Vec<Option<(Vec<u8>, Vec<u8>)>>, SqlError> {
+    let requests = points
+        .iter()
+        .map(|k| Request::Get { key: k.clone() })
+        .collect();
+    let responses = ctx.txn.read_batch(requests).await?;
+    points
+        .into_iter()
+        .zip(responses)
+        .map(|(key, response)| match response {
+            Response::Get { value: Some(v) } => Ok(Some((key, v))),
+            Response::Get { value: None } => Ok(None),
+            other => Err(SqlError::internal(format!("unexpected response {other:?}"))),
+        })
         .collect()
 }
 

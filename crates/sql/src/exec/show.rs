@@ -1,4 +1,5 @@
-//! SHOW statements (TABLES, DATABASES, COLUMNS, CREATE TABLE, RANGES) and
+//! SHOW statements (TABLES, DATABASES, COLUMNS, CREATE TABLE, RANGES with
+//! the localities of replicas and leaseholders) and
 //! EXPLAIN, which names the spans, ranges and leaseholders a statement
 //! reads.
 
@@ -6,7 +7,7 @@ use meridian_keys::space::{prefix_end, table_prefix};
 use sqlparser::ast;
 
 use super::ExecContext;
-use crate::catalog::TableDescriptor;
+use crate::catalog::{Locality, TableDescriptor, REGION_COLUMN};
 use crate::encoding;
 use crate::error::SqlError;
 use crate::plan::bind::{table_name, Binder};
@@ -143,11 +144,22 @@ pub fn create_statement(table: &TableDescriptor) -> String {
             line
         })
         .collect();
-    let hidden_key = table
-        .primary_index
-        .columns
-        .iter()
-        .any(|(id, _)| table.columns.iter().any(|c| c.id == *id && c.hidden));
+    // A REGIONAL BY ROW table's region leads every key; LOCALITY says so.
+    let region = table
+        .region_column()
+        .and_then(|name| table.columns.iter().find(|c| c.name == name))
+        .map(|c| c.id);
+    let key_list = |cols: &[(u32, crate::catalog::IndexDirection)]| {
+        let visible: Vec<_> = cols
+            .iter()
+            .filter(|(id, _)| Some(*id) != region)
+            .cloned()
+            .collect();
+        key_list(&visible)
+    };
+    let hidden_key = table.primary_index.columns.iter().any(|(id, _)| {
+        Some(*id) != region && table.columns.iter().any(|c| c.id == *id && c.hidden)
+    });
     if !hidden_key {
         lines.push(format!(
             "    CONSTRAINT {} PRIMARY KEY ({})",
@@ -167,8 +179,24 @@ pub fn create_statement(table: &TableDescriptor) -> String {
             key_list(&index.columns)
         ));
     }
+    let locality = match &table.locality {
+        None => String::new(),
+        Some(Locality::Global) => " LOCALITY GLOBAL".into(),
+        Some(Locality::RegionalByTable(None)) => {
+            " LOCALITY REGIONAL BY TABLE IN PRIMARY REGION".into()
+        }
+        Some(Locality::RegionalByTable(Some(r))) => {
+            format!(" LOCALITY REGIONAL BY TABLE IN \"{r}\"")
+        }
+        Some(Locality::RegionalByRow { column }) if column == REGION_COLUMN => {
+            " LOCALITY REGIONAL BY ROW".into()
+        }
+        Some(Locality::RegionalByRow { column }) => {
+            format!(" LOCALITY REGIONAL BY ROW AS {column}")
+        }
+    };
     format!(
-        "CREATE TABLE public.{} (\n{}\n)",
+        "CREATE TABLE public.{} (\n{}\n){locality}",
         table.name,
         lines.join(",\n")
     )
@@ -181,6 +209,8 @@ pub fn ranges_columns() -> Vec<ColumnInfo> {
         ColumnInfo::new("end_key", SqlType::Text),
         ColumnInfo::new("replicas", SqlType::Text),
         ColumnInfo::new("lease_holder", SqlType::Int8),
+        ColumnInfo::new("replica_localities", SqlType::Text),
+        ColumnInfo::new("lease_holder_locality", SqlType::Text),
     ]
 }
 
@@ -216,12 +246,25 @@ pub async fn ranges_of_table(ctx: &ExecContext<'_>, name: &str) -> Result<ExecRe
     let table = ctx.catalog().require_table(ctx.database, name).await?;
     let start = table_prefix(table.id);
     let end = prefix_end(&start).expect("tables end");
+    let localities = ctx.engine.node_localities().unwrap_or_default();
+    let locality_of = |node: u64| {
+        localities
+            .iter()
+            .find(|(id, _)| *id == node)
+            .map(|(_, l)| l.to_string())
+            .unwrap_or_default()
+    };
     let rows = ranges_of_span(ctx, &start, &end)
         .await?
         .into_iter()
         .map(|(range, leaseholder)| {
             let mut nodes: Vec<u64> = range.replicas.iter().map(|r| r.node_id).collect();
             nodes.sort();
+            let replica_localities = nodes
+                .iter()
+                .map(|n| format!("\"{}\"", locality_of(*n)))
+                .collect::<Vec<_>>()
+                .join(",");
             vec![
                 Datum::Int(range.range_id as i64),
                 text(pretty_key(&range.start_key)),
@@ -236,6 +279,10 @@ pub async fn ranges_of_table(ctx: &ExecContext<'_>, name: &str) -> Result<ExecRe
                 )),
                 leaseholder
                     .map(|l| Datum::Int(l as i64))
+                    .unwrap_or(Datum::Null),
+                text(format!("{{{replica_localities}}}")),
+                leaseholder
+                    .map(|l| text(locality_of(l)))
                     .unwrap_or(Datum::Null),
             ]
         })
@@ -303,6 +350,10 @@ pub async fn explain(
         let spans = match keys {
             KeyConstraint::Full => "FULL SCAN".to_string(),
             KeyConstraint::Points(p) => format!("{} point lookup(s) on the primary key", p.len()),
+            KeyConstraint::AnyRegion(p) => format!(
+                "{} locality-optimized lookup(s) on the primary key (the gateway's region first, then the others)",
+                p.len()
+            ),
             KeyConstraint::Range { eq, lower, upper } => format!(
                 "range scan: {} key column(s) fixed{}{}",
                 eq.len(),
@@ -347,6 +398,7 @@ fn describe_plan(plan: &Plan, depth: usize, lines: &mut Vec<String>) {
                 match keys {
                     KeyConstraint::Full => " (full)",
                     KeyConstraint::Points(_) => " (point lookups)",
+                    KeyConstraint::AnyRegion(_) => " (locality-optimized lookups)",
                     KeyConstraint::Range { .. } => " (range)",
                 }
             ),

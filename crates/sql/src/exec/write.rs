@@ -2,7 +2,8 @@
 //! entries become one batch of KV writes in the statement's transaction
 //! (one round of consensus per range touched). A new primary key or
 //! unique index entry is a conditional put that fails if the key exists,
-//! so uniqueness costs no extra read.
+//! so uniqueness costs no extra read (except across the partitions of a
+//! REGIONAL BY ROW table, which `locality` reads).
 
 use std::collections::HashSet;
 
@@ -11,6 +12,7 @@ use meridian_kvclient::txn::TxnError;
 use meridian_kvclient::ClientError;
 
 use super::eval::{eval, Env};
+use super::locality;
 use super::query::{self, Row};
 use super::ExecContext;
 use crate::catalog::TableDescriptor;
@@ -32,18 +34,43 @@ pub async fn insert(
     for row in proposed {
         rows.push(assign(table, row)?);
     }
+    // REGIONAL BY ROW: rows name regions of the database, and their
+    // visible key is unique across regions.
+    let by_row = locality::region_position(table);
+    let multi_region = match by_row {
+        Some(_) => locality::settings(ctx).await?,
+        None => None,
+    };
+    locality::check_regions(table, multi_region.as_ref(), &rows)?;
+    // Keys as the same-statement duplicate check sees them (a REGIONAL BY
+    // ROW row's without its region).
     let keys: Vec<Vec<u8>> = rows
         .iter()
-        .map(|r| encoding::primary_key(table, r))
+        .map(|r| match by_row {
+            Some(p) => {
+                let mut visible = r.clone();
+                visible[p] = Datum::Null;
+                encoding::primary_key(table, &visible)
+            }
+            None => encoding::primary_key(table, r),
+        })
         .collect::<Result<_, _>>()?;
     // Existing rows, where the conflict action needs them.
-    let existing: Vec<Option<Row>> = match &plan.on_conflict {
-        OnConflict::Error => vec![None; rows.len()],
-        OnConflict::Replace if table.indexes.is_empty() => vec![None; rows.len()],
+    let existing: Vec<Option<Row>> = match (&plan.on_conflict, &multi_region) {
+        (_, Some(settings)) if by_row.is_some() => {
+            let found = locality::find_in_any_region(ctx, table, settings, &rows).await?;
+            if matches!(plan.on_conflict, OnConflict::Error) && found.iter().any(Option::is_some) {
+                return Err(duplicate_key(table, &table.primary_index.name));
+            }
+            found
+        }
+        (OnConflict::Error, _) => vec![None; rows.len()],
+        (OnConflict::Replace, _) if table.indexes.is_empty() => vec![None; rows.len()],
         _ => read_rows(ctx, table, &keys).await?,
     };
     let mut batch = WriteBatch::default();
     let mut written = Vec::new();
+    let mut replaced = Vec::new();
     let mut seen = HashSet::new();
     for ((row, key), old) in rows.into_iter().zip(keys).zip(existing) {
         if !seen.insert(key.clone()) {
@@ -68,11 +95,13 @@ pub async fn insert(
                 let exclusive = !matches!(plan.on_conflict, OnConflict::Replace);
                 batch.insert_row(table, &row, exclusive)?;
                 written.push(row);
+                replaced.push(None);
             }
             (OnConflict::DoNothing, Some(_)) => {}
             (OnConflict::Replace, Some(old)) => {
                 batch.update_row(table, &old, &row)?;
                 written.push(row);
+                replaced.push(Some(old));
             }
             (
                 OnConflict::DoUpdate {
@@ -95,8 +124,14 @@ pub async fn insert(
                 let new = assign(table, new)?;
                 batch.update_row(table, &old, &new)?;
                 written.push(new);
+                replaced.push(Some(old));
             }
         }
+    }
+    if let Some(settings) = &multi_region {
+        locality::check_regions(table, Some(settings), &written)?;
+        let pairs: Vec<(Row, Option<Row>)> = written.iter().cloned().zip(replaced).collect();
+        locality::check_unique_elsewhere(ctx, table, settings, &pairs).await?;
     }
     batch.send(ctx, table).await?;
     finish(
@@ -114,6 +149,12 @@ pub async fn update(
 ) -> Result<ExecResult, SqlError> {
     let table = &plan.table;
     let rows = query::run(ctx, &plan.input, env).await?;
+    let by_row = locality::region_position(table);
+    let multi_region = match by_row {
+        Some(_) => locality::settings(ctx).await?,
+        None => None,
+    };
+    let mut pairs = Vec::new();
     let mut batch = WriteBatch::default();
     let mut written = Vec::with_capacity(rows.len());
     for old in rows {
@@ -123,7 +164,14 @@ pub async fn update(
         }
         let new = assign(table, new)?;
         batch.update_row(table, &old, &new)?;
+        if by_row.is_some() {
+            pairs.push((new.clone(), Some(old)));
+        }
         written.push(new);
+    }
+    if let (Some(_), Some(settings)) = (by_row, &multi_region) {
+        locality::check_regions(table, Some(settings), &written)?;
+        locality::check_unique_elsewhere(ctx, table, settings, &pairs).await?;
     }
     batch.send(ctx, table).await?;
     finish(

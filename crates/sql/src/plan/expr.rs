@@ -120,6 +120,9 @@ pub enum Function {
     CurrentUser,
     CurrentSchema,
     GatewayRegion,
+    /// `default_to_database_primary_region(r)`: `r` if it is a region of
+    /// the current database, else its primary region.
+    DefaultToDatabasePrimaryRegion,
     Random,
     /// `pg_catalog.format_type(oid, typmod)`.
     FormatType,

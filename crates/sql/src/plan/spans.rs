@@ -1,5 +1,7 @@
 //! Primary-key predicates to key constraints: `pk = e`, `pk IN (...)` and
-//! ranges on the first key column not fixed by equalities. The scan's
+//! ranges on the first key column not fixed by equalities; for a REGIONAL
+//! BY ROW table, equalities on every key column but the region become
+//! lookups in any region. The scan's
 //! filter keeps every predicate, so a constraint only has to include every
 //! matching row, never to exclude every other one.
 
@@ -17,6 +19,11 @@ pub enum KeyConstraint {
     Full,
     /// The rows whose primary key equals one of these tuples.
     Points(Vec<Vec<Expr>>),
+    /// A REGIONAL BY ROW table's rows whose key columns after the region
+    /// equal one of these tuples, in whichever region: looked up in the
+    /// gateway's region first, then in the others (locality-optimized
+    /// search).
+    AnyRegion(Vec<Vec<Expr>>),
     /// The rows whose first key columns equal `eq` and whose next key
     /// column lies within the bounds (`bool`: inclusive).
     Range {
@@ -30,6 +37,9 @@ pub enum KeyConstraint {
 /// by position) put on `table`'s primary key.
 pub fn derive(table: &TableDescriptor, conjuncts: &[Expr], params: &[SqlType]) -> KeyConstraint {
     let key = &table.primary_index.columns;
+    if let Some(tuples) = any_region(table, conjuncts, params) {
+        return KeyConstraint::AnyRegion(tuples);
+    }
     let mut eq_lists: Vec<Vec<Expr>> = Vec::new();
     for (id, direction) in key {
         let position = table.position_of(*id).expect("key column exists");
@@ -45,25 +55,58 @@ pub fn derive(table: &TableDescriptor, conjuncts: &[Expr], params: &[SqlType]) -
         };
         return range(eq_lists, lower, upper);
     }
-    let points = eq_lists.iter().map(Vec::len).product::<usize>();
-    if points <= MAX_POINTS {
-        let mut tuples: Vec<Vec<Expr>> = vec![Vec::new()];
-        for list in &eq_lists {
-            tuples = tuples
-                .into_iter()
-                .flat_map(|t| {
-                    list.iter().map(move |v| {
-                        let mut t = t.clone();
-                        t.push(v.clone());
-                        t
-                    })
-                })
-                .collect();
-        }
-        KeyConstraint::Points(tuples)
-    } else {
-        range(eq_lists, None, None)
+    match tuples(&eq_lists) {
+        Some(tuples) => KeyConstraint::Points(tuples),
+        None => range(eq_lists, None, None),
     }
+}
+
+/// Every combination of one value from each list, if there are at most
+/// [`MAX_POINTS`].
+fn tuples(eq_lists: &[Vec<Expr>]) -> Option<Vec<Vec<Expr>>> {
+    let points = eq_lists.iter().map(Vec::len).product::<usize>();
+    if points > MAX_POINTS {
+        return None;
+    }
+    let mut tuples: Vec<Vec<Expr>> = vec![Vec::new()];
+    for list in eq_lists {
+        tuples = tuples
+            .into_iter()
+            .flat_map(|t| {
+                list.iter().map(move |v| {
+                    let mut t = t.clone();
+                    t.push(v.clone());
+                    t
+                })
+            })
+            .collect();
+    }
+    Some(tuples)
+}
+
+/// For a REGIONAL BY ROW table whose region the predicates leave open:
+/// the values of the other key columns, if equalities fix them all.
+fn any_region(
+    table: &TableDescriptor,
+    conjuncts: &[Expr],
+    params: &[SqlType],
+) -> Option<Vec<Vec<Expr>>> {
+    let region = table.column_index(table.region_column()?)?;
+    let key = &table.primary_index.columns;
+    let (first, rest) = key.split_first()?;
+    if table.position_of(first.0) != Some(region)
+        || rest.is_empty()
+        || equalities(conjuncts, region, SqlType::Text, params).is_some()
+    {
+        return None;
+    }
+    let mut eq_lists = Vec::new();
+    for (id, _) in rest {
+        let position = table.position_of(*id)?;
+        let ty = table.columns[position].ty;
+        eq_lists.push(equalities(conjuncts, position, ty, params)?);
+    }
+    tuples(&eq_lists)
 }
 
 /// A range over the longest prefix of single-value equalities.

@@ -278,6 +278,14 @@ impl Binder<'_> {
                 },
                 SqlType::Text,
             ),
+            "default_to_database_primary_region" => (
+                Function::DefaultToDatabasePrimaryRegion,
+                {
+                    arity(1..=1)?;
+                    bind_all(SqlType::Text)?
+                },
+                SqlType::Text,
+            ),
             "format_type" => {
                 arity(2..=2)?;
                 (

@@ -1,7 +1,20 @@
 //! Statement text to statements: Meridian's own statements first (the
-//! pre-parser hook, where the multi-region statements sqlparser cannot
-//! parse will go), then sqlparser's PostgreSQL dialect for the rest.
-//! Errors carry PostgreSQL's SQLSTATE 42601 and the position of the fault.
+//! pre-parser: `UPSERT`, `SHOW RANGES` and the multi-region statements of
+//! [`multiregion`], matched on sqlparser's tokens by [`tokens`]), then
+//! sqlparser's PostgreSQL dialect for the rest. Errors carry PostgreSQL's
+//! SQLSTATE 42601 and the position of the fault.
+//!
+//! Owns: splitting a string into statements and parsing each. Does not
+//! own: what a statement means (`crate::exec`).
+
+pub mod multiregion;
+#[cfg(test)]
+mod tests;
+mod tokens;
+
+use meridian_placement::{DataPlacement, SurvivalGoal};
+pub use multiregion::{AlterDatabase, LocalitySpec, ShowRegions, ZoneChange, ZoneTarget};
+use tokens::Tokens;
 
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
@@ -27,10 +40,51 @@ pub enum Statement {
 pub enum MeridianStatement {
     /// `SHOW RANGES FROM TABLE t`: the table's ranges, their replicas and
     /// leaseholders.
-    ShowRangesFromTable { table: String },
+    ShowRangesFromTable {
+        table: String,
+    },
     /// CockroachDB's `UPSERT INTO t ...`: an INSERT whose rows replace
     /// existing ones with the same primary key.
     Upsert(Box<ast::Insert>),
+    /// `CREATE DATABASE` with multi-region clauses.
+    CreateDatabase {
+        name: String,
+        if_not_exists: bool,
+        primary_region: Option<String>,
+        regions: Vec<String>,
+        survival: Option<SurvivalGoal>,
+        placement: Option<DataPlacement>,
+    },
+    /// `ALTER DATABASE d ADD REGION ...` and the other multi-region changes.
+    AlterDatabase {
+        name: String,
+        action: AlterDatabase,
+    },
+    /// `CREATE TABLE ... LOCALITY ...`.
+    CreateTable {
+        create: Box<ast::CreateTable>,
+        locality: LocalitySpec,
+    },
+    /// `ALTER TABLE t SET LOCALITY ...`.
+    AlterTableLocality {
+        table: String,
+        if_exists: bool,
+        locality: LocalitySpec,
+    },
+    /// `ALTER ... CONFIGURE ZONE USING ... | DISCARD`.
+    ConfigureZone {
+        target: ZoneTarget,
+        change: ZoneChange,
+    },
+    ShowRegions(ShowRegions),
+    /// `SHOW SURVIVAL GOAL [FROM DATABASE [d]]`.
+    ShowSurvivalGoal {
+        database: Option<String>,
+    },
+    /// `SHOW ZONE CONFIGURATION FOR ...`.
+    ShowZoneConfiguration {
+        target: ZoneTarget,
+    },
 }
 
 /// Parses `sql` into its statements (empty statements are dropped).
@@ -46,7 +100,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     }
     let mut out = Vec::new();
     for piece in split_statements(sql) {
-        if let Some(ours) = pre_parse(piece.text)? {
+        if let Some(ours) = pre_parse(piece.text, sql, piece.offset)? {
             out.push(Statement::Meridian(ours));
             continue;
         }
@@ -175,15 +229,17 @@ fn is_blank(text: &str) -> bool {
     }
 }
 
-/// Recognizes Meridian's own statements by their leading words.
-fn pre_parse(text: &str) -> Result<Option<MeridianStatement>, SqlError> {
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| w.trim_end_matches(';').to_string())
-        .collect();
-    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
-    let is = |i: usize, word: &str| upper.get(i).is_some_and(|w| w == word);
-    if is(0, "UPSERT") {
+/// Recognizes Meridian's own statements by their leading words; `text`
+/// starts at byte `offset` of the whole string `whole`.
+fn pre_parse(
+    text: &str,
+    whole: &str,
+    offset: usize,
+) -> Result<Option<MeridianStatement>, SqlError> {
+    let Some(mut t) = Tokens::new(text, whole[..offset].chars().count()) else {
+        return Ok(None);
+    };
+    if t.is_word("UPSERT") {
         let start = text.len() - text.trim_start().len();
         let as_insert = format!(
             "{}INSERT{}",
@@ -199,15 +255,13 @@ fn pre_parse(text: &str) -> Result<Option<MeridianStatement>, SqlError> {
             _ => Err(SqlError::syntax("expected UPSERT INTO table ...")),
         };
     }
-    if is(0, "SHOW") && is(1, "RANGES") {
-        if is(2, "FROM") && is(3, "TABLE") && words.len() == 5 {
-            return Ok(Some(MeridianStatement::ShowRangesFromTable {
-                table: words[4].trim_matches('"').to_string(),
-            }));
-        }
-        return Err(SqlError::syntax("expected SHOW RANGES FROM TABLE name"));
+    if t.eat_words(&["SHOW", "RANGES"]) {
+        t.expect_words(&["FROM", "TABLE"])?;
+        let table = t.name("a table name")?;
+        t.expect_end()?;
+        return Ok(Some(MeridianStatement::ShowRangesFromTable { table }));
     }
-    Ok(None)
+    multiregion::parse(&mut t, text, whole, offset)
 }
 
 /// Turns sqlparser's "... at Line: L, Column: C" into a position in the
@@ -242,39 +296,4 @@ fn location(message: &str) -> Option<(usize, usize)> {
     let column = rest.trim().strip_prefix("Column: ")?;
     let column: String = column.chars().take_while(|c| c.is_ascii_digit()).collect();
     Some((line.trim().parse().ok()?, column.parse().ok()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statements_split_outside_quotes_and_comments() {
-        let statements = parse("SELECT ';'; -- a; comment\nSELECT 2;;  ").unwrap();
-        assert_eq!(statements.len(), 2);
-        assert!(parse("  ; -- nothing\n").unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_syntax_error_names_its_position() {
-        let e = parse("SELECT 1;\nSELEC 2").unwrap_err();
-        assert_eq!(e.code, crate::error::code::SYNTAX_ERROR);
-        assert_eq!(e.position, Some(11), "{e:?}");
-        let e = parse("SELECT 'unterminated").unwrap_err();
-        assert_eq!(e.code, crate::error::code::SYNTAX_ERROR);
-    }
-
-    #[test]
-    fn meridian_statements_are_recognized_before_sqlparser() {
-        assert_eq!(
-            parse("show ranges from table accounts").unwrap(),
-            vec![Statement::Meridian(
-                MeridianStatement::ShowRangesFromTable {
-                    table: "accounts".into()
-                }
-            )]
-        );
-        assert!(parse("SHOW RANGES").is_err());
-        assert!(parse_one("SELECT 1; SELECT 2").is_err());
-    }
 }
