@@ -270,3 +270,39 @@ async fn a_lease_preference_brings_the_lease_into_its_region_and_bad_configs_cha
         .is_empty());
     cluster.shutdown().await;
 }
+
+/// Nodes measure their round trips to each other, injected latency
+/// included: each region's figure is at least the matrix's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_measure_the_round_trips_between_regions() {
+    let model = meridian_transport::NetworkModel::demo_3_region();
+    let localities: Vec<Locality> = ["us-east1", "us-west1", "europe-west1"]
+        .iter()
+        .map(|r| Locality::new(*r, format!("{r}-a")))
+        .collect();
+    let cluster = NodeCluster::start_with(&localities, |_, config| {
+        config.network = Some(model.clone());
+    })
+    .await
+    .expect("cluster starts");
+    let east = cluster
+        .nodes()
+        .iter()
+        .find(|n| n.config().locality.region == "us-east1")
+        .expect("a us-east1 node");
+    let deadline = Instant::now() + CONVERGE;
+    let latencies = loop {
+        let latencies = east.latencies();
+        if latencies.regions.len() == 2 {
+            break latencies;
+        }
+        assert!(Instant::now() < deadline, "never measured: {latencies:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(latencies.region, "us-east1");
+    assert!(latencies.regions["us-west1"] >= 66.0, "{latencies:?}");
+    assert!(latencies.regions["europe-west1"] >= 64.0, "{latencies:?}");
+    let rtt = latencies.round_trips();
+    assert!(rtt.get("us-east1", "us-west1").unwrap() >= 66_000);
+    cluster.shutdown().await;
+}

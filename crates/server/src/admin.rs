@@ -4,6 +4,8 @@
 //!   else 503;
 //! - `GET /metrics`: Prometheus text format;
 //! - `GET /_status/nodes`, `GET /_status/ranges`: JSON.
+//! - `GET /_status/latency`: JSON, this node's measured round trip to
+//!   every other node and (median) to every region.
 //! - `GET /_status/conformance`: JSON, the ranges not conforming to their
 //!   zone configs and why (an empty list when all conform).
 //!
@@ -28,6 +30,7 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 
 use crate::error::ServerError;
+use crate::latency::RegionLatencies;
 use crate::status::{ClusterStatus, StatusError};
 
 /// What the endpoint asks of a node; every answer is `None` once the node
@@ -36,6 +39,7 @@ pub trait AdminNode: Send + Sync + 'static {
     fn health(&self) -> Option<Health>;
     fn metrics_text(&self) -> Option<String>;
     fn cluster_status(&self) -> BoxFuture<'_, Option<Result<ClusterStatus, StatusError>>>;
+    fn latencies(&self) -> Option<RegionLatencies>;
 }
 
 /// What `/health` reports.
@@ -67,6 +71,7 @@ pub(crate) async fn serve(node: NodeRef, addr: SocketAddr) -> Result<JoinHandle<
         .route("/_status/nodes", get(nodes))
         .route("/_status/ranges", get(ranges))
         .route("/_status/conformance", get(conformance))
+        .route("/_status/latency", get(latency))
         .with_state(node);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -104,6 +109,14 @@ async fn nodes(State(node): State<NodeRef>) -> Response {
 
 async fn ranges(State(node): State<NodeRef>) -> Response {
     status_json(&node, |status| Json(status.ranges).into_response()).await
+}
+
+/// This node's measured round trips to every node and region.
+async fn latency(State(node): State<NodeRef>) -> Response {
+    match node.latencies() {
+        Some(latencies) => Json(latencies).into_response(),
+        None => stopped(),
+    }
 }
 
 /// The ranges that do not conform to their zone configs, and why.

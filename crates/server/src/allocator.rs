@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 
 use meridian_kvapi::{NodeId, ReplicaDescriptor, ReplicaKind};
 use meridian_placement::allocator::{
-    self as placement, Action, Liveness, NodeInfo, RangeState, ReplicaKind as Kind,
+    self as placement, Action, Liveness, NodeInfo, RangeState, ReplicaKind as Kind, RoundTrips,
 };
 use meridian_placement::EffectiveConfig;
 
@@ -146,15 +146,17 @@ pub fn range_state(replicas: &[ReplicaDescriptor], leaseholder: Option<NodeId>) 
 }
 
 /// The next change to make to a range with `replicas` whose lease is on
-/// `leaseholder` (see the module documentation).
+/// `leaseholder` (see the module documentation), with the leaseholder's
+/// measured round trips to other regions when known.
 pub fn decide(
     replicas: &[ReplicaDescriptor],
     leaseholder: NodeId,
     nodes: &[NodeInfo],
     config: &EffectiveConfig,
+    round_trips: Option<&RoundTrips>,
 ) -> Plan {
     let mut range = range_state(replicas, Some(leaseholder));
-    let first = placement::decide(nodes, &range, config, None);
+    let first = placement::decide(nodes, &range, config, round_trips);
     let lease = first
         .lease
         .map(|(_, node)| node)
@@ -182,7 +184,7 @@ pub fn decide(
             {
                 picks.push(node);
                 placement::apply(&mut range, &next);
-                next = placement::decide(nodes, &range, config, None).action;
+                next = placement::decide(nodes, &range, config, round_trips).action;
             }
             let after = voters_before + picks.len();
             if after < config.num_voters as usize && after.is_multiple_of(2) {

@@ -10,7 +10,8 @@
 //! - [`member`]: what a node has once it belongs to a cluster;
 //! - [`directory`]: the address book of the cluster's nodes;
 //! - [`cluster_view`]: where this node's DistSender finds the first range;
-//! - [`liveness`]: heartbeats and the live / suspect / dead verdicts.
+//! - [`liveness`]: heartbeats and the live / suspect / dead verdicts;
+//! - [`latency`]: measured round trips to every node and region.
 //!
 //! The queues each leaseholder runs ([`queues`] schedules them):
 //! - [`meta_queue`]: meta records follow descriptors;
@@ -58,6 +59,7 @@ pub mod drain;
 pub mod error;
 pub mod ident;
 pub mod join;
+pub mod latency;
 pub mod lease_queue;
 pub mod liveness;
 pub mod local_cluster;

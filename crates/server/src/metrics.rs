@@ -1,6 +1,7 @@
 //! Prometheus metrics, gathered from the node's state at each scrape
 //! (prometheus-client encodes them): replicas and leases, Raft progress,
-//! MVCC sizes, and per-peer transport counters and round trips.
+//! MVCC sizes, per-peer transport counters and round trips, and the
+//! measured round trip to each region.
 //!
 //! Not here: serving them over HTTP (`admin`), the store's own histograms
 //! (kvserver, registered here).
@@ -15,11 +16,18 @@ use meridian_kvapi::NodeId;
 use meridian_kvserver::store::Store;
 use meridian_transport::Transport;
 
+use crate::latency::RegionLatencies;
+
 type Labels = Vec<(String, String)>;
 
 /// Node `me`'s metrics in the OpenMetrics text format, from its store
 /// (`None` before it is a member) and its transport.
-pub fn metrics_text(me: NodeId, store: Option<&Store>, transport: &Transport) -> String {
+pub fn metrics_text(
+    me: NodeId,
+    store: Option<&Store>,
+    transport: &Transport,
+    latencies: &RegionLatencies,
+) -> String {
     let mut registry = Registry::with_prefix("meridian");
     let replicas = Gauge::<i64>::default();
     let leaseholders = Gauge::<i64>::default();
@@ -86,6 +94,16 @@ pub fn metrics_text(me: NodeId, store: Option<&Store>, transport: &Transport) ->
         errors,
     );
     registry.register("rpc_rtt_seconds", "Smoothed round trip to each peer", rtt);
+    let region_rtt = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    for (region, ms) in &latencies.regions {
+        let labels = vec![("region".to_string(), region.clone())];
+        region_rtt.get_or_create(&labels).set(ms / 1e3);
+    }
+    registry.register(
+        "peer_region_rtt_seconds",
+        "Measured round trip to each region (median over its nodes, injected latency included)",
+        region_rtt,
+    );
     let mut out = String::new();
     encode(&mut out, &registry).expect("writing to a String cannot fail");
     out

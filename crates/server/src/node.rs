@@ -290,6 +290,15 @@ impl Node {
     }
 
     /// The cluster's status as this node sees it.
+    /// This node's measured round trips to every other node and region.
+    pub fn latencies(&self) -> crate::latency::RegionLatencies {
+        crate::latency::RegionLatencies::gather(
+            self.node_id(),
+            &self.directory(),
+            &crate::latency::measured(self.transport()),
+        )
+    }
+
     pub async fn cluster_status(&self) -> Result<ClusterStatus, StatusError> {
         let member = self.member().ok_or(StatusError::NotMember)?;
         let inner = &self.inner;
@@ -415,6 +424,10 @@ impl Node {
                 ),
             },
         }));
+        self.spawn(crate::latency::run(
+            Arc::downgrade(&member),
+            inner.directory.clone(),
+        ));
         self.spawn(directory::refresh_loop(
             Arc::downgrade(&member),
             inner.directory.clone(),
@@ -551,6 +564,7 @@ impl AdminNode for WeakNode {
             node.node_id(),
             member.as_ref().map(|m| &m.store),
             node.transport(),
+            &node.latencies(),
         ))
     }
 
@@ -559,6 +573,11 @@ impl AdminNode for WeakNode {
             let node = self.upgrade()?;
             Some(node.cluster_status().await)
         })
+    }
+
+    fn latencies(&self) -> Option<crate::latency::RegionLatencies> {
+        let node = self.upgrade()?;
+        Some(node.latencies())
     }
 }
 

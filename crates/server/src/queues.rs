@@ -40,12 +40,13 @@ use meridian_hlc::HybridClock;
 use meridian_kvapi::NodeId;
 use meridian_kvserver::replica::Replica;
 use meridian_kvserver::store::StoreError;
-use meridian_placement::allocator::NodeInfo;
+use meridian_placement::allocator::{NodeInfo, RoundTrips};
 use meridian_placement::{ZoneConfig, ZoneConfigs};
 use tracing::warn;
 
 use crate::allocator::{self, Verdicts};
 use crate::directory::Directory;
+use crate::latency::{self, RegionLatencies};
 use crate::lease_queue;
 use crate::liveness::{Liveness, LivenessStatus};
 use crate::member::Member;
@@ -76,6 +77,8 @@ pub(crate) struct PassInputs {
     pub configs: ZoneConfigs,
     /// Every node with its verdict and replica count.
     pub nodes: Vec<NodeInfo>,
+    /// This node's measured round trips to the other regions.
+    pub round_trips: RoundTrips,
 }
 
 /// What the queues need of a node.
@@ -181,7 +184,17 @@ async fn pass_inputs(
         .map(|n| (n.node_id, ctx.liveness.status(n.node_id, now)))
         .collect();
     let nodes = allocator::node_infos(&directory, &verdicts, &counts);
-    Ok(Some(PassInputs { configs, nodes }))
+    let round_trips = RegionLatencies::gather(
+        member.ident.node_id,
+        &directory,
+        &latency::measured(member.store.transport()),
+    )
+    .round_trips();
+    Ok(Some(PassInputs {
+        configs,
+        nodes,
+        round_trips,
+    }))
 }
 
 /// One pass over one range this node leads. Without `inputs` (this node's

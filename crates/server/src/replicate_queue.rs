@@ -39,7 +39,13 @@ pub(crate) async fn replicate(
     config: &EffectiveConfig,
 ) -> Result<Plan, ReplicateError> {
     let me = member.ident.node_id;
-    let plan = allocator::decide(&d.replicas, me, &inputs.nodes, config);
+    let plan = allocator::decide(
+        &d.replicas,
+        me,
+        &inputs.nodes,
+        config,
+        Some(&inputs.round_trips),
+    );
     if !plan.problems.is_empty() {
         debug!(range_id = d.range_id, problems = ?plan.problems, "cannot conform now");
     }

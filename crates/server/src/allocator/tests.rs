@@ -65,7 +65,7 @@ fn decide_in(nodes: &[&str], replicas: &str, factor: usize) -> ReplicateAction {
     }
     .effective();
     let infos = node_infos(&nodes, &verdicts, &BTreeMap::new());
-    decide(&replicas, replicas[0].node_id, &infos, &config).action
+    decide(&replicas, replicas[0].node_id, &infos, &config, None).action
 }
 
 use ReplicateAction::*;
