@@ -306,3 +306,76 @@ async fn nodes_measure_the_round_trips_between_regions() {
     assert!(rtt.get("us-east1", "us-west1").unwrap() >= 66_000);
     cluster.shutdown().await;
 }
+
+/// A lease preference survives an outage of its region: the lease leaves
+/// with the region's node and comes back once the node does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_lease_returns_to_its_preferred_region_after_an_outage() {
+    let localities: Vec<Locality> = ["a", "b", "c"]
+        .iter()
+        .map(|r| Locality::new(*r, format!("{r}-1")))
+        .collect();
+    let mut cluster = NodeCluster::start_with(&localities, |_, _| {})
+        .await
+        .expect("cluster starts");
+    let gateway_index = 1;
+    let home_index = 0;
+    let ds = cluster.node(gateway_index).wait_member().await.ds.clone();
+    ds.put(b"r1", b"before").await.unwrap();
+    let root = ZoneConfig::default_config();
+    let clock = cluster.node(gateway_index).clock().clone();
+    zones::set(
+        &ds,
+        &clock,
+        &root,
+        &span("r", "s"),
+        "lease_preferences = '[[+region=a]]'",
+    )
+    .await
+    .unwrap();
+    let home = cluster.node(home_index).node_id();
+    let lease_on = |node: NodeId| {
+        move |status: &ClusterStatus| {
+            let ranges = ranges_of(status, "r", "s")?;
+            (ranges.len() == 1 && ranges[0].leaseholder == Some(node)).then_some(())
+        }
+    };
+    wait_status(
+        cluster.node(gateway_index),
+        "the lease of [r, s) in a",
+        lease_on(home),
+    )
+    .await;
+
+    cluster.stop(home_index).await;
+    ds.put(b"r1", b"during")
+        .await
+        .expect("writable while a is down");
+    wait_status(
+        cluster.node(gateway_index),
+        "the lease of [r, s) out of a",
+        |status| {
+            let ranges = ranges_of(status, "r", "s")?;
+            ranges[0].leaseholder.filter(|&l| l != home).map(|_| ())
+        },
+    )
+    .await;
+
+    cluster.restart(home_index).await.expect("restart");
+    let back = Instant::now();
+    wait_status(
+        cluster.node(gateway_index),
+        "the lease of [r, s) back in a",
+        lease_on(home),
+    )
+    .await;
+    eprintln!(
+        "the lease came back to region a {:?} after the restart",
+        back.elapsed()
+    );
+    assert_eq!(
+        ds.get(b"r1").await.unwrap().as_deref(),
+        Some(&b"during"[..])
+    );
+    cluster.shutdown().await;
+}

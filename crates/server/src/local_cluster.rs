@@ -164,6 +164,38 @@ impl LocalCluster {
         &self.nodes
     }
 
+    /// Stops node `i` at once (no lease handover), as a crash would.
+    pub async fn stop(&self, i: usize) {
+        self.nodes[i].shutdown(Duration::ZERO).await;
+    }
+
+    /// Starts node `i` again on its store and its addresses (after
+    /// [`LocalCluster::stop`]); it rejoins as a restarted process does.
+    pub async fn restart(&mut self, i: usize) -> Result<(), ServerError> {
+        let old = self.nodes.remove(i);
+        let mut config = old.config().clone();
+        config.listen = old.advertise_addr();
+        config.sql_listen = Some(old.sql_addr());
+        old.shutdown(Duration::ZERO).await;
+        drop(old);
+        // The last tasks of the stopped node let go of its RocksDB (and
+        // its lock) a moment after the handle goes.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let node = loop {
+            match Node::start(config.clone()).await {
+                Ok(node) => break node,
+                Err(ServerError::Store { reason, .. })
+                    if reason.contains("lock") && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.nodes.insert(i, node);
+        Ok(())
+    }
+
     /// Every node's SQL address, in start order.
     pub fn sql_addrs(&self) -> Vec<SocketAddr> {
         self.nodes.iter().map(Node::sql_addr).collect()

@@ -87,6 +87,16 @@ impl NodeCluster {
         self.cluster.nodes()
     }
 
+    /// Stops node `i` at once, as a crash would (its store stays).
+    pub async fn stop(&self, i: usize) {
+        self.cluster.stop(i).await;
+    }
+
+    /// Starts node `i` again on its store and addresses.
+    pub async fn restart(&mut self, i: usize) -> Result<()> {
+        self.cluster.restart(i).await.map_err(setup)
+    }
+
     /// The PostgreSQL address of node `i`.
     pub fn sql_addr(&self, i: usize) -> SocketAddr {
         self.cluster.node(i).sql_addr()
