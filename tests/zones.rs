@@ -178,6 +178,21 @@ async fn a_span_config_places_replicas_and_lease_in_its_region_and_keeps_them_th
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // The metrics say so too: under-replicated at the leaseholder, and
+    // never a replica outside its constraints anywhere.
+    let metric = |text: &str, name: &str| -> i64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("meridian_{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in the metrics"))
+    };
+    let mut under = 0;
+    for node in cluster.nodes().iter().filter(|n| n.node_id() != victim) {
+        let text = node.metrics_text();
+        assert_eq!(metric(&text, "replicas_outside_constraints"), 0);
+        under += metric(&text, "ranges_underreplicated");
+    }
+    assert!(under >= 1, "the range with a dead voter is not reported");
     sampling.store(false, Ordering::Relaxed);
     sampler.await.unwrap();
     assert!(

@@ -18,6 +18,7 @@
 //! - [`replicate_queue`]: replicas where the range's zone config wants
 //!   them, carrying out what [`allocator`] decides;
 //! - [`lease_queue`]: leases to their preferred voters;
+//! - [`conformance`]: how the led ranges stand against their configs;
 //! - [`split_queue`]: splits, by size and by hand;
 //! - [`mvcc_gc_queue`]: versions older than the GC ttl;
 //! - [`replica_gc_queue`]: replicas a range no longer has.
@@ -54,6 +55,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod cluster_view;
 pub mod config;
+pub mod conformance;
 pub mod directory;
 pub mod drain;
 pub mod error;

@@ -1,7 +1,8 @@
 //! Prometheus metrics, gathered from the node's state at each scrape
 //! (prometheus-client encodes them): replicas and leases, Raft progress,
 //! MVCC sizes, per-peer transport counters and round trips, and the
-//! measured round trip to each region.
+//! measured round trip to each region, and the conformance of the ranges
+//! this node leads to their zone configs.
 //!
 //! Not here: serving them over HTTP (`admin`), the store's own histograms
 //! (kvserver, registered here).
@@ -16,6 +17,7 @@ use meridian_kvapi::NodeId;
 use meridian_kvserver::store::Store;
 use meridian_transport::Transport;
 
+use crate::conformance::Totals;
 use crate::latency::RegionLatencies;
 
 type Labels = Vec<(String, String)>;
@@ -27,6 +29,7 @@ pub fn metrics_text(
     store: Option<&Store>,
     transport: &Transport,
     latencies: &RegionLatencies,
+    conformance: Totals,
 ) -> String {
     let mut registry = Registry::with_prefix("meridian");
     let replicas = Gauge::<i64>::default();
@@ -104,6 +107,37 @@ pub fn metrics_text(
         "Measured round trip to each region (median over its nodes, injected latency included)",
         region_rtt,
     );
+    for (name, help, value) in [
+        (
+            "ranges_underreplicated",
+            "Ranges this node leads with fewer live voters or non-voters than their zone config wants",
+            conformance.under_replicated,
+        ),
+        (
+            "ranges_overreplicated",
+            "Ranges this node leads with more voters or non-voters than their zone config wants",
+            conformance.over_replicated,
+        ),
+        (
+            "ranges_unavailable",
+            "Ranges this node leads whose live voters are short of a quorum",
+            conformance.unavailable,
+        ),
+        (
+            "ranges_nonconforming",
+            "Ranges this node leads that do not conform to their zone config",
+            conformance.nonconforming,
+        ),
+        (
+            "replicas_outside_constraints",
+            "Replicas of ranges this node leads on nodes their constraints exclude (must stay 0)",
+            conformance.replicas_outside_constraints,
+        ),
+    ] {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(value as i64);
+        registry.register(name, help, gauge);
+    }
     let mut out = String::new();
     encode(&mut out, &registry).expect("writing to a String cannot fail");
     out

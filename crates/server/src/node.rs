@@ -84,6 +84,8 @@ pub(crate) struct NodeInner {
     pub directory: Arc<Directory>,
     pub first_range: Arc<RememberedFirstRange>,
     pub liveness: Arc<Liveness>,
+    /// How the ranges this node leads stand against their zone configs.
+    pub conformance: Arc<crate::conformance::Conformance>,
     /// The bound address of the PostgreSQL listener.
     pub sql_addr: SocketAddr,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -175,6 +177,7 @@ impl Node {
         let node = Node {
             inner: Arc::new(NodeInner {
                 liveness: Arc::new(Liveness::new(config.time_until_dead)),
+                conformance: Arc::default(),
                 directory: Arc::new(Directory::load(store_dir, transport.clone())),
                 config,
                 engine,
@@ -290,6 +293,18 @@ impl Node {
     }
 
     /// The cluster's status as this node sees it.
+    /// This node's metrics in the OpenMetrics text format (`GET /metrics`).
+    pub fn metrics_text(&self) -> String {
+        let member = self.member();
+        crate::metrics::metrics_text(
+            self.node_id(),
+            member.as_ref().map(|m| &m.store),
+            self.transport(),
+            &self.latencies(),
+            self.inner.conformance.totals(),
+        )
+    }
+
     /// This node's measured round trips to every other node and region.
     pub fn latencies(&self) -> crate::latency::RegionLatencies {
         crate::latency::RegionLatencies::gather(
@@ -415,6 +430,7 @@ impl Node {
             liveness: inner.liveness.clone(),
             directory: inner.directory.clone(),
             clock: inner.clock.clone(),
+            conformance: inner.conformance.clone(),
             settings: QueueSettings {
                 interval: config.queue_interval,
                 root_config: crate::zones::root_config(
@@ -558,14 +574,7 @@ impl AdminNode for WeakNode {
     }
 
     fn metrics_text(&self) -> Option<String> {
-        let node = self.upgrade()?;
-        let member = node.member();
-        Some(crate::metrics::metrics_text(
-            node.node_id(),
-            member.as_ref().map(|m| &m.store),
-            node.transport(),
-            &node.latencies(),
-        ))
+        Some(self.upgrade()?.metrics_text())
     }
 
     fn cluster_status(&self) -> BoxFuture<'_, Option<Result<ClusterStatus, StatusError>>> {

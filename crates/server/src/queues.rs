@@ -45,6 +45,7 @@ use meridian_placement::{ZoneConfig, ZoneConfigs};
 use tracing::warn;
 
 use crate::allocator::{self, Verdicts};
+use crate::conformance::{Conformance, RangeReport};
 use crate::directory::Directory;
 use crate::latency::{self, RegionLatencies};
 use crate::lease_queue;
@@ -87,6 +88,7 @@ pub(crate) struct QueueContext {
     pub liveness: Arc<Liveness>,
     pub directory: Arc<Directory>,
     pub clock: Arc<HybridClock>,
+    pub conformance: Arc<Conformance>,
     pub settings: QueueSettings,
 }
 
@@ -141,9 +143,18 @@ pub(crate) async fn run(ctx: QueueContext) {
                 None
             }
         };
+        let mut reports = BTreeMap::new();
         for replica in member.store.replicas() {
             if replica.leader() != Some(me) {
                 continue;
+            }
+            if let Some(inputs) = &inputs {
+                let d = replica.descriptor();
+                let config = inputs.configs.effective(&d.start_key);
+                reports.insert(
+                    d.range_id,
+                    RangeReport::of(&d.replicas, &inputs.nodes, &config),
+                );
             }
             // One stuck range (a learner that never catches up, a
             // membership change that cannot commit) must not stall
@@ -154,6 +165,9 @@ pub(crate) async fn run(ctx: QueueContext) {
                 Ok(Err(e)) => warn!(range_id = replica.range_id(), "range queue: {e}"),
                 Err(_) => warn!(range_id = replica.range_id(), "range queue: timed out"),
             }
+        }
+        if inputs.is_some() {
+            ctx.conformance.replace(reports);
         }
         drop(member);
         tokio::time::sleep(ctx.settings.interval).await;
