@@ -8,7 +8,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-20}
 W=${2:-/tmp/meridian-bench-kv}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/meridian/target}"
-(cd "$here" && cargo build --release -p meridian-cli >&2)
+# --workspace: the same features as every other build, so RocksDB is built once per profile.
+(cd "$here" && cargo build --release --workspace --bins >&2)
 M="$CARGO_TARGET_DIR/release/meridian"
 rm -rf "$W" && mkdir -p "$W"
 "$M" cert create-ca --certs-dir "$W/certs" >/dev/null

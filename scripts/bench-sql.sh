@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SQL and transactions on a 3-process cluster beside PostgreSQL 15, in one run:
+#   1. pgbench's minimal-SQL workloads (../shared/peers/pgbench/peer-pg.sh) against node 1's SQL port;
+#   2. bank transfers at SERIALIZABLE over pgwire (peer-pg-bank.sh) at 1, 16 and 64 clients;
+#   3. `meridian bench bank` (the same transfers through the KV transaction coordinator) at 1, 16, 64;
+#   4. the same pgbench and bank scripts against a throwaway PostgreSQL 15.
+# Usage: scripts/bench-sql.sh [SECONDS] [WORKDIR]. MERIDIAN_BIN=path skips the build.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+secs=${1:-15}
+W=${2:-/tmp/meridian-bench-sql}
+peers="$here/../shared/peers/pgbench"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/meridian/target}"
+if [ -z "${MERIDIAN_BIN:-}" ]; then
+  # --workspace: the same features as every other build, so RocksDB is built once per profile.
+  (cd "$here" && cargo build --release --workspace --bins >&2)
+  MERIDIAN_BIN="$CARGO_TARGET_DIR/release/meridian"
+fi
+M=$MERIDIAN_BIN
+rm -rf "$W" && mkdir -p "$W"
+"$M" cert create-ca --certs-dir "$W/certs" >/dev/null
+"$M" cert create-node --certs-dir "$W/certs" 127.0.0.1 localhost >/dev/null
+pids=()
+for i in 1 2 3; do
+  MERIDIAN_LOG=warn "$M" start --store "$W/n$i" --listen 127.0.0.1:2647$i \
+    --join 127.0.0.1:26471,127.0.0.1:26472 --certs-dir "$W/certs" \
+    --locality region=local,zone=z$i >"$W/n$i.log" 2>&1 &
+  pids+=($!)
+done
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
+sleep 1
+"$M" init --host 127.0.0.1:26471 --certs-dir "$W/certs"
+H="--host 127.0.0.1:26471 --certs-dir $W/certs"
+for _ in $(seq 1 120); do
+  if "$M" debug ranges $H --json 2>/dev/null | python3 -c '
+import json,sys; r=json.load(sys.stdin); sys.exit(0 if r and all(len(x["voters"])==3 and x["leaseholder"] for x in r) else 1)'; then break; fi
+  sleep 1
+done
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; $(date -u +%F)"
+export PGHOST=127.0.0.1 PGPORT=26471 PGUSER=root
+psql -X -q -d defaultdb -c "CREATE DATABASE bench" -c "CREATE DATABASE bank"
+echo "== Meridian (3 processes, 3 replicas, fsync on): pgbench minimal-SQL workloads, scale 1"
+PEER_PG_DIR="$W/pg-meridian" bash "$peers/peer-pg.sh" 127.0.0.1:26471 1 root bench
+echo "== Meridian: bank transfers over pgwire, 1000 accounts, ${secs}s per concurrency"
+PEER_PG_DIR="$W/pg-meridian-bank" bash "$peers/peer-pg-bank.sh" 127.0.0.1:26471 1000 "$secs" root bank || true
+echo "== Meridian: meridian bench bank (KV transactions), 1000 accounts"
+for c in 1 16 64; do
+  "$M" bench bank $H --accounts 1000 --concurrency "$c" --duration "$secs" --json 2>/dev/null | python3 -c '
+import json,sys; s=json.load(sys.stdin)
+print("bank-kv c%-3s %s" % (sys.argv[1], {k: s[k] for k in s if k in ("txn_per_sec","p50_ms","p99_ms","max_ms","retries","failed","total","expected_total")}))' "$c"
+done
+kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true
+unset PGHOST PGPORT PGUSER
+echo "== PostgreSQL 15 (one process, fsync on): the same scripts"
+PEER_PG_DIR="$W/pg" bash "$peers/peer-pg.sh" postgres 1
+PEER_PG_DIR="$W/pg-bank" bash "$peers/peer-pg-bank.sh" postgres 1000 "$secs" || true
