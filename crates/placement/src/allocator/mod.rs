@@ -31,6 +31,9 @@
 //! 6. **Conforming but crowded**: a voter moves where it has strictly
 //!    fewer voters beside it, by region then zone (CockroachDB's
 //!    diversity rebalancing, for voters only).
+//! 7. **Conforming and spread but unbalanced**: a replica other than the
+//!    leaseholder's moves from a node with at least 3 more replicas than
+//!    another node where it would be exactly as diverse.
 //!
 //! Invariants the property tests check (`allocator/tests.rs`): no action
 //! puts a replica of a kind on a node that is not live or breaks a

@@ -2,7 +2,8 @@
 //! cluster ([`View`]), the one action that moves it nearest to its config
 //! (too few voters, too many voters, too few non-voters, too many
 //! non-voters, a per-count constraint short, then voters spread across
-//! regions and zones), or none. The public entry point and the types are
+//! regions and zones, then replica counts balanced across equally good
+//! nodes), or none. The public entry point and the types are
 //! in [`super`]; how nodes are ranked is in [`super::score`].
 
 use meridian_topology::NodeId;
@@ -10,7 +11,7 @@ use meridian_topology::NodeId;
 use crate::constraint::Conjunction;
 
 use super::score::View;
-use super::{Action, ReplicaKind};
+use super::{Action, NodeInfo, ReplicaKind};
 
 /// An action and why, or nothing to do.
 pub(super) type Choice = Option<(Action, String)>;
@@ -335,6 +336,60 @@ pub(super) fn choose(view: &View<'_>, problems: &mut Vec<String>) -> Choice {
     if problems.is_empty() {
         if let Some(change) = spread_voters(view) {
             return Some(change);
+        }
+        if let Some(change) = balance_counts(view) {
+            return Some(change);
+        }
+    }
+    None
+}
+
+/// Nodes whose replica counts differ by less than this are left alone, so
+/// that counts a pass reads a moment out of date do not make replicas
+/// bounce between two nodes.
+const BALANCE_GAP: u32 = 3;
+
+/// Rule 7: conforming and spread, a replica (not the leaseholder's; no
+/// conjunction needing it) on a node with many more replicas moves to a
+/// node with fewer where it is exactly as diverse (same crowding of its
+/// region and zone after the move) and still allowed. Each move narrows
+/// the gap between two nodes by two, so repeated moves stop; placing new
+/// replicas already prefers the emptiest node (`add_key`), so this only
+/// matters once nodes join a cluster that has data.
+fn balance_counts(view: &View<'_>) -> Choice {
+    for kind in [ReplicaKind::Voter, ReplicaKind::NonVoter] {
+        let mut sources: Vec<&NodeInfo> = view
+            .of_kind(kind)
+            .iter()
+            .filter(|&&id| Some(id) != view.range.leaseholder)
+            .filter(|&&id| view.good(kind, id) && !view.needed(kind, id, false))
+            .filter_map(|id| view.nodes.get(id).copied())
+            .collect();
+        sources.sort_by_key(|n| std::cmp::Reverse((n.replicas, n.id)));
+        for from in sources {
+            let here = view.crowding(kind, &from.locality, None);
+            let to = view
+                .candidates(kind, None)
+                .into_iter()
+                .filter(|n| n.replicas + BALANCE_GAP <= from.replicas)
+                .filter(|n| {
+                    let (region, zone) = view.crowding(kind, &n.locality, Some(from.id));
+                    (region + 1, zone + 1) == here
+                })
+                .min_by_key(|n| (n.replicas, n.id));
+            if let Some(to) = to {
+                return Some((
+                    Action::Move {
+                        kind,
+                        from: from.id,
+                        to: to.id,
+                    },
+                    format!(
+                        "balance replica counts ({} on node {}, {} on node {})",
+                        from.replicas, from.id, to.replicas, to.id
+                    ),
+                ));
+            }
         }
     }
     None

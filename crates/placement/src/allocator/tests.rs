@@ -67,6 +67,70 @@ fn prefers_region_diversity_then_zone_then_load() {
 }
 
 #[test]
+fn a_conforming_range_moves_off_a_crowded_node_to_an_equally_diverse_emptier_one() {
+    let loaded = |id, zone, replicas| NodeInfo {
+        replicas,
+        ..node(id, "a", zone)
+    };
+    let config = ZoneConfig::default_config().effective();
+    let range = RangeState {
+        voters: vec![1, 2, 3],
+        leaseholder: Some(1),
+        ..Default::default()
+    };
+    // Node 4 shares node 3's zone and holds far fewer replicas.
+    let nodes = vec![
+        loaded(1, "a1", 50),
+        loaded(2, "a2", 50),
+        loaded(3, "a3", 50),
+        loaded(4, "a3", 10),
+    ];
+    let d = decide(&nodes, &range, &config, None);
+    assert_eq!(
+        d.action,
+        Action::Move {
+            kind: ReplicaKind::Voter,
+            from: 3,
+            to: 4
+        },
+        "{}",
+        d.reason
+    );
+    // Within the gap, or where the move would crowd a zone, or off the
+    // leaseholder: nothing.
+    let close = vec![
+        loaded(1, "a1", 50),
+        loaded(2, "a2", 50),
+        loaded(3, "a3", 50),
+        loaded(4, "a3", 48),
+    ];
+    assert_eq!(
+        decide(&close, &range, &config, None).action,
+        Action::Nothing
+    );
+    let other_zone = vec![
+        loaded(1, "a1", 50),
+        loaded(2, "a2", 50),
+        loaded(3, "a3", 50),
+        loaded(4, "a1", 0),
+    ];
+    assert_eq!(
+        decide(&other_zone, &range, &config, None).action,
+        Action::Nothing
+    );
+    let only_leaseholder_heavy = vec![
+        loaded(1, "a1", 50),
+        loaded(2, "a2", 5),
+        loaded(3, "a3", 5),
+        loaded(4, "a1", 0),
+    ];
+    assert_eq!(
+        decide(&only_leaseholder_heavy, &range, &config, None).action,
+        Action::Nothing
+    );
+}
+
+#[test]
 fn never_places_outside_constraints_even_when_short() {
     let mut nodes = vec![
         node(1, "eu", "1"),
