@@ -48,6 +48,12 @@ pub fn serve(listener: TcpListener, node: Arc<dyn SqlNode>) -> JoinHandle<()> {
                         if matches!(shared.node.sql_engine(), EngineState::Stopped) {
                             break;
                         }
+                        // As PostgreSQL does: the extended protocol answers
+                        // each message with a small write, which Nagle's
+                        // algorithm would hold back for the client's ACK.
+                        if let Err(e) = stream.set_nodelay(true) {
+                            debug!(%peer, "TCP_NODELAY: {e}");
+                        }
                         let handlers = Handlers::new(shared.clone());
                         connections.spawn(async move {
                             if let Err(e) = pgwire::tokio::process_socket(stream, None, handlers).await {
