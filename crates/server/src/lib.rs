@@ -10,6 +10,7 @@
 //! - [`member`]: what a node has once it belongs to a cluster;
 //! - [`directory`]: the address book of the cluster's nodes;
 //! - [`cluster_view`]: where this node's DistSender finds the first range;
+//! - `local_transport`: its batches for its own replicas skip QUIC;
 //! - [`liveness`]: heartbeats and the live / suspect / dead verdicts;
 //! - [`latency`]: measured round trips to every node and region.
 //!
@@ -65,6 +66,7 @@ pub mod latency;
 pub mod lease_queue;
 pub mod liveness;
 pub mod local_cluster;
+mod local_transport;
 pub mod member;
 pub mod meta_queue;
 pub mod metrics;

@@ -382,7 +382,16 @@ impl Node {
                 transport: inner.transport.clone(),
                 remembered: inner.first_range.clone(),
             });
-            let ds = DistSender::new(inner.transport.clone(), view, DistSenderConfig::default());
+            let local_first = crate::local_transport::LocalFirst {
+                me: ident.node_id,
+                store: store.clone(),
+                transport: inner.transport.clone(),
+            };
+            let ds = DistSender::with_transport(
+                Arc::new(local_first),
+                view,
+                DistSenderConfig::default(),
+            );
             let locality = &inner.config.locality;
             let sql = SqlEngine::new(
                 ds.clone(),
