@@ -1,25 +1,32 @@
 //! Transactions: a coordinator on the gateway that runs a serializable
 //! transaction over the DistSender, and a loop that retries it.
 //!
-//! A [`Txn`] reads at one timestamp (the gateway's clock when it began)
-//! and writes intents at the same one; its record lives at the first key it
-//! writes (the anchor). On commit the record becomes COMMITTED and the
-//! intents are resolved in the background; the answer does not wait for
-//! them. Conflicts: a read or write that meets another transaction's intent
-//! pushes that transaction ([`conflict`]) and goes again; a write refused
-//! as too old (a newer version, or a read of its key at a later timestamp)
-//! and a read that meets a value within its uncertainty interval move the
-//! transaction up, after checking that everything it read is unchanged at
-//! the new timestamp ([`refresh`]); if something changed, it restarts.
+//! This file owns the [`Txn`] handle and its state, its reads and writes,
+//! and the loop every batch goes through ([`Txn::send_batch`]): past
+//! other transactions' intents (a read or write that meets one pushes
+//! that transaction, [`conflict`], and goes again), and up the clock when
+//! a write is refused as too old (a newer version, or a read of its key at
+//! a later timestamp) or a read meets a value within its uncertainty
+//! interval: the transaction moves up after checking that everything it
+//! read is unchanged at the new timestamp ([`refresh`]), or restarts.
 //! [`run_txn`] runs a transaction body until it commits, restarting with a
 //! backoff and a rising priority.
 //!
-//! One file per concern: [`heartbeat`] keeps the record alive,
-//! [`conflict`] gets past other transactions' intents, [`refresh`] keeps
-//! the reads a move up must check, [`error`] says what is retried. Not yet
-//! (issue 10): write pipelining, one-phase and parallel commits,
-//! savepoints, delete-range inside a transaction, closed timestamps.
+//! A [`Txn`] reads at one timestamp (the gateway's clock when it began)
+//! and writes intents at the same one; its record lives at the first key it
+//! writes (the anchor). How it ends is the committer's ([`commit`]): a
+//! one-phase commit when its last writes and its commit fit in one batch
+//! on one range ([`Txn::write_batch_and_commit`]), else the record becomes
+//! COMMITTED and the intents are resolved in the background.
+//!
+//! One file per concern: [`commit`] ends the transaction, [`heartbeat`]
+//! keeps the record alive, [`conflict`] gets past other transactions'
+//! intents, [`refresh`] keeps the reads a move up must check, [`error`]
+//! says what is retried. Not here, not yet (issue 10): write pipelining,
+//! parallel commits, savepoints, delete-range inside a transaction, closed
+//! timestamps.
 
+pub mod commit;
 pub mod conflict;
 pub mod error;
 pub mod heartbeat;
@@ -31,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_hlc::{HybridClock, Timestamp};
-use meridian_kvapi::{KvError, PushKind, Request, Response, TxnMeta, TxnStatus};
+use meridian_kvapi::{KvError, PushKind, Request, Response, TxnMeta};
 use parking_lot::Mutex;
 
 pub use error::TxnError;
@@ -167,19 +174,10 @@ impl Txn {
     /// Sends point writes (puts, conditional puts, deletes) as one batch;
     /// responses in order. A conditional put counts as a read too.
     pub async fn write_batch(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
+        check_point_writes(&requests)?;
         let Some(first) = requests.first() else {
             return Ok(Vec::new());
         };
-        if requests.iter().any(|r| {
-            !matches!(
-                r,
-                Request::Put { .. } | Request::ConditionalPut { .. } | Request::Delete { .. }
-            )
-        }) {
-            return Err(TxnError::Client(ClientError::InvalidRequest(
-                "a write batch holds only puts, conditional puts and deletes".into(),
-            )));
-        }
         self.anchor_at(first.span().0);
         {
             // Recorded before sending: a batch that fails on one range may
@@ -364,125 +362,22 @@ impl Txn {
             txn: Some(state.meta.clone()),
         }
     }
-
-    /// Commits: the record becomes COMMITTED, then the intents are
-    /// resolved in the background. A transaction that wrote nothing has
-    /// nothing to commit.
-    pub async fn commit(&self) -> Result<(), TxnError> {
-        self.end(true).await
-    }
-
-    /// Aborts: the record becomes ABORTED and the intents are removed in
-    /// the background.
-    pub async fn rollback(&self) -> Result<(), TxnError> {
-        self.end(false).await
-    }
-
-    async fn end(&self, commit: bool) -> Result<(), TxnError> {
-        let (meta, written, aborted) = {
-            let mut state = self.inner.state.lock();
-            if state.ended {
-                return Ok(());
-            }
-            state.ended = true;
-            let aborted = state.heartbeat.take().is_some_and(|h| {
-                h.stop();
-                h.aborted()
-            });
-            (state.meta.clone(), state.written.clone(), aborted)
-        };
-        if written.is_empty() {
-            return Ok(());
-        }
-        if commit && aborted {
-            self.resolve_in_background(meta, written, TxnStatus::Aborted);
-            return Err(TxnError::Aborted(
-                "a heartbeat found the record aborted".into(),
-            ));
-        }
-        match self.send_end(&meta, &written, commit).await {
-            Ok(_) => {
-                let status = if commit {
-                    TxnStatus::Committed
-                } else {
-                    TxnStatus::Aborted
-                };
-                self.resolve_in_background(meta, written, status);
-                Ok(())
-            }
-            Err(e) => {
-                let error = TxnError::from(e);
-                if !matches!(error, TxnError::Ambiguous(_)) {
-                    // Not committed: take the intents away (an abort of an
-                    // already-aborted record is answered as it is).
-                    let txn = self.clone();
-                    tokio::spawn(async move {
-                        let _ = txn.abort_record_and_resolve(meta, written).await;
-                    });
-                }
-                Err(error)
-            }
-        }
-    }
-
-    async fn abort_record_and_resolve(
-        &self,
-        meta: TxnMeta,
-        written: BTreeSet<Vec<u8>>,
-    ) -> Result<(), ClientError> {
-        self.send_end(&meta, &written, false).await?;
-        resolve_all(&self.inner.ds, &meta, &written, TxnStatus::Aborted).await
-    }
-
-    /// Ends the record of `meta` (which wrote `written`) as committed or
-    /// aborted.
-    async fn send_end(
-        &self,
-        meta: &TxnMeta,
-        written: &BTreeSet<Vec<u8>>,
-        commit: bool,
-    ) -> Result<Vec<Response>, ClientError> {
-        let end = Request::EndTxn {
-            key: meta.anchor_key.clone(),
-            commit,
-            lock_spans: written.iter().map(|k| point_span(k)).collect(),
-        };
-        let header = BatchHeader {
-            timestamp: Some(meta.write_timestamp),
-            txn: Some(meta.clone()),
-        };
-        self.inner.ds.send_with(&header, vec![end]).await
-    }
-
-    fn resolve_in_background(&self, meta: TxnMeta, written: BTreeSet<Vec<u8>>, status: TxnStatus) {
-        let ds = self.inner.ds.clone();
-        tokio::spawn(async move {
-            let _ = resolve_all(&ds, &meta, &written, status).await;
-        });
-    }
 }
 
-async fn resolve_all(
-    ds: &DistSender,
-    meta: &TxnMeta,
-    written: &BTreeSet<Vec<u8>>,
-    status: TxnStatus,
-) -> Result<(), ClientError> {
-    let requests = written
-        .iter()
-        .map(|key| Request::ResolveIntent {
-            key: key.clone(),
-            txn: Box::new(meta.clone()),
-            status,
-        })
-        .collect();
-    ds.send(requests).await.map(|_| ())
-}
-
-fn point_span(key: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let mut end = key.to_vec();
-    end.push(0);
-    (key.to_vec(), end)
+/// Refuses a write batch holding anything but puts, conditional puts and
+/// deletes.
+fn check_point_writes(requests: &[Request]) -> Result<(), TxnError> {
+    if requests.iter().any(|r| {
+        !matches!(
+            r,
+            Request::Put { .. } | Request::ConditionalPut { .. } | Request::Delete { .. }
+        )
+    }) {
+        return Err(TxnError::Client(ClientError::InvalidRequest(
+            "a write batch holds only puts, conditional puts and deletes".into(),
+        )));
+    }
+    Ok(())
 }
 
 fn unexpected(response: Response) -> TxnError {
