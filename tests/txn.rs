@@ -441,3 +441,58 @@ async fn one_phase_commits_under_contention_lose_nothing() {
     }
     cluster.shutdown().await;
 }
+
+/// SQL's implicit transactions commit an INSERT, UPDATE or DELETE on one
+/// range in one phase: one Raft command per statement, no record left;
+/// inside an explicit block the statement's writes wait for COMMIT (a
+/// ROLLBACK leaves nothing); a unique violation commits nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sql_implicit_writes_on_one_range_commit_in_one_phase() {
+    let cluster = TestCluster::start_with_one_range(3).await.unwrap();
+    let engine = cluster.sql_engine(1).unwrap();
+    let mut session = engine.session("root", "defaultdb");
+    let mut run = async |sql: &str| {
+        session
+            .execute_simple(sql)
+            .await
+            .pop()
+            .expect("one statement, one result")
+    };
+    run("CREATE TABLE t (k INT PRIMARY KEY, v INT NOT NULL UNIQUE)")
+        .await
+        .unwrap();
+    run("INSERT INTO t VALUES (0, 0)").await.unwrap();
+    for statement in [
+        "INSERT INTO t VALUES (1, 10), (2, 20)",
+        "UPDATE t SET v = v + 1 WHERE k = 1",
+        "DELETE FROM t WHERE k = 2",
+    ] {
+        let before = proposals(&cluster);
+        run(statement).await.unwrap();
+        assert_eq!(proposals(&cluster) - before, 1, "{statement}");
+    }
+    let error = run("INSERT INTO t VALUES (3, 11)").await.unwrap_err();
+    assert_eq!(error.code, "23505", "{error:?}");
+    run("BEGIN").await.unwrap();
+    run("INSERT INTO t VALUES (4, 40)").await.unwrap();
+    run("ROLLBACK").await.unwrap();
+    let rows = match run("SELECT k, v FROM t ORDER BY k").await.unwrap() {
+        meridian_sql::ExecResult::Rows { rows, .. } => rows,
+        other => panic!("not rows: {other:?}"),
+    };
+    use meridian_sql::Datum::Int;
+    assert_eq!(rows, vec![vec![Int(0), Int(0)], vec![Int(1), Int(11)]]);
+    for id in cluster.node_ids() {
+        let engine = cluster.store(id).unwrap().engine();
+        let committed: Vec<_> = engine
+            .txn_records_in(b"", b"\xff\xff")
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.status == meridian_kvapi::TxnStatus::Committed)
+            .collect();
+        // The DDL's transaction wrote intents and a record: the statements
+        // after it none.
+        assert!(committed.len() <= 1, "{committed:?}");
+    }
+    cluster.shutdown().await;
+}
