@@ -496,3 +496,37 @@ async fn sql_implicit_writes_on_one_range_commit_in_one_phase() {
     }
     cluster.shutdown().await;
 }
+
+/// A write the leaseholder moves above a later read of its key lays its
+/// intent there only if nothing was written on the key since the
+/// transaction's timestamp: here a value committed in between (and read
+/// after) must still fail the writer's refresh, or the writer would
+/// commit an update computed from the value it read before (a lost
+/// update; its refresh leaves out keys it holds intents on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_moved_above_a_read_still_catches_a_write_in_between() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let slow = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(slow.get(b"e").await.unwrap(), None);
+    let fast = Txn::begin(ds.clone(), clock.clone(), 1);
+    fast.put(b"e", b"fast").await.unwrap();
+    fast.commit().await.unwrap();
+    let reader = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(
+        reader.get(b"e").await.unwrap().as_deref(),
+        Some(&b"fast"[..])
+    );
+    reader.commit().await.unwrap();
+    match slow.put(b"e", b"slow").await {
+        Err(TxnError::Restart { .. }) => {}
+        other => panic!("the read of e changed: the refresh must fail, got {other:?}"),
+    }
+    slow.rollback().await.unwrap();
+    let e = run_txn(&ds, &clock, |txn| async move { txn.get(b"e").await })
+        .await
+        .unwrap();
+    assert_eq!(e.as_deref(), Some(&b"fast"[..]));
+    cluster.shutdown().await;
+}

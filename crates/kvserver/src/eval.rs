@@ -162,6 +162,43 @@ pub fn evaluate(
     })
 }
 
+/// For a transaction's batch whose writes the leaseholder moves from
+/// `requested` (its timestamp) above a read it served: refuses it with
+/// `WriteTooOld` if one of its keys has a version at or above `requested`,
+/// as it would be refused there. Otherwise nothing was written on those
+/// keys since, so the transaction's reads of them still hold at the moved
+/// timestamp (its intents keep them so until it ends), and only its other
+/// reads need a refresh. Other conflicts are left to the evaluation.
+pub fn check_moved_writes(
+    engine: &Engine,
+    requests: &[Request],
+    requested: Timestamp,
+    txn: &TxnMeta,
+) -> Result<(), KvError> {
+    let mut batch = engine.batch();
+    let mut stats = MvccStats::default();
+    for request in requests {
+        let checked = match request {
+            Request::Put { key, .. }
+            | Request::ConditionalPut { key, .. }
+            | Request::Delete { key } => {
+                mvcc_put(&mut batch, key, requested, Some(txn), None, &mut stats)
+            }
+            Request::DeleteRange { start, end } => {
+                mvcc_delete_range(&mut batch, start, end, requested, Some(txn), &mut stats)
+                    .map(|_| ())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = checked.map_err(kv_error) {
+            if matches!(e, KvError::WriteTooOld { .. }) {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A write of a one-phase commit that met its own transaction's intent:
 /// the transaction wrote before, so this batch is not all of it.
 fn one_phase_error(
