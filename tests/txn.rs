@@ -1,13 +1,18 @@
 //! Transactions through the coordinator (`kvclient::txn`) on a real
 //! 3-node cluster with two ranges: atomic commits across ranges, no lost
-//! update under contention, and transfers that keep the total.
+//! update under contention, transfers that keep the total, and one-phase
+//! commits (a one-range transaction as one Raft command, leaving no
+//! intent and no record, never under a read served before it).
 
 mod common;
 
 use std::sync::Arc;
 
 use common::two_ranges;
+use meridian_hlc::Timestamp;
+use meridian_kvapi::{Request, Response, TxnMeta, TxnRecord};
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
+use meridian_testkit::{BatchHeader, DistSender, TestCluster};
 
 fn number(value: Option<Vec<u8>>) -> i64 {
     value.map_or(0, |v| String::from_utf8(v).unwrap().parse().unwrap())
@@ -188,5 +193,340 @@ async fn a_refresh_catches_a_write_to_a_key_the_transaction_read_and_now_writes(
         other => panic!("the read of d changed: the refresh must fail, got {other:?}"),
     }
     slow.rollback().await.unwrap();
+    cluster.shutdown().await;
+}
+
+fn put(key: &[u8], value: &[u8]) -> Request {
+    Request::Put {
+        key: key.to_vec(),
+        value: value.to_vec(),
+    }
+}
+
+/// The record of `txn` at its anchor, if there is one.
+async fn record_of(ds: &DistSender, txn: &TxnMeta) -> Option<TxnRecord> {
+    let query = Request::QueryTxn {
+        key: txn.anchor_key.clone(),
+        txn_id: txn.id,
+    };
+    match ds.send(vec![query]).await.unwrap().pop() {
+        Some(Response::QueryTxn { record }) => record.map(|r| *r),
+        other => panic!("a query answered {other:?}"),
+    }
+}
+
+/// Raft commands proposed so far by all nodes.
+fn proposals(cluster: &TestCluster) -> u64 {
+    cluster
+        .node_ids()
+        .into_iter()
+        .map(|id| cluster.store(id).unwrap().metrics().proposals.get())
+        .sum()
+}
+
+/// `key` read at exactly `at`, outside any transaction.
+async fn value_at(ds: &DistSender, key: &[u8], at: Timestamp) -> Option<Vec<u8>> {
+    let header = BatchHeader {
+        timestamp: Some(at),
+        txn: None,
+    };
+    match ds
+        .send_with(&header, vec![Request::Get { key: key.to_vec() }])
+        .await
+        .unwrap()
+        .pop()
+    {
+        Some(Response::Get { value }) => value,
+        other => panic!("a get answered {other:?}"),
+    }
+}
+
+/// Writes on one range and their commit go as one batch: one Raft
+/// command, and neither an intent (a plain read right after the commit
+/// would meet it) nor a record is left; the transaction ordinarily
+/// committed beside it leaves its COMMITTED record, so the check can tell
+/// the two paths apart. Writes on two ranges take the ordinary path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_one_range_transaction_commits_in_one_phase_leaving_nothing_behind() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+    // Warm the range cache and the lease (a one-phase commit too, so
+    // nothing is resolved in the background), so the count below is of
+    // the commit alone.
+    run_txn(&ds, &clock, |txn| async move {
+        txn.write_batch_and_commit(vec![put(b"b", b"0")])
+            .await
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
+
+    let txn = Txn::begin(ds.clone(), clock.clone(), 1);
+    let before = proposals(&cluster);
+    let responses = txn
+        .write_batch_and_commit(vec![put(b"b", b"1"), put(b"c", b"2")])
+        .await
+        .unwrap();
+    assert_eq!(responses, vec![Response::Put, Response::Put]);
+    assert_eq!(proposals(&cluster) - before, 1, "one Raft command");
+    for key in [&b"b"[..], b"c"] {
+        assert_eq!(ds.describe_intent(key).await.unwrap(), None, "an intent");
+    }
+    assert_eq!(ds.get(b"b").await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(ds.get(b"c").await.unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(record_of(&ds, &txn.meta()).await, None, "a record");
+    for id in cluster.node_ids() {
+        let engine = cluster.store(id).unwrap().engine();
+        assert_eq!(engine.txn_records_in(b"a", b"z").unwrap(), Vec::new());
+    }
+    txn.commit().await.expect("committing again does nothing");
+
+    // The same writes through the ordinary path leave a record.
+    let ordinary = Txn::begin(ds.clone(), clock.clone(), 1);
+    ordinary.put(b"b", b"3").await.unwrap();
+    ordinary.commit().await.unwrap();
+    let record = record_of(&ds, &ordinary.meta()).await.expect("a record");
+    assert_eq!(record.status, meridian_kvapi::TxnStatus::Committed);
+
+    // Two ranges: intents, then the record, as before.
+    let two = Txn::begin(ds.clone(), clock.clone(), 1);
+    two.write_batch_and_commit(vec![put(b"d", b"4"), put(b"o", b"4")])
+        .await
+        .unwrap();
+    let record = record_of(&ds, &two.meta()).await.expect("a record");
+    assert_eq!(record.status, meridian_kvapi::TxnStatus::Committed);
+    let (d, o) = run_txn(&ds, &clock, |txn| async move {
+        Ok((txn.get(b"d").await?, txn.get(b"o").await?))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (d.as_deref(), o.as_deref()),
+        (Some(&b"4"[..]), Some(&b"4"[..]))
+    );
+    cluster.shutdown().await;
+}
+
+/// A one-phase commit goes through the timestamp cache: a transaction
+/// that began before another read its key commits above that read, so the
+/// read (repeated at its timestamp) still sees the old value; the
+/// transaction's own earlier read is refreshed at the new timestamp.
+/// When that read changed in between, the transaction must restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_one_phase_commit_never_lands_under_a_read_served_before_it() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+    ds.put(b"k", b"old").await.unwrap();
+
+    let txn = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(txn.get(b"x").await.unwrap(), None);
+    let reader = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(
+        reader.get(b"k").await.unwrap().as_deref(),
+        Some(&b"old"[..])
+    );
+    reader.commit().await.unwrap();
+    let read_at = reader.meta().write_timestamp;
+    assert!(txn.meta().write_timestamp < read_at);
+
+    txn.write_batch_and_commit(vec![put(b"k", b"new")])
+        .await
+        .unwrap();
+    assert!(
+        txn.meta().write_timestamp > read_at,
+        "committed at {} under a read at {read_at}",
+        txn.meta().write_timestamp
+    );
+    assert_eq!(
+        value_at(&ds, b"k", read_at).await.as_deref(),
+        Some(&b"old"[..])
+    );
+    assert_eq!(ds.get(b"k").await.unwrap().as_deref(), Some(&b"new"[..]));
+    assert_eq!(record_of(&ds, &txn.meta()).await, None);
+
+    // The same, but the transaction's own read changed in between.
+    let stale = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(stale.get(b"y").await.unwrap(), None);
+    ds.put(b"y", b"changed").await.unwrap();
+    let reader = Txn::begin(ds.clone(), clock.clone(), 1);
+    reader.get(b"k").await.unwrap();
+    reader.commit().await.unwrap();
+    match stale
+        .write_batch_and_commit(vec![put(b"k", b"stale")])
+        .await
+    {
+        Err(TxnError::Restart { .. }) => {}
+        other => panic!("a refresh over a changed read must fail: {other:?}"),
+    }
+    stale.rollback().await.unwrap();
+    assert_eq!(ds.get(b"k").await.unwrap().as_deref(), Some(&b"new"[..]));
+    cluster.shutdown().await;
+}
+
+/// Sixteen one-phase increments of one counter and four clients moving
+/// money with one-phase commits (between accounts of one range) and
+/// ordinary ones (across ranges): no increment is lost, the total never
+/// changes, and every read-only sum is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_phase_commits_under_contention_lose_nothing() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock: Arc<_> = cluster.node(1).unwrap().clock.clone();
+    let increments = 16;
+    let mut tasks = Vec::new();
+    for _ in 0..increments {
+        let (ds, clock) = (ds.clone(), clock.clone());
+        tasks.push(tokio::spawn(async move {
+            run_txn(&ds, &clock, |txn| async move {
+                let n = read_number(&txn, b"counter").await?;
+                let next = (n + 1).to_string();
+                txn.write_batch_and_commit(vec![put(b"counter", next.as_bytes())])
+                    .await
+                    .map(|_| ())
+            })
+            .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().expect("an increment gave up");
+    }
+    let total = run_txn(&ds, &clock, |txn| async move {
+        read_number(&txn, b"counter").await
+    })
+    .await
+    .unwrap();
+    assert_eq!(total, increments);
+
+    let accounts: [&[u8]; 4] = [b"b0", b"b1", b"n0", b"n1"];
+    run_txn(&ds, &clock, |txn| async move {
+        let puts = accounts.iter().map(|a| put(a, b"100")).collect();
+        txn.write_batch_and_commit(puts).await.map(|_| ())
+    })
+    .await
+    .unwrap();
+    let mut clients = Vec::new();
+    for client in 0..4usize {
+        let (ds, clock) = (ds.clone(), clock.clone());
+        clients.push(tokio::spawn(async move {
+            for i in 0..8usize {
+                let from = accounts[(client + i) % 4];
+                let to = accounts[(client + i + 1 + i % 2) % 4];
+                run_txn(&ds, &clock, |txn| async move {
+                    let a = read_number(&txn, from).await?;
+                    let b = read_number(&txn, to).await?;
+                    let writes = vec![
+                        put(from, (a - 7).to_string().as_bytes()),
+                        put(to, (b + 7).to_string().as_bytes()),
+                    ];
+                    txn.write_batch_and_commit(writes).await.map(|_| ())
+                })
+                .await?;
+                let sum = run_txn(&ds, &clock, |txn| async move {
+                    let mut sum = 0;
+                    for account in accounts {
+                        sum += read_number(&txn, account).await?;
+                    }
+                    Ok(sum)
+                })
+                .await?;
+                assert_eq!(sum, 400, "a read-only transaction saw a wrong total");
+            }
+            Ok::<_, TxnError>(())
+        }));
+    }
+    for client in clients {
+        client.await.unwrap().expect("a transfer gave up");
+    }
+    cluster.shutdown().await;
+}
+
+/// SQL's implicit transactions commit an INSERT, UPDATE or DELETE on one
+/// range in one phase: one Raft command per statement, no record left;
+/// inside an explicit block the statement's writes wait for COMMIT (a
+/// ROLLBACK leaves nothing); a unique violation commits nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sql_implicit_writes_on_one_range_commit_in_one_phase() {
+    let cluster = TestCluster::start_with_one_range(3).await.unwrap();
+    let engine = cluster.sql_engine(1).unwrap();
+    let mut session = engine.session("root", "defaultdb");
+    let mut run = async |sql: &str| {
+        session
+            .execute_simple(sql)
+            .await
+            .pop()
+            .expect("one statement, one result")
+    };
+    run("CREATE TABLE t (k INT PRIMARY KEY, v INT NOT NULL UNIQUE)")
+        .await
+        .unwrap();
+    run("INSERT INTO t VALUES (0, 0)").await.unwrap();
+    for statement in [
+        "INSERT INTO t VALUES (1, 10), (2, 20)",
+        "UPDATE t SET v = v + 1 WHERE k = 1",
+        "DELETE FROM t WHERE k = 2",
+    ] {
+        let before = proposals(&cluster);
+        run(statement).await.unwrap();
+        assert_eq!(proposals(&cluster) - before, 1, "{statement}");
+    }
+    let error = run("INSERT INTO t VALUES (3, 11)").await.unwrap_err();
+    assert_eq!(error.code, "23505", "{error:?}");
+    run("BEGIN").await.unwrap();
+    run("INSERT INTO t VALUES (4, 40)").await.unwrap();
+    run("ROLLBACK").await.unwrap();
+    let rows = match run("SELECT k, v FROM t ORDER BY k").await.unwrap() {
+        meridian_sql::ExecResult::Rows { rows, .. } => rows,
+        other => panic!("not rows: {other:?}"),
+    };
+    use meridian_sql::Datum::Int;
+    assert_eq!(rows, vec![vec![Int(0), Int(0)], vec![Int(1), Int(11)]]);
+    for id in cluster.node_ids() {
+        let engine = cluster.store(id).unwrap().engine();
+        let committed: Vec<_> = engine
+            .txn_records_in(b"", b"\xff\xff")
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.status == meridian_kvapi::TxnStatus::Committed)
+            .collect();
+        // The DDL's transaction wrote intents and a record: the statements
+        // after it none.
+        assert!(committed.len() <= 1, "{committed:?}");
+    }
+    cluster.shutdown().await;
+}
+
+/// A write the leaseholder moves above a later read of its key lays its
+/// intent there only if nothing was written on the key since the
+/// transaction's timestamp: here a value committed in between (and read
+/// after) must still fail the writer's refresh, or the writer would
+/// commit an update computed from the value it read before (a lost
+/// update; its refresh leaves out keys it holds intents on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_moved_above_a_read_still_catches_a_write_in_between() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let slow = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(slow.get(b"e").await.unwrap(), None);
+    let fast = Txn::begin(ds.clone(), clock.clone(), 1);
+    fast.put(b"e", b"fast").await.unwrap();
+    fast.commit().await.unwrap();
+    let reader = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(
+        reader.get(b"e").await.unwrap().as_deref(),
+        Some(&b"fast"[..])
+    );
+    reader.commit().await.unwrap();
+    match slow.put(b"e", b"slow").await {
+        Err(TxnError::Restart { .. }) => {}
+        other => panic!("the read of e changed: the refresh must fail, got {other:?}"),
+    }
+    slow.rollback().await.unwrap();
+    let e = run_txn(&ds, &clock, |txn| async move { txn.get(b"e").await })
+        .await
+        .unwrap();
+    assert_eq!(e.as_deref(), Some(&b"fast"[..]));
     cluster.shutdown().await;
 }

@@ -34,8 +34,10 @@ async fn send(
 
 /// Writes `txn`'s intents `b = value` (range 1) and `n = value` (range 2)
 /// in one batch, which the DistSender splits between the two ranges. A
-/// write refused as too old (under a newer lease's start) moves the
-/// transaction up, as its coordinator will before it has read anything.
+/// write under a newer lease's start is moved above it by the leaseholder
+/// (the batch answers the timestamp its intents lie at), and a write
+/// refused as too old moves the transaction up: either way the transaction
+/// follows, as its coordinator does before it has read anything.
 async fn write_intents(cluster: &TestCluster, txn: &mut TxnMeta, value: &[u8]) {
     loop {
         let puts = [b"b", b"n"]
@@ -44,9 +46,22 @@ async fn write_intents(cluster: &TestCluster, txn: &mut TxnMeta, value: &[u8]) {
                 value: value.to_vec(),
             })
             .to_vec();
-        match send(cluster, 0, Some(txn), puts).await {
-            Ok(_) => return,
-            Err(KvError::WriteTooOld { existing, .. }) => txn.write_timestamp = existing.next(),
+        let header = BatchHeader {
+            timestamp: Some(txn.write_timestamp),
+            txn: Some(txn.clone()),
+        };
+        match cluster
+            .dist_sender()
+            .send_with_timestamp(&header, puts)
+            .await
+        {
+            Ok((_, at)) => {
+                txn.write_timestamp = txn.write_timestamp.max(at);
+                return;
+            }
+            Err(ClientError::Kv(KvError::WriteTooOld { existing, .. })) => {
+                txn.write_timestamp = existing.next()
+            }
             Err(e) => panic!("intents: {e}"),
         }
     }

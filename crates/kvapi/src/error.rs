@@ -85,6 +85,14 @@ pub enum KvError {
     /// whose record disagrees with it (another anchor, already committed).
     #[error("transaction {txn_id}: {reason}")]
     TransactionInvalid { txn_id: TxnId, reason: String },
+    /// A batch that commits its transaction together with writes (a
+    /// one-phase commit) did not hold every write its commit names, or met
+    /// an intent the transaction wrote before: its writes may lie on other
+    /// ranges (the batch was cut across ranges on its way). Nothing of
+    /// this part was applied; the coordinator writes intents and commits
+    /// the ordinary way instead.
+    #[error("transaction {txn_id}: not a one-phase commit: {reason}")]
+    OnePhaseCommitIncomplete { txn_id: TxnId, reason: String },
 }
 
 impl KvError {

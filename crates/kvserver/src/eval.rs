@@ -4,7 +4,8 @@
 //! range replicates (later requests of the batch read its earlier writes).
 //!
 //! This module owns the mapping of each request type to its MVCC
-//! operation, and the GC rule every request meets first: a batch at or
+//! operation (in a one-phase commit, whose rules live in
+//! [`crate::txn_eval`], writes are committed values, not intents), and the GC rule every request meets first: a batch at or
 //! below the range's GC threshold is refused ([`GcFloor`]), since the
 //! versions it would read may be gone. It does not choose the timestamp nor
 //! hold latches (the replica does, [`crate::replica`] and [`crate::lease`]),
@@ -21,7 +22,9 @@ use meridian_storage::{Engine, MvccStats, Reader, WriteSet};
 
 use crate::error::kv_error;
 use crate::raft::state_machine::AppliedSummary;
-use crate::txn_eval::{evaluate_txn_request, is_txn_request, query_txn};
+use crate::txn_eval::{
+    end_in_one_phase, evaluate_txn_request, is_one_phase_commit, is_txn_request, query_txn,
+};
 
 /// The GC threshold of a range as its applied state gives it: a batch at
 /// or below it is refused with `BelowGcThreshold`. Taken after the
@@ -99,10 +102,21 @@ pub fn evaluate(
     let mut batch = engine.batch();
     let mut stats = MvccStats::default();
     let mut responses = Vec::with_capacity(requests.len());
+    // A one-phase commit: its record (if any) is settled first, then its
+    // writes are evaluated as committed values (no transaction: no
+    // intents), and the commit's answer comes last.
+    let (requests, write_txn, one_phase_end) = if is_one_phase_commit(requests, txn)? {
+        let (end, writes) = requests.split_last().expect("a commit");
+        let answer = end_in_one_phase(&mut batch, end, txn, ts)?;
+        (writes, None, Some(answer))
+    } else {
+        (requests, txn, None)
+    };
     for request in requests {
         let response = match request {
             Request::Put { key, value } => {
-                mvcc_put(&mut batch, key, ts, txn, Some(value), &mut stats).map(|_| Response::Put)
+                mvcc_put(&mut batch, key, ts, write_txn, Some(value), &mut stats)
+                    .map(|_| Response::Put)
             }
             Request::ConditionalPut {
                 key,
@@ -112,17 +126,17 @@ pub fn evaluate(
                 &mut batch,
                 key,
                 ts,
-                txn,
+                write_txn,
                 Some(value),
                 expected.as_deref(),
                 &mut stats,
             )
             .map(|_| Response::ConditionalPut),
             Request::Delete { key } => {
-                mvcc_put(&mut batch, key, ts, txn, None, &mut stats).map(|_| Response::Delete)
+                mvcc_put(&mut batch, key, ts, write_txn, None, &mut stats).map(|_| Response::Delete)
             }
             Request::DeleteRange { start, end } => {
-                mvcc_delete_range(&mut batch, start, end, ts, txn, &mut stats)
+                mvcc_delete_range(&mut batch, start, end, ts, write_txn, &mut stats)
                     .map(|deleted| Response::DeleteRange { deleted })
             }
             txn_request if is_txn_request(txn_request) => {
@@ -139,12 +153,70 @@ pub fn evaluate(
                 continue;
             }
         };
-        responses.push(response.map_err(kv_error)?);
+        responses.push(response.map_err(|e| one_phase_error(kv_error(e), txn, &one_phase_end))?);
     }
+    responses.extend(one_phase_end);
     Ok(Evaluated {
         responses,
         writes: Some((batch.into_write_set(), stats)),
     })
+}
+
+/// For a transaction's batch whose writes the leaseholder moves from
+/// `requested` (its timestamp) above a read it served: refuses it with
+/// `WriteTooOld` if one of its keys has a version at or above `requested`,
+/// as it would be refused there. Otherwise nothing was written on those
+/// keys since, so the transaction's reads of them still hold at the moved
+/// timestamp (its intents keep them so until it ends), and only its other
+/// reads need a refresh. Other conflicts are left to the evaluation.
+pub fn check_moved_writes(
+    engine: &Engine,
+    requests: &[Request],
+    requested: Timestamp,
+    txn: &TxnMeta,
+) -> Result<(), KvError> {
+    let mut batch = engine.batch();
+    let mut stats = MvccStats::default();
+    for request in requests {
+        let checked = match request {
+            Request::Put { key, .. }
+            | Request::ConditionalPut { key, .. }
+            | Request::Delete { key } => {
+                mvcc_put(&mut batch, key, requested, Some(txn), None, &mut stats)
+            }
+            Request::DeleteRange { start, end } => {
+                mvcc_delete_range(&mut batch, start, end, requested, Some(txn), &mut stats)
+                    .map(|_| ())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = checked.map_err(kv_error) {
+            if matches!(e, KvError::WriteTooOld { .. }) {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A write of a one-phase commit that met its own transaction's intent:
+/// the transaction wrote before, so this batch is not all of it.
+fn one_phase_error(
+    error: KvError,
+    txn: Option<&TxnMeta>,
+    one_phase_end: &Option<Response>,
+) -> KvError {
+    match (error, txn) {
+        (KvError::WriteIntent { key, txn: holder }, Some(txn))
+            if one_phase_end.is_some() && holder.id == txn.id =>
+        {
+            KvError::OnePhaseCommitIncomplete {
+                txn_id: txn.id,
+                reason: format!("it holds an intent on {key:?} already"),
+            }
+        }
+        (error, _) => error,
+    }
 }
 
 fn read(
@@ -468,5 +540,155 @@ mod tests {
             }]
         );
         assert!(evaluate(&engine, &[put(b"k", b"w")], ts(21), None, None, floor).is_ok());
+    }
+    /// Applies what `requests` by `txn` at its write timestamp evaluated to.
+    fn run_txn(
+        engine: &Engine,
+        requests: &[Request],
+        txn: &TxnMeta,
+    ) -> Result<Vec<Response>, KvError> {
+        let evaluated = evaluate(
+            engine,
+            requests,
+            txn.write_timestamp,
+            Some(txn),
+            None,
+            NO_GC,
+        )?;
+        if let Some((writes, _)) = evaluated.writes {
+            let mut batch = engine.batch();
+            batch.apply_write_set(&writes);
+            engine.commit(batch, false).unwrap();
+        }
+        Ok(evaluated.responses)
+    }
+
+    fn commit(anchor: &[u8], keys: &[&[u8]]) -> Request {
+        Request::EndTxn {
+            key: anchor.to_vec(),
+            commit: true,
+            lock_spans: keys
+                .iter()
+                .map(|k| (k.to_vec(), [*k, &[0u8][..]].concat()))
+                .collect(),
+        }
+    }
+
+    /// Writes and their commit in one batch are committed values at the
+    /// transaction's timestamp: a plain read sees them (an intent would be
+    /// refused as a conflict), and no record is left.
+    #[test]
+    fn a_one_phase_commit_writes_values_and_no_record() {
+        let (_dir, engine) = engine();
+        let txn = TxnMeta::new(b"a".to_vec(), ts(10));
+        let responses = run_txn(
+            &engine,
+            &[
+                put(b"a", b"1"),
+                Request::Delete { key: b"b".to_vec() },
+                put(b"b", b"2"),
+                commit(b"a", &[b"a", b"b"]),
+            ],
+            &txn,
+        )
+        .unwrap();
+        assert_eq!(responses.len(), 4);
+        match &responses[3] {
+            Response::EndTxn { record } => {
+                assert_eq!(record.status, meridian_kvapi::TxnStatus::Committed);
+                assert_eq!(record.meta.write_timestamp, ts(10));
+            }
+            other => panic!("not a commit: {other:?}"),
+        }
+        assert_eq!(value_at(&engine, b"a", ts(20)), Some(b"1".to_vec()));
+        assert_eq!(value_at(&engine, b"b", ts(20)), Some(b"2".to_vec()));
+        assert_eq!(value_at(&engine, b"a", ts(9)), None);
+        assert_eq!(engine.txn_record(b"a", txn.id).unwrap(), None);
+    }
+
+    /// A commit batched with writes that are not all the transaction's
+    /// (the rest may be on another range, not written yet) is refused,
+    /// as is one meeting the transaction's own earlier intent.
+    #[test]
+    fn a_one_phase_commit_must_hold_every_write_of_its_transaction() {
+        let (_dir, engine) = engine();
+        let txn = TxnMeta::new(b"a".to_vec(), ts(10));
+        let partial = run_txn(
+            &engine,
+            &[put(b"a", b"1"), commit(b"a", &[b"a", b"n"])],
+            &txn,
+        );
+        assert!(
+            matches!(partial, Err(KvError::OnePhaseCommitIncomplete { .. })),
+            "{partial:?}"
+        );
+        assert_eq!(value_at(&engine, b"a", ts(20)), None);
+
+        run_txn(&engine, &[put(b"c", b"intent")], &txn).unwrap();
+        let over_own_intent = run_txn(&engine, &[put(b"c", b"2"), commit(b"a", &[b"c"])], &txn);
+        assert!(
+            matches!(
+                over_own_intent,
+                Err(KvError::OnePhaseCommitIncomplete { .. })
+            ),
+            "{over_own_intent:?}"
+        );
+    }
+
+    /// Another transaction's intent stops a one-phase commit as it stops
+    /// any write; so does a newer version.
+    #[test]
+    fn a_one_phase_commit_meets_conflicts_as_writes_do() {
+        let (_dir, engine) = engine();
+        let other = TxnMeta::new(b"k".to_vec(), ts(5));
+        run_txn(&engine, &[put(b"k", b"theirs")], &other).unwrap();
+        let txn = TxnMeta::new(b"k".to_vec(), ts(10));
+        let blocked = run_txn(&engine, &[put(b"k", b"mine"), commit(b"k", &[b"k"])], &txn);
+        assert!(
+            matches!(&blocked, Err(KvError::WriteIntent { txn, .. }) if txn.id == other.id),
+            "{blocked:?}"
+        );
+        run(&engine, vec![put(b"j", b"newer")], ts(20));
+        let txn = TxnMeta::new(b"j".to_vec(), ts(10));
+        let too_old = run_txn(&engine, &[put(b"j", b"mine"), commit(b"j", &[b"j"])], &txn);
+        assert!(
+            matches!(too_old, Err(KvError::WriteTooOld { existing, .. }) if existing == ts(20)),
+            "{too_old:?}"
+        );
+    }
+
+    /// The transaction's own PENDING record goes with the commit; a record
+    /// pushed above the commit's timestamp refuses it, an aborted one too.
+    #[test]
+    fn a_one_phase_commit_settles_an_existing_record() {
+        let (_dir, engine) = engine();
+        let txn = TxnMeta::new(b"a".to_vec(), ts(10));
+        let heartbeat = Request::HeartbeatTxn {
+            key: b"a".to_vec(),
+            now: ts(10),
+        };
+        run_txn(&engine, &[heartbeat], &txn).unwrap();
+        assert!(engine.txn_record(b"a", txn.id).unwrap().is_some());
+        run_txn(&engine, &[put(b"a", b"1"), commit(b"a", &[b"a"])], &txn).unwrap();
+        assert_eq!(engine.txn_record(b"a", txn.id).unwrap(), None);
+
+        let pushed = TxnMeta::new(b"p".to_vec(), ts(10));
+        let push = Request::PushTxn {
+            key: b"p".to_vec(),
+            pushee: Box::new(pushed.clone()),
+            kind: meridian_kvapi::PushKind::Timestamp(ts(30)),
+            pusher_priority: 10,
+            now: ts(11),
+        };
+        run(&engine, vec![push], ts(11));
+        let refused = run_txn(&engine, &[put(b"p", b"1"), commit(b"p", &[b"p"])], &pushed);
+        assert_eq!(
+            refused,
+            Err(KvError::TransactionPushed {
+                txn_id: pushed.id,
+                pushed_to: ts(30)
+            })
+        );
+        assert_eq!(value_at(&engine, b"p", ts(40)), None);
     }
 }

@@ -167,12 +167,14 @@ impl LeaseState {
     /// transactional) that asked for `requested` writes at: above the
     /// lease's start and above every read of the keys it writes served
     /// under this lease, except its own transaction's (they were at or below
-    /// its timestamp). A non-transactional write moves up. A transaction's
-    /// timestamp cannot move silently (its reads were at it), so its write
-    /// is refused with `WriteTooOld` instead.
-    // TODO(issue 10, coordinator): push the transaction's write above the
-    // read instead (intent at the pushed timestamp), and let the
-    // coordinator refresh its reads there.
+    /// its timestamp). A non-transactional write moves up, and so do a
+    /// transaction's intents: the batch answers the higher timestamp, and
+    /// the coordinator refreshes its reads there before it commits (the
+    /// replica first checks that nothing was written on the batch's keys
+    /// since `requested`, so the transaction's reads of them still hold).
+    /// A one-phase commit (writes with their commit) cannot move: its
+    /// commit would land above reads nobody checked, so it is refused with
+    /// `WriteTooOld` and the coordinator refreshes, then sends it again.
     pub fn write_timestamp(
         &self,
         requested: Timestamp,
@@ -188,9 +190,12 @@ impl LeaseState {
         let floor = spans
             .map(|span| self.reads.max_over(span, txn))
             .fold(self.start, Timestamp::max);
+        let commits = requests
+            .iter()
+            .any(|r| matches!(r, Request::EndTxn { commit: true, .. }));
         if requested > floor {
             Ok(requested)
-        } else if txn.is_some() {
+        } else if txn.is_some() && commits {
             Err(KvError::WriteTooOld {
                 requested,
                 existing: floor,

@@ -15,7 +15,9 @@
 //! 4. it gets a timestamp: reads at the leaseholder's clock, writes above
 //!    the lease's start and above every read of their keys this
 //!    leaseholder served (its timestamp cache, [`crate::tscache`]), except
-//!    their own transaction's;
+//!    their own transaction's (a transaction's intents move up only if
+//!    none of their keys was written since its timestamp, and its
+//!    one-phase commit does not move at all: `WriteTooOld`);
 //! 5. it is evaluated against MVCC;
 //! 6. the lease must cover the highest timestamp the batch read or writes;
 //!    if it does not (the lease neared its end, or the replica paused), the
@@ -325,7 +327,13 @@ impl Replica {
         let arrival = self.clock.now();
         let mut ts = request.timestamp.unwrap_or(arrival);
         if is_write {
+            let requested = ts;
             ts = self.lease_write_timestamp(lease, ts, request)?;
+            if let Some(txn) = request.txn.as_ref().filter(|_| ts > requested) {
+                // Its intents move above a read; only if nothing was
+                // written on their keys since the transaction's timestamp.
+                crate::eval::check_moved_writes(&self.engine, &request.requests, requested, txn)?;
+            }
         }
         // Fixed for the whole request: moving up to an uncertain value does
         // not widen the interval.

@@ -19,9 +19,24 @@
 //! waits. A commit whose record was pushed above the timestamp it commits
 //! at is refused with `TransactionPushed`.
 //!
-//! Not here: the coordinator that sends these (kvclient, not yet built),
+//! A one-phase commit ([`is_one_phase_commit`], [`end_in_one_phase`]) is a
+//! batch holding all of a transaction's writes (puts, conditional puts,
+//! deletes) followed by its `EndTxn(commit)`: the writes are evaluated as
+//! committed values at the transaction's write timestamp (no intents) and
+//! no record is written, so the whole transaction is one Raft command. The
+//! batch's timestamp went through the timestamp cache like any
+//! transactional write (refused as `WriteTooOld` at or below a read, never
+//! moved silently: the coordinator refreshes its reads and sends it
+//! again). A commit with writes that are not all of the transaction's
+//! (its commit names a key the batch does not write, or a write meets the
+//! transaction's own intent) is refused with `OnePhaseCommitIncomplete`:
+//! the rest of its writes may be on another range, perhaps not written.
+//!
+//! Not here: the coordinator that sends these (kvclient's `txn`),
 //! waiting for and detecting deadlocks among pushes, recovering STAGING
 //! records, or removing records after resolution (all issue 10).
+
+use std::collections::BTreeSet;
 
 use meridian_hlc::Timestamp;
 use meridian_kvapi::{
@@ -177,6 +192,117 @@ pub fn evaluate_txn_request(
             "not a transaction request: {other:?}"
         ))),
     }
+}
+
+/// Whether `requests` by `txn` are a one-phase commit (see the module
+/// documentation): they end with `EndTxn(commit)` and otherwise hold only
+/// point writes, which include every key the commit names. `Ok(false)`:
+/// no commit, or no MVCC write beside it (evaluated as usual). A commit
+/// with writes that is not complete is refused.
+pub fn is_one_phase_commit(requests: &[Request], txn: Option<&TxnMeta>) -> Result<bool, KvError> {
+    let is_mvcc_write = |r: &Request| {
+        matches!(
+            r,
+            Request::Put { .. }
+                | Request::ConditionalPut { .. }
+                | Request::Delete { .. }
+                | Request::DeleteRange { .. }
+        )
+    };
+    let is_commit = |r: &Request| matches!(r, Request::EndTxn { commit: true, .. });
+    if !requests.iter().any(is_commit) || !requests.iter().any(is_mvcc_write) {
+        return Ok(false);
+    }
+    let (
+        Some(Request::EndTxn {
+            key, lock_spans, ..
+        }),
+        writes,
+    ) = (requests.last(), &requests[..requests.len() - 1])
+    else {
+        return Err(KvError::InvalidRequest(
+            "a commit batched with writes must come last".into(),
+        ));
+    };
+    let txn = own_txn(txn, key)?;
+    if writes.iter().any(|r| {
+        !matches!(
+            r,
+            Request::Put { .. } | Request::ConditionalPut { .. } | Request::Delete { .. }
+        )
+    }) {
+        return Err(invalid(
+            txn,
+            "a one-phase commit holds only puts, conditional puts and deletes beside its commit",
+        ));
+    }
+    let written: BTreeSet<&[u8]> = writes.iter().map(|r| r.span().0).collect();
+    for (start, end) in lock_spans {
+        let point =
+            end.len() == start.len() + 1 && end.starts_with(start) && end.last() == Some(&0);
+        if !point || !written.contains(start.as_slice()) {
+            return Err(KvError::OnePhaseCommitIncomplete {
+                txn_id: txn.id,
+                reason: format!("its commit names {start:?}, which the batch does not write"),
+            });
+        }
+    }
+    Ok(true)
+}
+
+/// The `EndTxn(commit)` of a one-phase commit by `txn` at `ts`: the
+/// transaction's record, if it has one, must be its own PENDING one, not
+/// pushed above `ts`; it is removed (there is nothing to resolve). Answers
+/// the record the transaction ends with, COMMITTED at `ts`, which is never
+/// written.
+pub fn end_in_one_phase(
+    batch: &mut Batch,
+    request: &Request,
+    txn: Option<&TxnMeta>,
+    ts: Timestamp,
+) -> Result<Response, KvError> {
+    let Request::EndTxn {
+        key,
+        commit: true,
+        lock_spans,
+    } = request
+    else {
+        return Err(KvError::InvalidRequest(format!(
+            "not a commit: {request:?}"
+        )));
+    };
+    let txn = own_txn(txn, key)?;
+    if ts != txn.write_timestamp {
+        // Its reads were checked at its write timestamp, and only there.
+        return Err(invalid(
+            txn,
+            "a one-phase commit runs at its transaction's write timestamp",
+        ));
+    }
+    if let Some(record) = batch.txn_record(key, txn.id).map_err(kv_error)? {
+        match record.status {
+            TxnStatus::Aborted => return Err(KvError::TransactionAborted { txn_id: txn.id }),
+            TxnStatus::Committed => return Err(invalid(txn, "the transaction committed already")),
+            TxnStatus::Pending | TxnStatus::Staging => {
+                if record.meta.write_timestamp > ts {
+                    return Err(KvError::TransactionPushed {
+                        txn_id: txn.id,
+                        pushed_to: record.meta.write_timestamp,
+                    });
+                }
+                batch.delete_txn_record(key, txn.id);
+            }
+        }
+    }
+    Ok(Response::EndTxn {
+        record: Box::new(TxnRecord {
+            meta: txn.clone(),
+            status: TxnStatus::Committed,
+            last_heartbeat: ts,
+            lock_spans: lock_spans.clone(),
+            in_flight_writes: Vec::new(),
+        }),
+    })
 }
 
 /// The pushee's record after a push (see the module documentation), from

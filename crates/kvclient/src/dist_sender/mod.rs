@@ -190,6 +190,20 @@ impl DistSender {
         header: &BatchHeader,
         requests: Vec<Request>,
     ) -> Result<Vec<Response>, ClientError> {
+        self.send_with_timestamp(header, requests)
+            .await
+            .map(|(responses, _)| responses)
+    }
+
+    /// As [`Self::send_with`], with the highest timestamp a range served
+    /// its part at: above the header's when a leaseholder moved a
+    /// transaction's writes above a read it served (their intents lie
+    /// there, and the transaction must follow before it commits).
+    pub async fn send_with_timestamp(
+        &self,
+        header: &BatchHeader,
+        requests: Vec<Request>,
+    ) -> Result<(Vec<Response>, Timestamp), ClientError> {
         if requests.is_empty() {
             return Err(ClientError::InvalidRequest("empty batch".into()));
         }
@@ -204,37 +218,43 @@ impl DistSender {
         }
         let mut backoff = Backoff::new(self.inner.config.deadline);
         let mut responses: Vec<Option<Response>> = vec![None; requests.len()];
+        let mut highest = Timestamp::ZERO;
         let all_points = requests.iter().all(|r| r.span().1.is_none());
         if all_points {
             let points: Vec<usize> = (0..requests.len()).collect();
-            self.send_points(header, &requests, points, &mut responses, &mut backoff)
+            highest = self
+                .send_points(header, &requests, points, &mut responses, &mut backoff)
                 .await?;
         } else {
             // With span requests in the batch, requests run one after the
             // other in batch order, so a later write is never undone by an
             // earlier delete-range.
             for (i, request) in requests.iter().enumerate() {
-                responses[i] = Some(match request.span() {
+                let (response, at) = match request.span() {
                     (_, Some(_)) => self.send_span(header, request, &mut backoff).await?,
                     (_, None) => {
                         let mut one = vec![None];
-                        self.send_points(
-                            header,
-                            std::slice::from_ref(request),
-                            vec![0],
-                            &mut one,
-                            &mut backoff,
-                        )
-                        .await?;
-                        one.pop().flatten().expect("sent")
+                        let at = self
+                            .send_points(
+                                header,
+                                std::slice::from_ref(request),
+                                vec![0],
+                                &mut one,
+                                &mut backoff,
+                            )
+                            .await?;
+                        (one.pop().flatten().expect("sent"), at)
                     }
-                });
+                };
+                responses[i] = Some(response);
+                highest = highest.max(at);
             }
         }
-        Ok(responses
+        let responses = responses
             .into_iter()
             .map(|r| r.expect("all sent"))
-            .collect())
+            .collect();
+        Ok((responses, highest))
     }
 
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {

@@ -12,6 +12,7 @@
 //! a range ([`super::routing`]).
 
 use futures_util::future::join_all;
+use meridian_hlc::Timestamp;
 use meridian_kvapi::{BatchRequest, Request, Response};
 
 use super::routing::Attempt;
@@ -21,6 +22,7 @@ use crate::range_cache::CachedRange;
 
 impl DistSender {
     /// Sends the point requests `pending`, grouped per range, in parallel.
+    /// Returns the highest timestamp a range served its part at.
     pub(super) async fn send_points(
         &self,
         header: &BatchHeader,
@@ -28,7 +30,8 @@ impl DistSender {
         mut pending: Vec<usize>,
         responses: &mut [Option<Response>],
         backoff: &mut Backoff,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Timestamp, ClientError> {
+        let mut highest = Timestamp::ZERO;
         while !pending.is_empty() {
             let mut groups: Vec<(CachedRange, Vec<usize>)> = Vec::new();
             let mut last_error = None;
@@ -66,6 +69,7 @@ impl DistSender {
                         )));
                     }
                     Attempt::Done(batch) => {
+                        highest = highest.max(batch.timestamp);
                         for (i, response) in members.into_iter().zip(batch.responses) {
                             responses[i] = Some(response);
                         }
@@ -89,6 +93,6 @@ impl DistSender {
                 backoff.wait(error).await?;
             }
         }
-        Ok(())
+        Ok(highest)
     }
 }

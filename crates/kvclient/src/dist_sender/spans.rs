@@ -12,6 +12,7 @@
 //! Not here: point requests ([`super::points`]) and the replica order
 //! within a range ([`super::routing`]).
 
+use meridian_hlc::Timestamp;
 use meridian_kvapi::{BatchRequest, Request, Response};
 
 use super::routing::Attempt;
@@ -19,13 +20,15 @@ use super::{unexpected, Backoff, BatchHeader, DistSender};
 use crate::error::ClientError;
 
 impl DistSender {
-    /// Sends a span request range by range.
+    /// Sends a span request range by range; with the highest timestamp a
+    /// range served its part at.
     pub(super) async fn send_span(
         &self,
         header: &BatchHeader,
         request: &Request,
         backoff: &mut Backoff,
-    ) -> Result<Response, ClientError> {
+    ) -> Result<(Response, Timestamp), ClientError> {
+        let mut highest = Timestamp::ZERO;
         let (start, end) = match request.span() {
             (start, Some(end)) => (start.to_vec(), end.to_vec()),
             (key, None) => (key.to_vec(), key.to_vec()),
@@ -93,7 +96,10 @@ impl DistSender {
                 })
                 .await;
             let response = match attempt {
-                Attempt::Done(mut batch) => batch.responses.pop(),
+                Attempt::Done(mut batch) => {
+                    highest = highest.max(batch.timestamp);
+                    batch.responses.pop()
+                }
                 Attempt::Retry(e) => {
                     backoff.wait(e).await?;
                     continue;
@@ -110,7 +116,7 @@ impl DistSender {
                         rows.truncate(max_rows as usize);
                     }
                     if resume_key.is_some() {
-                        return Ok(Response::Scan { rows, resume_key });
+                        return Ok((Response::Scan { rows, resume_key }, highest));
                     }
                 }
                 Some(Response::DeleteRange { deleted: keys }) if delete => deleted.extend(keys),
@@ -124,19 +130,21 @@ impl DistSender {
                 cursor >= end
             };
             if max_rows > 0 && rows.len() as u32 >= max_rows && !finished {
-                return Ok(Response::Scan {
+                let response = Response::Scan {
                     rows,
                     resume_key: Some(cursor),
-                });
+                };
+                return Ok((response, highest));
             }
         }
-        if delete {
-            Ok(Response::DeleteRange { deleted })
+        let response = if delete {
+            Response::DeleteRange { deleted }
         } else {
-            Ok(Response::Scan {
+            Response::Scan {
                 rows,
                 resume_key: None,
-            })
-        }
+            }
+        };
+        Ok((response, highest))
     }
 }

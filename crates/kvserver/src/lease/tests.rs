@@ -259,10 +259,7 @@ fn a_transactions_own_reads_never_push_its_writes() {
     assert_eq!(lease.write_timestamp(below, TXN, &[put(b"k")]), Ok(below));
     assert_eq!(
         lease.write_timestamp(below, OTHER, &[put(b"k")]),
-        Err(KvError::WriteTooOld {
-            requested: below,
-            existing: read,
-        })
+        Ok(read.next())
     );
     assert_eq!(
         lease.write_timestamp(below, None, &[put(b"k")]),
@@ -270,12 +267,24 @@ fn a_transactions_own_reads_never_push_its_writes() {
     );
 }
 
+/// A transaction's intents move above the floor (its coordinator follows
+/// and refreshes); a one-phase commit cannot move (its commit would land
+/// above reads nobody checked), so it is refused.
 #[test]
-fn a_transactional_write_below_the_floor_is_refused_not_moved() {
+fn a_transactional_write_below_the_floor_moves_a_one_phase_commit_is_refused() {
     let lease = lease_at(1, 1_000);
     let requested = ts(1_000);
     assert_eq!(
         lease.write_timestamp(requested, TXN, &[put(b"k")]),
+        Ok(lease.start.next())
+    );
+    let commit = Request::EndTxn {
+        key: b"k".to_vec(),
+        commit: true,
+        lock_spans: vec![(b"k".to_vec(), b"k\0".to_vec())],
+    };
+    assert_eq!(
+        lease.write_timestamp(requested, TXN, &[put(b"k"), commit]),
         Err(KvError::WriteTooOld {
             requested,
             existing: lease.start,

@@ -48,6 +48,11 @@ pub struct ExecContext<'a> {
     pub vars: &'a BTreeMap<String, String>,
     /// Descriptors this transaction has read.
     pub descriptors: &'a parking_lot::Mutex<crate::catalog::TxnDescriptors>,
+    /// The statement is its transaction's last (an implicit transaction):
+    /// an INSERT, UPDATE or DELETE sends its write batch together with the
+    /// commit (`Txn::write_batch_and_commit`: a one-phase commit when the
+    /// writes fall on one range).
+    pub auto_commit: bool,
 }
 
 impl ExecContext<'_> {

@@ -133,13 +133,16 @@ pub async fn insert(
         let pairs: Vec<(Row, Option<Row>)> = written.iter().cloned().zip(replaced).collect();
         locality::check_unique_elsewhere(ctx, table, settings, &pairs).await?;
     }
-    batch.send(ctx, table).await?;
-    finish(
+    // RETURNING is evaluated before the writes go: with auto-commit they
+    // commit, and a statement that fails must not have.
+    let result = finish(
         format!("INSERT 0 {}", written.len()),
         written,
         plan.returning.as_ref(),
         env,
-    )
+    )?;
+    batch.send(ctx, table).await?;
+    Ok(result)
 }
 
 pub async fn update(
@@ -173,13 +176,16 @@ pub async fn update(
         locality::check_regions(table, Some(settings), &written)?;
         locality::check_unique_elsewhere(ctx, table, settings, &pairs).await?;
     }
-    batch.send(ctx, table).await?;
-    finish(
+    // RETURNING is evaluated before the writes go: with auto-commit they
+    // commit, and a statement that fails must not have.
+    let result = finish(
         format!("UPDATE {}", written.len()),
         written,
         plan.returning.as_ref(),
         env,
-    )
+    )?;
+    batch.send(ctx, table).await?;
+    Ok(result)
 }
 
 pub async fn delete(
@@ -193,13 +199,14 @@ pub async fn delete(
     for row in &rows {
         batch.delete_row(table, row)?;
     }
-    batch.send(ctx, table).await?;
-    finish(
+    let result = finish(
         format!("DELETE {}", rows.len()),
         rows,
         plan.returning.as_ref(),
         env,
-    )
+    )?;
+    batch.send(ctx, table).await?;
+    Ok(result)
 }
 
 /// The statement's result: its tag, or its RETURNING rows.
@@ -393,7 +400,12 @@ impl WriteBatch {
         if self.requests.is_empty() {
             return Ok(());
         }
-        match ctx.txn.write_batch(self.requests).await {
+        let sent = if ctx.auto_commit {
+            ctx.txn.write_batch_and_commit(self.requests).await
+        } else {
+            ctx.txn.write_batch(self.requests).await
+        };
+        match sent {
             Ok(_) => Ok(()),
             Err(TxnError::Client(ClientError::Kv(KvError::ConditionFailed { .. }))) => {
                 let mut names = self.constraints;

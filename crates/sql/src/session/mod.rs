@@ -341,7 +341,10 @@ impl Session {
                 self.engine.clock.now(),
                 attempt,
             );
-            let ctx = self.context(&txn);
+            let ctx = ExecContext {
+                auto_commit: true,
+                ..self.context(&txn)
+            };
             let outcome = match exec::execute(&ctx, statement, params).await {
                 Ok(result) => txn.commit().await.map(|()| result).map_err(SqlError::from),
                 Err(e) => {
@@ -372,6 +375,7 @@ impl Session {
             vars: &self.vars,
             user: &self.user,
             descriptors: &self.descriptors,
+            auto_commit: false,
         }
     }
 
