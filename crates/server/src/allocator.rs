@@ -20,7 +20,9 @@
 //! 3. **The leaseholder is never removed from under itself**: a change
 //!    that removes, moves or demotes the leaseholder's replica becomes a
 //!    lease transfer to the preferred voter (or any other live voter); the
-//!    new leaseholder's queue then makes the change.
+//!    new leaseholder's queue then makes the change. A lone voter in the
+//!    wrong place (no other voter to take its lease) first gets the voters
+//!    the config wants added around it, in one change.
 //! 4. **Learners** in our descriptors are non-voters: a learner an
 //!    interrupted change left behind is a surplus non-voter, and the
 //!    allocator removes it.
@@ -167,36 +169,43 @@ pub fn decide(
         reason: first.reason.clone(),
         problems: first.problems.clone(),
     };
+    let live_voter_besides_leaseholder = range.voters.iter().any(|&id| {
+        id != leaseholder
+            && nodes
+                .iter()
+                .any(|n| n.id == id && n.liveness == Liveness::Live)
+    });
+    // A move off a leaseholder that has no live voter to hand its lease to
+    // (a lone voter outside its constraints) cannot start with a lease
+    // transfer: the voters it needs are added first, and the lease then
+    // leaves it before it goes.
+    let grow_around_leaseholder = !live_voter_besides_leaseholder
+        && matches!(first.action, Action::Move { kind: Kind::Voter, from, .. } if from == leaseholder);
     plan.action = match first.action {
         Action::Nothing => ReplicateAction::Nothing,
         Action::Add {
             kind: Kind::Voter, ..
         }
-        | Action::Promote(_) => {
-            let voters_before = range.voters.len();
-            let mut picks = Vec::new();
-            let mut next = first.action.clone();
-            while let Action::Add {
-                kind: Kind::Voter,
-                node,
-            }
-            | Action::Promote(node) = next
-            {
-                picks.push(node);
-                placement::apply(&mut range, &next);
-                next = placement::decide(nodes, &range, config, round_trips).action;
-            }
-            let after = voters_before + picks.len();
-            if after < config.num_voters as usize && after.is_multiple_of(2) {
-                picks.pop();
-            }
-            if picks.is_empty() {
-                plan.reason = "an even number of voters stalls as easily as one fewer".into();
-                ReplicateAction::Nothing
-            } else {
-                ReplicateAction::AddVoters(picks)
-            }
-        }
+        | Action::Promote(_) => add_voters_batch(
+            nodes,
+            &mut range,
+            config,
+            round_trips,
+            first.action.clone(),
+            None,
+            &mut plan,
+        ),
+        Action::Move {
+            kind: Kind::Voter, ..
+        } if grow_around_leaseholder => add_voters_batch(
+            nodes,
+            &mut range,
+            config,
+            round_trips,
+            first.action.clone(),
+            Some(leaseholder),
+            &mut plan,
+        ),
         Action::Add {
             kind: Kind::NonVoter,
             node,
@@ -235,6 +244,61 @@ pub fn decide(
         };
     }
     plan
+}
+
+/// Voter additions made in one change: `first` and the additions (or
+/// promotions) the allocator asks for next, with moves off `grow_around`
+/// counted as additions; a batch that would end at an even number of
+/// voters below the config's drops its last voter.
+fn add_voters_batch(
+    nodes: &[NodeInfo],
+    range: &mut RangeState,
+    config: &EffectiveConfig,
+    round_trips: Option<&RoundTrips>,
+    first: Action,
+    grow_around: Option<NodeId>,
+    plan: &mut Plan,
+) -> ReplicateAction {
+    let voters_before = range.voters.len();
+    let mut picks = Vec::new();
+    let mut next = first;
+    loop {
+        let node = match next {
+            Action::Add {
+                kind: Kind::Voter,
+                node,
+            }
+            | Action::Promote(node) => {
+                placement::apply(range, &next);
+                node
+            }
+            Action::Move {
+                kind: Kind::Voter,
+                from,
+                to,
+            } if Some(from) == grow_around => {
+                let add = Action::Add {
+                    kind: Kind::Voter,
+                    node: to,
+                };
+                placement::apply(range, &add);
+                to
+            }
+            _ => break,
+        };
+        picks.push(node);
+        next = placement::decide(nodes, range, config, round_trips).action;
+    }
+    let after = voters_before + picks.len();
+    if after < config.num_voters as usize && after.is_multiple_of(2) {
+        picks.pop();
+    }
+    if picks.is_empty() {
+        plan.reason = "an even number of voters stalls as easily as one fewer".into();
+        ReplicateAction::Nothing
+    } else {
+        ReplicateAction::AddVoters(picks)
+    }
 }
 
 #[cfg(test)]

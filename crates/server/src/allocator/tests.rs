@@ -312,3 +312,34 @@ fn a_replacement_never_grows_the_group_to_an_even_size() {
     );
     assert_eq!(decide_in(&nodes, "v1 v2 v4", 5), Nothing);
 }
+
+/// A lone voter outside its constraints (say a new partition range left on
+/// the primary region's node) cannot hand its lease to anyone: the voters
+/// its config wants are added around it in one change, and it then moves
+/// its lease to one of them before it goes.
+#[test]
+fn a_lone_voter_in_the_wrong_region_is_grown_around_then_leaves() {
+    let (nodes, verdicts) = cluster(&[
+        "1 east/e1 live",
+        "2 west/w1 live",
+        "3 west/w2 live",
+        "4 west/w3 live",
+    ]);
+    let infos = node_infos(&nodes, &verdicts, &BTreeMap::new());
+    let config = ZoneConfig {
+        num_replicas: Some(3),
+        constraints: Some(meridian_placement::Constraints::parse("[+region=west]").unwrap()),
+        ..ZoneConfig::default()
+    }
+    .effective();
+    let plan = decide(&range("v1"), 1, &infos, &config, None);
+    assert_eq!(plan.action, AddVoters(vec![2, 3, 4]), "{}", plan.reason);
+    let plan = decide(&range("v1 v2 v3 v4"), 1, &infos, &config, None);
+    assert!(
+        matches!(plan.action, TransferLease(2 | 3 | 4)),
+        "{:?}",
+        plan.action
+    );
+    let plan = decide(&range("v1 v2 v3 v4"), 2, &infos, &config, None);
+    assert_eq!(plan.action, Remove(1));
+}
