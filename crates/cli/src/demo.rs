@@ -80,10 +80,16 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(args: &DemoArgs) -> Result<Layout> {
-        if args.nodes == 0 {
+        Self::build(args.nodes, args.latency.clone(), args.no_latency)
+    }
+
+    /// `nodes` nodes over the regions of the profile at `latency` (else
+    /// the shipped demo-3-region), with its latency unless `no_latency`.
+    pub fn build(nodes: usize, latency: Option<PathBuf>, no_latency: bool) -> Result<Layout> {
+        if nodes == 0 {
             bail!("--nodes must be at least 1");
         }
-        let profile = match &args.latency {
+        let profile = match &latency {
             Some(path) => LatencyMatrix::from_file(path)
                 .with_context(|| format!("--latency {}", path.display()))?,
             None => LatencyMatrix::demo_3_region(),
@@ -95,14 +101,14 @@ impl Layout {
                 profile.name()
             );
         }
-        let localities = (0..args.nodes)
+        let localities = (0..nodes)
             .map(|i| {
                 let region = regions[i % regions.len()];
                 let zone = (b'a' + ((i / regions.len()) % 3) as u8) as char;
                 Locality::new(region, format!("{region}-{zone}"))
             })
             .collect();
-        let network = (!args.no_latency).then(|| NetworkModel::with_latency(profile.clone()));
+        let network = (!no_latency).then(|| NetworkModel::with_latency(profile.clone()));
         Ok(Layout {
             profile,
             localities,
