@@ -6,7 +6,8 @@
 //!    demo` lays it out ([`crate::demo::Layout`]: `--nodes` nodes over the
 //!    profile's regions, the profile's round trips injected, Raft's WAN
 //!    timings) in a temporary directory removed at the end; each region's
-//!    gateway is its first node. With `--url REGION=URL` (one per region,
+//!    gateway is its first node; logs go to `demo.log` there (or stderr
+//!    with `MERIDIAN_LOG`). With `--url REGION=URL` (one per region,
 //!    the first is the primary region), that cluster is used instead.
 //! 2. The floors come from the latency profile (`--latency`, else the
 //!    shipped demo-3-region) and `--max-offset-ms`.
@@ -113,6 +114,7 @@ pub async fn run_regions(args: RegionsArgs) -> Result<()> {
         .prefix("meridian-bench-regions-")
         .tempdir()
         .context("creating a temporary directory")?;
+    crate::demo::init_logging(dir.path())?;
     eprintln!(
         "starting {} nodes in {} in this process",
         args.nodes,

@@ -31,9 +31,13 @@ impl Cli {
         matches!(self.command, Command::Start(_))
     }
 
-    /// `meridian demo` sets up its own logging (a file in its directory).
+    /// `meridian demo` and `bench regions` set up their own logging (a
+    /// file in their directory).
     pub fn logs_itself(&self) -> bool {
-        matches!(self.command, Command::Demo(_))
+        matches!(
+            self.command,
+            Command::Demo(_) | Command::Bench(BenchCommand::Regions(_))
+        )
     }
 }
 
