@@ -145,6 +145,7 @@ pub async fn run_regions(args: RegionsArgs) -> Result<()> {
     };
     let outcome = drive(&target, &config, &args).await;
     cluster.shutdown(Duration::ZERO).await;
+    crate::demo::remove_dir(dir.keep()).await?;
     outcome
 }
 
