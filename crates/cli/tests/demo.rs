@@ -155,9 +155,9 @@ fn no_shell_serves_movr_on_the_sql_listen_address_until_sigint() {
         sql_csv(&url, "SHOW REGIONS"),
         concat!(
             "region,zones,database_names,primary_region_of\n",
-            "europe-west1,{europe-west1-a},{movr},{}\n",
-            "us-east1,{us-east1-a},{movr},{movr}\n",
-            "us-west1,{us-west1-a},{movr},{}\n",
+            "europe-west1,\"{europe-west1-a,europe-west1-b,europe-west1-c}\",{movr},{}\n",
+            "us-east1,\"{us-east1-a,us-east1-b,us-east1-c}\",{movr},{movr}\n",
+            "us-west1,\"{us-west1-a,us-west1-b,us-west1-c}\",{movr},{}\n",
         )
     );
     // Each region's rows are homed where they were written.
@@ -230,6 +230,9 @@ fn a_failing_statement_exits_non_zero_and_still_cleans_up() {
         "{stderr}"
     );
     assert!(stderr.contains("No latency is injected"), "{stderr}");
+    // One node is too few for movr's zone configs: the demo goes on
+    // without it.
+    assert!(stderr.contains("No sample database"), "{stderr}");
     assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
 }
 

@@ -181,7 +181,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let latency = layout.network.is_some();
     let network = layout.network.clone();
     let sql_listen = args.sql_listen;
-    let database = args.database();
+    let mut database = args.database();
     let starting = async {
         let cluster = LocalCluster::start(
             dir.path(),
@@ -203,20 +203,28 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             let started = std::time::Instant::now();
             eprintln!("# Loading the sample database {}...", movr::DATABASE);
             let gateways: Vec<(String, String)> = gateways(&cluster, "defaultdb");
-            if let Err(e) = movr::load(&gateways, with_database).await {
-                cluster.shutdown(Duration::ZERO).await;
-                return Err(e);
+            match movr::load(&gateways, with_database).await {
+                Ok(()) => eprintln!(
+                    "# Loaded {} in {:.1} s.",
+                    movr::DATABASE,
+                    started.elapsed().as_secs_f64()
+                ),
+                // Too few nodes for its zone configs (it needs 5 with the
+                // demo's regions): the demo goes on without it.
+                Err(e) => {
+                    eprintln!("# No sample database: {e:#}");
+                    return anyhow::Ok((cluster, "defaultdb"));
+                }
             }
-            eprintln!(
-                "# Loaded {} in {:.1} s.",
-                movr::DATABASE,
-                started.elapsed().as_secs_f64()
-            );
         }
-        anyhow::Ok(cluster)
+        anyhow::Ok((cluster, database))
     };
     let cluster = tokio::select! {
-        cluster = starting => cluster?,
+        started = starting => {
+            let (cluster, loaded) = started?;
+            database = loaded;
+            cluster
+        }
         _ = tokio::signal::ctrl_c() => bail!("interrupted while the cluster was starting"),
         _ = signals.recv() => bail!("stopped by a signal while the cluster was starting"),
     };
