@@ -116,7 +116,7 @@ fn no_shell_serves_movr_on_the_sql_listen_address_until_sigint() {
         .args([
             "demo",
             "--nodes",
-            "3",
+            "9",
             "--no-shell",
             "--sql-listen",
             &listen,
