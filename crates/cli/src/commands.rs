@@ -31,9 +31,13 @@ impl Cli {
         matches!(self.command, Command::Start(_))
     }
 
-    /// `meridian demo` sets up its own logging (a file in its directory).
+    /// `meridian demo` and `bench regions` set up their own logging (a
+    /// file in their directory).
     pub fn logs_itself(&self) -> bool {
-        matches!(self.command, Command::Demo(_))
+        matches!(
+            self.command,
+            Command::Demo(_) | Command::Bench(BenchCommand::Regions(_))
+        )
     }
 }
 
@@ -238,6 +242,10 @@ enum BenchCommand {
     /// Transfers between accounts in serializable transactions; fails when
     /// the total changes.
     Bank(crate::bench_bank::BankArgs),
+    /// Point reads and writes from a gateway in each region on REGIONAL BY
+    /// ROW, REGIONAL BY TABLE and GLOBAL tables, under ZONE and REGION
+    /// survival, next to the floor the latency matrix allows.
+    Regions(Box<crate::bench_regions::RegionsArgs>),
 }
 
 /// Keys typed by users must stay out of the meta and system key spaces.
@@ -335,6 +343,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Zone(command) => crate::zone::run(command).await,
         Command::Bench(BenchCommand::Kv(args)) => crate::bench::run_kv(args).await,
         Command::Bench(BenchCommand::Bank(args)) => crate::bench_bank::run_bank(args).await,
+        Command::Bench(BenchCommand::Regions(args)) => {
+            crate::bench_regions::run_regions(*args).await
+        }
         Command::Sql(args) => crate::sql_shell::run(*args).await,
         Command::Demo(args) => crate::demo::run(*args).await,
     }

@@ -1,4 +1,5 @@
-//! `meridian demo` as a user runs it (statements from -e, so it exits), and
+//! `meridian demo` as a user runs it (statements from -e, so it exits; or
+//! `--no-shell` with its sample database `movr` queried from outside), and
 //! `meridian start --latency` with a profile that lacks the node's region.
 
 mod support;
@@ -40,6 +41,7 @@ fn demo_runs_statements_on_a_three_region_cluster_and_cleans_up() {
         &[
             "--nodes",
             "3",
+            "--empty",
             "-e",
             "SELECT gateway_region()",
             "-e",
@@ -96,6 +98,110 @@ fn demo_runs_statements_on_a_three_region_cluster_and_cleans_up() {
     eprintln!("demo with 3 nodes ran in {took:?}");
 }
 
+/// `meridian sql --url URL --format csv -e SQL`'s stdout.
+fn sql_csv(url: &str, sql: &str) -> String {
+    let out = meridian(&["sql", "--url", url, "--format", "csv", "-e", sql]);
+    assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn no_shell_serves_movr_on_the_sql_listen_address_until_sigint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let stderr_path = logs.path().join("stderr");
+    let (port, _) = free_ports();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .args([
+            "demo",
+            "--nodes",
+            "9",
+            "--no-shell",
+            "--sql-listen",
+            &listen,
+        ])
+        .env("TMPDIR", tmp.path())
+        .env_remove("MERIDIAN_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut child = ChildGuard::new(child);
+    let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    wait_for(Duration::from_secs(90), || {
+        stderr().contains("until SIGINT or SIGTERM").then_some(())
+    });
+    let banner = stderr();
+    // One URL per region, on movr; us-east1's is on --sql-listen.
+    let url = format!("postgres://root@{listen}/movr?sslmode=disable");
+    assert!(
+        banner.contains(&format!("us-east1       {url}")),
+        "{banner}"
+    );
+    for region in ["us-west1", "europe-west1"] {
+        assert!(
+            banner
+                .lines()
+                .any(|l| l.starts_with(&format!("#   {region} "))
+                    && l.ends_with("/movr?sslmode=disable")),
+            "{banner}"
+        );
+    }
+    assert!(banner.contains("SHOW RANGES FROM TABLE users"), "{banner}");
+    assert_eq!(
+        sql_csv(&url, "SHOW REGIONS"),
+        concat!(
+            "region,zones,database_names,primary_region_of\n",
+            "europe-west1,\"{europe-west1-a,europe-west1-b,europe-west1-c}\",{movr},{}\n",
+            "us-east1,\"{us-east1-a,us-east1-b,us-east1-c}\",{movr},{movr}\n",
+            "us-west1,\"{us-west1-a,us-west1-b,us-west1-c}\",{movr},{}\n",
+        )
+    );
+    // Each region's rows are homed where they were written.
+    for table in ["users", "vehicles", "rides"] {
+        let by_region = sql_csv(
+            &url,
+            &format!("SELECT region, count(*) AS n FROM {table} GROUP BY region ORDER BY region"),
+        );
+        let lines: Vec<&str> = by_region.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}: {by_region}");
+        for (line, region) in lines[1..]
+            .iter()
+            .zip(["europe-west1", "us-east1", "us-west1"])
+        {
+            assert!(
+                line.starts_with(&format!("{region},")),
+                "{table}: {by_region}"
+            );
+        }
+    }
+    assert_eq!(
+        sql_csv(&url, "SELECT count(*) AS n FROM promo_codes"),
+        "n\n20\n"
+    );
+    // A row written in us-west1 is found by key from us-east1.
+    let id = sql_csv(
+        &url,
+        "SELECT id FROM users WHERE region = 'us-west1' LIMIT 1",
+    );
+    let id = id.lines().nth(1).unwrap().to_string();
+    assert_eq!(
+        sql_csv(&url, &format!("SELECT region FROM users WHERE id = '{id}'")),
+        "region\nus-west1\n"
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait_for(Duration::from_secs(20), || child.try_wait());
+    assert_eq!(status.code(), Some(0), "{}", stderr());
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+}
+
 #[test]
 fn a_failing_statement_exits_non_zero_and_still_cleans_up() {
     let tmp = tempfile::tempdir().unwrap();
@@ -124,6 +230,9 @@ fn a_failing_statement_exits_non_zero_and_still_cleans_up() {
         "{stderr}"
     );
     assert!(stderr.contains("No latency is injected"), "{stderr}");
+    // One node is too few for movr's zone configs: the demo goes on
+    // without it.
+    assert!(stderr.contains("No sample database"), "{stderr}");
     assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
 }
 

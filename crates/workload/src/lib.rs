@@ -14,6 +14,10 @@
 //! - [`kv`]: `meridian bench kv`, modelled on `cockroach workload run kv`:
 //!   uniformly random reads and writes of fixed-size values over a key space
 //!   of `keys` rows of one table.
+//! - [`regions`]: `meridian bench regions`: point reads and writes from
+//!   a gateway in each region on REGIONAL BY ROW, REGIONAL BY TABLE and
+//!   GLOBAL tables under each survival goal, next to the floor the latency
+//!   matrix allows; text, JSON and SVG reports.
 //! - `stats` (private): latency histograms and error counts, recorded by
 //!   workers and merged by the reporter.
 //! - `report` (private, re-exported by [`kv`]): the progress line, the final
@@ -37,6 +41,7 @@
 pub mod bank;
 mod error;
 pub mod kv;
+pub mod regions;
 mod report;
 mod stats;
 

@@ -10,21 +10,27 @@
 //!    CA in a temporary directory, all sharing one `NetworkModel` that
 //!    injects the profile's round trips (`--no-latency`: none) and, with
 //!    latency, Raft's WAN timings.
-//! 3. Once every node is a member, one line per node (id, region, zone,
-//!    SQL URL) and a welcome, then the SQL shell of `meridian sql` on the
-//!    first node: interactive on a terminal, else `-e`/`-f`/standard input.
-//! 4. When the shell ends (`\q`, Ctrl-D, the end of a script, an error),
+//! 3. Once every node is a member, the sample database `movr` is created
+//!    and loaded from a gateway in each region ([`movr`]; not with
+//!    `--empty`).
+//! 4. A banner: one line per node (id, region, zone, SQL URL), a URL per
+//!    region on `movr`, statements to try; then the SQL shell of `meridian
+//!    sql` on the first node (us-east1), on `movr`: interactive on a
+//!    terminal, else `-e`/`-f`/standard input. With `--no-shell`, no shell:
+//!    the cluster serves until SIGINT, SIGTERM or SIGHUP (for scripts).
+//! 5. When the shell ends (`\q`, Ctrl-D, the end of a script, an error),
 //!    on SIGTERM or SIGHUP, and on Ctrl-C outside the interactive shell
 //!    (where Ctrl-C cancels a statement): every node stops at once,
 //!    without handing leases over, and the directory is removed. After a
-//!    signal the process exits with 128 + its number.
+//!    signal the process exits with 128 + its number (0 with
+//!    `--no-shell`, where a signal is the way to stop).
 //!
 //! Logs go to `demo.log` in that directory (removed with it), so they do
 //! not interleave with the shell; `MERIDIAN_LOG` sends them to stderr
 //! instead.
 //!
-//! Not here: multi-region SQL statements, the sample database and
-//! `--global` (issue 13's next steps).
+//! Not here: the sample database's schema and rows ([`movr`]), `--global`
+//! (CockroachDB's flag; our demo always has the regions and latency).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +45,8 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 
 use crate::sql_shell::{self, ConnFlags, ScriptArgs, Target};
+
+pub mod movr;
 
 /// How long the nodes may take to become members.
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -58,6 +66,16 @@ pub struct DemoArgs {
     /// Inject no latency (the nodes keep the profile's regions).
     #[arg(long)]
     pub no_latency: bool,
+    /// No SQL shell: keep the cluster running until SIGINT, SIGTERM or
+    /// SIGHUP (for scripts; connect with the URLs of the banner).
+    #[arg(long, conflicts_with_all = ["execute", "file"])]
+    pub no_shell: bool,
+    /// The first node's (us-east1's) SQL address [default: a free port].
+    #[arg(long, value_name = "ADDR")]
+    pub sql_listen: Option<std::net::SocketAddr>,
+    /// Skip the sample database `movr`.
+    #[arg(long)]
+    pub empty: bool,
     #[command(flatten)]
     pub script: ScriptArgs,
 }
@@ -66,7 +84,16 @@ impl DemoArgs {
     /// Whether the demo prints its banner for a person (stdout) or keeps
     /// stdout for a script's results (banner on stderr).
     fn interactive(&self) -> bool {
-        self.script.is_interactive()
+        !self.no_shell && self.script.is_interactive()
+    }
+
+    /// The database of the shell and of the banner's URLs.
+    fn database(&self) -> &'static str {
+        if self.empty {
+            "defaultdb"
+        } else {
+            movr::DATABASE
+        }
     }
 }
 
@@ -80,10 +107,16 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(args: &DemoArgs) -> Result<Layout> {
-        if args.nodes == 0 {
+        Self::build(args.nodes, args.latency.clone(), args.no_latency)
+    }
+
+    /// `nodes` nodes over the regions of the profile at `latency` (else
+    /// the shipped demo-3-region), with its latency unless `no_latency`.
+    pub fn build(nodes: usize, latency: Option<PathBuf>, no_latency: bool) -> Result<Layout> {
+        if nodes == 0 {
             bail!("--nodes must be at least 1");
         }
-        let profile = match &args.latency {
+        let profile = match &latency {
             Some(path) => LatencyMatrix::from_file(path)
                 .with_context(|| format!("--latency {}", path.display()))?,
             None => LatencyMatrix::demo_3_region(),
@@ -95,14 +128,14 @@ impl Layout {
                 profile.name()
             );
         }
-        let localities = (0..args.nodes)
+        let localities = (0..nodes)
             .map(|i| {
                 let region = regions[i % regions.len()];
                 let zone = (b'a' + ((i / regions.len()) % 3) as u8) as char;
                 Locality::new(region, format!("{region}-{zone}"))
             })
             .collect();
-        let network = (!args.no_latency).then(|| NetworkModel::with_latency(profile.clone()));
+        let network = (!no_latency).then(|| NetworkModel::with_latency(profile.clone()));
         Ok(Layout {
             profile,
             localities,
@@ -147,40 +180,82 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     let latency = layout.network.is_some();
     let network = layout.network.clone();
-    let starting = LocalCluster::start(
-        dir.path(),
-        &layout.localities,
-        |_, config| {
-            config.network = network.clone();
-            if latency {
-                config.raft = RaftTimeouts::WAN;
+    let sql_listen = args.sql_listen;
+    let mut database = args.database();
+    let starting = async {
+        let cluster = LocalCluster::start(
+            dir.path(),
+            &layout.localities,
+            |i, config| {
+                config.network = network.clone();
+                if latency {
+                    config.raft = RaftTimeouts::WAN;
+                }
+                if i == 0 && sql_listen.is_some() {
+                    config.sql_listen = sql_listen;
+                }
+            },
+            MEMBER_TIMEOUT,
+        )
+        .await
+        .context("starting the demo cluster")?;
+        if !args.empty {
+            let started = std::time::Instant::now();
+            eprintln!("# Loading the sample database {}...", movr::DATABASE);
+            let gateways: Vec<(String, String)> = gateways(&cluster, "defaultdb");
+            match movr::load(&gateways, with_database).await {
+                Ok(()) => eprintln!(
+                    "# Loaded {} in {:.1} s.",
+                    movr::DATABASE,
+                    started.elapsed().as_secs_f64()
+                ),
+                // Too few nodes for its zone configs (it needs 5 with the
+                // demo's regions): the demo goes on without it.
+                Err(e) => {
+                    eprintln!("# No sample database: {e:#}");
+                    return anyhow::Ok((cluster, "defaultdb"));
+                }
             }
-        },
-        MEMBER_TIMEOUT,
-    );
+        }
+        anyhow::Ok((cluster, database))
+    };
     let cluster = tokio::select! {
-        cluster = starting => cluster.context("starting the demo cluster")?,
+        started = starting => {
+            let (cluster, loaded) = started?;
+            database = loaded;
+            cluster
+        }
         _ = tokio::signal::ctrl_c() => bail!("interrupted while the cluster was starting"),
         _ = signals.recv() => bail!("stopped by a signal while the cluster was starting"),
     };
 
-    let banner = banner(&layout, &cluster, dir.path(), latency);
+    let banner = banner(&layout, &cluster, dir.path(), latency, database);
     if interactive {
         print!("{banner}");
     } else {
         eprint!("{banner}");
     }
 
-    let target = Target::from_flags(&ConnFlags {
-        url: Some(sql_url(cluster.node(0))),
-        ..ConnFlags::default()
-    })?;
-    // The shell runs as a task of its own: it blocks its thread on the
-    // terminal or on standard input, and signals must still be heard.
-    let script = args.script;
-    let shell = tokio::spawn(async move { sql_shell::run_on(target, &script).await });
-    // In the interactive shell Ctrl-C cancels the running statement.
-    let ending = until_signal(shell, &mut signals, !interactive).await;
+    let ending = if args.no_shell {
+        eprintln!("# No shell (--no-shell): the cluster runs until SIGINT or SIGTERM.");
+        let _ = std::io::Write::flush(&mut std::io::stderr());
+        let never = tokio::spawn(std::future::pending::<Result<()>>());
+        match until_signal(never, &mut signals, true).await {
+            Ending::Signal(_) => Ending::Shell(Ok(())),
+            shell => shell,
+        }
+    } else {
+        let target = Target::from_flags(&ConnFlags {
+            url: Some(sql_url_on(cluster.node(0), database)),
+            ..ConnFlags::default()
+        })?;
+        // The shell runs as a task of its own: it blocks its thread on the
+        // terminal or on standard input, and signals must still be heard.
+        let script = args.script;
+        let shell = tokio::spawn(async move { sql_shell::run_on(target, &script).await });
+        // In the interactive shell Ctrl-C cancels the running statement.
+        until_signal(shell, &mut signals, !interactive).await
+    };
 
     let stopping = std::time::Instant::now();
     cluster.shutdown(Duration::ZERO).await;
@@ -203,7 +278,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 /// Removes the demo's directory. RocksDB closes a store when the last
 /// handle on it goes, which can be a moment after its node stopped, and
 /// may write a file meanwhile: a removal that meets one tries again.
-async fn remove_dir(path: PathBuf) -> Result<()> {
+pub(crate) async fn remove_dir(path: PathBuf) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match std::fs::remove_dir_all(&path) {
@@ -279,15 +354,51 @@ async fn until_signal(
     }
 }
 
-/// The URL a PostgreSQL client uses for `node`.
+/// The URL a PostgreSQL client uses for `node`, on `defaultdb`.
 pub fn sql_url(node: &Node) -> String {
+    sql_url_on(node, "defaultdb")
+}
+
+/// The URL a PostgreSQL client uses for `node`, on `database`.
+pub fn sql_url_on(node: &Node, database: &str) -> String {
     format!(
-        "postgres://root@127.0.0.1:{}/defaultdb?sslmode=disable",
+        "postgres://root@{}:{}/{database}?sslmode=disable",
+        node.sql_addr().ip(),
         node.sql_addr().port()
     )
 }
 
-fn banner(layout: &Layout, cluster: &LocalCluster, dir: &Path, latency: bool) -> String {
+/// A URL of [`sql_url_on`]'s form on another database.
+fn with_database(url: &str, database: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((head, tail)) => {
+            let query = tail.split_once('?').map(|(_, q)| q).unwrap_or_default();
+            format!("{head}/{database}?{query}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// The first node of each region, in the order of the regions' first
+/// nodes (the profile's order), with its URL on `database`.
+fn gateways(cluster: &LocalCluster, database: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for node in cluster.nodes() {
+        let region = &node.config().locality.region;
+        if !out.iter().any(|(r, _)| r == region) {
+            out.push((region.clone(), sql_url_on(node, database)));
+        }
+    }
+    out
+}
+
+fn banner(
+    layout: &Layout,
+    cluster: &LocalCluster,
+    dir: &Path,
+    latency: bool,
+    database: &str,
+) -> String {
     let regions = layout.profile.listed_regions();
     let mut out = format!(
         "# Meridian demo: {} nodes in {} regions ({}), in this process.\n",
@@ -306,7 +417,7 @@ fn banner(layout: &Layout, cluster: &LocalCluster, dir: &Path, latency: bool) ->
             node.node_id(),
             locality.region,
             locality.zone,
-            sql_url(node)
+            sql_url_on(node, database)
         ));
     }
     out.push_str("#\n");
@@ -332,12 +443,27 @@ fn banner(layout: &Layout, cluster: &LocalCluster, dir: &Path, latency: bool) ->
     } else {
         out.push_str("# No latency is injected (--no-latency).\n");
     }
-    out.push_str(
-        "# Every range keeps 3 replicas in different regions when it can, so a write waits\n\
-         # for a round trip to another region. Multi-region SQL (CREATE DATABASE ... REGIONS,\n\
-         # REGIONAL BY ROW and GLOBAL tables, survival goals) is the next step and does not\n\
-         # exist yet; gateway_region() names the region of the node you are connected to.\n",
-    );
+    out.push_str("#\n# Connect from each region (psql takes these URLs too):\n");
+    for (region, url) in gateways(cluster, database) {
+        out.push_str(&format!("#   {region:<14} {url}\n"));
+    }
+    if database == movr::DATABASE {
+        out.push_str(
+            "#\n# The sample database movr: users, vehicles and rides are REGIONAL BY ROW (each row\n\
+             # homed in the region it was written from), promo_codes is GLOBAL. Try:\n\
+             #   SHOW REGIONS;\n\
+             #   SELECT gateway_region();\n\
+             #   SHOW RANGES FROM TABLE users;\n\
+             #   SELECT region, count(*) FROM users GROUP BY region;\n\
+             #   SHOW ZONE CONFIGURATION FOR TABLE promo_codes;\n\
+             #   \\timing, then SELECT * FROM users WHERE id = '...' from a gateway in another region.\n",
+        );
+    } else {
+        out.push_str(
+            "#\n# No sample database (--empty). Try CREATE DATABASE d PRIMARY REGION \"us-east1\" REGIONS ...\n",
+        );
+    }
+    out.push_str("#\n");
     out.push_str(&format!(
         "# Data and logs: {} (removed at exit). \\q or Ctrl-D stops the cluster.\n",
         dir.display()
@@ -346,67 +472,4 @@ fn banner(layout: &Layout, cluster: &LocalCluster, dir: &Path, latency: bool) ->
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(nodes: usize) -> DemoArgs {
-        DemoArgs {
-            nodes,
-            latency: None,
-            no_latency: false,
-            script: ScriptArgs::default(),
-        }
-    }
-
-    #[test]
-    fn nodes_go_round_robin_over_the_regions_and_zones() {
-        let layout = Layout::new(&args(9)).unwrap();
-        let names: Vec<String> = layout.localities.iter().map(|l| l.to_string()).collect();
-        assert_eq!(
-            names,
-            [
-                "region=us-east1,zone=us-east1-a",
-                "region=us-west1,zone=us-west1-a",
-                "region=europe-west1,zone=europe-west1-a",
-                "region=us-east1,zone=us-east1-b",
-                "region=us-west1,zone=us-west1-b",
-                "region=europe-west1,zone=europe-west1-b",
-                "region=us-east1,zone=us-east1-c",
-                "region=us-west1,zone=us-west1-c",
-                "region=europe-west1,zone=europe-west1-c",
-            ]
-        );
-        assert!(layout.network.is_some());
-        let layout = Layout::new(&args(13)).unwrap();
-        assert_eq!(layout.localities[12].zone, "us-east1-b");
-    }
-
-    #[test]
-    fn other_profiles_and_no_latency() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("two.toml");
-        std::fs::write(
-            &path,
-            "name = \"two\"\n[[links]]\nregions = [\"eu\", \"ap\"]\nrtt_ms = 200.0\n",
-        )
-        .unwrap();
-        let mut a = args(3);
-        a.latency = Some(path);
-        a.no_latency = true;
-        let layout = Layout::new(&a).unwrap();
-        assert!(layout.network.is_none());
-        let regions: Vec<&str> = layout
-            .localities
-            .iter()
-            .map(|l| l.region.as_str())
-            .collect();
-        assert_eq!(regions, ["eu", "ap", "eu"]);
-
-        let e = Layout::new(&args(0)).unwrap_err().to_string();
-        assert!(e.contains("--nodes must be at least 1"), "{e}");
-        let mut a = args(3);
-        a.latency = Some(dir.path().join("missing.toml"));
-        let e = format!("{:#}", Layout::new(&a).unwrap_err());
-        assert!(e.contains("missing.toml"), "{e}");
-    }
-}
+mod tests;
