@@ -225,12 +225,19 @@ async fn ranges_of_span(
     let mut out = Vec::new();
     let mut key = start.to_vec();
     while key.as_slice() < end {
+        // The gateway's range cache may be minutes old (replicas move
+        // without telling it): drop its entry, read the descriptor again,
+        // and ask the range once so the answer names today's leaseholder.
+        if let Some(cached) = ds.cache().lookup(&key) {
+            ds.cache().evict(&key, cached.descriptor.range_id);
+        }
         let range = ds.lookup_range(&key).await.map_err(|e| {
             SqlError::new(
                 crate::error::code::SYSTEM_ERROR,
                 format!("looking up ranges: {e}"),
             )
         })?;
+        let _ = ds.get(&key).await;
         let leaseholder = ds.cache().lookup(&key).and_then(|c| c.leaseholder);
         key = range.end_key.clone();
         let done = range.end_key.as_slice() >= end || range.end_key.is_empty();
