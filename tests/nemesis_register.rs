@@ -9,14 +9,14 @@
 //! definitely failed one. A failure names the seed; replay it with
 //! `MERIDIAN_NEMESIS_SEED=<seed>`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use meridian_testkit::nemesis::{self, failure_report, register, set, FaultKind, Stage};
+use meridian_testkit::nemesis::{self, failure_report, register, set, FaultKind, Stage, Stop};
 
 /// Each schedule's length; with the cluster's start and the checks, a
 /// seed takes about 15 s.
-const DURATION: Duration = Duration::from_secs(12);
-const SEEDS: [u64; 3] = [0x5eed_0001, 0x5eed_0002, 0x5eed_0003];
+const DURATION: Duration = Duration::from_secs(10);
+const SEEDS: [u64; 3] = [1, 2, 3];
 const BINARY: &str = "nemesis_register";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -28,7 +28,7 @@ async fn single_key_operations_stay_linearizable_and_acknowledged_inserts_stay_u
         let registers = register::RegisterHistory::new();
         let inserts = set::SetHistory::new();
         let origin = registers.start();
-        let until = Instant::now() + DURATION;
+        let stop = Stop::new();
         let register_config = register::RegisterConfig {
             keys: vec![
                 b"e/0".to_vec(),
@@ -51,19 +51,19 @@ async fn single_key_operations_stay_linearizable_and_acknowledged_inserts_stay_u
                     ds_registers,
                     registers.clone(),
                     seed,
-                    until,
+                    stop.clone(),
                     register_config
                 ),
                 set::run(
                     ds_inserts,
                     inserts.clone(),
                     seed,
-                    until,
+                    stop.clone(),
                     set_config.clone()
                 ),
             )
         };
-        let (log, _) = stage.run(DURATION, workload).await;
+        let (log, _) = stage.run(DURATION, &stop, workload).await;
         let log = log.unwrap_or_else(|e| panic!("{e}"));
         let report = |violation: &str| failure_report(seed, BINARY, violation, Some(&log), origin);
         if let Err(e) = stage.wait_until_writable(Duration::from_secs(30)).await {

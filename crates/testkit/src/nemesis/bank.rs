@@ -16,13 +16,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meridian_hlc::HybridClock;
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
 
 use super::history::{counts, excerpt, Counts, Entry, History, Outcome};
 use super::rng::Rng;
+use super::Stop;
 use crate::DistSender;
 
 #[derive(Debug, Clone)]
@@ -111,26 +112,27 @@ pub async fn read_all(
     .await
 }
 
-/// Runs the transfer and reader clients until `until`. Client `i` uses
+/// Runs the transfer and reader clients until `stop` is raised. Client `i` uses
 /// `clocks[i % clocks.len()]` as its gateway clock.
 pub async fn run(
     ds: DistSender,
     clocks: Vec<Arc<HybridClock>>,
     history: BankHistory,
     seed: u64,
-    until: Instant,
+    stop: Stop,
     config: BankConfig,
 ) {
     let mut tasks = Vec::new();
     for client in 0..config.transfer_clients + config.reader_clients {
         let reader = client >= config.transfer_clients;
         let clock = clocks[client % clocks.len()].clone();
-        let (ds, history, config) = (ds.clone(), history.clone(), config.clone());
+        let (ds, history, config, stop) =
+            (ds.clone(), history.clone(), config.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng::fork(seed, 2000 + client as u64);
             let mut process = client as u64;
             let processes = (config.transfer_clients + config.reader_clients) as u64;
-            while Instant::now() < until {
+            while !stop.is_stopped() {
                 let ambiguous = if reader {
                     read_once(&ds, &clock, &history, process, &config).await
                 } else {

@@ -26,10 +26,12 @@
 //! `max_offset`, SQL workloads, the list-append checker: later slices of
 //! issue 14.
 //!
-//! How a test uses it: start a cluster, start a workload on a DistSender
-//! of its own ([`TestCluster::dist_sender_with`]) until a deadline, run the
-//! nemesis for the same time with `tokio::join!`, then check the history
-//! and fail with [`failure_report`], which names the seed.
+//! How a test uses it ([`Stage`] does the first steps): start a cluster,
+//! start a workload on a DistSender of its own
+//! ([`TestCluster::dist_sender_with`]) until a [`Stop`] is raised, run the
+//! nemesis beside it with `tokio::join!` and raise the stop when it is
+//! done, then check the history and fail with [`failure_report`], which
+//! names the seed.
 
 pub mod bank;
 pub mod history;
@@ -41,6 +43,8 @@ pub mod set;
 pub mod stage;
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meridian_transport::NodeId;
@@ -56,6 +60,25 @@ use crate::TestCluster;
 /// range named in the config has a leader again. Longer is a liveness
 /// failure the nemesis reports.
 pub const RECOVERY: Duration = Duration::from_secs(20);
+
+/// Tells workload clients to stop (after their operation in flight):
+/// [`Stage::run`] raises it when the nemesis is done. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 /// One fault as it ran.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meridian_kvapi::{KvError, Request, Response};
 
@@ -27,6 +27,7 @@ use super::linearizable::{
     check_register, prune_register, CasResult, Operation, RegisterOp, Verdict, DEFAULT_BUDGET,
 };
 use super::rng::Rng;
+use super::Stop;
 use crate::{ClientError, DistSender};
 
 /// What the clients do.
@@ -72,20 +73,21 @@ impl fmt::Debug for KeyedCall {
 
 pub type RegisterHistory = History<KeyedCall, Return>;
 
-/// Runs `config.clients` clients on `ds` until `until`, recording into
+/// Runs `config.clients` clients on `ds` until `stop` is raised, recording into
 /// `history`.
 pub async fn run(
     ds: DistSender,
     history: RegisterHistory,
     seed: u64,
-    until: Instant,
+    stop: Stop,
     config: RegisterConfig,
 ) {
     let mut tasks = Vec::new();
     for client in 0..config.clients {
-        let (ds, history, config) = (ds.clone(), history.clone(), config.clone());
+        let (ds, history, config, stop) =
+            (ds.clone(), history.clone(), config.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            run_client(client, ds, history, seed, until, config).await
+            run_client(client, ds, history, seed, stop, config).await
         }));
     }
     for task in tasks {
@@ -98,14 +100,14 @@ async fn run_client(
     ds: DistSender,
     history: RegisterHistory,
     seed: u64,
-    until: Instant,
+    stop: Stop,
     config: RegisterConfig,
 ) {
     let mut rng = Rng::fork(seed, 1000 + client as u64);
     let mut process = client as u64;
     let mut last_seen: HashMap<Vec<u8>, Option<String>> = HashMap::new();
     let mut n = 0u64;
-    while Instant::now() < until {
+    while !stop.is_stopped() {
         let key = rng.pick(&config.keys).clone();
         n += 1;
         let value = format!("{client}.{n}");

@@ -21,6 +21,7 @@ use meridian_kvapi::{Request, Response};
 use super::history::{counts, excerpt, Counts, Entry, History, Outcome};
 use super::register::is_ambiguous;
 use super::rng::Rng;
+use super::Stop;
 use crate::{ClientError, DistSender};
 
 #[derive(Debug, Clone)]
@@ -33,24 +34,19 @@ pub struct SetConfig {
 
 pub type SetHistory = History<String, ()>;
 
-/// Runs the clients until `until`. Keys are `prefix` + `client-n`.
-pub async fn run(
-    ds: DistSender,
-    history: SetHistory,
-    seed: u64,
-    until: Instant,
-    config: SetConfig,
-) {
+/// Runs the clients until `stop` is raised. Keys are `prefix` + `client-n`.
+pub async fn run(ds: DistSender, history: SetHistory, seed: u64, stop: Stop, config: SetConfig) {
     let mut tasks = Vec::new();
     for client in 0..config.clients {
-        let (ds, history, config) = (ds.clone(), history.clone(), config.clone());
+        let (ds, history, config, stop) =
+            (ds.clone(), history.clone(), config.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng::fork(seed, 3000 + client as u64);
             let prefix = String::from_utf8_lossy(&config.prefixes[client % config.prefixes.len()])
                 .into_owned();
             let mut process = client as u64;
             let mut n = 0u64;
-            while Instant::now() < until {
+            while !stop.is_stopped() {
                 n += 1 + rng.below(2);
                 let key = format!("{prefix}{client:02}-{n:06}");
                 let request = Request::ConditionalPut {
@@ -172,10 +168,12 @@ pub fn check(entries: &[Entry<String, ()>], present: &BTreeSet<String>) -> Resul
                     around(e)
                 ))
             }
-            Outcome::Fail(_) if here => return Err(format!(
+            Outcome::Fail(_) if here => {
+                return Err(format!(
                 "an insert that failed definitely is present:\n  {e}\nthe history around it:\n{}",
                 around(e)
-            )),
+            ))
+            }
             Outcome::Ambiguous(_) if here => ambiguous_present += 1,
             _ => {}
         }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use meridian_hlc::HybridClock;
 use meridian_kvapi::Request;
 
-use super::{FaultKind, Nemesis, NemesisConfig, NemesisLog};
+use super::{FaultKind, Nemesis, NemesisConfig, NemesisLog, Stop};
 use crate::{ClusterConfig, DistSender, DistSenderConfig, TestCluster};
 
 /// Range 1 holds `[a, m)`, range 2 `[m, z)`.
@@ -84,14 +84,20 @@ impl Stage {
             .collect()
     }
 
-    /// Runs `workload` and the nemesis for `duration` side by side; the
-    /// workload should stop by itself at `Instant::now() + duration`.
+    /// Runs `workload` and a nemesis schedule of `duration` side by side,
+    /// and raises `stop` when the nemesis is done (every fault undone,
+    /// every range led again); the workload must end soon after.
     pub async fn run<F: Future>(
         &mut self,
         duration: Duration,
+        stop: &Stop,
         workload: F,
     ) -> (Result<NemesisLog, String>, F::Output) {
-        let nemesis = self.nemesis.run(&mut self.cluster, duration);
+        let nemesis = async {
+            let log = self.nemesis.run(&mut self.cluster, duration).await;
+            stop.stop();
+            log
+        };
         tokio::join!(nemesis, workload)
     }
 
