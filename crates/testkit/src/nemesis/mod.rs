@@ -6,8 +6,9 @@
 //! Owns:
 //! - [`rng`]: a deterministic generator and the seeds a test runs
 //!   (`MERIDIAN_NEMESIS_SEED` replays one);
-//! - [`schedule`]: faults (kill and restart, isolation, clock skew within
-//!   `max_offset`) drawn from a seed, one at a time;
+//! - [`schedule`]: faults (kill and restart, isolation, one-way
+//!   partition, clock skew within `max_offset`) drawn from a seed, one at
+//!   a time;
 //! - [`Nemesis::run`] (here): applying a schedule to a cluster, waiting
 //!   after each fault until every range has a leader again, and recording
 //!   what ran;
@@ -130,6 +131,7 @@ impl NemesisLog {
                     (kind, r.fault),
                     (FaultKind::Kill, Fault::Kill(_))
                         | (FaultKind::Isolate, Fault::Isolate(_))
+                        | (FaultKind::Mute, Fault::Mute(_))
                         | (FaultKind::Skew, Fault::Skew { .. })
                 )
             })
@@ -239,6 +241,18 @@ impl Nemesis {
             Fault::Isolate(target) => {
                 let node = resolve(cluster, target);
                 cluster.network().isolate(node);
+                tokio::time::sleep(step.hold).await;
+                cluster.network().heal();
+                Ok(node)
+            }
+            Fault::Mute(target) => {
+                let node = resolve(cluster, target);
+                let others: Vec<NodeId> = cluster
+                    .node_ids()
+                    .into_iter()
+                    .filter(|&n| n != node)
+                    .collect();
+                cluster.network().partition_one_way(&[node], &others);
                 tokio::time::sleep(step.hold).await;
                 cluster.network().heal();
                 Ok(node)

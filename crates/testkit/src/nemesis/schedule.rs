@@ -29,13 +29,22 @@ pub enum FaultKind {
     Kill,
     /// Block every message to and from a node, then heal.
     Isolate,
+    /// Block every message a node sends (it still hears the others: a
+    /// leader that cannot be answered, a follower that cannot vote), then
+    /// heal.
+    Mute,
     /// Move a node's physical clock ahead or behind by less than the
     /// cluster's `max_offset`, then back.
     Skew,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 3] = [FaultKind::Kill, FaultKind::Isolate, FaultKind::Skew];
+    pub const ALL: [FaultKind; 4] = [
+        FaultKind::Kill,
+        FaultKind::Isolate,
+        FaultKind::Mute,
+        FaultKind::Skew,
+    ];
 }
 
 /// Which node a fault hits.
@@ -61,6 +70,7 @@ impl fmt::Display for Target {
 pub enum Fault {
     Kill(Target),
     Isolate(Target),
+    Mute(Target),
     /// Skew node's clock by `nanos` (negative: behind).
     Skew {
         node: NodeId,
@@ -73,6 +83,7 @@ impl fmt::Display for Fault {
         match self {
             Fault::Kill(t) => write!(f, "kill {t}"),
             Fault::Isolate(t) => write!(f, "isolate {t}"),
+            Fault::Mute(t) => write!(f, "mute {t} (its messages out are lost)"),
             Fault::Skew { node, nanos } => {
                 write!(f, "skew n{node}'s clock by {:+} ms", nanos / 1_000_000)
             }
@@ -162,6 +173,7 @@ impl Schedule {
         match rng.pick(&config.kinds) {
             FaultKind::Kill => Fault::Kill(target(rng)),
             FaultKind::Isolate => Fault::Isolate(target(rng)),
+            FaultKind::Mute => Fault::Mute(target(rng)),
             FaultKind::Skew => {
                 // Between a fifth and four fifths of max_offset, either way:
                 // inside the bound the cluster promises to tolerate.
@@ -229,10 +241,14 @@ mod tests {
             assert!(step.wait >= c.wait.0 && step.wait <= c.wait.1);
             assert!(step.hold >= c.hold.0 && step.hold <= c.hold.1);
             match step.fault {
-                Fault::Kill(Target::Node(n)) | Fault::Isolate(Target::Node(n)) => {
+                Fault::Kill(Target::Node(n))
+                | Fault::Isolate(Target::Node(n))
+                | Fault::Mute(Target::Node(n)) => {
                     assert!(c.nodes.contains(&n))
                 }
-                Fault::Kill(Target::LeaderOf(r)) | Fault::Isolate(Target::LeaderOf(r)) => {
+                Fault::Kill(Target::LeaderOf(r))
+                | Fault::Isolate(Target::LeaderOf(r))
+                | Fault::Mute(Target::LeaderOf(r)) => {
                     assert!(c.ranges.contains(&r))
                 }
                 Fault::Skew { node, nanos } => {
