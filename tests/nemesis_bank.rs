@@ -65,8 +65,17 @@ async fn transfers_keep_the_total_and_every_read_only_sum_is_exact_under_faults(
         .map_err(|_| "no answer in 60 s".to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))
         .unwrap_or_else(|e| panic!("{}", report(&format!("the final read failed: {e}"))));
-        let summary = bank::check(&history.entries(), &config, &balances)
-            .unwrap_or_else(|v| panic!("{}", report(&v)));
+        let entries = history.entries();
+        let summary = bank::check(&entries, &config, &balances).unwrap_or_else(|v| {
+            let saved = nemesis::history::save("bank", seed, &entries);
+            panic!(
+                "{}",
+                report(&format!(
+                    "{v}
+{saved}"
+                ))
+            )
+        });
         eprintln!(
             "seed {seed}: {} faults; {summary}; final balances {balances:?}",
             log.records.len()

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use meridian_testkit::nemesis::{self, failure_report, register, set, FaultKind, Stage, Stop};
+use meridian_testkit::nemesis::{
+    self, failure_report, history, register, set, FaultKind, Stage, Stop,
+};
 
 /// Each schedule's length; with the cluster's start and the checks, a
 /// seed takes about 15 s.
@@ -71,7 +73,10 @@ async fn single_key_operations_stay_linearizable_and_acknowledged_inserts_stay_u
         }
 
         let entries = registers.entries();
-        let summary = register::check(&entries).unwrap_or_else(|v| panic!("{}", report(&v)));
+        let summary = register::check(&entries).unwrap_or_else(|v| {
+            let saved = history::save("register", seed, &entries);
+            panic!("{}", report(&format!("{v}\n{saved}")))
+        });
         let present = set::read_final(
             &stage.dist_sender(),
             &set_config.prefixes,
@@ -79,8 +84,17 @@ async fn single_key_operations_stay_linearizable_and_acknowledged_inserts_stay_u
         )
         .await
         .unwrap_or_else(|e| panic!("{}", report(&e)));
-        let set_summary =
-            set::check(&inserts.entries(), &present).unwrap_or_else(|v| panic!("{}", report(&v)));
+        let insert_entries = inserts.entries();
+        let set_summary = set::check(&insert_entries, &present).unwrap_or_else(|v| {
+            let saved = history::save("set", seed, &insert_entries);
+            panic!(
+                "{}",
+                report(&format!(
+                    "{v}
+{saved}"
+                ))
+            )
+        });
         eprintln!(
             "seed {seed}: {} faults; register: {summary}; set: {set_summary}",
             log.records.len()

@@ -210,6 +210,29 @@ pub fn excerpt<O: fmt::Debug, R: fmt::Debug>(
     text
 }
 
+/// Writes every entry, one per line, to `<temp dir>/meridian-nemesis-
+/// <name>-<seed>.txt` for a failure message to point at; says where, or
+/// why it could not.
+pub fn save<O: fmt::Debug, R: fmt::Debug>(
+    name: &str,
+    seed: u64,
+    entries: &[Entry<O, R>],
+) -> String {
+    let path = std::env::temp_dir().join(format!("meridian-nemesis-{name}-{seed}.txt"));
+    let text: String = entries.iter().map(|e| format!("{e}\n")).collect();
+    match std::fs::write(&path, text) {
+        Ok(()) => format!(
+            "the whole history ({} operations): {}",
+            entries.len(),
+            path.display()
+        ),
+        Err(e) => format!(
+            "the whole history could not be saved to {}: {e}",
+            path.display()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,7 +83,7 @@ impl fmt::Display for Fault {
         match self {
             Fault::Kill(t) => write!(f, "kill {t}"),
             Fault::Isolate(t) => write!(f, "isolate {t}"),
-            Fault::Mute(t) => write!(f, "mute {t} (its messages out are lost)"),
+            Fault::Mute(t) => write!(f, "mute {t}"),
             Fault::Skew { node, nanos } => {
                 write!(f, "skew n{node}'s clock by {:+} ms", nanos / 1_000_000)
             }
