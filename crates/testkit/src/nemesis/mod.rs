@@ -7,8 +7,8 @@
 //! - [`rng`]: a deterministic generator and the seeds a test runs
 //!   (`MERIDIAN_NEMESIS_SEED` replays one);
 //! - [`schedule`]: faults (kill and restart, isolation, one-way
-//!   partition, clock skew within `max_offset`) drawn from a seed, one at
-//!   a time;
+//!   partition, clock skew within `max_offset`, lease transfer) drawn
+//!   from a seed, one at a time;
 //! - [`Nemesis::run`] (here): applying a schedule to a cluster, waiting
 //!   after each fault until every range has a leader again, and recording
 //!   what ran;
@@ -133,6 +133,7 @@ impl NemesisLog {
                         | (FaultKind::Isolate, Fault::Isolate(_))
                         | (FaultKind::Mute, Fault::Mute(_))
                         | (FaultKind::Skew, Fault::Skew { .. })
+                        | (FaultKind::Transfer, Fault::Transfer { .. })
                 )
             })
             .count()
@@ -262,6 +263,20 @@ impl Nemesis {
                 tokio::time::sleep(step.hold).await;
                 cluster.skew_clock(node, 0);
                 Ok(node)
+            }
+            Fault::Transfer { range, to } => {
+                // A transfer refused (an election under way, the target
+                // behind) is not the cluster's failure: the step is
+                // logged and the schedule goes on.
+                if let Some(leader) = cluster.leader(range).filter(|&l| l != to) {
+                    if let Ok(store) = cluster.store(leader) {
+                        if let Err(e) = store.transfer_leadership(range, to).await {
+                            tracing::info!(range, to, "nemesis: transfer refused: {e}");
+                        }
+                    }
+                }
+                tokio::time::sleep(step.hold).await;
+                Ok(to)
             }
         }
     }

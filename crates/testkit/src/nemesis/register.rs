@@ -313,3 +313,78 @@ pub fn check(entries: &[Entry<KeyedCall, Return>]) -> Result<Summary, String> {
         keys: by_key.len(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, call: Call, at: u64, outcome: Outcome<Return>) -> Entry<KeyedCall, Return> {
+        Entry {
+            process: at,
+            op: KeyedCall {
+                key: key.to_string(),
+                call,
+            },
+            invoked: Duration::from_millis(at),
+            completed: Duration::from_millis(at + 5),
+            outcome,
+        }
+    }
+
+    /// A write whose value is read later: fine if its outcome was
+    /// ambiguous, a violation if it had failed definitely, and the message
+    /// names the key and shows the operations.
+    #[test]
+    fn a_definitely_failed_write_must_never_be_read_but_an_ambiguous_one_may() {
+        let history = |write: Outcome<Return>| {
+            vec![
+                entry("k", Call::Write("1.1".into()), 0, write),
+                entry(
+                    "k",
+                    Call::Read,
+                    10,
+                    Outcome::Ok(Return::Read(Some("1.1".into()))),
+                ),
+                entry("other", Call::Read, 10, Outcome::Ok(Return::Read(None))),
+            ]
+        };
+        let summary = check(&history(Outcome::Ambiguous("timeout".into()))).unwrap();
+        assert_eq!((summary.keys, summary.outcomes.ambiguous), (2, 1));
+        let e = check(&history(Outcome::Fail("refused".into()))).unwrap_err();
+        assert!(e.contains("key k is not linearizable"), "{e}");
+        assert!(
+            e.contains("FAIL (refused)") && e.contains("Read(Some(\"1.1\"))"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_refused_conditional_put_observes_the_value_it_found() {
+        let cas = |found: &str| Call::Cas {
+            expected: None,
+            new: format!("2.{found}"),
+        };
+        let refused =
+            |found: &str| Outcome::Ok(Return::Cas(CasResult::Refused(Some(found.into()))));
+        let ok = vec![
+            entry(
+                "k",
+                Call::Write("1.1".into()),
+                0,
+                Outcome::Ok(Return::Written),
+            ),
+            entry("k", cas("a"), 10, refused("1.1")),
+        ];
+        assert!(check(&ok).is_ok());
+        let wrong = vec![
+            entry(
+                "k",
+                Call::Write("1.1".into()),
+                0,
+                Outcome::Ok(Return::Written),
+            ),
+            entry("k", cas("b"), 10, refused("9.9")),
+        ];
+        assert!(check(&wrong).is_err());
+    }
+}

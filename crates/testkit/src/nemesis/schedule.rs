@@ -36,14 +36,18 @@ pub enum FaultKind {
     /// Move a node's physical clock ahead or behind by less than the
     /// cluster's `max_offset`, then back.
     Skew,
+    /// Transfer a range's leadership (and so its lease) to a node, then
+    /// hold (nothing to undo).
+    Transfer,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::Kill,
         FaultKind::Isolate,
         FaultKind::Mute,
         FaultKind::Skew,
+        FaultKind::Transfer,
     ];
 }
 
@@ -76,6 +80,11 @@ pub enum Fault {
         node: NodeId,
         nanos: i64,
     },
+    /// Transfer `range`'s leadership to `to` (nothing if it leads already).
+    Transfer {
+        range: RangeId,
+        to: NodeId,
+    },
 }
 
 impl fmt::Display for Fault {
@@ -87,6 +96,7 @@ impl fmt::Display for Fault {
             Fault::Skew { node, nanos } => {
                 write!(f, "skew n{node}'s clock by {:+} ms", nanos / 1_000_000)
             }
+            Fault::Transfer { range, to } => write!(f, "transfer r{range}'s lease to n{to}"),
         }
     }
 }
@@ -189,6 +199,15 @@ impl Schedule {
                     nanos,
                 }
             }
+            // Without ranges to move, a skew of zero: a quiet step.
+            FaultKind::Transfer if config.ranges.is_empty() => Fault::Skew {
+                node: *rng.pick(&config.nodes),
+                nanos: 0,
+            },
+            FaultKind::Transfer => Fault::Transfer {
+                range: *rng.pick(&config.ranges),
+                to: *rng.pick(&config.nodes),
+            },
         }
     }
 }
@@ -255,6 +274,9 @@ mod tests {
                     assert!(c.nodes.contains(&node));
                     assert!(nanos.unsigned_abs() < c.max_offset.as_nanos() as u64);
                     assert!(nanos != 0);
+                }
+                Fault::Transfer { range, to } => {
+                    assert!(c.ranges.contains(&range) && c.nodes.contains(&to))
                 }
             }
         }
