@@ -93,6 +93,9 @@ pub struct FaultRecord {
     pub healed: Instant,
     /// When every range had a leader again afterwards.
     pub recovered: Instant,
+    /// What the step saw, when there is something to say (a transfer
+    /// refused, or already done).
+    pub note: String,
 }
 
 /// What a nemesis run did.
@@ -108,9 +111,14 @@ impl NemesisLog {
         let at = |t: Instant| history::secs(t.saturating_duration_since(origin));
         let mut text = String::new();
         for r in &self.records {
+            let note = if r.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.note)
+            };
             let _ = writeln!(
                 text,
-                "  [{} .. {}] step {}: {} (n{}), leaders back at {}",
+                "  [{} .. {}] step {}: {} (n{}){note}, leaders back at {}",
                 at(r.started),
                 at(r.healed),
                 r.step,
@@ -180,8 +188,8 @@ impl Nemesis {
             let started = Instant::now();
             let outcome = self.apply(cluster, step).await;
             let healed = Instant::now();
-            let node = match outcome {
-                Ok(node) => node,
+            let (node, note) = match outcome {
+                Ok(done) => done,
                 Err(e) => {
                     return Err(self.fail(&log, origin, &format!("step {i} ({}): {e}", step.fault)))
                 }
@@ -202,6 +210,7 @@ impl Nemesis {
                 started,
                 healed,
                 recovered: Instant::now(),
+                note,
             });
         }
         Ok(log)
@@ -216,7 +225,11 @@ impl Nemesis {
     }
 
     /// Applies one step's fault, holds it and undoes it; the node it hit.
-    async fn apply(&self, cluster: &mut TestCluster, step: &Step) -> Result<NodeId, String> {
+    async fn apply(
+        &self,
+        cluster: &mut TestCluster,
+        step: &Step,
+    ) -> Result<(NodeId, String), String> {
         let resolve = |cluster: &TestCluster, target: Target| match target {
             Target::Node(n) => n,
             // No leader (an election in progress): a fixed node instead,
@@ -237,14 +250,14 @@ impl Nemesis {
                     .restart(node)
                     .await
                     .map_err(|e| format!("restart n{node}: {e}"))?;
-                Ok(node)
+                Ok((node, String::new()))
             }
             Fault::Isolate(target) => {
                 let node = resolve(cluster, target);
                 cluster.network().isolate(node);
                 tokio::time::sleep(step.hold).await;
                 cluster.network().heal();
-                Ok(node)
+                Ok((node, String::new()))
             }
             Fault::Mute(target) => {
                 let node = resolve(cluster, target);
@@ -256,27 +269,31 @@ impl Nemesis {
                 cluster.network().partition_one_way(&[node], &others);
                 tokio::time::sleep(step.hold).await;
                 cluster.network().heal();
-                Ok(node)
+                Ok((node, String::new()))
             }
             Fault::Skew { node, nanos } => {
                 cluster.skew_clock(node, nanos);
                 tokio::time::sleep(step.hold).await;
                 cluster.skew_clock(node, 0);
-                Ok(node)
+                Ok((node, String::new()))
             }
             Fault::Transfer { range, to } => {
                 // A transfer refused (an election under way, the target
                 // behind) is not the cluster's failure: the step is
                 // logged and the schedule goes on.
-                if let Some(leader) = cluster.leader(range).filter(|&l| l != to) {
-                    if let Ok(store) = cluster.store(leader) {
-                        if let Err(e) = store.transfer_leadership(range, to).await {
-                            tracing::info!(range, to, "nemesis: transfer refused: {e}");
-                        }
-                    }
-                }
+                let note = match cluster.leader(range) {
+                    None => "no leader to move".to_string(),
+                    Some(leader) if leader == to => format!("n{to} led already"),
+                    Some(leader) => match cluster.store(leader) {
+                        Err(e) => format!("the leader's store: {e}"),
+                        Ok(store) => match store.transfer_leadership(range, to).await {
+                            Err(e) => format!("refused: {e}"),
+                            Ok(()) => format!("moved from n{leader}"),
+                        },
+                    },
+                };
                 tokio::time::sleep(step.hold).await;
-                Ok(to)
+                Ok((to, note))
             }
         }
     }
