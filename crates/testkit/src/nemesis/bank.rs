@@ -24,7 +24,7 @@ use meridian_kvclient::txn::{run_txn, Txn, TxnError};
 use super::history::{counts, excerpt, Counts, Entry, History, Outcome};
 use super::rng::Rng;
 use super::Stop;
-use crate::DistSender;
+use crate::{ClientError, DistSender};
 
 #[derive(Debug, Clone)]
 pub struct BankConfig {
@@ -66,7 +66,7 @@ fn balance(value: Option<Vec<u8>>) -> Result<i64, TxnError> {
     let Some(bytes) = value else { return Ok(0) };
     let text = String::from_utf8_lossy(&bytes).into_owned();
     text.parse().map_err(|_| {
-        TxnError::Client(crate::ClientError::InvalidRequest(format!(
+        TxnError::Client(ClientError::InvalidRequest(format!(
             "balance {text:?} is not a number"
         )))
     })
@@ -155,7 +155,9 @@ fn classify<T>(
 ) -> Outcome<T> {
     match answer {
         Ok(Ok(value)) => Outcome::Ok(value),
-        Ok(Err(e @ TxnError::Ambiguous(_))) => Outcome::Ambiguous(e.to_string()),
+        Ok(Err(e @ (TxnError::Ambiguous(_) | TxnError::Client(ClientError::Timeout { .. })))) => {
+            Outcome::Ambiguous(e.to_string())
+        }
         Ok(Err(e)) => Outcome::Fail(e.to_string()),
         Err(_) => Outcome::Ambiguous(format!("no commit within {timeout:?}")),
     }
@@ -222,6 +224,8 @@ async fn read_once(
 pub struct Summary {
     pub transfers: Counts,
     pub reads: Counts,
+    /// Why transactions failed definitely (distinct reasons, at most 3).
+    pub failures: Vec<String>,
 }
 
 impl fmt::Display for Summary {
@@ -230,7 +234,11 @@ impl fmt::Display for Summary {
             f,
             "transfers: {}; read-only sums: {}",
             self.transfers, self.reads
-        )
+        )?;
+        if !self.failures.is_empty() {
+            write!(f, "; failures: {}", self.failures.join(" | "))?;
+        }
+        Ok(())
     }
 }
 
@@ -281,9 +289,19 @@ pub fn check(
         .iter()
         .cloned()
         .partition(|e| matches!(e.op, BankOp::Transfer { .. }));
+    let mut failures: Vec<String> = Vec::new();
+    for e in entries {
+        if let Outcome::Fail(why) = &e.outcome {
+            let why: String = why.chars().take(160).collect();
+            if failures.len() < 3 && !failures.contains(&why) {
+                failures.push(why);
+            }
+        }
+    }
     Ok(Summary {
         transfers: counts(&transfers),
         reads: counts(&reads),
+        failures,
     })
 }
 
