@@ -39,6 +39,7 @@ use meridian_kvserver::{RaftTimeouts, Store};
 use meridian_storage::{Engine, EngineOptions};
 use meridian_transport::{Locality, NetworkModel, NodeIdentity, Transport, TransportConfig};
 
+pub mod nemesis;
 mod nodes;
 mod routing;
 mod sql;
@@ -459,6 +460,18 @@ impl TestCluster {
         })
         .await?;
         Ok(())
+    }
+
+    /// A new DistSender (its own range cache) that reaches the stores in
+    /// process like the cluster's own, with `config`'s timeouts: what a
+    /// nemesis workload uses, so that an operation gives up in seconds
+    /// rather than after the cluster DistSender's two minutes.
+    pub fn dist_sender_with(&self, config: DistSenderConfig) -> DistSender {
+        DistSender::with_transport(
+            Arc::new(self.stores.clone()),
+            Arc::new(self.stores.clone()),
+            config,
+        )
     }
 
     /// The cluster's DistSender (its range cache shows what it learned).
