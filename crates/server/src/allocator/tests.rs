@@ -336,7 +336,7 @@ fn a_lone_voter_in_the_wrong_region_is_grown_around_then_leaves() {
     assert_eq!(plan.action, AddVoters(vec![2, 3, 4]), "{}", plan.reason);
     let plan = decide(&range("v1 v2 v3 v4"), 1, &infos, &config, None);
     assert!(
-        matches!(plan.action, TransferLease(2 | 3 | 4)),
+        matches!(plan.action, TransferLease(2..=4)),
         "{:?}",
         plan.action
     );
