@@ -108,7 +108,10 @@ pub struct StartArgs {
     /// Directory with ca.crt, node.crt and node.key.
     #[arg(long)]
     pub certs_dir: Option<PathBuf>,
-    /// Split ranges larger than this many bytes [default: 536870912].
+    /// Split ranges larger than this many bytes [default: 536870912]. Like
+    /// --replication-factor and --gc-ttl-secs, it goes into the cluster's
+    /// default zone config when this node bootstraps the cluster; after
+    /// that, `meridian zone set --default` changes it.
     #[arg(long)]
     pub range_max_bytes: Option<u64>,
     /// Seconds after its liveness expired that a node counts as dead and
@@ -120,7 +123,8 @@ pub struct StartArgs {
     pub replication_factor: Option<usize>,
     /// Seconds old versions stay readable: older ones a newer version
     /// replaced are garbage collected, and reads further back are refused
-    /// [default: 14400, 4 hours]. Zone configs will set it per range.
+    /// [default: 14400, 4 hours]. The default zone config's gc.ttlseconds
+    /// at bootstrap; zone configs set it per span.
     #[arg(long)]
     pub gc_ttl_secs: Option<u64>,
     /// Raft timing: `lan` (one data center) or `wan` (regions up to ~150 ms apart) [default: wan with --latency, else lan].
