@@ -368,8 +368,8 @@ pub fn duplicate(table: &TableDescriptor, constraint: &str) -> SqlError {
 }
 
 /// A locality-optimized lookup by the visible key: each tuple's row in the
-/// gateway's region first, and in the other regions only for the tuples
-/// it did not find. `None`: read the table instead (no regions known, or
+/// gateway's region first, and in all the other regions at once only for
+/// the tuples it did not find. `None`: read the table instead (no regions known, or
 /// a key value that does not convert).
 pub async fn lookup_any_region(
     ctx: &ExecContext<'_>,
@@ -386,20 +386,29 @@ pub async fn lookup_any_region(
     let by_region: Vec<Vec<&Vec<u8>>> = (0..regions)
         .map(|r| rounds.iter().map(|keys| &keys[r]).collect())
         .collect();
-    for keys in by_region {
-        if missing.is_empty() {
-            break;
-        }
-        let points = missing.iter().map(|t| keys[*t].clone()).collect();
-        let got = get_all(ctx, points).await?;
-        let hits: Vec<usize> = missing
+    let Some((local, others)) = by_region.split_first() else {
+        return Ok(Some(found));
+    };
+    // The gateway's region first; what it lacks, from every other region
+    // at once (one batch, which the DistSender sends to their ranges in
+    // parallel): a miss costs the round trip to the farthest region, not
+    // the sum of them. A visible key lives in one region at most.
+    let points = missing.iter().map(|t| local[*t].clone()).collect();
+    let got = get_all(ctx, points).await?;
+    let hits: Vec<usize> = missing
+        .iter()
+        .zip(&got)
+        .filter(|(_, g)| g.is_some())
+        .map(|(t, _)| *t)
+        .collect();
+    found.extend(got.into_iter().flatten());
+    missing.retain(|t| !hits.contains(t));
+    if !missing.is_empty() && !others.is_empty() {
+        let points = others
             .iter()
-            .zip(&got)
-            .filter(|(_, g)| g.is_some())
-            .map(|(t, _)| *t)
+            .flat_map(|keys| missing.iter().map(|t| keys[*t].clone()))
             .collect();
-        found.extend(got.into_iter().flatten());
-        missing.retain(|t| !hits.contains(t));
+        found.extend(get_all(ctx, points).await?.into_iter().flatten());
     }
     Ok(Some(found))
 }

@@ -358,7 +358,7 @@ pub async fn explain(
             KeyConstraint::Full => "FULL SCAN".to_string(),
             KeyConstraint::Points(p) => format!("{} point lookup(s) on the primary key", p.len()),
             KeyConstraint::AnyRegion(p) => format!(
-                "{} locality-optimized lookup(s) on the primary key (the gateway's region first, then the others)",
+                "{} locality-optimized lookup(s) on the primary key (the gateway's region first, then the others at once)",
                 p.len()
             ),
             KeyConstraint::Range { eq, lower, upper } => format!(
