@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use common::two_ranges;
-use meridian_hlc::Timestamp;
+use meridian_hlc::{HybridClock, Timestamp};
 use meridian_kvapi::{Request, Response, TxnMeta, TxnRecord};
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
 use meridian_testkit::{BatchHeader, DistSender, TestCluster};
@@ -106,36 +106,7 @@ async fn transfers_across_ranges_keep_the_total() {
     .await
     .unwrap();
 
-    let mut clients = Vec::new();
-    for client in 0..4usize {
-        let (ds, clock) = (ds.clone(), clock.clone());
-        clients.push(tokio::spawn(async move {
-            for i in 0..8usize {
-                let from = accounts[(client + i) % 4];
-                let to = accounts[(client + i + 1 + i % 2) % 4];
-                run_txn(&ds, &clock, |txn| async move {
-                    let a = read_number(&txn, from).await?;
-                    let b = read_number(&txn, to).await?;
-                    txn.put(from, (a - 7).to_string().as_bytes()).await?;
-                    txn.put(to, (b + 7).to_string().as_bytes()).await
-                })
-                .await?;
-                let sum = run_txn(&ds, &clock, |txn| async move {
-                    let mut sum = 0;
-                    for account in accounts {
-                        sum += read_number(&txn, account).await?;
-                    }
-                    Ok(sum)
-                })
-                .await?;
-                assert_eq!(sum, 400, "a read-only transaction saw a wrong total");
-            }
-            Ok::<_, TxnError>(())
-        }));
-    }
-    for client in clients {
-        client.await.unwrap().expect("a transfer gave up");
-    }
+    transfer_concurrently(&ds, &clock, accounts, false).await;
     cluster.shutdown().await;
 }
 
@@ -194,6 +165,54 @@ async fn a_refresh_catches_a_write_to_a_key_the_transaction_read_and_now_writes(
     }
     slow.rollback().await.unwrap();
     cluster.shutdown().await;
+}
+
+/// 4 clients each make 8 transfers of 7 between the 4 accounts (100 each
+/// to start), every one followed by a read-only transaction that must sum
+/// them to 400. With `one_phase`, a transfer's writes go with its commit
+/// (`write_batch_and_commit`); otherwise as two puts before it.
+async fn transfer_concurrently(
+    ds: &DistSender,
+    clock: &Arc<HybridClock>,
+    accounts: [&'static [u8]; 4],
+    one_phase: bool,
+) {
+    let mut clients = Vec::new();
+    for client in 0..4usize {
+        let (ds, clock) = (ds.clone(), clock.clone());
+        clients.push(tokio::spawn(async move {
+            for i in 0..8usize {
+                let from = accounts[(client + i) % 4];
+                let to = accounts[(client + i + 1 + i % 2) % 4];
+                run_txn(&ds, &clock, |txn| async move {
+                    let a = read_number(&txn, from).await?;
+                    let b = read_number(&txn, to).await?;
+                    let (a, b) = ((a - 7).to_string(), (b + 7).to_string());
+                    if one_phase {
+                        let writes = vec![put(from, a.as_bytes()), put(to, b.as_bytes())];
+                        txn.write_batch_and_commit(writes).await.map(|_| ())
+                    } else {
+                        txn.put(from, a.as_bytes()).await?;
+                        txn.put(to, b.as_bytes()).await
+                    }
+                })
+                .await?;
+                let sum = run_txn(&ds, &clock, |txn| async move {
+                    let mut sum = 0;
+                    for account in accounts {
+                        sum += read_number(&txn, account).await?;
+                    }
+                    Ok(sum)
+                })
+                .await?;
+                assert_eq!(sum, 400, "a read-only transaction saw a wrong total");
+            }
+            Ok::<_, TxnError>(())
+        }));
+    }
+    for client in clients {
+        client.await.unwrap().expect("a transfer gave up");
+    }
 }
 
 fn put(key: &[u8], value: &[u8]) -> Request {
@@ -406,39 +425,7 @@ async fn one_phase_commits_under_contention_lose_nothing() {
     })
     .await
     .unwrap();
-    let mut clients = Vec::new();
-    for client in 0..4usize {
-        let (ds, clock) = (ds.clone(), clock.clone());
-        clients.push(tokio::spawn(async move {
-            for i in 0..8usize {
-                let from = accounts[(client + i) % 4];
-                let to = accounts[(client + i + 1 + i % 2) % 4];
-                run_txn(&ds, &clock, |txn| async move {
-                    let a = read_number(&txn, from).await?;
-                    let b = read_number(&txn, to).await?;
-                    let writes = vec![
-                        put(from, (a - 7).to_string().as_bytes()),
-                        put(to, (b + 7).to_string().as_bytes()),
-                    ];
-                    txn.write_batch_and_commit(writes).await.map(|_| ())
-                })
-                .await?;
-                let sum = run_txn(&ds, &clock, |txn| async move {
-                    let mut sum = 0;
-                    for account in accounts {
-                        sum += read_number(&txn, account).await?;
-                    }
-                    Ok(sum)
-                })
-                .await?;
-                assert_eq!(sum, 400, "a read-only transaction saw a wrong total");
-            }
-            Ok::<_, TxnError>(())
-        }));
-    }
-    for client in clients {
-        client.await.unwrap().expect("a transfer gave up");
-    }
+    transfer_concurrently(&ds, &clock, accounts, true).await;
     cluster.shutdown().await;
 }
 

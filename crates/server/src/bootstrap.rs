@@ -148,11 +148,7 @@ impl Node {
         // on `meridian zone set --default` changes it, whatever flags other
         // nodes start with.
         let config = &self.inner.config;
-        let root = zones::root_config(
-            config.replication_factor,
-            config.range_max_bytes,
-            config.gc_ttl,
-        );
+        let root = zones::root_config(config);
         let put = Request::ConditionalPut {
             key: default_zone_key(),
             value: encode_zone_config(&root),

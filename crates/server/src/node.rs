@@ -317,7 +317,16 @@ impl Node {
     pub async fn cluster_status(&self) -> Result<ClusterStatus, StatusError> {
         let member = self.member().ok_or(StatusError::NotMember)?;
         let inner = &self.inner;
-        status::cluster_status(&member, &inner.directory, &inner.liveness, &inner.clock).await
+        let config = &inner.config;
+        let root = crate::zones::root_config(config);
+        status::cluster_status(
+            &member,
+            &inner.directory,
+            &inner.liveness,
+            &inner.clock,
+            &root,
+        )
+        .await
     }
 
     pub(crate) fn downgrade(&self) -> WeakNode {
@@ -442,11 +451,7 @@ impl Node {
             conformance: inner.conformance.clone(),
             settings: QueueSettings {
                 interval: config.queue_interval,
-                root_config: crate::zones::root_config(
-                    config.replication_factor,
-                    config.range_max_bytes,
-                    config.gc_ttl,
-                ),
+                root_config: crate::zones::root_config(config),
             },
         }));
         self.spawn(crate::latency::run(

@@ -133,15 +133,11 @@ pub(crate) async fn run(ctx: QueueContext) {
         let now = ctx.clock.physical_now();
         let trusted = ctx.liveness.status(me, now) == LivenessStatus::Live;
         let inputs = match trusted {
-            true => pass_inputs(&ctx, &member).await,
-            false => Ok(None),
-        };
-        let inputs = match inputs {
-            Ok(inputs) => inputs,
-            Err(e) => {
-                warn!("{e}");
-                None
-            }
+            true => pass_inputs(&ctx, &member)
+                .await
+                .map_err(|e| warn!("{e}"))
+                .ok(),
+            false => None,
         };
         let mut reports = BTreeMap::new();
         for replica in member.store.replicas() {
@@ -175,10 +171,7 @@ pub(crate) async fn run(ctx: QueueContext) {
 }
 
 /// The zone configs and every node's verdict and replica count.
-async fn pass_inputs(
-    ctx: &QueueContext,
-    member: &Member,
-) -> Result<Option<PassInputs>, QueueError> {
+async fn pass_inputs(ctx: &QueueContext, member: &Member) -> Result<PassInputs, QueueError> {
     let configs = zones::load(&member.ds, &ctx.clock, &ctx.settings.root_config)
         .await
         .map_err(QueueError::Inputs)?;
@@ -204,11 +197,11 @@ async fn pass_inputs(
         &latency::measured(member.store.transport()),
     )
     .round_trips();
-    Ok(Some(PassInputs {
+    Ok(PassInputs {
         configs,
         nodes,
         round_trips,
-    }))
+    })
 }
 
 /// One pass over one range this node leads. Without `inputs` (this node's

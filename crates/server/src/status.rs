@@ -161,12 +161,13 @@ pub(crate) async fn cluster_status(
     directory: &Directory,
     liveness: &Liveness,
     clock: &Arc<HybridClock>,
+    root: &ZoneConfig,
 ) -> Result<ClusterStatus, StatusError> {
     let me = member.ident.node_id;
     let descriptors = system::all_meta(&member.ds)
         .await
         .map_err(|e| StatusError::Kv(e.to_string()))?;
-    let configs = zones::load(&member.ds, clock, &ZoneConfig::default_config())
+    let configs = zones::load(&member.ds, clock, root)
         .await
         .map_err(|e| StatusError::Kv(e.to_string()))?;
     let nodes = directory.nodes();

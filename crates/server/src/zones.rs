@@ -20,7 +20,6 @@
 //! transactions).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use meridian_hlc::HybridClock;
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
@@ -31,6 +30,7 @@ use meridian_placement::records::{
 use meridian_placement::{parse_using, validate, PlacementError, ZoneConfig, ZoneConfigs};
 use meridian_transport::Locality;
 
+use crate::config::NodeConfig;
 use crate::system::{node_prefix, NodeDescriptor};
 
 /// Why a zone config could not be read or changed.
@@ -62,15 +62,11 @@ impl ZoneTarget {
 }
 
 /// The root every config inherits from, from a node's flags.
-pub fn root_config(
-    replication_factor: usize,
-    range_max_bytes: u64,
-    gc_ttl: Duration,
-) -> ZoneConfig {
+pub fn root_config(config: &NodeConfig) -> ZoneConfig {
     ZoneConfig {
-        num_replicas: Some(replication_factor as u32),
-        range_max_bytes: Some(range_max_bytes),
-        gc_ttl_seconds: Some(gc_ttl.as_secs()),
+        num_replicas: Some(config.replication_factor as u32),
+        range_max_bytes: Some(config.range_max_bytes),
+        gc_ttl_seconds: Some(config.gc_ttl.as_secs()),
         ..ZoneConfig::default_config()
     }
 }
