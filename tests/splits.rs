@@ -184,3 +184,81 @@ async fn a_restarted_node_reopens_ranges_created_by_splits() {
     }
     cluster.shutdown().await;
 }
+
+/// A snapshot of the left-hand range built before the split covers the
+/// right-hand range's keys too. Sent later to a node that meanwhile got the
+/// right-hand range, it must not replace that range's newer data there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_from_before_a_split_never_overwrites_the_right_hand_range() {
+    let cluster = TestCluster::start(ClusterConfig::new(4)).await.unwrap();
+    cluster
+        .create_range(1, b"s/", b"s0", &[1, 2, 3])
+        .await
+        .unwrap();
+    let leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
+    for i in 0..200 {
+        cluster.put(1, &key(i), b"before").await.unwrap();
+    }
+    // The leader keeps a snapshot of the whole span, and a node joining
+    // later can only catch up from a snapshot.
+    cluster.snapshot_and_truncate(leader, 1).await.unwrap();
+
+    split(&cluster, 1, &key(100), 2).await;
+    cluster
+        .wait_for("range 2 on every replica", WAIT, || async {
+            [1, 2, 3]
+                .iter()
+                .all(|&n| cluster.store(n).unwrap().replica(2).is_some())
+                .then_some(())
+        })
+        .await
+        .unwrap();
+    let right_leader = cluster.wait_for_leader(2, WAIT).await.unwrap();
+    cluster.put(2, &key(150), b"after").await.unwrap();
+    cluster
+        .store(right_leader)
+        .unwrap()
+        .add_replica(2, 4, ReplicaKind::Voter)
+        .await
+        .unwrap();
+    cluster
+        .wait_for("node 4 has the right-hand range's write", WAIT, || async {
+            (local_value(&cluster, 4, &key(150)).as_deref() == Some(&b"after"[..])).then_some(())
+        })
+        .await
+        .unwrap();
+
+    // Now node 4 joins the left-hand range too.
+    let leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
+    let leader_store = cluster.store(leader).unwrap();
+    leader_store
+        .add_replica(1, 4, ReplicaKind::Voter)
+        .await
+        .unwrap();
+    let leader_applied = leader_store.replica(1).unwrap().applied_index();
+    cluster
+        .wait_for("node 4 caught up on range 1", WAIT, || async {
+            cluster
+                .store(4)
+                .unwrap()
+                .replica(1)
+                .filter(|r| r.applied_index() >= leader_applied)
+                .map(|_| ())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        local_value(&cluster, 4, &key(150)).as_deref(),
+        Some(&b"after"[..]),
+        "node 4's copy of range 2 lost a write"
+    );
+    for i in 0..200 {
+        assert!(
+            local_value(&cluster, 4, &key(i)).is_some(),
+            "row {i} missing on node 4"
+        );
+    }
+    let left = cluster.store(4).unwrap().replica(1).unwrap();
+    assert_eq!(left.span().1, key(100));
+    cluster.shutdown().await;
+}

@@ -260,9 +260,14 @@ impl Store {
         if let Err(e) = replica.raft().shutdown().await {
             warn!(range_id, error = %e, "raft shutdown failed while destroying replica");
         }
-        let span = replica.span();
         let mut batch = self.inner.engine.batch();
-        batch.clear_data_span(&span.0, &span.1);
+        // An uninitialized replica owns no data: its span is the one it was
+        // created with, which a split since may have given to another range
+        // that is initialized here.
+        if replica.is_initialized() {
+            let span = replica.span();
+            batch.clear_data_span(&span.0, &span.1);
+        }
         batch.clear_raft(range_id);
         batch.clear_range_local(range_id);
         let previous = Tombstone::load(&self.inner.engine, range_id)?;

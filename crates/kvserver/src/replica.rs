@@ -153,6 +153,12 @@ impl Replica {
         self.applied.borrow().span.clone()
     }
 
+    /// Whether this replica holds the range's data (see
+    /// [`AppliedSummary::initialized`]).
+    pub fn is_initialized(&self) -> bool {
+        self.applied.borrow().initialized
+    }
+
     /// The index the state machine has applied.
     pub fn applied_index(&self) -> u64 {
         self.applied.borrow().index

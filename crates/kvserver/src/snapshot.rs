@@ -8,6 +8,15 @@
 //! the whole snapshot to the range's Raft group to install. The whole
 //! snapshot is held in memory until then.
 //!
+//! A snapshot whose keys overlap another initialized replica on this node
+//! is refused (`SnapshotOverlaps`; the sender tries again later), one
+//! installation at a time: initialized replicas on a node never overlap,
+//! so a replica's data is only ever cleared or replaced by its own range.
+//! The overlap arises when this node's replica of a range has not applied
+//! a split yet (or is about to be removed) and the split's right-hand
+//! range sends its first snapshot here; installing it would let the
+//! lagging replica's next snapshot or removal clear the right-hand keys.
+//!
 //! This module does not own how snapshots are cut into chunks (the sender,
 //! [`crate::raft::network`]) nor how one is installed (the state machine,
 //! [`crate::raft::state_machine`]).
@@ -20,6 +29,7 @@ use openraft::raft::SnapshotResponse;
 use parking_lot::Mutex;
 
 use crate::raft::network::{RaftRpcError, SnapshotChunk};
+use crate::raft::state_machine::snapshot_span;
 use crate::raft::types::{Snapshot, SnapshotMeta, TypeConfig, Vote};
 use crate::store::Store;
 
@@ -33,6 +43,8 @@ struct IncomingSnapshot {
 #[derive(Default)]
 pub(crate) struct SnapshotStaging {
     incoming: Mutex<HashMap<RangeId, IncomingSnapshot>>,
+    /// Held from the overlap check to the end of an installation.
+    installing: tokio::sync::Mutex<()>,
 }
 
 impl SnapshotStaging {
@@ -85,13 +97,34 @@ impl Store {
         let replica = self
             .replica(range_id)
             .ok_or(RaftRpcError::RangeNotFound(range_id))?;
-        let Some((vote, snapshot)) = self.inner.incoming_snapshots.receive(range_id, chunk)? else {
+        let staging = &self.inner.incoming_snapshots;
+        let Some((vote, snapshot)) = staging.receive(range_id, chunk)? else {
             return Ok(None);
         };
+        let _installing = staging.installing.lock().await;
+        if let Some(span) = snapshot_span(&snapshot.snapshot) {
+            let others = self.replicas();
+            let overlapping = others.iter().find(|other| {
+                other.range_id() != range_id
+                    && other.is_initialized()
+                    && spans_overlap(&other.span(), &span)
+            });
+            if let Some(other) = overlapping {
+                return Err(RaftRpcError::SnapshotOverlaps {
+                    range_id,
+                    other: other.range_id(),
+                });
+            }
+        }
         Ok(Some(
             replica.raft().install_full_snapshot(vote, snapshot).await?,
         ))
     }
+}
+
+/// Whether `[a.0, a.1)` and `[b.0, b.1)` share a key.
+fn spans_overlap(a: &(Vec<u8>, Vec<u8>), b: &(Vec<u8>, Vec<u8>)) -> bool {
+    a.0 < b.1 && b.0 < a.1
 }
 
 #[cfg(test)]
@@ -113,6 +146,15 @@ mod tests {
 
     fn chunks(data: &RangeData) -> Vec<SnapshotChunk> {
         snapshot_chunks(Vote::new(2, 1), SnapshotMeta::default(), data.clone(), 1000)
+    }
+
+    #[test]
+    fn spans_overlap_when_they_share_a_key() {
+        let span = |a: &str, b: &str| (a.as_bytes().to_vec(), b.as_bytes().to_vec());
+        assert!(spans_overlap(&span("a", "z"), &span("m", "n")));
+        assert!(spans_overlap(&span("m", "z"), &span("a", "n")));
+        assert!(!spans_overlap(&span("a", "m"), &span("m", "z")));
+        assert!(!spans_overlap(&span("m", "z"), &span("a", "m")));
     }
 
     #[test]

@@ -67,6 +67,12 @@ pub enum RaftRpcError {
     /// (it may have promised its vote to a leader before it went down).
     #[error("node grants no vote for range {range_id} for another {for_ms} ms after its start")]
     VotesWithheld { range_id: RangeId, for_ms: u64 },
+    /// The snapshot's keys overlap those of another range this node holds
+    /// data of (it has not applied a split yet, or is about to be
+    /// removed): the sender tries again later, by when that range has
+    /// shrunk or gone.
+    #[error("snapshot of range {range_id} overlaps range {other} on the receiving node")]
+    SnapshotOverlaps { range_id: RangeId, other: RangeId },
 }
 
 impl From<Fatal<TypeConfig>> for RaftRpcError {
@@ -232,7 +238,8 @@ fn remote_error(e: RaftRpcError) -> RPCError<TypeConfig> {
     match e {
         RaftRpcError::RangeNotFound(_)
         | RaftRpcError::ReplicaRemoved { .. }
-        | RaftRpcError::VotesWithheld { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+        | RaftRpcError::VotesWithheld { .. }
+        | RaftRpcError::SnapshotOverlaps { .. } => RPCError::Unreachable(Unreachable::new(&e)),
         RaftRpcError::Fatal(_)
         | RaftRpcError::SnapshotChunkOutOfOrder { .. }
         | RaftRpcError::SnapshotUnanswered => RPCError::Network(NetworkError::new(&e)),

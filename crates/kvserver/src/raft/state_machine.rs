@@ -112,7 +112,7 @@ impl AppliedState {
         postcard::to_stdvec(self).map_err(io_err)
     }
 
-    fn from_range_data(data: &RangeData) -> io::Result<Self> {
+    pub(crate) fn from_range_data(data: &RangeData) -> io::Result<Self> {
         match data
             .local
             .iter()
@@ -143,6 +143,11 @@ pub struct StateMachine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedSummary {
     pub index: u64,
+    /// Whether the replica holds the range's data: it applied a log entry
+    /// or a snapshot, or a split created it. An uninitialized replica (an
+    /// empty one waiting for its first snapshot) owns no keys on this node,
+    /// whatever span it was created with.
+    pub initialized: bool,
     pub stats: MvccStats,
     pub span: Arc<(Vec<u8>, Vec<u8>)>,
     pub generation: u64,
@@ -219,6 +224,7 @@ fn apply_writes(
 fn summary(range_id: RangeId, applied: &AppliedState) -> AppliedSummary {
     AppliedSummary {
         index: applied.log_id.as_ref().map_or(0, |id| id.index()),
+        initialized: applied.log_id.is_some(),
         stats: applied.stats,
         span: Arc::new(applied.span.clone().unwrap_or_default()),
         generation: applied.generation,
@@ -365,9 +371,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         let mut batch = self.engine.batch();
         // The old span may be wider (a split this replica never applied):
-        // what lies outside the new one belongs to no replica here.
-        let (old_start, old_end) = self.span().clone();
-        batch.clear_data_span(&old_start, &old_end);
+        // what lies outside the new one belongs to no replica here, since
+        // no snapshot overlapping an initialized replica is installed
+        // ([`crate::snapshot`]). An uninitialized replica's span is only
+        // what it was created with, and may cover another range's data.
+        if self.applied.log_id.is_some() {
+            let (old_start, old_end) = self.span().clone();
+            batch.clear_data_span(&old_start, &old_end);
+        }
         batch.install_range_data(self.range_id, &start, &end, &snapshot);
         self.engine.commit(batch, true).map_err(io_err)?;
         self.applied = applied;
@@ -378,19 +389,35 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
-        let current = self.snapshot.lock().clone();
+        // A snapshot from before a split covers the right-hand keys as they
+        // were then: installed on a node that holds the right-hand range by
+        // now, it would undo that range's writes (the receiver refuses it,
+        // see `crate::snapshot`). So only one of the current span is sent.
+        let current = self
+            .snapshot
+            .lock()
+            .clone()
+            .filter(|(_, snapshot)| snapshot_span(snapshot).as_ref() == self.applied.span.as_ref());
         match current {
             Some((meta, snapshot)) => Ok(Some(Snapshot { meta, snapshot })),
             // A state without a snapshot in memory: none built since this
-            // replica started (snapshots are not persisted), or a range new
-            // from a split whose log starts purged. Build one now, so a
-            // follower that needs one is never refused.
+            // replica started (snapshots are not persisted), a range new
+            // from a split whose log starts purged, or a split since the
+            // last one. Build one now, so a follower that needs one is
+            // never refused.
             None if self.applied.log_id.is_some() => {
                 self.builder().build_snapshot().await.map(Some)
             }
             None => Ok(None),
         }
     }
+}
+
+/// The keys a snapshot covers, from its applied state.
+pub(crate) fn snapshot_span(snapshot: &RangeSnapshot) -> Option<(Vec<u8>, Vec<u8>)> {
+    AppliedState::from_range_data(snapshot)
+        .ok()
+        .and_then(|applied| applied.span)
 }
 
 /// Builds a snapshot of a range from the engine, off the apply task.
