@@ -37,8 +37,15 @@ pub enum StoreError {
     NotLeader { range_id: RangeId, reason: String },
     #[error("range {range_id} has no replica on node {node}")]
     NotAReplica { range_id: RangeId, node: NodeId },
-    #[error("invalid raft timeouts for this clock: {0}")]
-    LeaseTooShort(String),
+    #[error(
+        "invalid raft timeouts for this clock: the lease ({lease:?}, the election timeout) \
+         must exceed the clock offset bound ({max_offset:?}) plus two heartbeats ({needed:?} in all)"
+    )]
+    LeaseTooShort {
+        lease: std::time::Duration,
+        max_offset: std::time::Duration,
+        needed: std::time::Duration,
+    },
     #[error("opening the state machine of range {range_id}: {source}")]
     OpenStateMachine {
         range_id: RangeId,

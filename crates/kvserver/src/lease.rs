@@ -88,6 +88,7 @@ use meridian_kvapi::{BatchRequest, KvError, Request, Response, TxnId};
 use openraft::async_runtime::WatchReceiver;
 use openraft::{Instant as _, ReadPolicy};
 
+use crate::error::StoreError;
 use crate::raft::config::RaftTimeouts;
 use crate::replica::Replica;
 use crate::tscache::{read_span, write_span, TimestampCache};
@@ -311,15 +312,17 @@ impl RaftTimeouts {
     /// timestamp the leaseholder chose, up to `max_offset` ahead of its
     /// physical clock, would not fit under a lease renewed by the last
     /// heartbeat.
-    pub fn check_lease_covers_offset(&self, max_offset: Duration) -> Result<(), String> {
+    pub fn check_lease_covers_offset(&self, max_offset: Duration) -> Result<(), StoreError> {
         let lease = Duration::from_millis(self.election_max_ms);
         let needed = max_offset + Duration::from_millis(2 * self.heartbeat_ms);
         if lease > needed {
             Ok(())
         } else {
-            Err(format!(
-                "the lease ({lease:?}, the election timeout) must exceed the clock offset bound ({max_offset:?}) plus two heartbeats ({needed:?} in all)"
-            ))
+            Err(StoreError::LeaseTooShort {
+                lease,
+                max_offset,
+                needed,
+            })
         }
     }
 }

@@ -31,7 +31,7 @@
 //!
 //! It does not own the rules behind steps 3, 4 and 6, nor the argument for
 //! why reads at the leaseholder are linearizable: those live in
-//! [`crate::lease`]. Quiescing (`impl Replica` in [`crate::quiesce`]) and
+//! [`crate::lease`]. Proposing through Raft (`propose`), quiescing (`impl Replica` in [`crate::quiesce`]) and
 //! splitting (`impl Replica` in [`crate::split`]) live in their own modules,
 //! as does evaluation ([`crate::eval`]).
 
@@ -44,7 +44,6 @@ use meridian_kvapi::{
 use meridian_storage::Engine;
 use meridian_transport::Transport;
 use openraft::async_runtime::WatchReceiver;
-use openraft::errors::ClientWriteError;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
@@ -55,7 +54,7 @@ use crate::lease::{
 };
 use crate::quiesce::QuiesceState;
 use crate::raft::state_machine::{AppliedSummary, StateMachine};
-use crate::raft::types::{CommandResult, RaftCommand, TypeConfig};
+use crate::raft::types::{RaftCommand, TypeConfig};
 
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
@@ -416,55 +415,6 @@ impl Replica {
             let _ = point.resume.await;
         }
     }
-
-    pub(crate) async fn propose(&self, command: RaftCommand) -> Result<(), KvError> {
-        self.propose_for_result(command).await.map(|_| ())
-    }
-
-    /// Proposes `command` and returns what applying it produced.
-    pub(crate) async fn propose_for_result(
-        &self,
-        command: RaftCommand,
-    ) -> Result<CommandResult, KvError> {
-        let ambiguous = |reason: String| KvError::AmbiguousResult {
-            range_id: self.range_id,
-            reason,
-        };
-        self.metrics.proposals.inc();
-        match self.raft.client_write(command).await {
-            Ok(response) if response.data.applied => Ok(response.data),
-            // Proposed in a later term than it was evaluated in: every
-            // replica skipped it, so a retry is safe.
-            Ok(_) => Err(self.not_leaseholder(self.leader())),
-            Err(e) => match e.api_error() {
-                // Refused before anything was appended: safe to retry.
-                Some(ClientWriteError::ForwardToLeader(forward)) => {
-                    let leader = forward.leader_node.as_ref().map(|n| n.node_id);
-                    Err(self.raft_error(Some(leader), &e))
-                }
-                // Appended, then discarded or the group failed: the write
-                // may still commit through another leader.
-                _ => Err(ambiguous(e.to_string())),
-            },
-        }
-    }
-
-    /// A Raft refusal as a KV error: `forward` is `Some(leader hint)` when
-    /// Raft says another node leads (then `NotLeaseholder`), else the range
-    /// is unavailable for now.
-    pub(crate) fn raft_error(
-        &self,
-        forward: Option<Option<NodeId>>,
-        e: &dyn std::fmt::Display,
-    ) -> KvError {
-        match forward {
-            Some(leader) => self.not_leaseholder(leader.filter(|&l| l != self.node_id)),
-            None => KvError::Unavailable {
-                range_id: self.range_id,
-                reason: e.to_string(),
-            },
-        }
-    }
 }
 
 /// The node of the leader `metrics` name, mapped through the group's
@@ -506,6 +456,8 @@ fn latch_span(request: &Request) -> LatchSpan {
         },
     }
 }
+
+mod propose;
 
 #[cfg(test)]
 mod tests;

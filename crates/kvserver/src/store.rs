@@ -80,9 +80,7 @@ impl Store {
         clock: Arc<HybridClock>,
         timeouts: RaftTimeouts,
     ) -> Result<Store, StoreError> {
-        timeouts
-            .check_lease_covers_offset(clock.max_offset())
-            .map_err(StoreError::LeaseTooShort)?;
+        timeouts.check_lease_covers_offset(clock.max_offset())?;
         let (splits, split_events) = tokio::sync::mpsc::unbounded_channel();
         let metrics = StoreMetrics::default();
         let records = engine.range_local_all(RangeLocalKind::Descriptor)?;

@@ -8,6 +8,9 @@
 //! - [`join`]: joining a cluster, announcing a restart, letting others in;
 //! - [`drain`]: handing leases away before stopping;
 //! - [`member`]: what a node has once it belongs to a cluster;
+//! - `start_member`: becoming a member, starting the store, the
+//!   DistSender, the SQL engine and the loops;
+//! - `node_rpc`: the node-level RPC handlers;
 //! - [`directory`]: the address book of the cluster's nodes;
 //! - [`cluster_view`]: where this node's DistSender finds the first range;
 //! - `local_transport`: its batches for its own replicas skip QUIC;
@@ -72,12 +75,14 @@ pub mod meta_queue;
 pub mod metrics;
 pub mod mvcc_gc_queue;
 pub mod node;
+mod node_rpc;
 pub mod pgwire;
 pub mod queues;
 pub mod replica_gc_queue;
 pub mod replicate_queue;
 pub mod rpc;
 pub mod split_queue;
+mod start_member;
 pub mod status;
 pub mod system;
 pub mod zones;

@@ -5,8 +5,7 @@
 //!    store's identity (`ident`), loads the certificates, opens RocksDB and
 //!    starts the QUIC endpoint;
 //! 2. loads the node directory (`directory`) and registers the node-level
-//!    RPC handlers (each through [`Node::handle`], which holds the node
-//!    weakly);
+//!    RPC handlers (`node_rpc`);
 //! 3. then, with an identity, resumes: becomes a member and announces
 //!    itself to a `--join` node (`join`), node 1 also completing its
 //!    bootstrap records (`bootstrap`); without one, joins through `--join`
@@ -17,15 +16,13 @@
 //! (TCP, `sql_listen`, by default `listen`'s ip and port) and serves from
 //! the start: until the node is a member it refuses connections (57P03).
 //!
-//! Becoming a member ([`Node::become_member`]) starts the store, the
-//! DistSender (with its view of the cluster, `cluster_view`), the SQL
-//! engine on that DistSender, and the loops,
-//! each given what it needs rather than the node: liveness heartbeats, the
-//! queues, the directory refresh. `Node::shutdown` drains (`drain`), then
+//! Becoming a member (`start_member`) starts the store, the DistSender,
+//! the SQL engine and the loops. `Node::shutdown` drains (`drain`), then
 //! stops the replicas and the endpoint.
 //!
 //! Not here: bootstrapping a cluster (`bootstrap`), joining one (`join`),
-//! what the loops do (`liveness`, `queues`, `directory`).
+//! becoming a member (`start_member`), the RPC handlers (`node_rpc`), what
+//! the loops do (`liveness`, `queues`, `directory`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,33 +33,24 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use meridian_hlc::HybridClock;
 use meridian_kvapi::NodeId;
-use meridian_kvclient::{DistSender, DistSenderConfig};
-use meridian_kvserver::store::Store;
-use meridian_sql::{SqlConfig, SqlEngine};
 use meridian_storage::{Engine, EngineOptions};
-use meridian_transport::{Rpc, Transport, TransportConfig};
+use meridian_transport::{Transport, TransportConfig};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::admin::{AdminNode, Health};
-use crate::cluster_view::{local_first_range, NodeView, RememberedFirstRange};
+use crate::cluster_view::{local_first_range, RememberedFirstRange};
 use crate::config::NodeConfig;
-use crate::directory::{self, Directory};
+use crate::directory::Directory;
 use crate::error::ServerError;
 use crate::ident::{self, StoreIdent};
-use crate::liveness::{self, HeartbeatTiming, Liveness, LivenessStatus};
+use crate::liveness::{Liveness, LivenessStatus};
 use crate::member::Member;
 use crate::pgwire::{EngineState, SqlNode};
-use crate::queues::{self, QueueContext, QueueSettings};
-use crate::rpc::{
-    ClusterInfo, ClusterInfoRpc, DebugSplitRpc, InitError, InitRpc, JoinError, JoinRpc,
-};
-use crate::split_queue::{self, SplitAt, SplitError, SqlSplitter};
-use crate::status::{
-    self, ClusterStatus, ClusterStatusRpc, LocalReplicas, LocalReplicasRpc, StatusError,
-};
+use crate::rpc::ClusterInfo;
+use crate::status::{self, ClusterStatus, LocalReplicas, StatusError};
 use crate::system::NodeDescriptor;
 
 pub use crate::system::FIRST_RANGE_ID;
@@ -367,153 +355,6 @@ impl Node {
                 }
             });
         }
-        Ok(())
-    }
-
-    /// Starts the store, the DistSender and the loops of a cluster member.
-    pub(crate) async fn become_member(&self, ident: StoreIdent) -> Result<Member, ServerError> {
-        let inner = &self.inner;
-        inner.transport.set_node_id(ident.node_id);
-        let store = Store::start(
-            ident.node_id,
-            inner.engine.clone(),
-            inner.transport.clone(),
-            inner.clock.clone(),
-            inner.config.raft,
-        )
-        .await?;
-        // The view holds the membership weakly: the membership holds the
-        // DistSender, which holds the view.
-        let member = Arc::new_cyclic(|weak| {
-            let view = Arc::new(NodeView {
-                member: weak.clone(),
-                directory: inner.directory.clone(),
-                transport: inner.transport.clone(),
-                remembered: inner.first_range.clone(),
-            });
-            let local_first = crate::local_transport::LocalFirst {
-                me: ident.node_id,
-                store: store.clone(),
-                transport: inner.transport.clone(),
-            };
-            let ds = DistSender::with_transport(
-                Arc::new(local_first),
-                view,
-                DistSenderConfig::default(),
-            );
-            let locality = &inner.config.locality;
-            let sql = SqlEngine::new(
-                ds.clone(),
-                inner.clock.clone(),
-                SqlConfig {
-                    node_id: ident.node_id,
-                    locality: vec![
-                        ("region".to_string(), locality.region.clone()),
-                        ("zone".to_string(), locality.zone.clone()),
-                    ],
-                    splitter: Some(Arc::new(SqlSplitter::new(weak.clone()))),
-                    cluster_localities: Some(Arc::new(meridian_sql::LocalitiesFn({
-                        let directory = inner.directory.clone();
-                        move || {
-                            directory
-                                .nodes()
-                                .into_iter()
-                                .map(|n| (n.node_id, n.locality))
-                                .collect()
-                        }
-                    }))),
-                },
-            );
-            Member {
-                ident: ident.clone(),
-                store,
-                ds,
-                sql,
-            }
-        });
-        *inner.member.write() = Some(member.clone());
-        inner.directory.learn(&[self.descriptor(ident.node_id)]);
-        let config = &inner.config;
-        self.spawn(liveness::run(
-            Arc::downgrade(&member),
-            inner.liveness.clone(),
-            inner.clock.clone(),
-            HeartbeatTiming {
-                interval: config.liveness_interval,
-                ttl: config.liveness_ttl,
-            },
-        ));
-        self.spawn(queues::run(QueueContext {
-            member: Arc::downgrade(&member),
-            liveness: inner.liveness.clone(),
-            directory: inner.directory.clone(),
-            clock: inner.clock.clone(),
-            conformance: inner.conformance.clone(),
-            settings: QueueSettings {
-                interval: config.queue_interval,
-                root_config: crate::zones::root_config(config),
-            },
-        }));
-        self.spawn(crate::latency::run(
-            Arc::downgrade(&member),
-            inner.directory.clone(),
-        ));
-        self.spawn(directory::refresh_loop(
-            Arc::downgrade(&member),
-            inner.directory.clone(),
-        ));
-        Ok((*member).clone())
-    }
-
-    /// Registers `handler` for RPC `R`. The handler gets the node while it
-    /// lives; once it is gone, callers get `stopped()`.
-    fn handle<R, F, Fut>(&self, stopped: fn() -> R::Response, handler: F) -> Result<(), ServerError>
-    where
-        R: Rpc,
-        F: Fn(Node, R::Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R::Response> + Send + 'static,
-    {
-        let node = self.downgrade();
-        self.inner
-            .transport
-            .register::<R, _, _>(move |_, request| {
-                let answer = node.upgrade().map(|node| handler(node, request));
-                async move {
-                    match answer {
-                        Some(answer) => answer.await,
-                        None => stopped(),
-                    }
-                }
-            })?;
-        Ok(())
-    }
-
-    fn register_handlers(&self) -> Result<(), ServerError> {
-        self.handle::<InitRpc, _, _>(
-            || Err(InitError::Stopping),
-            |node, ()| async move { node.init().await },
-        )?;
-        self.handle::<JoinRpc, _, _>(
-            || Err(JoinError::Stopping),
-            |node, request| async move { node.handle_join(request).await },
-        )?;
-        self.handle::<ClusterInfoRpc, _, _>(ClusterInfo::default, |node, ()| async move {
-            node.cluster_info()
-        })?;
-        self.handle::<LocalReplicasRpc, _, _>(LocalReplicas::default, |node, ()| async move {
-            node.local_replicas()
-        })?;
-        self.handle::<ClusterStatusRpc, _, _>(
-            || Err(StatusError::Stopping),
-            |node, ()| async move { node.cluster_status().await },
-        )?;
-        self.handle::<DebugSplitRpc, _, _>(
-            || Err(SplitError::Stopping),
-            |node, key: Vec<u8>| async move {
-                let member = node.member().ok_or(SplitError::NotMember)?;
-                split_queue::split(&member, SplitAt::Key(&key)).await
-            },
-        )?;
         Ok(())
     }
 

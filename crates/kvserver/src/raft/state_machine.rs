@@ -393,11 +393,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // were then: installed on a node that holds the right-hand range by
         // now, it would undo that range's writes (the receiver refuses it,
         // see `crate::snapshot`). So only one of the current span is sent.
-        let current = self
-            .snapshot
-            .lock()
-            .clone()
-            .filter(|(_, snapshot)| snapshot_span(snapshot).as_ref() == self.applied.span.as_ref());
+        let current =
+            self.snapshot.lock().clone().filter(|(_, snapshot)| {
+                snapshot_span(snapshot).as_ref() == self.applied.span.as_ref()
+            });
         match current {
             Some((meta, snapshot)) => Ok(Some(Snapshot { meta, snapshot })),
             // A state without a snapshot in memory: none built since this
