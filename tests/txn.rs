@@ -484,6 +484,73 @@ async fn sql_implicit_writes_on_one_range_commit_in_one_phase() {
     cluster.shutdown().await;
 }
 
+/// KV batches the stores served, all nodes together.
+fn batches(cluster: &TestCluster) -> u64 {
+    cluster
+        .node_ids()
+        .into_iter()
+        .map(|id| cluster.store(id).unwrap().metrics().batches.get())
+        .sum()
+}
+
+/// A statement reads its database's and its tables' descriptors in one
+/// batch: a point select costs two batches, the descriptors and the row,
+/// also after its database was dropped and created again under the same
+/// name (the guessed id is checked, then the tables are read by the
+/// right one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_point_select_reads_its_descriptors_in_one_batch() {
+    let cluster = TestCluster::start_with_one_range(3).await.unwrap();
+    let engine = cluster.sql_engine(1).unwrap();
+    let mut admin = engine.session("root", "defaultdb");
+    let mut owner = engine.session("root", "shop");
+    admin
+        .execute_simple("CREATE DATABASE shop")
+        .await
+        .pop()
+        .unwrap()
+        .unwrap();
+    for sql in [
+        "CREATE TABLE t (k INT PRIMARY KEY, v TEXT)",
+        "INSERT INTO t VALUES (1, 'one')",
+    ] {
+        owner.execute_simple(sql).await.pop().unwrap().unwrap();
+    }
+    let mut session = engine.session("root", "shop");
+    let mut select = async || match session
+        .execute_simple("SELECT v FROM t WHERE k = 1")
+        .await
+        .pop()
+        .unwrap()
+        .unwrap()
+    {
+        meridian_sql::ExecResult::Rows { rows, .. } => rows,
+        other => panic!("not rows: {other:?}"),
+    };
+    use meridian_sql::Datum::Text;
+    // The first learns the database's id (and warms the range cache).
+    assert_eq!(select().await, vec![vec![Text("one".into())]]);
+    let before = batches(&cluster);
+    assert_eq!(select().await, vec![vec![Text("one".into())]]);
+    assert_eq!(batches(&cluster) - before, 2, "descriptors, then the row");
+
+    for (in_shop, sql) in [
+        (true, "DROP TABLE t"),
+        (false, "DROP DATABASE shop"),
+        (false, "CREATE DATABASE shop"),
+        (true, "CREATE TABLE t (k INT PRIMARY KEY, v TEXT)"),
+        (true, "INSERT INTO t VALUES (1, 'uno')"),
+    ] {
+        let session = if in_shop { &mut owner } else { &mut admin };
+        session.execute_simple(sql).await.pop().unwrap().unwrap();
+    }
+    assert_eq!(select().await, vec![vec![Text("uno".into())]]);
+    let before = batches(&cluster);
+    assert_eq!(select().await, vec![vec![Text("uno".into())]]);
+    assert_eq!(batches(&cluster) - before, 2, "the new id is guessed now");
+    cluster.shutdown().await;
+}
+
 /// A write the leaseholder moves above a later read of its key lays its
 /// intent there only if nothing was written on the key since the
 /// transaction's timestamp: here a value committed in between (and read

@@ -10,6 +10,8 @@ pub struct StoreMetrics {
     /// Seconds to serve a KV batch addressed to one of this node's ranges,
     /// from arrival to answer (errors included).
     pub batch_seconds: Histogram,
+    /// KV batches addressed to this node's ranges (errors included).
+    pub batches: Counter,
     /// Seconds per WAL fsync of the group-commit thread.
     pub wal_sync_seconds: Histogram,
     /// Raft commands this node proposed as leaseholder.
@@ -22,6 +24,7 @@ impl Default for StoreMetrics {
         let buckets = || exponential_buckets(0.000_05, 2.0, 16);
         StoreMetrics {
             batch_seconds: Histogram::new(buckets()),
+            batches: Counter::default(),
             wal_sync_seconds: Histogram::new(buckets()),
             proposals: Counter::default(),
         }

@@ -160,8 +160,9 @@ impl Store {
                 range_id: request.range_id,
             }),
         };
-        self.inner
-            .metrics
+        let metrics = &self.inner.metrics;
+        metrics.batches.inc();
+        metrics
             .batch_seconds
             .observe(started.elapsed().as_secs_f64());
         result

@@ -49,6 +49,11 @@ pub fn metrics_text(
             metrics.wal_sync_seconds,
         );
         registry.register(
+            "batches",
+            "KV batches addressed to this node's ranges",
+            metrics.batches,
+        );
+        registry.register(
             "raft_proposals",
             "Raft commands proposed by this node as leaseholder",
             metrics.proposals,

@@ -15,6 +15,10 @@ use super::{DatabaseDescriptor, TableDescriptor};
 #[derive(Default)]
 pub struct TxnDescriptors {
     txn: Option<TxnId>,
+    /// The id the session's database had when last read, kept across
+    /// transactions: only a guess, checked by the read that uses it
+    /// ([`super::Catalog::database_and_tables`]).
+    pub last_database_id: Option<(String, u64)>,
     pub database: Option<DatabaseDescriptor>,
     /// By name; `None`: the transaction found no such table.
     pub tables: HashMap<String, Option<Arc<TableDescriptor>>>,
@@ -26,13 +30,25 @@ impl TxnDescriptors {
         if self.txn != Some(txn) {
             *self = TxnDescriptors {
                 txn: Some(txn),
+                last_database_id: self.last_database_id.take(),
                 ..Default::default()
             };
         }
     }
 
-    /// Forgets everything (the transaction changed the catalog).
+    /// Forgets everything the transaction read (it changed the catalog).
     pub fn clear(&mut self) {
-        *self = TxnDescriptors::default();
+        *self = TxnDescriptors {
+            last_database_id: self.last_database_id.take(),
+            ..Default::default()
+        };
+    }
+
+    /// The id to guess for database `name`.
+    pub fn guess_database_id(&self, name: &str) -> Option<u64> {
+        match &self.last_database_id {
+            Some((last, id)) if last == name => Some(*id),
+            _ => super::store::built_in_database_id(name),
+        }
     }
 }

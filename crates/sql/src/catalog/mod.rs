@@ -22,7 +22,7 @@ pub use descriptor::{
     ColumnDescriptor, DatabaseDescriptor, IndexDescriptor, IndexDirection, Locality,
     TableDescriptor, PRIMARY_INDEX_ID, REGION_COLUMN, ROWID_COLUMN,
 };
-pub use store::Catalog;
+pub use store::{unknown_database, Catalog};
 
 /// A table `t (id INT8 PRIMARY KEY, name TEXT, score FLOAT8)` for unit
 /// tests.

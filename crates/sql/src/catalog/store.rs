@@ -27,12 +27,7 @@ impl<'a> Catalog<'a> {
 
     pub async fn database(&self, name: &str) -> Result<Option<DatabaseDescriptor>, SqlError> {
         let stored = self.read(&database_key(name)).await?;
-        if stored.is_none() {
-            if let Some((name, id)) = BUILT_IN_DATABASES.iter().find(|(n, _)| *n == name) {
-                return Ok(Some(DatabaseDescriptor::new(*id, *name)));
-            }
-        }
-        Ok(stored)
+        Ok(stored.or_else(|| built_in_database(name)))
     }
 
     /// Writes a changed database (a built-in one gets its first record).
@@ -42,12 +37,9 @@ impl<'a> Catalog<'a> {
 
     /// The database `name`, or 3D000.
     pub async fn require_database(&self, name: &str) -> Result<DatabaseDescriptor, SqlError> {
-        self.database(name).await?.ok_or_else(|| {
-            SqlError::new(
-                code::INVALID_CATALOG_NAME,
-                format!("database \"{name}\" does not exist"),
-            )
-        })
+        self.database(name)
+            .await?
+            .ok_or_else(|| unknown_database(name))
     }
 
     pub async fn databases(&self) -> Result<Vec<DatabaseDescriptor>, SqlError> {
@@ -129,6 +121,52 @@ impl<'a> Catalog<'a> {
             .collect()
     }
 
+    /// The database `name` and, if its id is `guessed_id`, its tables
+    /// `names` (`None` for a missing one), all read in one batch: a
+    /// statement's descriptors cost one round trip to the system range,
+    /// not two, whenever the session's last database id still holds. The
+    /// tables are `None` when the guess was wrong (a database dropped and
+    /// created again under the name): read them by the right id then.
+    pub async fn database_and_tables(
+        &self,
+        name: &str,
+        guessed_id: u64,
+        names: &[String],
+    ) -> Result<
+        (
+            Option<DatabaseDescriptor>,
+            Option<Vec<Option<TableDescriptor>>>,
+        ),
+        SqlError,
+    > {
+        let requests = std::iter::once(database_key(name))
+            .chain(names.iter().map(|n| table_key(guessed_id, n)))
+            .map(|key| meridian_kvapi::Request::Get { key })
+            .collect();
+        let mut values = self
+            .txn
+            .read_batch(requests)
+            .await?
+            .into_iter()
+            .map(|r| match r {
+                meridian_kvapi::Response::Get { value } => Ok(value),
+                other => Err(SqlError::internal(format!("unexpected response {other:?}"))),
+            })
+            .collect::<Result<Vec<_>, SqlError>>()?
+            .into_iter();
+        let database = match values.next().flatten() {
+            Some(bytes) => Some(decode::<DatabaseDescriptor>(&bytes)?),
+            None => built_in_database(name),
+        };
+        if database.as_ref().map(|d| d.id) != Some(guessed_id) {
+            return Ok((database, None));
+        }
+        let tables = values
+            .map(|value| value.map(|bytes| decode(&bytes)).transpose())
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        Ok((database, Some(tables)))
+    }
+
     /// The table `name` of `database`, or 42P01.
     pub async fn require_table(
         &self,
@@ -206,6 +244,28 @@ impl<'a> Catalog<'a> {
         self.txn.put(key, &bytes).await?;
         Ok(())
     }
+}
+
+/// 3D000: no database `name`.
+pub fn unknown_database(name: &str) -> SqlError {
+    SqlError::new(
+        code::INVALID_CATALOG_NAME,
+        format!("database \"{name}\" does not exist"),
+    )
+}
+
+/// A built-in database that has no record of its own yet.
+fn built_in_database(name: &str) -> Option<DatabaseDescriptor> {
+    BUILT_IN_DATABASES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(name, id)| DatabaseDescriptor::new(*id, *name))
+}
+
+/// The id a session guesses for database `name` before reading it: a
+/// built-in database's, else none (any id: the guess is checked).
+pub fn built_in_database_id(name: &str) -> Option<u64> {
+    built_in_database(name).map(|d| d.id)
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SqlError> {

@@ -365,6 +365,7 @@ async fn load_database(ctx: &ExecContext<'_>) -> Result<(), SqlError> {
     let database = ctx.catalog().require_database(ctx.database).await?;
     let mut cache = ctx.descriptors.lock();
     cache.for_txn(txn_id);
+    cache.last_database_id = Some((database.name.clone(), database.id));
     cache.database = Some(database);
     Ok(())
 }
@@ -389,7 +390,7 @@ async fn load_tables(
         return Ok(tables);
     }
     let txn_id = ctx.txn.meta().id;
-    let (database, missing) = {
+    let (database, missing, guess) = {
         let mut cache = ctx.descriptors.lock();
         cache.for_txn(txn_id);
         let missing: Vec<String> = names
@@ -397,20 +398,45 @@ async fn load_tables(
             .filter(|n| !cache.tables.contains_key(*n))
             .cloned()
             .collect();
-        (cache.database.clone(), missing)
+        let database = cache.database.clone().filter(|d| d.name == ctx.database);
+        (database, missing, cache.guess_database_id(ctx.database))
     };
     let catalog = ctx.catalog();
-    let database = match database {
-        Some(d) if d.name == ctx.database => d,
-        _ => catalog.require_database(ctx.database).await?,
-    };
-    let found = if missing.is_empty() {
-        Vec::new()
-    } else {
-        catalog.tables_named(database.id, &missing).await?
+    let (database, found) = match (database, guess) {
+        (Some(database), _) => {
+            let found = if missing.is_empty() {
+                Vec::new()
+            } else {
+                catalog.tables_named(database.id, &missing).await?
+            };
+            (database, found)
+        }
+        // The database and the tables in one round trip, if the guess of
+        // the database's id holds.
+        (None, Some(guess)) => match catalog
+            .database_and_tables(ctx.database, guess, &missing)
+            .await?
+        {
+            (Some(database), Some(found)) => (database, found),
+            (Some(database), None) => {
+                let found = catalog.tables_named(database.id, &missing).await?;
+                (database, found)
+            }
+            (None, _) => return Err(crate::catalog::unknown_database(ctx.database)),
+        },
+        (None, None) => {
+            let database = catalog.require_database(ctx.database).await?;
+            let found = if missing.is_empty() {
+                Vec::new()
+            } else {
+                catalog.tables_named(database.id, &missing).await?
+            };
+            (database, found)
+        }
     };
     let mut cache = ctx.descriptors.lock();
     cache.for_txn(txn_id);
+    cache.last_database_id = Some((database.name.clone(), database.id));
     cache.database = Some(database);
     for (name, table) in missing.into_iter().zip(found) {
         cache.tables.insert(name, table.map(Arc::new));
