@@ -7,8 +7,9 @@
 //! - [`rng`]: a deterministic generator and the seeds a test runs
 //!   (`MERIDIAN_NEMESIS_SEED` replays one);
 //! - [`schedule`]: faults (kill and restart, isolation, one-way
-//!   partition, clock skew within `max_offset`, lease transfer) drawn
-//!   from a seed, one at a time;
+//!   partition, clock skew within `max_offset`, lease transfer, and the
+//!   ranges' own changes: splits and replica moves) drawn from a seed, one
+//!   at a time;
 //! - [`Nemesis::run`] (here): applying a schedule to a cluster, waiting
 //!   after each fault until every range has a leader again, and recording
 //!   what ran;
@@ -142,20 +143,30 @@ impl NemesisLog {
                         | (FaultKind::Mute, Fault::Mute(_))
                         | (FaultKind::Skew, Fault::Skew { .. })
                         | (FaultKind::Transfer, Fault::Transfer { .. })
+                        | (FaultKind::Split, Fault::Split { .. })
+                        | (FaultKind::Move, Fault::Move { .. })
                 )
             })
             .count()
     }
 }
 
+/// The range id the nemesis gives its first split's right-hand side
+/// (above the ranges a test creates by hand).
+pub const FIRST_SPLIT_RANGE_ID: u64 = 1000;
+
 /// Applies a seeded schedule of faults to a cluster.
 pub struct Nemesis {
     config: NemesisConfig,
+    next_range_id: std::sync::atomic::AtomicU64,
 }
 
 impl Nemesis {
     pub fn new(config: NemesisConfig) -> Nemesis {
-        Nemesis { config }
+        Nemesis {
+            config,
+            next_range_id: FIRST_SPLIT_RANGE_ID.into(),
+        }
     }
 
     pub fn config(&self) -> &NemesisConfig {
@@ -295,7 +306,77 @@ impl Nemesis {
                 tokio::time::sleep(step.hold).await;
                 Ok((to, note))
             }
+            // A split or a move refused (a leader changing, a split under
+            // way) is logged too: the schedule goes on.
+            Fault::Split { key } => {
+                let key = &self.config.split_keys[key];
+                let right = self.next_range_id.fetch_add(1, Ordering::SeqCst);
+                let note = match cluster.dist_sender().admin_split(key, right).await {
+                    Ok((left, right)) => format!("r{} | r{}", left.range_id, right.range_id),
+                    Err(e) => format!("refused: {e}"),
+                };
+                tokio::time::sleep(step.hold).await;
+                Ok((self.config.nodes[0], note))
+            }
+            Fault::Move { key, to } => {
+                let (to, note) = self.move_replica(cluster, key, to).await;
+                tokio::time::sleep(step.hold).await;
+                Ok((to, note))
+            }
         }
+    }
+
+    /// Moves a replica of the range holding split key `key` to `to` (or
+    /// the next node without one), from a voter that is not the leader;
+    /// the node it went to, and what happened, in words.
+    async fn move_replica(
+        &self,
+        cluster: &TestCluster,
+        key: usize,
+        to: NodeId,
+    ) -> (NodeId, String) {
+        let key = &self.config.split_keys[key];
+        let range = match cluster.dist_sender().lookup_range(key).await {
+            Ok(d) => d.range_id,
+            Err(e) => return (to, format!("no range for the key: {e}")),
+        };
+        let Some(leader) = cluster.leader(range) else {
+            return (to, format!("r{range} has no leader"));
+        };
+        // The leader's descriptor, not the range cache's: a move since
+        // would make the cache name a replica that is gone.
+        let store = match cluster.store(leader) {
+            Ok(store) => store,
+            Err(e) => return (to, format!("the leader's store: {e}")),
+        };
+        let Some(descriptor) = store.replica(range).map(|r| r.descriptor()) else {
+            return (to, format!("n{leader} no longer holds r{range}"));
+        };
+        // The drawn node, or the next one after it without a replica.
+        let nodes = &self.config.nodes;
+        let drawn = nodes.iter().position(|&n| n == to).unwrap_or(0);
+        let Some(to) = (0..nodes.len())
+            .map(|i| nodes[(drawn + i) % nodes.len()])
+            .find(|&n| descriptor.replica_on(n).is_none())
+        else {
+            return (to, format!("every node holds r{range}"));
+        };
+        let from = descriptor
+            .replicas
+            .iter()
+            .map(|r| r.node_id)
+            .find(|&n| n != leader && n != to);
+        let Some(from) = from else {
+            return (to, format!("r{range} has no voter to move but its leader"));
+        };
+        let note = match store
+            .move_replica(range, meridian_kvapi::ReplicaKind::Voter, from, to)
+            .await
+        {
+            Ok(()) => format!("r{range} from n{from}"),
+            Err(e) => format!("r{range} from n{from} refused: {e}"),
+        };
+        (to, note)
     }
 }
 

@@ -39,9 +39,17 @@ pub enum FaultKind {
     /// Transfer a range's leadership (and so its lease) to a node, then
     /// hold (nothing to undo).
     Transfer,
+    /// Split the range holding one of the config's split keys there, then
+    /// hold (a split is not undone: ranges only multiply).
+    Split,
+    /// Move a replica of the range holding one of the split keys to a node
+    /// that has none (a learner caught up, then one joint change replacing
+    /// a voter other than the leader), then hold.
+    Move,
 }
 
 impl FaultKind {
+    /// The faults of nodes, networks and clocks, and lease transfers.
     pub const ALL: [FaultKind; 5] = [
         FaultKind::Kill,
         FaultKind::Isolate,
@@ -49,6 +57,9 @@ impl FaultKind {
         FaultKind::Skew,
         FaultKind::Transfer,
     ];
+    /// Changes of the ranges themselves: where they split and which nodes
+    /// hold them. A move needs more nodes than a range has replicas.
+    pub const TOPOLOGY: [FaultKind; 2] = [FaultKind::Split, FaultKind::Move];
 }
 
 /// Which node a fault hits.
@@ -85,6 +96,15 @@ pub enum Fault {
         range: RangeId,
         to: NodeId,
     },
+    /// Split at the config's split key number `key`.
+    Split {
+        key: usize,
+    },
+    /// Move a replica of the range holding split key number `key` to `to`.
+    Move {
+        key: usize,
+        to: NodeId,
+    },
 }
 
 impl fmt::Display for Fault {
@@ -97,6 +117,10 @@ impl fmt::Display for Fault {
                 write!(f, "skew n{node}'s clock by {:+} ms", nanos / 1_000_000)
             }
             Fault::Transfer { range, to } => write!(f, "transfer r{range}'s lease to n{to}"),
+            Fault::Split { key } => write!(f, "split at split key {key}"),
+            Fault::Move { key, to } => {
+                write!(f, "move a replica of split key {key}'s range to n{to} (or the next node without one)")
+            }
         }
     }
 }
@@ -122,6 +146,9 @@ pub struct NemesisConfig {
     pub kinds: Vec<FaultKind>,
     /// The cluster's clock offset bound: skews stay strictly inside it.
     pub max_offset: Duration,
+    /// Keys splits happen at and moves pick their range by (inside the
+    /// workload's keys, where a split or a move hurts).
+    pub split_keys: Vec<Vec<u8>>,
     /// Bounds of the quiet time before each fault.
     pub wait: (Duration, Duration),
     /// Bounds of how long each fault is held.
@@ -138,6 +165,7 @@ impl NemesisConfig {
             ranges: ranges.to_vec(),
             kinds: FaultKind::ALL.to_vec(),
             max_offset,
+            split_keys: Vec::new(),
             wait: (Duration::from_millis(200), Duration::from_millis(1000)),
             hold: (Duration::from_millis(500), Duration::from_millis(2500)),
         }
@@ -199,16 +227,32 @@ impl Schedule {
                     nanos,
                 }
             }
-            // Without ranges to move, a skew of zero: a quiet step.
-            FaultKind::Transfer if config.ranges.is_empty() => Fault::Skew {
-                node: *rng.pick(&config.nodes),
-                nanos: 0,
+            // Without ranges to move or keys to split at, a skew of zero:
+            // a quiet step.
+            FaultKind::Transfer if config.ranges.is_empty() => quiet(config, rng),
+            FaultKind::Split | FaultKind::Move if config.split_keys.is_empty() => {
+                quiet(config, rng)
+            }
+            FaultKind::Split => Fault::Split {
+                key: rng.range(0, config.split_keys.len() as u64 - 1) as usize,
+            },
+            FaultKind::Move => Fault::Move {
+                key: rng.range(0, config.split_keys.len() as u64 - 1) as usize,
+                to: *rng.pick(&config.nodes),
             },
             FaultKind::Transfer => Fault::Transfer {
                 range: *rng.pick(&config.ranges),
                 to: *rng.pick(&config.nodes),
             },
         }
+    }
+}
+
+/// A step that changes nothing: a skew of zero.
+fn quiet(config: &NemesisConfig, rng: &mut Rng) -> Fault {
+    Fault::Skew {
+        node: *rng.pick(&config.nodes),
+        nanos: 0,
     }
 }
 
@@ -278,6 +322,9 @@ mod tests {
                 Fault::Transfer { range, to } => {
                     assert!(c.ranges.contains(&range) && c.nodes.contains(&to))
                 }
+                Fault::Split { .. } | Fault::Move { .. } => {
+                    panic!("no split keys, yet {:?}", step.fault)
+                }
             }
         }
     }
@@ -297,6 +344,27 @@ mod tests {
         ] {
             assert!(text.contains(needle), "no {needle:?} in\n{text}");
         }
+        let topology = NemesisConfig {
+            kinds: FaultKind::TOPOLOGY.to_vec(),
+            split_keys: vec![b"c".to_vec(), b"k".to_vec()],
+            ..config(2)
+        };
+        let s = Schedule::generate(&topology, Duration::from_secs(15));
+        for step in &s.steps {
+            match step.fault {
+                Fault::Split { key } => assert!(key < 2),
+                Fault::Move { key, to } => assert!(key < 2 && topology.nodes.contains(&to)),
+                other => panic!("not a topology fault: {other:?}"),
+            }
+        }
+        assert!(s
+            .steps
+            .iter()
+            .any(|s| matches!(s.fault, Fault::Split { .. })));
+        assert!(s
+            .steps
+            .iter()
+            .any(|s| matches!(s.fault, Fault::Move { .. })));
         let only_kills = NemesisConfig {
             kinds: vec![FaultKind::Kill],
             ..config(1)

@@ -1,5 +1,6 @@
-//! The stage nemesis tests run on: a 3-node cluster with two ranges, a
-//! nemesis over it, and the DistSender and clocks a workload uses.
+//! The stage nemesis tests run on: a cluster of 3 nodes (or more, for
+//! replica moves) with two ranges on nodes 1 to 3, a nemesis over it, and
+//! the DistSender and clocks a workload uses.
 //!
 //! Owns: starting that cluster, running a workload future and the nemesis
 //! side by side, and waiting after the faults until both ranges take
@@ -37,7 +38,19 @@ impl Stage {
     /// Three nodes, two ranges on all of them with leaders, and a nemesis
     /// of `seed` drawing from `kinds`.
     pub async fn start(seed: u64, kinds: &[FaultKind]) -> Result<Stage, String> {
-        let config = ClusterConfig::new(3);
+        Stage::start_with(seed, kinds, 3, Vec::new()).await
+    }
+
+    /// `nodes` nodes (at least 3), two ranges on nodes 1 to 3 with
+    /// leaders, and a nemesis of `seed` drawing from `kinds` over every
+    /// node, splitting at and moving the ranges of `split_keys`.
+    pub async fn start_with(
+        seed: u64,
+        kinds: &[FaultKind],
+        nodes: usize,
+        split_keys: Vec<Vec<u8>>,
+    ) -> Result<Stage, String> {
+        let config = ClusterConfig::new(nodes);
         let max_offset = config.max_offset;
         let cluster = TestCluster::start(config)
             .await
@@ -54,8 +67,9 @@ impl Stage {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let mut nemesis = NemesisConfig::new(seed, 3, &[1, 2], max_offset);
+        let mut nemesis = NemesisConfig::new(seed, nodes, &[1, 2], max_offset);
         nemesis.kinds = kinds.to_vec();
+        nemesis.split_keys = split_keys;
         Ok(Stage {
             cluster,
             nemesis: Nemesis::new(nemesis),
