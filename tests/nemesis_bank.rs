@@ -56,6 +56,14 @@ async fn transfers_keep_the_total_and_every_read_only_sum_is_exact_under_faults(
         if let Err(e) = stage.wait_until_writable(Duration::from_secs(30)).await {
             panic!("{}", report(&e));
         }
+        // Whoever leads each range, its replicas must agree.
+        if let Err(e) = stage
+            .cluster
+            .check_replica_consistency(Duration::from_secs(30))
+            .await
+        {
+            panic!("{}", report(&e));
+        }
 
         let balances = tokio::time::timeout(
             Duration::from_secs(60),

@@ -71,6 +71,14 @@ async fn single_key_operations_stay_linearizable_and_acknowledged_inserts_stay_u
         if let Err(e) = stage.wait_until_writable(Duration::from_secs(30)).await {
             panic!("{}", report(&e));
         }
+        // Whoever leads each range, its replicas must agree.
+        if let Err(e) = stage
+            .cluster
+            .check_replica_consistency(Duration::from_secs(30))
+            .await
+        {
+            panic!("{}", report(&e));
+        }
 
         let entries = registers.entries();
         let summary = register::check(&entries).unwrap_or_else(|v| {

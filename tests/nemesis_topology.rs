@@ -3,10 +3,10 @@
 //! workload uses and moves their replicas to other nodes, between kills,
 //! isolations, clock skews and lease transfers. Each key must stay
 //! linearizable, every acknowledged insert must be there at the end and no
-//! definitely failed one. A moved replica is filled by a snapshot, so this
-//! is where a snapshot that overwrote another range's data (a stale
-//! snapshot of a range split since) shows up as a lost insert or a stale
-//! read. A failure names the seed; replay it with
+//! definitely failed one, and at the end every range's replicas must hold
+//! the same data, whoever leads. A moved replica is filled by a snapshot,
+//! so this is where a snapshot that overwrote another range's data (a
+//! stale snapshot of a range split since) shows up. A failure names the seed; replay it with
 //! `MERIDIAN_NEMESIS_SEED=<seed>`.
 
 use std::time::Duration;
@@ -22,8 +22,8 @@ const BINARY: &str = "nemesis_topology";
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn operations_stay_linearizable_and_inserts_stay_while_ranges_split_and_move() {
     let mut kinds = FaultKind::ALL.to_vec();
-    // Topology changes three times as often as each other fault.
-    for _ in 0..3 {
+    // Topology changes five times as often as each other fault.
+    for _ in 0..5 {
         kinds.extend(FaultKind::TOPOLOGY);
     }
     let split_keys: Vec<Vec<u8>> = [
@@ -94,6 +94,12 @@ async fn operations_stay_linearizable_and_inserts_stay_while_ranges_split_and_mo
         if let Err(e) = stage.wait_until_writable(Duration::from_secs(30)).await {
             panic!("{}", report(&e));
         }
+        // Whoever leads each range, its replicas must agree.
+        let ranges = stage
+            .cluster
+            .check_replica_consistency(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{}", report(&e)));
         let entries = registers.entries();
         let summary = register::check(&entries).unwrap_or_else(|v| {
             let saved = history::save("register", seed, &entries);
@@ -112,7 +118,7 @@ async fn operations_stay_linearizable_and_inserts_stay_while_ranges_split_and_mo
             panic!("{}", report(&format!("{v}\n{saved}")))
         });
         eprintln!(
-            "seed {seed}: {} faults ({} splits, {} moves); register: {summary}; set: {set_summary}",
+            "seed {seed}: {} faults ({} splits, {} moves), {ranges} ranges consistent; register: {summary}; set: {set_summary}",
             log.records.len(),
             log.count(FaultKind::Split),
             log.count(FaultKind::Move),

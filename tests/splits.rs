@@ -247,6 +247,10 @@ async fn a_snapshot_from_before_a_split_never_overwrites_the_right_hand_range() 
         })
         .await
         .unwrap();
+    cluster
+        .check_replica_consistency(WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         local_value(&cluster, 4, &key(150)).as_deref(),
         Some(&b"after"[..]),

@@ -39,6 +39,7 @@ use meridian_kvserver::{RaftTimeouts, Store};
 use meridian_storage::{Engine, EngineOptions};
 use meridian_transport::{Locality, NetworkModel, NodeIdentity, Transport, TransportConfig};
 
+mod consistency;
 pub mod nemesis;
 mod nodes;
 mod routing;
