@@ -36,6 +36,7 @@
 //! names the seed.
 
 pub mod bank;
+pub mod campaign;
 pub mod history;
 pub mod linearizable;
 pub mod register;
@@ -51,6 +52,7 @@ use std::time::{Duration, Instant};
 
 use meridian_transport::NodeId;
 
+pub use campaign::{Campaign, ScheduleReport, Workload};
 pub use history::{Entry, History, Outcome};
 pub use rng::{seeds, Rng, SEED_ENV};
 pub use schedule::{Fault, FaultKind, NemesisConfig, Schedule, Step, Target};
