@@ -24,7 +24,7 @@ async fn transfers_keep_the_total_and_every_read_only_sum_is_exact_under_faults(
         nodes: 3,
         duration: DURATION,
         short_steps: false,
-        replay_binary: "nemesis_bank".into(),
+        replay: nemesis::test_replay("nemesis_bank"),
     };
     for seed in nemesis::seeds(&SEEDS) {
         let report = campaign.run(seed).await.unwrap_or_else(|e| panic!("{e}"));

@@ -26,7 +26,7 @@ async fn single_key_operations_stay_linearizable_and_acknowledged_inserts_stay_u
         nodes: 3,
         duration: DURATION,
         short_steps: false,
-        replay_binary: "nemesis_register".into(),
+        replay: nemesis::test_replay("nemesis_register"),
     };
     for seed in nemesis::seeds(&SEEDS) {
         let report = campaign.run(seed).await.unwrap_or_else(|e| panic!("{e}"));

@@ -35,7 +35,7 @@ async fn operations_stay_linearizable_and_inserts_stay_while_ranges_split_and_mo
         nodes: 5,
         duration: DURATION,
         short_steps: true,
-        replay_binary: "nemesis_topology".into(),
+        replay: nemesis::test_replay("nemesis_topology"),
     };
     for seed in nemesis::seeds(&SEEDS) {
         let report = campaign.run(seed).await.unwrap_or_else(|e| panic!("{e}"));

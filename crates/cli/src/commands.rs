@@ -31,12 +31,14 @@ impl Cli {
         matches!(self.command, Command::Start(_))
     }
 
-    /// `meridian demo` and `bench regions` set up their own logging (a
-    /// file in their directory).
+    /// `meridian demo`, `bench regions` and `bench chaos` set up their own
+    /// logging (a file).
     pub fn logs_itself(&self) -> bool {
         matches!(
             self.command,
-            Command::Demo(_) | Command::Bench(BenchCommand::Regions(_))
+            Command::Demo(_)
+                | Command::Bench(BenchCommand::Regions(_))
+                | Command::Bench(BenchCommand::Chaos(_))
         )
     }
 }
@@ -250,6 +252,10 @@ enum BenchCommand {
     /// ROW, REGIONAL BY TABLE and GLOBAL tables, under ZONE and REGION
     /// survival, next to the floor the latency matrix allows.
     Regions(Box<crate::bench_regions::RegionsArgs>),
+    /// Seeded fault schedules (kills, partitions, clock skews, lease
+    /// transfers, splits, replica moves) against a cluster in this process
+    /// while checked workloads run; exits 1 on any violation.
+    Chaos(crate::bench_chaos::ChaosArgs),
 }
 
 /// Keys typed by users must stay out of the meta and system key spaces.
@@ -350,6 +356,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Regions(args)) => {
             crate::bench_regions::run_regions(*args).await
         }
+        Command::Bench(BenchCommand::Chaos(args)) => crate::bench_chaos::run_chaos(args).await,
         Command::Sql(args) => crate::sql_shell::run(*args).await,
         Command::Demo(args) => crate::demo::run(*args).await,
     }

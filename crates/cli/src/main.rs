@@ -8,6 +8,7 @@
 
 mod bench;
 mod bench_bank;
+mod bench_chaos;
 mod bench_regions;
 mod commands;
 mod demo;

@@ -147,6 +147,12 @@ impl Layout {
 /// The logs of a demo: a file in its directory unless `MERIDIAN_LOG` is
 /// set (then stderr, as every command).
 pub fn init_logging(dir: &Path) -> Result<()> {
+    init_logging_to(&dir.join("demo.log"))
+}
+
+/// Logs warnings (and openraft's errors) to the file at `path`, or to
+/// stderr under the filter `MERIDIAN_LOG` names if it is set.
+pub fn init_logging_to(path: &Path) -> Result<()> {
     let filter = match tracing_subscriber::EnvFilter::try_from_env("MERIDIAN_LOG") {
         Ok(filter) => {
             let _ = tracing_subscriber::fmt()
@@ -157,9 +163,8 @@ pub fn init_logging(dir: &Path) -> Result<()> {
         }
         Err(_) => tracing_subscriber::EnvFilter::new("warn,openraft=error"),
     };
-    let path = dir.join("demo.log");
     let file =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

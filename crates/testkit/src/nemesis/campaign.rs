@@ -72,8 +72,9 @@ pub struct Campaign {
     /// Steps of 0.1 to 0.4 s wait and 0.2 to 0.8 s hold instead of the
     /// nemesis's defaults: more steps, for topology changes to pile up.
     pub short_steps: bool,
-    /// The test binary a replay command names in a failure report.
-    pub replay_binary: String,
+    /// How a failure report says to replay a seed (`{seed}` stands for
+    /// it): [`super::test_replay`] for a test.
+    pub replay: String,
 }
 
 /// What one schedule did and found.
@@ -263,15 +264,8 @@ impl Campaign {
         report.splits = log.count(FaultKind::Split);
         report.moves = log.count(FaultKind::Move);
         report.fault_log = log.render(origin);
-        let violation = |what: &str| {
-            Some(failure_report(
-                seed,
-                &self.replay_binary,
-                what,
-                Some(&log),
-                origin,
-            ))
-        };
+        let violation =
+            |what: &str| Some(failure_report(seed, &self.replay, what, Some(&log), origin));
         if let Err(e) = stage.wait_until_writable(SETTLE).await {
             report.violation = violation(&e);
             return Ok(report);

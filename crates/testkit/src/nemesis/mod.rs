@@ -382,19 +382,27 @@ impl Nemesis {
     }
 }
 
-/// The message a nemesis test fails with: the seed and how to replay it,
-/// what was violated, the faults that ran, and the history excerpt.
+/// The message a nemesis run fails with: the seed, how to replay it
+/// (`replay`, with `{seed}` standing for the seed), what was violated,
+/// the faults that ran, and the history excerpt.
 pub fn failure_report(
     seed: u64,
-    test_binary: &str,
+    replay: &str,
     violation: &str,
     log: Option<&NemesisLog>,
     origin: Instant,
 ) -> String {
     let faults = log.map_or_else(|| "  (none recorded)\n".to_string(), |l| l.render(origin));
+    let replay = replay.replace("{seed}", &seed.to_string());
     format!(
         "nemesis seed {seed}: {violation}\n\
-         replay: {SEED_ENV}={seed} cargo nextest run --workspace -E 'binary({test_binary})'\n\
+         replay: {replay}\n\
          faults (times since the history's start):\n{faults}"
     )
+}
+
+/// How a nemesis test's seed is replayed: the test binary run with the
+/// seed in [`SEED_ENV`] (`{seed}` stands for the seed).
+pub fn test_replay(test_binary: &str) -> String {
+    format!("{SEED_ENV}={{seed}} cargo nextest run --workspace -E 'binary({test_binary})'")
 }
