@@ -174,11 +174,14 @@ fn decode_numeric(b: &[u8]) -> Option<Decimal> {
     if b.len() < 8 {
         return None;
     }
-    let count = i16::from_be_bytes([b[0], b[1]]) as usize;
+    // A negative digit count is malformed (it would wrap as a usize).
+    let count = usize::try_from(i16::from_be_bytes([b[0], b[1]])).ok()?;
     let weight = i16::from_be_bytes([b[2], b[3]]) as i32;
     let sign = u16::from_be_bytes([b[4], b[5]]);
     let scale = u16::from_be_bytes([b[6], b[7]]) as usize;
-    if b.len() != 8 + 2 * count || sign == 0xC000 {
+    // PostgreSQL's own bounds on the display scale and the weight; a
+    // value past them would only build long strings that fail to parse.
+    if b.len() != 8 + 2 * count || sign == 0xC000 || scale > 1000 || weight.abs() > 1000 {
         return None;
     }
     let digits: Vec<i16> = b[8..]
@@ -289,5 +292,14 @@ mod tests {
             decode(&[0, 1], SqlType::Numeric).unwrap_err().code,
             code::PROTOCOL_VIOLATION
         );
+        // A negative digit count (found by the decoding fuzz: it wrapped
+        // into a huge length and overflowed), and a scale past
+        // PostgreSQL's bound.
+        for header in [[0xff, 0xff, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0x10, 0]] {
+            assert_eq!(
+                decode(&header, SqlType::Numeric).unwrap_err().code,
+                code::PROTOCOL_VIOLATION
+            );
+        }
     }
 }

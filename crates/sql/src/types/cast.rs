@@ -112,8 +112,8 @@ pub fn cast(datum: Datum, to: SqlType, explicit: bool) -> Result<Datum, SqlError
         (D::TimestampTz(t), T::Timestamp) => D::Timestamp(t),
         (D::Timestamp(t) | D::TimestampTz(t), T::Date) => D::Date(t.div_euclid(DAY_MICROS) as i32),
         (D::Date(d), T::Date) => D::Date(d),
-        (D::Date(d), T::Timestamp) => D::Timestamp(d as i64 * DAY_MICROS),
-        (D::Date(d), T::TimestampTz) => D::TimestampTz(d as i64 * DAY_MICROS),
+        (D::Date(d), T::Timestamp) => D::Timestamp(date_micros(d)?),
+        (D::Date(d), T::TimestampTz) => D::TimestampTz(date_micros(d)?),
         (D::Interval(i), T::Interval) => D::Interval(i),
         (D::Uuid(u), T::Uuid) => D::Uuid(u),
         (D::Bytes(b), T::Uuid) if b.len() == 16 => {
@@ -122,6 +122,14 @@ pub fn cast(datum: Datum, to: SqlType, explicit: bool) -> Result<Datum, SqlError
         (D::Json(j), T::Jsonb) => D::Json(j),
         (d, _) => return Err(cannot(&d)),
     })
+}
+
+/// Midnight of day `days` in microseconds; dates reach further than
+/// timestamps (as in PostgreSQL), so a far one is out of range.
+fn date_micros(days: i32) -> Result<i64, SqlError> {
+    (days as i64)
+        .checked_mul(DAY_MICROS)
+        .ok_or_else(|| SqlError::new(code::DATETIME_FIELD_OVERFLOW, "timestamp out of range"))
 }
 
 #[cfg(test)]
@@ -144,6 +152,21 @@ mod tests {
         assert_eq!(
             cast(Datum::Text("ab".into()), SqlType::Char(4), false).unwrap(),
             Datum::Text("ab  ".into())
+        );
+    }
+
+    #[test]
+    fn a_date_beyond_the_timestamp_range_is_out_of_range() {
+        let far = Datum::Date(i32::MAX);
+        for to in [SqlType::Timestamp, SqlType::TimestampTz] {
+            assert_eq!(
+                cast(far.clone(), to, true).unwrap_err().code,
+                code::DATETIME_FIELD_OVERFLOW
+            );
+        }
+        assert_eq!(
+            cast(Datum::Date(1), SqlType::Timestamp, true).unwrap(),
+            Datum::Timestamp(DAY_MICROS)
         );
     }
 

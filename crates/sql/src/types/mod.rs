@@ -283,3 +283,6 @@ impl std::fmt::Display for SqlType {
         f.write_str(&self.name())
     }
 }
+
+#[cfg(test)]
+mod decode_fuzz;
