@@ -235,6 +235,16 @@ pub fn nonconformities(
             c.num_replicas - view.replicas_matching(c)
         ));
     }
+    // Constraints alone let a region hold a quorum of the voters (3 of a
+    // REGION-survival config's 5): the range is not where it will stay,
+    // nor where it survives the region, until rule 6 spread them.
+    if out.is_empty() {
+        if let Some((Action::Move { from, to, .. }, _)) = repair::spread_voters(&view) {
+            out.push(format!(
+                "voters crowded: one moves from n{from} to n{to} for diversity"
+            ));
+        }
+    }
     out
 }
 

@@ -402,7 +402,7 @@ fn balance_counts(view: &View<'_>) -> Choice {
 /// moves stop. Under REGION survival this undoes 3 voters in one region,
 /// which constraints alone allow; the 2-2-1 the round trips chose is left
 /// alone (moving one of a pair would only make another pair).
-fn spread_voters(view: &View<'_>) -> Choice {
+pub(super) fn spread_voters(view: &View<'_>) -> Choice {
     use ReplicaKind::Voter;
     let mut sources: Vec<NodeId> = view
         .of_kind(Voter)

@@ -192,6 +192,41 @@ fn region_survival_puts_the_fifth_voter_nearest_home() {
     );
 }
 
+/// The constraints of a REGION-survival config let the home region hold
+/// 3 of the 5 voters; such a range is reported nonconforming (the
+/// survival test found the status calling it conforming before rule 6 had
+/// spread the voters, and a lost home region then took its quorum), and
+/// is conforming once spread.
+#[test]
+fn voters_crowded_into_one_region_are_nonconforming_until_spread() {
+    let nodes: Vec<NodeInfo> = ["h", "h", "h", "w", "w", "w", "e", "e", "e"]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| node(i as NodeId + 1, r, &format!("{r}{}", i % 3)))
+        .collect();
+    let config = crate::parse_using(
+        "num_replicas = 5, constraints = '{+region=h: 1, +region=w: 1, +region=e: 1}', voter_constraints = '{+region=h: 2}', lease_preferences = '[[+region=h]]'",
+    )
+    .unwrap()
+    .effective();
+    let mut range = RangeState {
+        voters: vec![1, 2, 3, 4, 7],
+        ..RangeState::default()
+    };
+    let left = nonconformities(&nodes, &range, &config);
+    assert!(
+        left.len() == 1 && left[0].starts_with("voters crowded"),
+        "{left:?}"
+    );
+    let d = decide(&nodes, &range, &config, None);
+    assert!(matches!(d.action, Action::Move { .. }), "{d:?}");
+    apply(&mut range, &d.action);
+    assert_eq!(
+        nonconformities(&nodes, &range, &config),
+        Vec::<String>::new()
+    );
+}
+
 // ---- property tests ----
 
 #[derive(Debug, Clone)]
