@@ -50,8 +50,9 @@ fn local_value(cluster: &TestCluster, node: u64, key: &[u8]) -> Option<Vec<u8>> 
         .map(|v| v.value)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_replica_added_after_a_split_receives_the_data_from_before_it() {
+/// Four nodes, range 1 `[s/, s0)` on nodes 1 to 3 holding rows 0 to 199
+/// ("before"); the cluster and range 1's leader.
+async fn four_nodes_with_200_rows() -> (TestCluster, u64) {
     let cluster = TestCluster::start(ClusterConfig::new(4)).await.unwrap();
     cluster
         .create_range(1, b"s/", b"s0", &[1, 2, 3])
@@ -61,6 +62,12 @@ async fn a_replica_added_after_a_split_receives_the_data_from_before_it() {
     for i in 0..200 {
         cluster.put(1, &key(i), b"before").await.unwrap();
     }
+    (cluster, leader)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_added_after_a_split_receives_the_data_from_before_it() {
+    let (cluster, leader) = four_nodes_with_200_rows().await;
 
     let split_key = key(100);
     let (left, right) = split(&cluster, 1, &split_key, 2).await;
@@ -190,15 +197,7 @@ async fn a_restarted_node_reopens_ranges_created_by_splits() {
 /// right-hand range, it must not replace that range's newer data there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_snapshot_from_before_a_split_never_overwrites_the_right_hand_range() {
-    let cluster = TestCluster::start(ClusterConfig::new(4)).await.unwrap();
-    cluster
-        .create_range(1, b"s/", b"s0", &[1, 2, 3])
-        .await
-        .unwrap();
-    let leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
-    for i in 0..200 {
-        cluster.put(1, &key(i), b"before").await.unwrap();
-    }
+    let (cluster, leader) = four_nodes_with_200_rows().await;
     // The leader keeps a snapshot of the whole span, and a node joining
     // later can only catch up from a snapshot.
     cluster.snapshot_and_truncate(leader, 1).await.unwrap();

@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use meridian_server::status::ClusterStatus;
 use meridian_testkit::NodeCluster;
 use meridian_transport::Locality;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
@@ -69,31 +70,66 @@ async fn query(client: &Client, sql: &str) -> Result<Vec<Vec<String>>, tokio_pos
 }
 
 /// Runs `sql` until it succeeds (and `accept` takes its rows), for at
-/// most `timeout`; the rows, or a panic naming the last error.
+/// most [`RECOVER`]; the rows, or a panic naming the last error and the
+/// ranges as node `via` of `cluster` sees them.
 async fn eventually(
+    (cluster, via): (&NodeCluster, usize),
     client: &Client,
     sql: &str,
-    timeout: Duration,
     accept: impl Fn(&[Vec<String>]) -> bool,
 ) -> Vec<Vec<String>> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + RECOVER;
     loop {
         let last = match query(client, sql).await {
             Ok(rows) if accept(&rows) => return rows,
             Ok(rows) => format!("rows {rows:?}"),
             Err(e) => format!("{e:?}"),
         };
-        assert!(
-            Instant::now() < deadline,
-            "{sql} did not succeed within {timeout:?}; last: {last}"
-        );
+        if Instant::now() >= deadline {
+            let ranges = ranges_now(cluster, via).await;
+            panic!("{sql} did not succeed within {RECOVER:?}; last: {last}; ranges:{ranges}");
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
-/// Waits until no range of the cluster is outside its zone config, as the
-/// status of node `via` reports it.
-async fn wait_for_placement(cluster: &NodeCluster, via: usize) {
+/// The ranges (id, start key, voters) that losing the nodes `lost` (ids)
+/// would leave without a majority of their voters: what surviving that
+/// loss needs of each range, the system's included.
+fn quorums_lost(status: &ClusterStatus, lost: &[u64]) -> Vec<(u64, String, Vec<u64>)> {
+    status
+        .ranges
+        .iter()
+        .filter(|r| {
+            let gone = r.voters.iter().filter(|v| lost.contains(v)).count();
+            gone * 2 >= r.voters.len()
+        })
+        .map(|r| (r.range_id, r.start_key.clone(), r.voters.clone()))
+        .collect()
+}
+
+/// The cluster's ranges as node `via` sees them, for a failure message.
+async fn ranges_now(cluster: &NodeCluster, via: usize) -> String {
+    match cluster.node(via).cluster_status().await {
+        Ok(status) => status
+            .ranges
+            .iter()
+            .map(|r| {
+                format!(
+                    "\n  r{} [{}, {}) voters {:?} leaseholder {:?}",
+                    r.range_id, r.start_key, r.end_key, r.voters, r.leaseholder
+                )
+            })
+            .collect(),
+        Err(e) => format!(" no status: {e}"),
+    }
+}
+
+/// Waits until no range of the cluster is outside its zone config and
+/// none would lose its quorum with the nodes `lost` (ids) gone, as the
+/// status of node `via` reports it. Both: the status once called a range
+/// conforming whose voters put a quorum in the home region.
+async fn wait_for_placement(cluster: &NodeCluster, via: usize, lost: &[u64]) {
     let deadline = Instant::now() + CONVERGE;
     loop {
         let last = match cluster.node(via).cluster_status().await {
@@ -104,10 +140,11 @@ async fn wait_for_placement(cluster: &NodeCluster, via: usize) {
                     .filter(|r| !r.nonconforming.is_empty())
                     .map(|r| (r.range_id, r.nonconforming.clone()))
                     .collect();
-                if off.is_empty() {
+                let at_risk = quorums_lost(&status, lost);
+                if off.is_empty() && at_risk.is_empty() {
                     return;
                 }
-                format!("{off:?}")
+                format!("nonconforming {off:?}; quorums lost without nodes {lost:?}: {at_risk:?}")
             }
             Err(e) => e.to_string(),
         };
@@ -121,8 +158,13 @@ async fn wait_for_placement(cluster: &NodeCluster, via: usize) {
 
 /// Creates database `name` with `survival`, a REGIONAL BY ROW table with
 /// a row homed in each region, through the client on node `via`, and waits
-/// for placement.
-async fn create_database(cluster: &NodeCluster, via: usize, name: &str, survival: &str) -> Client {
+/// for a placement that survives losing the nodes `lost`.
+async fn create_database(
+    cluster: &NodeCluster,
+    via: usize,
+    (name, survival): (&str, &str),
+    lost: &[u64],
+) -> Client {
     // The gateway checks a zone config against the nodes it knows: all
     // nine, once its directory has heard of them.
     let deadline = Instant::now() + CONVERGE;
@@ -148,48 +190,25 @@ async fn create_database(cluster: &NodeCluster, via: usize, name: &str, survival
     ] {
         query(&client, sql).await.expect(sql);
     }
-    wait_for_placement(cluster, via).await;
+    wait_for_placement(cluster, via, lost).await;
     client
 }
 
-/// Asserts that losing the nodes `lost` (ids) leaves every range of the
-/// cluster a majority of its voters: what surviving that loss needs of
-/// each range, the system's included.
-async fn assert_quorums_survive(cluster: &NodeCluster, via: usize, lost: &[u64]) {
-    let status = cluster.node(via).cluster_status().await.expect("status");
-    let at_risk: Vec<_> = status
-        .ranges
-        .iter()
-        .filter(|r| {
-            let gone = r.voters.iter().filter(|v| lost.contains(v)).count();
-            gone * 2 >= r.voters.len()
-        })
-        .map(|r| (r.range_id, r.start_key.clone(), r.voters.clone()))
-        .collect();
-    assert!(
-        at_risk.is_empty(),
-        "ranges that would lose their quorum with nodes {lost:?}: {at_risk:?}"
-    );
-}
-
-/// Every row readable, and a write homed in each region taken.
-async fn serves_every_region(client: &Client, first_new_key: i64) {
-    let rows = eventually(
-        client,
-        "SELECT k, v, region FROM kv ORDER BY k",
-        RECOVER,
-        |r| r.len() >= 3,
-    )
-    .await;
+/// Every row readable, and a write homed in each region taken, through
+/// `client` on node `via`.
+async fn serves_every_region(cluster: &NodeCluster, via: usize, client: &Client) {
+    let at = (cluster, via);
+    let all = "SELECT k, v, region FROM kv ORDER BY k";
+    let rows = eventually(at, client, all, |r| r.len() >= 3).await;
     assert_eq!(rows[0], ["1", "east", "us-east1"]);
     assert_eq!(rows[1], ["2", "west", "us-west1"]);
     assert_eq!(rows[2], ["3", "europe", "europe-west1"]);
     for (i, region) in REGIONS.iter().enumerate() {
-        let k = first_new_key + i as i64;
+        let k = 10 + i;
         let insert = format!("INSERT INTO kv (k, v, region) VALUES ({k}, 'after', '{region}')");
-        eventually(client, &insert, RECOVER, |_| true).await;
+        eventually(at, client, &insert, |_| true).await;
         let read = format!("SELECT v, region FROM kv WHERE k = {k}");
-        let rows = eventually(client, &read, RECOVER, |r| r.len() == 1).await;
+        let rows = eventually(at, client, &read, |r| r.len() == 1).await;
         assert_eq!(rows[0], ["after", *region]);
     }
 }
@@ -197,23 +216,22 @@ async fn serves_every_region(client: &Client, first_new_key: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_region_survival_database_serves_every_region_after_its_primary_region_stops() {
     let cluster = nine_nodes().await;
-    // The client's gateway is in europe-west1 (nodes 6 to 8).
-    let client = create_database(&cluster, 6, "app", "REGION").await;
-    assert_quorums_survive(&cluster, 6, &[1, 2, 3]).await;
+    // The client's gateway is in europe-west1 (nodes 6 to 8, ids 7 to 9);
+    // us-east1 is nodes 0 to 2, ids 1 to 3.
+    let client = create_database(&cluster, 6, ("app", "REGION"), &[1, 2, 3]).await;
     for node in 0..3 {
         cluster.stop(node).await;
     }
-    serves_every_region(&client, 10).await;
+    serves_every_region(&cluster, 6, &client).await;
     cluster.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_zone_survival_database_serves_every_region_after_a_primary_zone_stops() {
     let cluster = nine_nodes().await;
-    let client = create_database(&cluster, 6, "app", "ZONE").await;
-    assert_quorums_survive(&cluster, 6, &[1]).await;
+    let client = create_database(&cluster, 6, ("app", "ZONE"), &[1]).await;
     // us-east1-a, where node 1 (which bootstrapped the cluster) runs.
     cluster.stop(0).await;
-    serves_every_region(&client, 10).await;
+    serves_every_region(&cluster, 6, &client).await;
     cluster.shutdown().await;
 }

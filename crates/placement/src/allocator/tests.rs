@@ -155,18 +155,27 @@ fn never_places_outside_constraints_even_when_short() {
     );
 }
 
-#[test]
-fn region_survival_puts_the_fifth_voter_nearest_home() {
-    let nodes: Vec<NodeInfo> = ["h", "h", "h", "near", "near", "near", "far", "far", "far"]
-        .iter()
-        .enumerate()
-        .map(|(i, r)| node(i as NodeId + 1, r, &format!("{r}{}", i % 3)))
+/// Nodes 1-3, 4-6 and 7-9 in `regions` (a zone each), and a
+/// REGION-survival config homed in the first region, as synthesized.
+fn region_survival_on_nine_nodes(regions: [&str; 3]) -> (Vec<NodeInfo>, EffectiveConfig) {
+    let nodes = (0..9)
+        .map(|i| {
+            let r = regions[i / 3];
+            node(i as NodeId + 1, r, &format!("{r}{}", i % 3))
+        })
         .collect();
-    let config = crate::parse_using(
-        "num_replicas = 5, constraints = '{+region=h: 1, +region=near: 1, +region=far: 1}', voter_constraints = '{+region=h: 2}', lease_preferences = '[[+region=h]]'",
-    )
+    let [h, a, b] = regions;
+    let config = crate::parse_using(&format!(
+        "num_replicas = 5, constraints = '{{+region={h}: 1, +region={a}: 1, +region={b}: 1}}', voter_constraints = '{{+region={h}: 2}}', lease_preferences = '[[+region={h}]]'",
+    ))
     .unwrap()
     .effective();
+    (nodes, config)
+}
+
+#[test]
+fn region_survival_puts_the_fifth_voter_nearest_home() {
+    let (nodes, config) = region_survival_on_nine_nodes(["h", "near", "far"]);
     let mut rtt = RoundTrips::default();
     rtt.set("h", "near", 80_000);
     rtt.set("h", "far", 10_000);
@@ -199,16 +208,7 @@ fn region_survival_puts_the_fifth_voter_nearest_home() {
 /// is conforming once spread.
 #[test]
 fn voters_crowded_into_one_region_are_nonconforming_until_spread() {
-    let nodes: Vec<NodeInfo> = ["h", "h", "h", "w", "w", "w", "e", "e", "e"]
-        .iter()
-        .enumerate()
-        .map(|(i, r)| node(i as NodeId + 1, r, &format!("{r}{}", i % 3)))
-        .collect();
-    let config = crate::parse_using(
-        "num_replicas = 5, constraints = '{+region=h: 1, +region=w: 1, +region=e: 1}', voter_constraints = '{+region=h: 2}', lease_preferences = '[[+region=h]]'",
-    )
-    .unwrap()
-    .effective();
+    let (nodes, config) = region_survival_on_nine_nodes(["h", "w", "e"]);
     let mut range = RangeState {
         voters: vec![1, 2, 3, 4, 7],
         ..RangeState::default()
