@@ -121,7 +121,32 @@ async fn ranges_now(cluster: &NodeCluster, via: usize) -> String {
                 )
             })
             .collect(),
-        Err(e) => format!(" no status: {e}"),
+        // The status reads the meta records: without them, each running
+        // node's own view of its replicas.
+        Err(e) => {
+            let mut out = format!(" no status ({e}); the nodes' replicas:");
+            for node in cluster.nodes() {
+                let Some(member) = node.member() else {
+                    continue;
+                };
+                for r in member.store.replicas() {
+                    let s = r.raft_status();
+                    out.push_str(&format!(
+                        "\n  n{} r{}: leader {:?} term {} applied {:?} voters {:?}",
+                        node.node_id(),
+                        r.range_id(),
+                        s.leader,
+                        s.term,
+                        s.applied_index,
+                        r.descriptor()
+                            .voters()
+                            .map(|v| v.node_id)
+                            .collect::<Vec<_>>()
+                    ));
+                }
+            }
+            out
+        }
     }
 }
 

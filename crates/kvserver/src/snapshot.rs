@@ -110,6 +110,11 @@ impl Store {
                     && spans_overlap(&other.span(), &span)
             });
             if let Some(other) = overlapping {
+                tracing::info!(
+                    range_id,
+                    other = other.range_id(),
+                    "refusing a snapshot that overlaps another replica here"
+                );
                 return Err(RaftRpcError::SnapshotOverlaps {
                     range_id,
                     other: other.range_id(),
