@@ -65,6 +65,21 @@ async fn four_nodes_with_200_rows() -> (TestCluster, u64) {
     (cluster, leader)
 }
 
+/// Waits until nodes 1 to 3 opened range 2 and it has a leader; the
+/// leader.
+async fn range_2_opened_with_a_leader(cluster: &TestCluster) -> u64 {
+    cluster
+        .wait_for("range 2 on every replica", WAIT, || async {
+            [1, 2, 3]
+                .iter()
+                .all(|&n| cluster.store(n).unwrap().replica(2).is_some())
+                .then_some(())
+        })
+        .await
+        .unwrap();
+    cluster.wait_for_leader(2, WAIT).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_added_after_a_split_receives_the_data_from_before_it() {
     let (cluster, leader) = four_nodes_with_200_rows().await;
@@ -76,16 +91,7 @@ async fn a_replica_added_after_a_split_receives_the_data_from_before_it() {
     assert_eq!(right.generation, left.generation);
 
     // Every replica opens the new range.
-    cluster
-        .wait_for("range 2 on every replica", WAIT, || async {
-            [1, 2, 3]
-                .iter()
-                .all(|&n| cluster.store(n).unwrap().replica(2).is_some())
-                .then_some(())
-        })
-        .await
-        .unwrap();
-    let right_leader = cluster.wait_for_leader(2, WAIT).await.unwrap();
+    let right_leader = range_2_opened_with_a_leader(&cluster).await;
     // Requests for the right-hand keys are refused by the left range.
     let refused = cluster
         .store(leader)
@@ -203,16 +209,7 @@ async fn a_snapshot_from_before_a_split_never_overwrites_the_right_hand_range() 
     cluster.snapshot_and_truncate(leader, 1).await.unwrap();
 
     split(&cluster, 1, &key(100), 2).await;
-    cluster
-        .wait_for("range 2 on every replica", WAIT, || async {
-            [1, 2, 3]
-                .iter()
-                .all(|&n| cluster.store(n).unwrap().replica(2).is_some())
-                .then_some(())
-        })
-        .await
-        .unwrap();
-    let right_leader = cluster.wait_for_leader(2, WAIT).await.unwrap();
+    let right_leader = range_2_opened_with_a_leader(&cluster).await;
     cluster.put(2, &key(150), b"after").await.unwrap();
     cluster
         .store(right_leader)
