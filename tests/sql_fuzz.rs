@@ -279,7 +279,7 @@ fn generated_expressions_evaluate_or_fail_with_a_sqlstate() {
         cases.get()
     );
     assert!(
-        evaluated.get() * 5 >= cases.get(),
+        evaluated.get() * 10 >= cases.get(),
         "{} of {}",
         evaluated.get(),
         cases.get()

@@ -137,14 +137,21 @@ struct HostView {
 }
 
 impl HostView {
+    /// The first range from a node that holds it (it answers from its own
+    /// replica); failing that, the first descriptor a node remembered,
+    /// which may name only nodes that are gone.
     async fn first_range(&self) -> Option<RangeDescriptor> {
+        let mut remembered = None;
         for &host in &self.hosts {
             let info = self
                 .transport
                 .call_addr::<ClusterInfoRpc>(host, &(), Duration::from_secs(2))
                 .await;
-            if let Some(first) = info.ok().and_then(|info| self.learn(&info)) {
-                return Some(first);
+            if let Ok(info) = info {
+                match self.learn(&info) {
+                    Some(first) if first.replica_on(info.node_id).is_some() => return Some(first),
+                    other => remembered = remembered.or(other),
+                }
             }
         }
         let known = self.known.lock().clone();
@@ -153,11 +160,14 @@ impl HostView {
                 .transport
                 .call::<ClusterInfoRpc>(node, &(), Duration::from_secs(2))
                 .await;
-            if let Some(first) = info.ok().and_then(|info| self.learn(&info)) {
-                return Some(first);
+            if let Ok(info) = info {
+                match self.learn(&info) {
+                    Some(first) if first.replica_on(info.node_id).is_some() => return Some(first),
+                    other => remembered = remembered.or(other),
+                }
             }
         }
-        None
+        remembered
     }
 
     /// Puts the nodes `info` names in the address book; returns its first

@@ -1,11 +1,11 @@
 //! How this node's DistSender finds the first range (the one that holds
 //! the meta records, from which it learns every other range).
 //!
-//! In order: the node's own replica of the first range; else a peer of
-//! the directory that knows it (`ClusterInfoRpc`), asked again on every
-//! cache miss because the first range's replicas move; else the
-//! descriptor last remembered (from the bootstrap, a join answer, or a
-//! peer). [`local_first_range`] is the one place that reads the local
+//! In order: the node's own replica of the first range (while it is a
+//! member); else a peer of the directory that holds one (`ClusterInfoRpc`,
+//! answered from the peer's own replica), asked again on every cache miss
+//! because the first range's replicas move; else the descriptor last
+//! remembered (from the bootstrap, a join answer, or a peer). [`local_first_range`] is the one place that reads the local
 //! replica; `ClusterInfo` answers use it too.
 //!
 //! Not here: routing itself (`kvclient`), the client's view of a cluster
@@ -26,9 +26,14 @@ use crate::member::Member;
 use crate::rpc::{ClusterInfo, ClusterInfoRpc};
 use crate::system::FIRST_RANGE_ID;
 
-/// The first range's descriptor as this node's own replica has it.
+/// The first range's descriptor as this node's own replica has it, if
+/// that replica is still a member: one removed and not yet collected
+/// keeps a descriptor that may name only nodes that are gone.
 pub(crate) fn local_first_range(store: &Store) -> Option<RangeDescriptor> {
-    store.replica(FIRST_RANGE_ID).map(|r| r.descriptor())
+    store
+        .replica(FIRST_RANGE_ID)
+        .map(|r| r.descriptor())
+        .filter(|d| d.replica_on(store.node_id()).is_some())
 }
 
 /// The first range's descriptor last learned from elsewhere (bootstrap,
@@ -73,13 +78,19 @@ impl NodeView {
                 .transport
                 .call::<ClusterInfoRpc>(peer.node_id, &(), Duration::from_secs(1))
                 .await;
+            // Only a peer holding the first range answers from its own
+            // replica; another answers with what it remembers, which may
+            // name only nodes that are gone (the bootstrap's, after their
+            // region failed), and would be asked again on every miss.
             if let Ok(ClusterInfo {
                 first_range: Some(first),
                 ..
             }) = info
             {
-                self.remembered.set(Some(first.clone()));
-                return Some(first);
+                if first.replica_on(peer.node_id).is_some() {
+                    self.remembered.set(Some(first.clone()));
+                    return Some(first);
+                }
             }
         }
         self.remembered.get()
