@@ -143,6 +143,14 @@ impl fmt::Display for ScheduleReport {
     }
 }
 
+/// What one schedule's workloads saw (empty for a workload not run).
+#[derive(Default)]
+struct Histories {
+    registers: register::RegisterHistory,
+    inserts: set::SetHistory,
+    transfers: bank::BankHistory,
+}
+
 /// Register keys on both ranges of the stage.
 const REGISTER_KEYS: [&[u8]; 4] = [b"e/0", b"e/1", b"r/0", b"r/1"];
 /// Set prefixes on both ranges.
@@ -206,9 +214,12 @@ impl Campaign {
                 .await
                 .map_err(|e| format!("seed {seed}: the accounts were not set up: {e}"))?;
         }
-        let registers = register::RegisterHistory::new();
-        let inserts = set::SetHistory::new();
-        let transfers = bank::BankHistory::new();
+        let histories = Histories::default();
+        let (registers, inserts, transfers) = (
+            &histories.registers,
+            &histories.inserts,
+            &histories.transfers,
+        );
         let origin = registers.start();
         let stop = Stop::new();
         let (ds_registers, ds_inserts, ds_bank) = (
@@ -278,15 +289,7 @@ impl Campaign {
             }
         }
         let checked = self
-            .check(
-                stage,
-                &registers,
-                &inserts,
-                &transfers,
-                (&set_config, &bank_config),
-                &clocks,
-                &mut report,
-            )
+            .check(stage, &histories, (&set_config, &bank_config), &mut report)
             .await;
         if let Err(e) = checked.and_then(|()| self.check_progress(&report)) {
             report.violation = violation(&e);
@@ -295,17 +298,18 @@ impl Campaign {
     }
 
     /// The workloads' checkers, each filling its summary in `report`.
-    #[allow(clippy::too_many_arguments)]
     async fn check(
         &self,
         stage: &Stage,
-        registers: &register::RegisterHistory,
-        inserts: &set::SetHistory,
-        transfers: &bank::BankHistory,
+        histories: &Histories,
         (set_config, bank_config): (&set::SetConfig, &bank::BankConfig),
-        clocks: &[std::sync::Arc<meridian_hlc::HybridClock>],
         report: &mut ScheduleReport,
     ) -> Result<(), String> {
+        let Histories {
+            registers,
+            inserts,
+            transfers,
+        } = histories;
         let seed = report.seed;
         let saved_with =
             |what: String, name: &str, text: String| format!("{what}\n{text} ({name})");
@@ -328,7 +332,7 @@ impl Campaign {
             let ds = stage.dist_sender();
             let balances = tokio::time::timeout(
                 SETTLE,
-                bank::read_all(&ds, &clocks[0], &bank_config.accounts),
+                bank::read_all(&ds, &stage.clocks()[0], &bank_config.accounts),
             )
             .await
             .map_err(|_| format!("the final read of the accounts took over {SETTLE:?}"))?
