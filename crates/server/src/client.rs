@@ -147,11 +147,11 @@ impl HostView {
                 .transport
                 .call_addr::<ClusterInfoRpc>(host, &(), Duration::from_secs(2))
                 .await;
-            if let Ok(info) = info {
-                match self.learn(&info) {
-                    Some(first) if first.replica_on(info.node_id).is_some() => return Some(first),
-                    other => remembered = remembered.or(other),
-                }
+            if let Some(first) = info
+                .ok()
+                .and_then(|i| self.holders_first_range(&i, &mut remembered))
+            {
+                return Some(first);
             }
         }
         let known = self.known.lock().clone();
@@ -160,14 +160,31 @@ impl HostView {
                 .transport
                 .call::<ClusterInfoRpc>(node, &(), Duration::from_secs(2))
                 .await;
-            if let Ok(info) = info {
-                match self.learn(&info) {
-                    Some(first) if first.replica_on(info.node_id).is_some() => return Some(first),
-                    other => remembered = remembered.or(other),
-                }
+            if let Some(first) = info
+                .ok()
+                .and_then(|i| self.holders_first_range(&i, &mut remembered))
+            {
+                return Some(first);
             }
         }
         remembered
+    }
+
+    /// `info`'s first range if the answering node holds it (its own
+    /// replica's descriptor names it); else `None`, keeping a remembered
+    /// one in `remembered` if none is kept yet.
+    fn holders_first_range(
+        &self,
+        info: &ClusterInfo,
+        remembered: &mut Option<RangeDescriptor>,
+    ) -> Option<RangeDescriptor> {
+        match self.learn(info) {
+            Some(first) if first.replica_on(info.node_id).is_some() => Some(first),
+            other => {
+                *remembered = remembered.take().or(other);
+                None
+            }
+        }
     }
 
     /// Puts the nodes `info` names in the address book; returns its first

@@ -5,8 +5,9 @@
 //! member); else a peer of the directory that holds one (`ClusterInfoRpc`,
 //! answered from the peer's own replica), asked again on every cache miss
 //! because the first range's replicas move; else the descriptor last
-//! remembered (from the bootstrap, a join answer, or a peer). [`local_first_range`] is the one place that reads the local
-//! replica; `ClusterInfo` answers use it too.
+//! remembered (from the bootstrap, a join answer, or a peer).
+//! [`local_first_range`] is the one place that reads the local replica;
+//! `ClusterInfo` answers use it too.
 //!
 //! Not here: routing itself (`kvclient`), the client's view of a cluster
 //! it is not part of (`client`).
