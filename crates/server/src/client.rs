@@ -170,21 +170,19 @@ impl HostView {
         remembered
     }
 
-    /// `info`'s first range if the answering node holds it (its own
-    /// replica's descriptor names it); else `None`, keeping a remembered
-    /// one in `remembered` if none is kept yet.
+    /// `info`'s first range if the answering node holds it; else `None`,
+    /// keeping what it remembered in `remembered` if none is kept yet.
     fn holders_first_range(
         &self,
         info: &ClusterInfo,
         remembered: &mut Option<RangeDescriptor>,
     ) -> Option<RangeDescriptor> {
-        match self.learn(info) {
-            Some(first) if first.replica_on(info.node_id).is_some() => Some(first),
-            other => {
-                *remembered = remembered.take().or(other);
-                None
-            }
+        let first = self.learn(info);
+        if let Some(held) = info.first_range_from_holder() {
+            return Some(held.clone());
         }
+        *remembered = remembered.take().or(first);
+        None
     }
 
     /// Puts the nodes `info` names in the address book; returns its first

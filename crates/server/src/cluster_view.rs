@@ -79,19 +79,17 @@ impl NodeView {
                 .transport
                 .call::<ClusterInfoRpc>(peer.node_id, &(), Duration::from_secs(1))
                 .await;
-            // Only a peer holding the first range answers from its own
-            // replica; another answers with what it remembers, which may
-            // name only nodes that are gone (the bootstrap's, after their
-            // region failed), and would be asked again on every miss.
-            if let Ok(ClusterInfo {
-                first_range: Some(first),
-                ..
-            }) = info
+            // A peer without a replica answers with what it remembers,
+            // which may name only nodes that are gone (the bootstrap's,
+            // after their region failed); it would be asked again on every
+            // miss.
+            if let Some(first) = info
+                .ok()
+                .as_ref()
+                .and_then(ClusterInfo::first_range_from_holder)
             {
-                if first.replica_on(peer.node_id).is_some() {
-                    self.remembered.set(Some(first.clone()));
-                    return Some(first);
-                }
+                self.remembered.set(Some(first.clone()));
+                return Some(first.clone());
             }
         }
         self.remembered.get()

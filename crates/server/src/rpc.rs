@@ -30,6 +30,18 @@ pub struct ClusterInfo {
     pub nodes: Vec<NodeDescriptor>,
 }
 
+impl ClusterInfo {
+    /// The first range, if the answering node holds a replica of it (its
+    /// own replica's descriptor names it). A node without one answers with
+    /// the descriptor it remembered, which may name only nodes that are
+    /// gone: it is no guide to where the range is now.
+    pub fn first_range_from_holder(&self) -> Option<&RangeDescriptor> {
+        self.first_range
+            .as_ref()
+            .filter(|first| first.replica_on(self.node_id).is_some())
+    }
+}
+
 /// Bootstraps a new cluster on the receiving node.
 pub struct InitRpc;
 impl Rpc for InitRpc {
@@ -136,6 +148,36 @@ mod tests {
     fn round_trip<T: Serialize + for<'de> Deserialize<'de>>(value: &T) -> T {
         let bytes = postcard::to_allocvec(value).expect("encodes");
         postcard::from_bytes(&bytes).expect("decodes")
+    }
+
+    #[test]
+    fn only_a_holder_of_the_first_range_says_where_it_is() {
+        use meridian_kvapi::{ReplicaDescriptor, ReplicaKind};
+        let on = |nodes: &[NodeId]| RangeDescriptor {
+            range_id: 1,
+            start_key: Vec::new(),
+            end_key: vec![0xff],
+            replicas: nodes
+                .iter()
+                .map(|&n| ReplicaDescriptor {
+                    node_id: n,
+                    store_id: n,
+                    replica_id: n,
+                    kind: ReplicaKind::Voter,
+                })
+                .collect(),
+            generation: 1,
+        };
+        let answer = |node_id, first| ClusterInfo {
+            node_id,
+            first_range: Some(first),
+            ..ClusterInfo::default()
+        };
+        // Node 5 remembers the bootstrap's descriptor; node 9 holds the range.
+        assert_eq!(answer(5, on(&[1, 2, 3])).first_range_from_holder(), None);
+        let holder = answer(9, on(&[1, 9, 6]));
+        assert_eq!(holder.first_range_from_holder(), Some(&on(&[1, 9, 6])));
+        assert_eq!(ClusterInfo::default().first_range_from_holder(), None);
     }
 
     #[test]
