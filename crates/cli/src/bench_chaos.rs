@@ -113,6 +113,9 @@ impl ChaosArgs {
         if self.schedules == 0 || self.duration == 0 {
             bail!("--schedules and --duration must be at least 1");
         }
+        if self.seed.checked_add(self.schedules).is_none() {
+            bail!("--seed plus --schedules must stay below 2^64");
+        }
         let topology = kinds.iter().any(|k| FaultKind::TOPOLOGY.contains(k));
         Ok(Campaign {
             workloads,

@@ -65,6 +65,10 @@ fn unknown_or_unbuilt_workloads_and_faults_are_refused_by_name() {
             "--nodes 4 or more",
         ),
         (&["--nodes", "9"][..], "--nodes must be 3 to 7"),
+        (
+            &["--seed", "18446744073709551615", "--schedules", "2"][..],
+            "below 2^64",
+        ),
     ] {
         let out = Command::new(BIN)
             .args(["bench", "chaos"])

@@ -364,8 +364,7 @@ impl Nemesis {
             return (to, format!("every node holds r{range}"));
         };
         let from = descriptor
-            .replicas
-            .iter()
+            .voters()
             .map(|r| r.node_id)
             .find(|&n| n != leader && n != to);
         let Some(from) = from else {
