@@ -98,12 +98,15 @@ impl<'a> Catalog<'a> {
     }
 
     /// The tables `names` of database `database_id` (`None` for a missing
-    /// one), read in one batch.
+    /// one), read in one batch (none for no names).
     pub async fn tables_named(
         &self,
         database_id: u64,
         names: &[String],
     ) -> Result<Vec<Option<TableDescriptor>>, SqlError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
         let requests = names
             .iter()
             .map(|n| meridian_kvapi::Request::Get {

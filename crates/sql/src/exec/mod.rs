@@ -404,11 +404,7 @@ async fn load_tables(
     let catalog = ctx.catalog();
     let (database, found) = match (database, guess) {
         (Some(database), _) => {
-            let found = if missing.is_empty() {
-                Vec::new()
-            } else {
-                catalog.tables_named(database.id, &missing).await?
-            };
+            let found = catalog.tables_named(database.id, &missing).await?;
             (database, found)
         }
         // The database and the tables in one round trip, if the guess of
@@ -426,11 +422,7 @@ async fn load_tables(
         },
         (None, None) => {
             let database = catalog.require_database(ctx.database).await?;
-            let found = if missing.is_empty() {
-                Vec::new()
-            } else {
-                catalog.tables_named(database.id, &missing).await?
-            };
+            let found = catalog.tables_named(database.id, &missing).await?;
             (database, found)
         }
     };
