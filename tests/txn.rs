@@ -248,6 +248,7 @@ async fn value_at(ds: &DistSender, key: &[u8], at: Timestamp) -> Option<Vec<u8>>
     let header = BatchHeader {
         timestamp: Some(at),
         txn: None,
+        ..Default::default()
     };
     match ds
         .send_with(&header, vec![Request::Get { key: key.to_vec() }])

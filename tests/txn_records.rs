@@ -24,6 +24,7 @@ async fn send(
     let header = BatchHeader {
         timestamp: txn.map(|t| t.write_timestamp),
         txn: txn.cloned(),
+        ..Default::default()
     };
     match cluster.dist_sender().send_with(&header, requests).await {
         Ok(responses) => Ok(responses),
@@ -49,6 +50,7 @@ async fn write_intents(cluster: &TestCluster, txn: &mut TxnMeta, value: &[u8]) {
         let header = BatchHeader {
             timestamp: Some(txn.write_timestamp),
             txn: Some(txn.clone()),
+            ..Default::default()
         };
         match cluster
             .dist_sender()
@@ -268,6 +270,7 @@ async fn a_transaction_read_below_a_value_within_max_offset_is_uncertain() {
     let header = BatchHeader {
         timestamp: Some(ahead),
         txn: None,
+        ..Default::default()
     };
     cluster
         .dist_sender()

@@ -37,6 +37,9 @@ pub mod kinds {
     /// Asks a range's leaseholder for the range's current descriptor, to
     /// decide whether a replica elsewhere may be collected.
     pub const RANGE_STATUS: u16 = 117;
+    /// What a node's leaseholders closed, for the other replicas of their
+    /// ranges (follower reads).
+    pub const CLOSED_TIMESTAMPS: u16 = 118;
 
     // A node's membership in the cluster (server).
     pub const INIT: u16 = 130;
@@ -62,6 +65,7 @@ pub mod kinds {
         WAKE,
         ADMIN_SPLIT,
         RANGE_STATUS,
+        CLOSED_TIMESTAMPS,
         INIT,
         JOIN,
         CLUSTER_INFO,

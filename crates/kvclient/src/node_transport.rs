@@ -35,6 +35,12 @@ pub trait NodeTransport: Send + Sync + 'static {
         request: &'a AdminSplitRequest,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<AdminSplitResult, TransportError>>;
+
+    /// How far `node` is: its measured round trip, zero for this node,
+    /// `None` if unknown. Follower reads go to the nearest replica.
+    fn round_trip(&self, _node: NodeId) -> Option<Duration> {
+        None
+    }
 }
 
 /// A batch to a range's leaseholder.
@@ -73,5 +79,9 @@ impl NodeTransport for Transport {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<AdminSplitResult, TransportError>> {
         Box::pin(self.call::<AdminSplitRpc>(node, request, timeout))
+    }
+
+    fn round_trip(&self, node: NodeId) -> Option<Duration> {
+        Transport::round_trip(self, node)
     }
 }

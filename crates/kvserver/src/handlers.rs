@@ -1,6 +1,6 @@
 //! The transport handlers a store registers: Raft messages for its groups,
 //! KV batches, and the store-to-store requests of the other operations
-//! (create and destroy a replica, split, quiesce, wake).
+//! (create and destroy a replica, split, quiesce, wake, closed timestamps).
 //!
 //! Each handler only finds the replica or operation a message is for and
 //! hands it over; what the operation does lives in its own module. This
@@ -15,6 +15,7 @@ use meridian_kvapi::wire::kinds;
 use meridian_kvapi::{BatchRequest, BatchResult, RangeId, ReplicaId};
 use meridian_transport::Rpc;
 
+use crate::closedts::ClosedTimestampsRpc;
 use crate::error::{RemoteReplicaError, StoreError};
 use crate::lifecycle::{
     CreateReplicaRequest, CreateReplicaRpc, DestroyReplicaRequest, DestroyReplicaRpc,
@@ -96,6 +97,11 @@ impl Store {
                     .replica(request.range_id)
                     .is_some_and(|replica| replica.quiesce_if_led_by(request.leader, request.term))
             }
+        })?;
+        let store = self.clone();
+        transport.register::<ClosedTimestampsRpc, _, _>(move |_, updates| {
+            let store = store.clone();
+            async move { store.receive_closed_timestamps(updates) }
         })?;
         let store = self.clone();
         transport.register::<WakeRpc, _, _>(move |_, ranges: Vec<RangeId>| {

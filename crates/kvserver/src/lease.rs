@@ -88,6 +88,7 @@ use meridian_kvapi::{BatchRequest, KvError, Request, Response, TxnId};
 use openraft::async_runtime::WatchReceiver;
 use openraft::{Instant as _, ReadPolicy};
 
+use crate::closedts::{Closer, InFlightWrite};
 use crate::error::StoreError;
 use crate::raft::config::RaftTimeouts;
 use crate::replica::Replica;
@@ -134,6 +135,9 @@ pub struct LeaseState {
     /// The reads served under this lease, per key span; its low-water mark
     /// is `start`.
     pub reads: TimestampCache,
+    /// What this lease closed, and the writes it waits for
+    /// ([`crate::closedts`]): writes go above its floor as above a read.
+    pub closer: Closer,
 }
 
 impl LeaseState {
@@ -160,15 +164,16 @@ impl LeaseState {
                 term,
                 start,
                 reads: TimestampCache::new(start, self.reads.limits()),
+                closer: Closer::default(),
             };
         }
     }
 
     /// The timestamp a batch of `requests` by `txn` (`None`: not
     /// transactional) that asked for `requested` writes at: above the
-    /// lease's start and above every read of the keys it writes served
-    /// under this lease, except its own transaction's (they were at or below
-    /// its timestamp). A non-transactional write moves up, and so do a
+    /// lease's start, above what the lease closed, and above every read of
+    /// the keys it writes served under this lease, except its own
+    /// transaction's (they were at or below its timestamp). A non-transactional write moves up, and so do a
     /// transaction's intents: the batch answers the higher timestamp, and
     /// the coordinator refreshes its reads there before it commits (the
     /// replica first checks that nothing was written on the batch's keys
@@ -190,7 +195,7 @@ impl LeaseState {
         }
         let floor = spans
             .map(|span| self.reads.max_over(span, txn))
-            .fold(self.start, Timestamp::max);
+            .fold(self.start.max(self.closer.floor()), Timestamp::max);
         let commits = requests
             .iter()
             .any(|r| matches!(r, Request::EndTxn { commit: true, .. }));
@@ -412,19 +417,34 @@ impl Replica {
         sole
     }
 
-    /// The timestamp of a write under `lease`: see
-    /// [`LeaseState::write_timestamp`].
+    /// The timestamp of a write under `lease` (see
+    /// [`LeaseState::write_timestamp`]), and, for a batch that writes MVCC
+    /// versions, its registration as in flight: until it is dropped, the
+    /// lease closes nothing at or above that timestamp.
     pub(crate) fn lease_write_timestamp(
         &self,
         lease: &Lease,
         requested: Timestamp,
         request: &BatchRequest,
-    ) -> Result<Timestamp, KvError> {
-        let state = self.lease_state.lock();
+    ) -> Result<(Timestamp, Option<InFlightWrite<'_>>), KvError> {
+        let mut state = self.lease_state.lock();
         if state.term != lease.term {
             return Err(self.not_leaseholder(None));
         }
-        state.write_timestamp(requested, txn_id(request), &request.requests)
+        let ts = state.write_timestamp(requested, txn_id(request), &request.requests)?;
+        let in_flight = request
+            .requests
+            .iter()
+            .any(|r| write_span(r).is_some())
+            .then(|| {
+                state.closer.register(ts);
+                InFlightWrite {
+                    replica: self,
+                    term: lease.term,
+                    ts,
+                }
+            });
+        Ok((ts, in_flight))
     }
 
     /// Records what `request` read at `ts` (see

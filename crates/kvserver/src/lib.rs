@@ -21,6 +21,9 @@
 //! - [`tscache`]: the timestamp cache of a lease: the highest read per key
 //!   span (and by which transaction), so writes go above reads of their
 //!   keys.
+//! - [`closedts`]: closed timestamps: leaseholders promise no write at or
+//!   below `now - target`, and tell the other replicas, which then serve
+//!   reads there without the lease (follower reads).
 //! - [`quiesce`]: idle ranges stop their Raft timers; requests wake them;
 //!   a per-node leader watch wakes ranges whose leader's node went silent.
 //! - [`store::Store`]: the node's replicas and what they share; one module
@@ -40,6 +43,7 @@
 //! every replica's `StateMachine::apply` commits the write set with the
 //! applied index -> the leaseholder answers.
 
+pub mod closedts;
 pub mod error;
 pub mod eval;
 pub mod gc;

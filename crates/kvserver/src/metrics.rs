@@ -16,6 +16,8 @@ pub struct StoreMetrics {
     pub wal_sync_seconds: Histogram,
     /// Raft commands this node proposed as leaseholder.
     pub proposals: Counter,
+    /// Reads served without the lease, at or below a closed timestamp.
+    pub follower_reads: Counter,
 }
 
 impl Default for StoreMetrics {
@@ -27,6 +29,7 @@ impl Default for StoreMetrics {
             batches: Counter::default(),
             wal_sync_seconds: Histogram::new(buckets()),
             proposals: Counter::default(),
+            follower_reads: Counter::default(),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! views of its applied state) and the walk of a batch through
 //! [`Replica::send`]:
 //! 1. its keys must lie in the range, else `RangeKeyMismatch` with our
-//!    descriptor;
+//!    descriptor; a read at a timestamp this replica knows to be closed is
+//!    served here and now, by any replica (`follower_read`);
 //! 2. latches on the batch's spans serialize it with overlapping requests;
 //! 3. the replica must be the leaseholder: the Raft leader with a valid
 //!    leader lease (openraft's `LeaseRead`), else `NotLeaseholder` naming the
@@ -31,7 +32,8 @@
 //!
 //! It does not own the rules behind steps 3, 4 and 6, nor the argument for
 //! why reads at the leaseholder are linearizable: those live in
-//! [`crate::lease`]. Proposing through Raft (`propose`), quiescing (`impl Replica` in [`crate::quiesce`]) and
+//! [`crate::lease`]. Follower reads (`follower_read`), proposing through
+//! Raft (`propose`), quiescing (`impl Replica` in [`crate::quiesce`]) and
 //! splitting (`impl Replica` in [`crate::split`]) live in their own modules,
 //! as does evaluation ([`crate::eval`]).
 
@@ -47,6 +49,7 @@ use openraft::async_runtime::WatchReceiver;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
+use crate::closedts::{FollowerClosed, InFlightWrite};
 use crate::eval::{evaluate, Evaluated};
 use crate::latch::{LatchManager, LatchSpan};
 use crate::lease::{
@@ -109,6 +112,9 @@ pub struct Replica {
     metrics: crate::metrics::StoreMetrics,
     /// Activity and timer state ([`crate::quiesce`]).
     pub(crate) quiesce: QuiesceState,
+    /// What leaseholders closed, as far as this replica applied
+    /// ([`crate::closedts`]).
+    pub(crate) closed: Mutex<FollowerClosed>,
 }
 
 impl Replica {
@@ -135,6 +141,7 @@ impl Replica {
             transport: node.transport,
             metrics: node.metrics,
             quiesce: QuiesceState::default(),
+            closed: Mutex::new(FollowerClosed::default()),
         }
     }
 
@@ -262,6 +269,9 @@ impl Replica {
                 .update(ts)
                 .map_err(|e| KvError::InvalidRequest(e.to_string()))?;
         }
+        if let Some(served) = self.serve_below_closed(&request) {
+            return served;
+        }
         self.activate().await;
         // A timestamp the client gave is known now: latches at it let a read
         // below a pending write (or a write above a read) go ahead.
@@ -278,7 +288,7 @@ impl Replica {
         self.testing_pause().await;
         // A split may have moved some keys to another range while we waited.
         self.check_batch_in_range(&request)?;
-        let (ts, evaluated) = match self.evaluate_under(&request, &lease)? {
+        let (ts, evaluated, in_flight) = match self.evaluate_under(&request, &lease)? {
             Some(done) => done,
             None => {
                 lease = self.lease(true).await?;
@@ -299,13 +309,19 @@ impl Replica {
         self.lease_record_reads(ts, &request, Some(&responses));
         if let Some((writes, stats)) = writes {
             if !writes.is_empty() {
-                self.propose(RaftCommand::Write {
-                    writes,
-                    stats,
-                    term: lease.term,
-                })
-                .await?;
+                let proposed = self
+                    .propose(RaftCommand::Write {
+                        writes,
+                        stats,
+                        term: lease.term,
+                    })
+                    .await;
+                if let Err(KvError::AmbiguousResult { .. }) = proposed {
+                    self.stop_closing(lease.term);
+                }
+                proposed?;
             }
+            drop(in_flight);
             self.commit_wait(ts).await;
         }
         // The clock must not hand out a timestamp below one we served: a
@@ -318,22 +334,24 @@ impl Replica {
     }
 
     /// Steps 4 to 6 of [`Self::send`]: the batch's timestamp and its
-    /// evaluation under `lease`, or `None` if the lease does not cover the
-    /// highest timestamp the batch reads or writes.
+    /// evaluation under `lease` (with, for a write, its registration as in
+    /// flight, [`crate::closedts`]), or `None` if the lease does not cover
+    /// the highest timestamp the batch reads or writes.
     fn evaluate_under(
         &self,
         request: &BatchRequest,
         lease: &Lease,
-    ) -> Result<Option<(Timestamp, Evaluated)>, KvError> {
+    ) -> Result<Option<(Timestamp, Evaluated, Option<InFlightWrite<'_>>)>, KvError> {
         let is_write = request.requests.iter().any(|r| r.is_write());
         let chosen_by_us = request.timestamp.is_none();
         // Read after the client's timestamp moved the clock: a later
         // reading than the true arrival only widens the interval.
         let arrival = self.clock.now();
         let mut ts = request.timestamp.unwrap_or(arrival);
+        let mut in_flight = None;
         if is_write {
             let requested = ts;
-            ts = self.lease_write_timestamp(lease, ts, request)?;
+            (ts, in_flight) = self.lease_write_timestamp(lease, ts, request)?;
             if let Some(txn) = request.txn.as_ref().filter(|_| ts > requested) {
                 // Its intents move above a read; only if nothing was
                 // written on their keys since the transaction's timestamp.
@@ -389,7 +407,7 @@ impl Replica {
         } else {
             limit.unwrap_or(ts).max(ts)
         };
-        Ok(lease.covers(highest).then_some((ts, evaluated)))
+        Ok(lease.covers(highest).then_some((ts, evaluated, in_flight)))
     }
 
     /// For tests: the next batch, once past its lease check, reports on
@@ -457,6 +475,7 @@ fn latch_span(request: &Request) -> LatchSpan {
     }
 }
 
+mod follower_read;
 mod propose;
 
 #[cfg(test)]

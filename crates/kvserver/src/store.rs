@@ -12,10 +12,12 @@
 //! - [`crate::split`]: splitting a range and opening its right-hand side;
 //! - [`crate::handlers`]: the transport handlers the store registers;
 //! - [`crate::quiesce`]: the loops that quiet idle ranges (they see the
-//!   store only as a `ReplicaSource`).
+//!   store only as a `ReplicaSource`);
+//! - [`crate::closedts`]: the loop that closes timestamps on the ranges
+//!   this node leads and tells the other replicas.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,6 +64,9 @@ pub(crate) struct Inner {
     pub(crate) metrics: StoreMetrics,
     /// Until when this node grants no Raft vote ([`crate::lease::votes_withheld_until`]).
     pub(crate) votes_withheld_until: std::time::Instant,
+    /// How far behind its clock a leaseholder closes timestamps, in
+    /// nanoseconds ([`crate::closedts`]).
+    pub(crate) closed_timestamp_target_nanos: AtomicU64,
 }
 
 /// A node's replicas. Cheap to clone.
@@ -105,6 +110,9 @@ impl Store {
                 splits,
                 lifecycle: tokio::sync::Mutex::new(()),
                 votes_withheld_until,
+                closed_timestamp_target_nanos: AtomicU64::new(
+                    crate::closedts::DEFAULT_TARGET.as_nanos() as u64,
+                ),
             }),
         };
         for (range_id, bytes) in records {
@@ -120,6 +128,7 @@ impl Store {
             replicas: store.clone(),
         };
         tokio::spawn(crate::quiesce::run(quiesce_node, election_timeout));
+        tokio::spawn(crate::closedts::run(store.clone()));
         Ok(store)
     }
 
@@ -141,6 +150,25 @@ impl Store {
 
     pub fn transport(&self) -> &Transport {
         &self.inner.transport
+    }
+
+    pub fn clock(&self) -> &Arc<HybridClock> {
+        &self.inner.clock
+    }
+
+    /// How far behind its clock each leaseholder of this node closes
+    /// timestamps ([`crate::closedts`]).
+    pub fn closed_timestamp_target(&self) -> Duration {
+        Duration::from_nanos(self.inner.closed_timestamp_target_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Sets the target lag of closed timestamps; effective at the next close.
+    /// A shorter lag serves follower reads nearer the present, and pushes
+    /// more long transactions' writes above their reads.
+    pub fn set_closed_timestamp_target(&self, target: Duration) {
+        self.inner
+            .closed_timestamp_target_nanos
+            .store(target.as_nanos() as u64, Ordering::Relaxed);
     }
 
     pub fn replica(&self, range_id: RangeId) -> Option<Arc<Replica>> {

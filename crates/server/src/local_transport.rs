@@ -58,4 +58,12 @@ impl NodeTransport for LocalFirst {
     ) -> BoxFuture<'a, Result<AdminSplitResult, TransportError>> {
         self.transport.admin_split(node, request, timeout)
     }
+
+    fn round_trip(&self, node: NodeId) -> Option<Duration> {
+        if node == self.me {
+            Some(Duration::ZERO)
+        } else {
+            NodeTransport::round_trip(&self.transport, node)
+        }
+    }
 }

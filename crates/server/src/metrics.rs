@@ -36,6 +36,7 @@ pub fn metrics_text(
     let leaseholders = Gauge::<i64>::default();
     let applied = Counter::<u64>::default();
     let live_bytes = Gauge::<i64>::default();
+    let closed_lag = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     if let Some(store) = store {
         let metrics = store.metrics().clone();
         registry.register(
@@ -58,7 +59,20 @@ pub fn metrics_text(
             "Raft commands proposed by this node as leaseholder",
             metrics.proposals,
         );
+        registry.register(
+            "follower_reads",
+            "Reads this node served without the lease, at or below a closed timestamp",
+            metrics.follower_reads,
+        );
+        let now = store.clock().now();
         for r in store.replicas() {
+            let closed = r.closed_timestamp();
+            if !closed.is_zero() {
+                let lag = now.wall_nanos.saturating_sub(closed.wall_nanos) as f64 / 1e9;
+                closed_lag
+                    .get_or_create(&vec![("range_id".to_string(), r.range_id().to_string())])
+                    .set(lag);
+            }
             replicas.inc();
             if r.leader() == Some(me) {
                 leaseholders.inc();
@@ -68,6 +82,11 @@ pub fn metrics_text(
         }
     }
     registry.register("replicas", "Replicas on this node", replicas);
+    registry.register(
+        "closed_timestamp_lag_seconds",
+        "How far behind this node's clock each of its replicas' closed timestamp is (what it serves follower reads at)",
+        closed_lag,
+    );
     registry.register(
         "leaseholders",
         "Ranges whose lease (Raft leadership) this node holds",

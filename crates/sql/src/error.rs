@@ -40,6 +40,7 @@ pub mod code {
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
     pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
+    pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
     pub const INVALID_SAVEPOINT: &str = "3B001";
     pub const QUERY_CANCELED: &str = "57014";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
@@ -138,6 +139,10 @@ impl From<TxnError> for SqlError {
             TxnError::Ambiguous(_) => SqlError::new(
                 code::STATEMENT_COMPLETION_UNKNOWN,
                 format!("result is ambiguous: {e}"),
+            ),
+            TxnError::ReadOnly => SqlError::new(
+                code::READ_ONLY_SQL_TRANSACTION,
+                "cannot execute a write in a read-only transaction (AS OF SYSTEM TIME)",
             ),
             TxnError::Client(inner) => SqlError::from_client(inner),
         }

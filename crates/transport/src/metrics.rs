@@ -60,6 +60,12 @@ impl PeerStats {
         });
     }
 
+    /// The moving average of the measured round trips, if any was measured.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        let rtt = self.rtt_ewma_nanos.load(Relaxed);
+        (rtt != 0).then(|| Duration::from_nanos(rtt))
+    }
+
     fn snapshot(&self, node_id: NodeId) -> PeerStatsSnapshot {
         let rtt = self.rtt_ewma_nanos.load(Relaxed);
         PeerStatsSnapshot {
@@ -118,6 +124,11 @@ impl StatsRegistry {
             return s.clone();
         }
         self.peers.write().entry(node).or_default().clone()
+    }
+
+    /// `node`'s measured round trip, without creating its entry.
+    pub(crate) fn rtt(&self, node: NodeId) -> Option<Duration> {
+        self.peers.read().get(&node).and_then(|s| s.rtt())
     }
 
     pub(crate) fn snapshot(&self) -> BTreeMap<NodeId, PeerStatsSnapshot> {

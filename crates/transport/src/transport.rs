@@ -403,6 +403,12 @@ impl Transport {
     }
 
     /// Counters of every peer this node has exchanged messages with.
+    /// The moving average of the round trips measured to `node` (pings,
+    /// injected latency included), if any was measured.
+    pub fn round_trip(&self, node: NodeId) -> Option<Duration> {
+        self.inner.stats.rtt(node)
+    }
+
     pub fn peer_stats(&self) -> BTreeMap<NodeId, PeerStatsSnapshot> {
         let mut snapshot = self.inner.stats.snapshot();
         for (id, peer) in self.inner.peers.read().iter() {

@@ -77,6 +77,10 @@ pub struct BatchHeader {
     pub timestamp: Option<Timestamp>,
     /// The transaction the batch belongs to.
     pub txn: Option<TxnMeta>,
+    /// For reads at a fixed timestamp old enough to be closed (a follower
+    /// read): try the nearest replica first, by measured round trip; any
+    /// replica that cannot serve it sends it on toward the leaseholder.
+    pub nearest_replica: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 use meridian_hlc::Timestamp;
 use meridian_kvapi::{BatchRequest, Request, Response};
 
-use super::routing::Attempt;
+use super::routing::{Attempt, RoutedBatch};
 use super::{Backoff, BatchHeader, DistSender};
 use crate::error::ClientError;
 use crate::range_cache::CachedRange;
@@ -50,11 +50,14 @@ impl DistSender {
             }
             let attempts = join_all(groups.iter().map(|(range, members)| {
                 let key = requests[members[0]].span().0;
-                self.call_range(range, key, move |d| BatchRequest {
-                    range_id: d.range_id,
-                    timestamp: header.timestamp,
-                    txn: header.txn.clone(),
-                    requests: members.iter().map(|&i| requests[i].clone()).collect(),
+                self.call_range(range, key, move |d| RoutedBatch {
+                    request: BatchRequest {
+                        range_id: d.range_id,
+                        timestamp: header.timestamp,
+                        txn: header.txn.clone(),
+                        requests: members.iter().map(|&i| requests[i].clone()).collect(),
+                    },
+                    nearest_first: header.nearest_replica,
                 })
             }))
             .await;

@@ -6,7 +6,8 @@
 //!    first meta record above the key from the first range, checks that the
 //!    descriptor covers the key (a split may be half published) and caches
 //!    it.
-//! 2. [`DistSender::call_range`] sends one request to the cached leaseholder,
+//! 2. [`DistSender::call_range`] sends one request to the cached leaseholder
+//!    (a follower read: to the nearest replica by measured round trip),
 //!    else to each replica in descriptor order: `NotLeaseholder` moves its
 //!    hint to the front (and into the cache), `RangeKeyMismatch` replaces
 //!    the cache entry and ends the pass, other retryable errors and
@@ -49,6 +50,11 @@ pub(super) trait RangeCall: Sync {
     /// call that may have been delivered (a timeout, a connection lost after
     /// sending) is then never sent again: its outcome is ambiguous.
     fn may_not_repeat(&self) -> bool;
+    /// Whether to try the replicas nearest first instead of the
+    /// leaseholder (a follower read).
+    fn nearest_first(&self) -> bool {
+        false
+    }
     fn send<'a>(
         &'a self,
         transport: &'a dyn NodeTransport,
@@ -71,6 +77,33 @@ impl RangeCall for BatchRequest {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Result<BatchResponse, KvError>, TransportError>> {
         transport.batch(node, self, timeout)
+    }
+}
+
+/// A batch of a `send`, with how to route it.
+pub(super) struct RoutedBatch {
+    pub request: BatchRequest,
+    /// See [`super::BatchHeader::nearest_replica`].
+    pub nearest_first: bool,
+}
+
+impl RangeCall for RoutedBatch {
+    type Output = BatchResponse;
+    fn may_not_repeat(&self) -> bool {
+        self.request.may_not_repeat()
+    }
+    fn nearest_first(&self) -> bool {
+        // Only reads: a replica other than the leaseholder serves nothing
+        // else, and trying it first would only cost a hop.
+        self.nearest_first && !self.request.requests.iter().any(Request::is_write)
+    }
+    fn send<'a>(
+        &'a self,
+        transport: &'a dyn NodeTransport,
+        node: NodeId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Result<BatchResponse, KvError>, TransportError>> {
+        self.request.send(transport, node, timeout)
     }
 }
 
@@ -197,6 +230,11 @@ impl DistSender {
             if !order.contains(&r.node_id) {
                 order.push(r.node_id);
             }
+        }
+        if request.nearest_first() {
+            // Stable: replicas at an unknown distance keep the leaseholder
+            // first among them.
+            order.sort_by_key(|&n| inner.transport.round_trip(n).unwrap_or(Duration::MAX));
         }
         // Suspected nodes last; a write skips them: sent to a node that
         // does not answer, it could only end ambiguous.

@@ -15,7 +15,7 @@
 use meridian_hlc::Timestamp;
 use meridian_kvapi::{BatchRequest, Request, Response};
 
-use super::routing::Attempt;
+use super::routing::{Attempt, RoutedBatch};
 use super::{unexpected, Backoff, BatchHeader, DistSender};
 use crate::error::ClientError;
 
@@ -88,11 +88,14 @@ impl DistSender {
                 },
             };
             let attempt = self
-                .call_range(&range, &part_start, |d| BatchRequest {
-                    range_id: d.range_id,
-                    timestamp: header.timestamp,
-                    txn: header.txn.clone(),
-                    requests: vec![part.clone()],
+                .call_range(&range, &part_start, |d| RoutedBatch {
+                    request: BatchRequest {
+                        range_id: d.range_id,
+                        timestamp: header.timestamp,
+                        txn: header.txn.clone(),
+                        requests: vec![part.clone()],
+                    },
+                    nearest_first: header.nearest_replica,
                 })
                 .await;
             let response = match attempt {

@@ -217,6 +217,7 @@ impl Txn {
         let header = BatchHeader {
             timestamp: Some(meta.write_timestamp),
             txn: Some(meta.clone()),
+            nearest_replica: false,
         };
         self.inner.ds.send_with(&header, vec![end]).await
     }

@@ -21,6 +21,9 @@ pub enum TxnError {
     /// The commit's outcome is unknown: it may have committed.
     #[error("commit outcome unknown: {0}")]
     Ambiguous(String),
+    /// A write in a read-only (historical) transaction.
+    #[error("a transaction reading as of a past time is read-only")]
+    ReadOnly,
     /// Anything else: not retried.
     #[error(transparent)]
     Client(ClientError),

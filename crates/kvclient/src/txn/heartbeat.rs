@@ -38,6 +38,7 @@ impl Heartbeat {
                 let header = BatchHeader {
                     timestamp: Some(txn.write_timestamp),
                     txn: Some(txn.clone()),
+                    nearest_replica: false,
                 };
                 if let Err(ClientError::Kv(KvError::TransactionAborted { .. })) =
                     ds.send_with(&header, vec![beat]).await

@@ -100,6 +100,9 @@ struct State {
     locked: BTreeSet<Vec<u8>>,
     heartbeat: Option<Heartbeat>,
     ended: bool,
+    /// A read-only transaction at a fixed timestamp in the past
+    /// ([`Txn::begin_historical`]).
+    historical: bool,
 }
 
 impl Txn {
@@ -126,9 +129,28 @@ impl Txn {
                     locked: BTreeSet::new(),
                     heartbeat: None,
                     ended: false,
+                    historical: false,
                 }),
             }),
         }
+    }
+
+    /// Begins a read-only transaction that reads at exactly `ts`: a
+    /// snapshot of the database as of then (SQL's `AS OF SYSTEM TIME`).
+    /// Its reads have no uncertainty interval, never move, and may be
+    /// served by the nearest replica once `ts` is closed there; it writes
+    /// nothing, so it has no record and its commit costs nothing. Reads
+    /// at or below the range's GC threshold fail.
+    pub fn begin_historical(ds: DistSender, clock: Arc<HybridClock>, ts: Timestamp) -> Txn {
+        let txn = Txn::begin_at(ds, clock, ts, 1);
+        txn.inner.state.lock().historical = true;
+        txn
+    }
+
+    /// Whether this is a read-only transaction at a fixed timestamp
+    /// ([`Txn::begin_historical`]).
+    pub fn is_historical(&self) -> bool {
+        self.inner.state.lock().historical
     }
 
     /// The transaction's metadata as it stands.
@@ -190,6 +212,7 @@ impl Txn {
     /// responses in order. A conditional put counts as a read too.
     pub async fn write_batch(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
         check_point_writes(&requests)?;
+        self.check_writable()?;
         let Some(first) = requests.first() else {
             return Ok(Vec::new());
         };
@@ -223,6 +246,7 @@ impl Txn {
     }
 
     async fn write(&self, request: Request) -> Result<(), TxnError> {
+        self.check_writable()?;
         let key = request.span().0.to_vec();
         self.anchor_at(&key);
         self.inner.state.lock().written.insert(key.clone());
@@ -256,7 +280,7 @@ impl Txn {
         let mut moves = 0;
         loop {
             let header = self.header();
-            let meta = header.txn.clone().expect("set");
+            let meta = self.meta();
             let sent = self.inner.ds.send_with_timestamp(&header, requests.clone());
             match sent.await {
                 Ok((responses, at)) if responses.len() == requests.len() => {
@@ -379,6 +403,14 @@ impl Txn {
         Ok(())
     }
 
+    /// Refuses a write in a historical transaction.
+    fn check_writable(&self) -> Result<(), TxnError> {
+        if self.is_historical() {
+            return Err(TxnError::ReadOnly);
+        }
+        Ok(())
+    }
+
     /// Chooses the anchor at the first write and starts heartbeating.
     fn anchor_at(&self, key: &[u8]) {
         let mut state = self.inner.state.lock();
@@ -394,11 +426,15 @@ impl Txn {
         ));
     }
 
+    /// What every batch of the transaction carries. A historical one reads
+    /// as no transaction at a fixed timestamp: a snapshot, without an
+    /// uncertainty interval, that any replica can serve once it is closed.
     fn header(&self) -> BatchHeader {
         let state = self.inner.state.lock();
         BatchHeader {
             timestamp: Some(state.meta.write_timestamp),
-            txn: Some(state.meta.clone()),
+            txn: (!state.historical).then(|| state.meta.clone()),
+            nearest_replica: state.historical,
         }
     }
 }

@@ -1,0 +1,246 @@
+//! Closed timestamps and follower reads on a real 3-node cluster: a
+//! follower serves exactly the value as of a closed timestamp, and nothing
+//! above what it knows to be closed; no write lands at or below a closed
+//! timestamp; an idle, quiesced range keeps closing; a read that meets an
+//! intent is left to the leaseholder; a historical transaction reads a
+//! snapshot and writes nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{two_ranges, WAIT};
+use meridian_hlc::Timestamp;
+use meridian_kvapi::{BatchRequest, KvError, Request, Response};
+use meridian_kvclient::txn::{Txn, TxnError};
+use meridian_testkit::{BatchHeader, TestCluster};
+
+/// Short, so the tests wait little for timestamps to close.
+const TARGET: Duration = Duration::from_millis(300);
+
+async fn cluster() -> TestCluster {
+    let cluster = two_ranges().await;
+    for node in cluster.node_ids() {
+        cluster
+            .store(node)
+            .unwrap()
+            .set_closed_timestamp_target(TARGET);
+    }
+    cluster
+}
+
+/// Writes `key = value` without a transaction; the timestamp it landed at.
+async fn put(cluster: &TestCluster, key: &[u8], value: &[u8]) -> Timestamp {
+    let put = Request::Put {
+        key: key.to_vec(),
+        value: value.to_vec(),
+    };
+    let (_, ts) = cluster
+        .dist_sender()
+        .send_with_timestamp(&BatchHeader::default(), vec![put])
+        .await
+        .unwrap();
+    ts
+}
+
+/// A node holding a replica of range 1 other than its leader.
+fn follower(cluster: &TestCluster) -> u64 {
+    let leader = cluster.leader(1).unwrap();
+    cluster
+        .node_ids()
+        .into_iter()
+        .find(|&n| n != leader)
+        .unwrap()
+}
+
+async fn wait_closed(cluster: &TestCluster, node: u64, above: Timestamp) {
+    cluster
+        .wait_for("the follower to know a closed timestamp", WAIT, || async {
+            let closed = cluster.store(node).ok()?.replica(1)?.closed_timestamp();
+            (closed > above).then_some(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Sends a get of `key` at `ts` to `node`'s replica of range 1 only.
+async fn get_at(
+    cluster: &TestCluster,
+    node: u64,
+    key: &[u8],
+    ts: Timestamp,
+) -> Result<Option<Vec<u8>>, KvError> {
+    let response = cluster
+        .store(node)
+        .unwrap()
+        .send(BatchRequest {
+            range_id: 1,
+            timestamp: Some(ts),
+            txn: None,
+            requests: vec![Request::Get { key: key.to_vec() }],
+        })
+        .await?;
+    match response.responses.into_iter().next() {
+        Some(Response::Get { value }) => Ok(value),
+        other => panic!("unexpected response {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_serves_exactly_the_value_as_of_a_closed_timestamp() {
+    let cluster = cluster().await;
+    let first = put(&cluster, b"k", b"v1").await;
+    let second = put(&cluster, b"k", b"v2").await;
+    let node = follower(&cluster);
+    wait_closed(&cluster, node, second).await;
+
+    let served = cluster.store(node).unwrap().metrics().follower_reads.get();
+    let v = |s: &str| Some(s.as_bytes().to_vec());
+    assert_eq!(get_at(&cluster, node, b"k", first.prev()).await, Ok(None));
+    assert_eq!(get_at(&cluster, node, b"k", first).await, Ok(v("v1")));
+    assert_eq!(get_at(&cluster, node, b"k", second.prev()).await, Ok(v("v1")));
+    assert_eq!(get_at(&cluster, node, b"k", second).await, Ok(v("v2")));
+    assert_eq!(
+        cluster.store(node).unwrap().metrics().follower_reads.get(),
+        served + 4,
+        "the follower served all four itself"
+    );
+
+    // Above what it knows to be closed, it sends the read to the leaseholder.
+    let now = cluster.node(node).unwrap().clock.now();
+    match get_at(&cluster, node, b"k", now).await {
+        Err(KvError::NotLeaseholder { .. }) => {}
+        other => panic!("a follower served a read above its closed timestamp: {other:?}"),
+    }
+
+    // After the lease moves, the new leaseholder closes too, and the old
+    // leaseholder serves as a follower.
+    let old = cluster.leader(1).unwrap();
+    cluster
+        .store(old)
+        .unwrap()
+        .transfer_leadership(1, node)
+        .await
+        .unwrap();
+    let third = put(&cluster, b"k", b"v3").await;
+    wait_closed(&cluster, old, third).await;
+    assert_eq!(get_at(&cluster, old, b"k", second).await, Ok(v("v2")));
+    assert_eq!(get_at(&cluster, old, b"k", third).await, Ok(v("v3")));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_write_lands_at_or_below_a_closed_timestamp() {
+    let cluster = cluster().await;
+    let leader = cluster.leader(1).unwrap();
+    let clock = cluster.node(leader).unwrap().clock.clone();
+    let old = clock.now();
+    let before = put(&cluster, b"k", b"before").await;
+    wait_closed(&cluster, leader, before).await;
+    let closed = cluster
+        .store(leader)
+        .unwrap()
+        .replica(1)
+        .unwrap()
+        .closed_timestamp();
+
+    // A write that asks for the old timestamp goes above what was closed.
+    let header = BatchHeader {
+        timestamp: Some(old),
+        ..Default::default()
+    };
+    let put_old = Request::Put {
+        key: b"k".to_vec(),
+        value: b"late".to_vec(),
+    };
+    let (_, landed) = cluster
+        .dist_sender()
+        .send_with_timestamp(&header, vec![put_old])
+        .await
+        .unwrap();
+    assert!(landed > closed, "landed at {landed}, closed {closed}");
+
+    // So does a transaction's intent; the transaction follows it.
+    let txn = Txn::begin_at(cluster.dist_sender().clone(), clock.clone(), old, 1);
+    txn.put(b"j", b"txn").await.unwrap();
+    assert!(txn.meta().write_timestamp > closed);
+    txn.commit().await.unwrap();
+
+    // What a follower serves at the closed timestamp did not change.
+    let node = follower(&cluster);
+    wait_closed(&cluster, node, closed).await;
+    assert_eq!(
+        get_at(&cluster, node, b"k", closed).await,
+        Ok(Some(b"before".to_vec()))
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_quiesced_range_keeps_closing() {
+    let cluster = cluster().await;
+    put(&cluster, b"k", b"v").await;
+    let all_quiesced = |cluster: &TestCluster| {
+        cluster.node_ids().into_iter().all(|n| {
+            cluster
+                .store(n)
+                .ok()
+                .and_then(|s| s.replica(1))
+                .is_some_and(|r| r.is_quiesced())
+        })
+    };
+    cluster
+        .wait_for("range 1 to quiesce everywhere", WAIT, || async {
+            all_quiesced(&cluster).then_some(())
+        })
+        .await
+        .unwrap();
+    let node = follower(&cluster);
+    let later = cluster.node(node).unwrap().clock.now();
+    wait_closed(&cluster, node, later).await;
+    assert!(
+        all_quiesced(&cluster),
+        "closing woke the range instead of renewing its lease quietly"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_read_that_meets_an_intent_is_left_to_the_leaseholder() {
+    let cluster = cluster().await;
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let txn = Txn::begin(cluster.dist_sender().clone(), clock, 1);
+    txn.put(b"k", b"pending").await.unwrap();
+    let intent_at = txn.meta().write_timestamp;
+    let node = follower(&cluster);
+    wait_closed(&cluster, node, intent_at).await;
+    let served = cluster.store(node).unwrap().metrics().follower_reads.get();
+    match get_at(&cluster, node, b"k", intent_at).await {
+        Err(KvError::NotLeaseholder { .. }) => {}
+        other => panic!("a follower answered over an intent: {other:?}"),
+    }
+    assert_eq!(
+        cluster.store(node).unwrap().metrics().follower_reads.get(),
+        served
+    );
+    txn.commit().await.unwrap();
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_historical_transaction_reads_a_snapshot_and_writes_nothing() {
+    let cluster = cluster().await;
+    let first = put(&cluster, b"k", b"v1").await;
+    put(&cluster, b"n", b"w1").await;
+    put(&cluster, b"k", b"v2").await;
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let txn = Txn::begin_historical(cluster.dist_sender().clone(), clock, first);
+    assert_eq!(txn.get(b"k").await.unwrap(), Some(b"v1".to_vec()));
+    assert_eq!(txn.get(b"n").await.unwrap(), None, "written after");
+    assert!(matches!(
+        txn.put(b"k", b"v3").await,
+        Err(TxnError::ReadOnly)
+    ));
+    txn.commit().await.unwrap();
+    cluster.shutdown().await;
+}
