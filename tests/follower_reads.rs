@@ -98,7 +98,10 @@ async fn a_follower_serves_exactly_the_value_as_of_a_closed_timestamp() {
     let v = |s: &str| Some(s.as_bytes().to_vec());
     assert_eq!(get_at(&cluster, node, b"k", first.prev()).await, Ok(None));
     assert_eq!(get_at(&cluster, node, b"k", first).await, Ok(v("v1")));
-    assert_eq!(get_at(&cluster, node, b"k", second.prev()).await, Ok(v("v1")));
+    assert_eq!(
+        get_at(&cluster, node, b"k", second.prev()).await,
+        Ok(v("v1"))
+    );
     assert_eq!(get_at(&cluster, node, b"k", second).await, Ok(v("v2")));
     assert_eq!(
         cluster.store(node).unwrap().metrics().follower_reads.get(),

@@ -285,7 +285,7 @@ pub(crate) async fn run(store: Store) {
             .replicas()
             .into_iter()
             .filter(|r| r.leader() == Some(me))
-            .filter(|r| !r.is_quiesced() || tick % QUIESCED_CLOSE_EVERY == 0)
+            .filter(|r| !r.is_quiesced() || tick.is_multiple_of(QUIESCED_CLOSE_EVERY))
             .collect();
         let closed: Vec<(ClosedUpdate, Vec<NodeId>)> =
             futures_util::stream::iter(led.into_iter().map(|replica| async move {
@@ -347,7 +347,11 @@ mod tests {
         closer.release(ts(10));
         assert_eq!(closer.close(ts(15)), Some(ts(20)), "the floor never drops");
         closer.register(ts(30));
-        assert_eq!(closer.close(ts(25)), Some(ts(25)), "a write above does not hold it");
+        assert_eq!(
+            closer.close(ts(25)),
+            Some(ts(25)),
+            "a write above does not hold it"
+        );
     }
 
     #[test]

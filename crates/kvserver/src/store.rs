@@ -159,7 +159,11 @@ impl Store {
     /// How far behind its clock each leaseholder of this node closes
     /// timestamps ([`crate::closedts`]).
     pub fn closed_timestamp_target(&self) -> Duration {
-        Duration::from_nanos(self.inner.closed_timestamp_target_nanos.load(Ordering::Relaxed))
+        Duration::from_nanos(
+            self.inner
+                .closed_timestamp_target_nanos
+                .load(Ordering::Relaxed),
+        )
     }
 
     /// Sets the target lag of closed timestamps; effective at the next close.

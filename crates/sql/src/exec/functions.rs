@@ -31,6 +31,10 @@ pub(super) fn function(
             return Ok(Datum::Null);
         }
         Function::Now => return Ok(Datum::TimestampTz(env.now_micros)),
+        Function::FollowerReadTimestamp => {
+            let offset = super::as_of::FOLLOWER_READ_OFFSET.as_micros() as i64;
+            return Ok(Datum::TimestampTz(env.now_micros - offset));
+        }
         Function::GenRandomUuid => return Ok(Datum::Uuid(uuid::Uuid::new_v4())),
         Function::UniqueRowId => return Ok(Datum::Int((env.row_id)())),
         Function::Random => return Ok(Datum::Float(rand::random::<f64>())),
@@ -284,6 +288,7 @@ pub(super) fn function(
         | Function::CurrentUser
         | Function::CurrentSchema
         | Function::GatewayRegion
+        | Function::FollowerReadTimestamp
         | Function::DefaultToDatabasePrimaryRegion
         | Function::NullFunction => unreachable!("handled above"),
     })

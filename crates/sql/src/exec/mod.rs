@@ -11,6 +11,7 @@
 
 mod aggregate;
 mod alter;
+pub mod as_of;
 mod ddl;
 pub mod eval;
 mod functions;
@@ -231,6 +232,10 @@ async fn execute_meridian(
             regions::show_survival_goal(ctx, database.as_deref()).await
         }
         M::ShowZoneConfiguration { target } => zones::show(ctx, target).await,
+        // The session runs these: they choose the transaction.
+        M::SelectAsOf { .. } | M::BeginAsOf { .. } => {
+            Err(SqlError::internal("AS OF SYSTEM TIME reached the executor"))
+        }
     };
     if changes_catalog {
         ctx.descriptors.lock().clear();
@@ -282,6 +287,9 @@ pub async fn describe(
                 _ => Vec::new(),
             };
             return Ok((param_hints.to_vec(), columns));
+        }
+        Statement::Meridian(MeridianStatement::SelectAsOf { query, .. }) => {
+            return Box::pin(describe(ctx, &Statement::Sql(query.clone()), param_hints)).await;
         }
         Statement::Meridian(MeridianStatement::Upsert(insert)) => {
             let statement = ast::Statement::Insert(insert.as_ref().clone());

@@ -1,5 +1,6 @@
 //! Statement text to statements: Meridian's own statements first (the
-//! pre-parser: `UPSERT`, `SHOW RANGES` and the multi-region statements of
+//! pre-parser: `UPSERT`, `SHOW RANGES`, `AS OF SYSTEM TIME` on SELECT and
+//! BEGIN, and the multi-region statements of
 //! [`multiregion`], matched on sqlparser's tokens by [`tokens`]), then
 //! sqlparser's PostgreSQL dialect for the rest. Errors carry PostgreSQL's
 //! SQLSTATE 42601 and the position of the fault.
@@ -84,6 +85,18 @@ pub enum MeridianStatement {
     /// `SHOW ZONE CONFIGURATION FOR ...`.
     ShowZoneConfiguration {
         target: ZoneTarget,
+    },
+    /// A SELECT with CockroachDB's `AS OF SYSTEM TIME <at>` clause: it reads
+    /// the database as of that time, in a read-only transaction of its
+    /// own, from the nearest replica that can serve it.
+    SelectAsOf {
+        query: Box<ast::Statement>,
+        at: Box<ast::Expr>,
+    },
+    /// `BEGIN AS OF SYSTEM TIME <at>` (or `BEGIN TRANSACTION ...`,
+    /// `START TRANSACTION ...`): a read-only transaction block as of then.
+    BeginAsOf {
+        at: Box<ast::Expr>,
     },
 }
 
@@ -239,6 +252,9 @@ fn pre_parse(
     let Some(mut t) = Tokens::new(text, whole[..offset].chars().count()) else {
         return Ok(None);
     };
+    if let Some((clause, expr)) = t.as_of_system_time() {
+        return as_of_system_time(text, clause, expr).map(Some);
+    }
     if t.is_word("UPSERT") {
         let start = text.len() - text.trim_start().len();
         let as_insert = format!(
@@ -262,6 +278,36 @@ fn pre_parse(
         return Ok(Some(MeridianStatement::ShowRangesFromTable { table }));
     }
     multiregion::parse(&mut t, text, whole, offset)
+}
+
+/// A statement with an `AS OF SYSTEM TIME` clause at bytes `clause` of
+/// `text` (its expression at `expr`): a SELECT or a BEGIN.
+fn as_of_system_time(
+    text: &str,
+    clause: std::ops::Range<usize>,
+    expr: std::ops::Range<usize>,
+) -> Result<MeridianStatement, SqlError> {
+    let at = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&text[expr.clone()])
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| parser_error(e, text, expr.start))?;
+    let rest = format!("{} {}", &text[..clause.start], &text[clause.end..]);
+    let mut statements =
+        Parser::parse_sql(&PostgreSqlDialect {}, &rest).map_err(|e| parser_error(e, &rest, 0))?;
+    let only = (statements.len() == 1).then(|| statements.pop()).flatten();
+    match only {
+        Some(query @ ast::Statement::Query(_)) => Ok(MeridianStatement::SelectAsOf {
+            query: Box::new(query),
+            at: Box::new(at),
+        }),
+        Some(ast::Statement::StartTransaction { .. }) => {
+            Ok(MeridianStatement::BeginAsOf { at: Box::new(at) })
+        }
+        _ => Err(SqlError::new(
+            crate::error::code::FEATURE_NOT_SUPPORTED,
+            "AS OF SYSTEM TIME is supported on SELECT and BEGIN only",
+        )),
+    }
 }
 
 /// Turns sqlparser's "... at Line: L, Column: C" into a position in the

@@ -8,6 +8,8 @@
 //! Owns: matching words and names, error positions. Does not own: what
 //! the statements mean (`multiregion`).
 
+use std::ops::Range;
+
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
@@ -182,6 +184,76 @@ impl<'a> Tokens<'a> {
             }
         }
         false
+    }
+
+    /// The clause `AS OF SYSTEM TIME <expr>` outside parentheses, if the
+    /// statement has one: the byte range of the whole clause and of its
+    /// expression, which ends at the next clause of a SELECT (`WHERE`,
+    /// `GROUP`, `ORDER`, ...) or at the end.
+    pub fn as_of_system_time(&self) -> Option<(Range<usize>, Range<usize>)> {
+        const CLAUSE: [&str; 4] = ["AS", "OF", "SYSTEM", "TIME"];
+        const NEXT_CLAUSES: &[&str] = &[
+            "WHERE",
+            "GROUP",
+            "HAVING",
+            "WINDOW",
+            "ORDER",
+            "LIMIT",
+            "OFFSET",
+            "FETCH",
+            "FOR",
+            "UNION",
+            "EXCEPT",
+            "INTERSECT",
+        ];
+        let word_at = |i: usize, word: &str| {
+            matches!(self.tokens.get(i), Some((Token::Word(w), _))
+                if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+        };
+        let mut depth = 0i32;
+        let mut start = None;
+        for i in self.pos..self.tokens.len() {
+            match &self.tokens[i].0 {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                _ if depth == 0 && CLAUSE.iter().enumerate().all(|(k, w)| word_at(i + k, w)) => {
+                    start = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let start = start?;
+        let expr_start = start + CLAUSE.len();
+        let mut depth = 0i32;
+        let mut end = self.tokens.len();
+        for i in expr_start..self.tokens.len() {
+            match &self.tokens[i].0 {
+                Token::LParen => depth += 1,
+                Token::RParen if depth == 0 => {
+                    end = i;
+                    break;
+                }
+                Token::RParen => depth -= 1,
+                Token::SemiColon if depth == 0 => {
+                    end = i;
+                    break;
+                }
+                _ if depth == 0 && NEXT_CLAUSES.iter().any(|w| word_at(i, w)) => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let byte = |i: usize| {
+            self.tokens
+                .get(i)
+                .map(|(_, at)| *at)
+                .unwrap_or(self.text.len())
+        };
+        let end_byte = byte(end);
+        Some((byte(start)..end_byte, byte(expr_start.min(end))..end_byte))
     }
 
     /// A 42601 error naming what was expected and where.

@@ -120,6 +120,9 @@ pub enum Function {
     CurrentUser,
     CurrentSchema,
     GatewayRegion,
+    /// `follower_read_timestamp()`: a time every replica has closed under
+    /// the default target (`exec::as_of::FOLLOWER_READ_OFFSET` ago).
+    FollowerReadTimestamp,
     /// `default_to_database_primary_region(r)`: `r` if it is a region of
     /// the current database, else its primary region.
     DefaultToDatabasePrimaryRegion,

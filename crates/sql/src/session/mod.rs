@@ -4,7 +4,10 @@
 //! is retried inside the server on a serialization conflict; one inside
 //! BEGIN runs in the open transaction, and a conflict ends that
 //! transaction and reaches the client as SQLSTATE 40001, as in
-//! PostgreSQL and CockroachDB.
+//! PostgreSQL and CockroachDB. A SELECT or BEGIN with `AS OF SYSTEM
+//! TIME` gets a read-only transaction at that time
+//! (`Txn::begin_historical`), whose reads may be served by the nearest
+//! replica.
 //!
 //! Not here: planning and executing a statement (`crate::exec`), the wire
 //! protocol (the server's pgwire listener).
@@ -21,7 +24,7 @@ use sqlparser::ast;
 use crate::engine::SqlEngine;
 use crate::error::{code, SqlError};
 use crate::exec::{self, ExecContext};
-use crate::parser::{self, Statement};
+use crate::parser::{self, MeridianStatement, Statement};
 use crate::types::{Datum, SqlType};
 use vars::{DEFAULT_VARS, REPORTED_VARS};
 
@@ -269,6 +272,15 @@ impl Session {
         statement: &Statement,
         params: &[Datum],
     ) -> Result<ExecResult, SqlError> {
+        match statement {
+            Statement::Meridian(MeridianStatement::BeginAsOf { at }) => {
+                return self.begin_block_as_of(at)
+            }
+            Statement::Meridian(MeridianStatement::SelectAsOf { query, at }) => {
+                return self.select_as_of(query, at, params).await
+            }
+            _ => {}
+        }
         if let Statement::Sql(sql) = statement {
             match sql.as_ref() {
                 ast::Statement::StartTransaction { .. } => return self.begin_block(),
@@ -392,6 +404,42 @@ impl Session {
         }
     }
 
+    /// `BEGIN AS OF SYSTEM TIME at`: a read-only block reading as of then.
+    fn begin_block_as_of(&mut self, at: &ast::Expr) -> Result<ExecResult, SqlError> {
+        match self.txn {
+            TxnState::None => {
+                let ts = exec::as_of::resolve(at, self.engine.clock.now())?;
+                let txn =
+                    Txn::begin_historical(self.engine.ds.clone(), self.engine.clock.clone(), ts);
+                self.txn = TxnState::Open(txn);
+                Ok(ExecResult::command("BEGIN"))
+            }
+            TxnState::Open(_) => self.in_block_only(Err(as_of_in_block())),
+            TxnState::Failed(_) => Err(in_failed_transaction()),
+        }
+    }
+
+    /// A SELECT with `AS OF SYSTEM TIME at`, in a read-only transaction of
+    /// its own at that time (never inside a block: the block's timestamp
+    /// is the block's).
+    async fn select_as_of(
+        &mut self,
+        query: &ast::Statement,
+        at: &ast::Expr,
+        params: &[Datum],
+    ) -> Result<ExecResult, SqlError> {
+        if !matches!(self.txn, TxnState::None) {
+            return self.in_block_only(Err(as_of_in_block()));
+        }
+        let ts = exec::as_of::resolve(at, self.engine.clock.now())?;
+        let txn = Txn::begin_historical(self.engine.ds.clone(), self.engine.clock.clone(), ts);
+        let ctx = self.context(&txn);
+        let statement = Statement::Sql(Box::new(query.clone()));
+        let result = exec::execute(&ctx, &statement, params).await;
+        txn.commit().await?;
+        result
+    }
+
     async fn commit_block(&mut self) -> Result<ExecResult, SqlError> {
         match std::mem::replace(&mut self.txn, TxnState::None) {
             TxnState::None => Ok(ExecResult::command("COMMIT")),
@@ -476,6 +524,13 @@ fn is_session_statement(statement: &ast::Statement) -> bool {
             | ast::Statement::ShowVariable { .. }
             | ast::Statement::Discard { .. }
             | ast::Statement::Deallocate { .. }
+    )
+}
+
+fn as_of_in_block() -> SqlError {
+    SqlError::new(
+        code::FEATURE_NOT_SUPPORTED,
+        "AS OF SYSTEM TIME inside a transaction block: give it on the block's BEGIN",
     )
 }
 

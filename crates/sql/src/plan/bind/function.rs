@@ -278,6 +278,14 @@ impl Binder<'_> {
                 },
                 SqlType::Text,
             ),
+            "follower_read_timestamp" => (
+                Function::FollowerReadTimestamp,
+                {
+                    arity(0..=0)?;
+                    Vec::new()
+                },
+                SqlType::TimestampTz,
+            ),
             "default_to_database_primary_region" => (
                 Function::DefaultToDatabasePrimaryRegion,
                 {
