@@ -129,6 +129,12 @@ pub struct StartArgs {
     /// at bootstrap; zone configs set it per span.
     #[arg(long)]
     pub gc_ttl_secs: Option<u64>,
+    /// The most any node's clock may be off from another's, in
+    /// milliseconds; give every node the same [default: 500]. Reads carry
+    /// an uncertainty interval this long, GLOBAL tables' writes wait about
+    /// this long more, and the Raft lease must outlast it.
+    #[arg(long)]
+    pub max_offset_ms: Option<u64>,
     /// Raft timing: `lan` (one data center) or `wan` (regions up to ~150 ms apart) [default: wan with --latency, else lan].
     #[arg(long)]
     pub raft_profile: Option<String>,

@@ -31,6 +31,7 @@ struct StartFile {
     replication_factor: Option<usize>,
     raft_profile: Option<String>,
     gc_ttl_secs: Option<u64>,
+    max_offset_ms: Option<u64>,
     latency: Option<PathBuf>,
 }
 
@@ -111,6 +112,12 @@ pub fn resolve(args: StartArgs) -> Result<NodeConfig> {
             bail!("--gc-ttl-secs must be at least 1");
         }
         config.gc_ttl = Duration::from_secs(secs);
+    }
+    if let Some(ms) = args.max_offset_ms.or(file.max_offset_ms) {
+        if ms == 0 {
+            bail!("--max-offset-ms must be at least 1");
+        }
+        config.max_offset = Duration::from_millis(ms);
     }
     Ok(config)
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use meridian_kvapi::wire::{AdminSplitRequest, AdminSplitResult};
-use meridian_kvapi::{BatchRequest, BatchResult, NodeId};
+use meridian_kvapi::{BatchRequest, BatchResult, NodeId, RangeId};
 use meridian_transport::{Rpc, Transport, TransportError};
 
 /// How the DistSender reaches one node. An `Err` means the call did not
@@ -39,6 +39,14 @@ pub trait NodeTransport: Send + Sync + 'static {
     /// How far `node` is: its measured round trip, zero for this node,
     /// `None` if unknown. Follower reads go to the nearest replica.
     fn round_trip(&self, _node: NodeId) -> Option<Duration> {
+        None
+    }
+
+    /// The node calling, if it holds a replica of `range_id` itself: a
+    /// follower read tries it first even when the cached descriptor
+    /// predates that replica (a non-voter added since, say), since a
+    /// leaseholder that answers never corrects the cache.
+    fn local_replica(&self, _range_id: RangeId) -> Option<NodeId> {
         None
     }
 }

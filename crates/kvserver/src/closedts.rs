@@ -36,6 +36,12 @@
 //! more ([`Closer::poison`]): it may still apply later, under another
 //! leader, below the next timestamp this lease would close.
 //!
+//! A range whose zone config asks for global reads (a GLOBAL table's)
+//! closes ahead of the present instead, by [`global_reads_lead`]: its
+//! writes land in the future and wait until the clock passes them before
+//! they are acknowledged, and every replica serves reads at the present
+//! time, so readers in every region read locally.
+//!
 //! A quiesced leader holds no lease (its heartbeats stopped), so every
 //! [`QUIESCED_CLOSE_EVERY`] intervals it renews it with one heartbeat round,
 //! without waking the group, and closes then: an idle range costs one round
@@ -74,6 +80,23 @@ pub const QUIESCED_CLOSE_EVERY: u64 = 5;
 const CONCURRENT_CLOSES: usize = 64;
 /// How long a side-channel message may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Added to a global-reads lead for what the formula leaves out
+/// (scheduling, the time to apply).
+pub const GLOBAL_READS_SLACK: Duration = Duration::from_millis(20);
+
+/// How far ahead of the present the leaseholder of a range with global
+/// reads closes, so that every replica can serve a read at its own present
+/// time: a reader's uncertainty interval reaches `max_offset` ahead, and
+/// what a replica knows to be closed was published up to one close
+/// interval plus a one-way trip (half the round trip to the farthest
+/// replica) ago; plus [`GLOBAL_READS_SLACK`]. CockroachDB's formula, with
+/// the measured round trip where it assumes a fixed one. Writes go above
+/// what is closed, so this is also about how long a write to such a range
+/// waits before it is acknowledged.
+pub fn global_reads_lead(max_offset: Duration, farthest_round_trip: Duration) -> Duration {
+    max_offset + farthest_round_trip / 2 + CLOSE_INTERVAL + GLOBAL_READS_SLACK
+}
 
 /// The closing side of one lease: the floor its writes go above, the
 /// writes that chose a timestamp and are not applied yet, and whether a
@@ -203,11 +226,13 @@ impl Replica {
                 .ok()?;
         }
         let lease = self.lease(false).await.ok()?;
-        let target = self
-            .clock
-            .now()
-            .sub_duration(target_lag)
-            .min(lease.expiration.prev());
+        let now = self.clock.now();
+        let target = if self.has_global_reads() {
+            now.add_duration(self.global_reads_lead())
+        } else {
+            now.sub_duration(target_lag)
+        };
+        let target = target.min(lease.expiration.prev());
         let update = {
             let mut state = self.lease_state.lock();
             if state.term != lease.term {
@@ -225,6 +250,32 @@ impl Replica {
         };
         self.record_closed(update.closed, update.index);
         Some(update)
+    }
+
+    /// Whether the range's zone config asks for global reads (set by the
+    /// node's queues from the config; only the leaseholder's setting acts).
+    pub fn has_global_reads(&self) -> bool {
+        self.global_reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_global_reads(&self, global: bool) {
+        self.global_reads
+            .store(global, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How far ahead of its clock the leaseholder of a range with global
+    /// reads closes: see [`global_reads_lead`], with the round trip to the
+    /// farthest other replica as measured now.
+    pub fn global_reads_lead(&self) -> Duration {
+        let farthest = self
+            .descriptor()
+            .replicas
+            .iter()
+            .filter(|r| r.node_id != self.node_id)
+            .filter_map(|r| self.transport.round_trip(r.node_id))
+            .max()
+            .unwrap_or_default();
+        global_reads_lead(self.clock.max_offset(), farthest)
     }
 
     /// Takes in a pair a leaseholder published.

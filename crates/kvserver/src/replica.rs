@@ -115,6 +115,10 @@ pub struct Replica {
     /// What leaseholders closed, as far as this replica applied
     /// ([`crate::closedts`]).
     pub(crate) closed: Mutex<FollowerClosed>,
+    /// Whether the range's zone config asks for global reads: its
+    /// leaseholder then closes timestamps ahead of the present
+    /// ([`crate::closedts`]).
+    pub(crate) global_reads: std::sync::atomic::AtomicBool,
 }
 
 impl Replica {
@@ -142,6 +146,7 @@ impl Replica {
             metrics: node.metrics,
             quiesce: QuiesceState::default(),
             closed: Mutex::new(FollowerClosed::default()),
+            global_reads: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -263,11 +268,13 @@ impl Replica {
         }
         self.check_batch_in_range(&request)?;
         if let Some(ts) = request.timestamp {
-            // A client's timestamp moves our clock like any remote one, and
-            // is refused if it is beyond the offset bound.
-            self.clock
-                .update(ts)
-                .map_err(|e| KvError::InvalidRequest(e.to_string()))?;
+            // A client's timestamp moves our clock like any remote one. One
+            // beyond the offset bound is a future-time timestamp (a
+            // transaction that wrote to a range with global reads, whose
+            // writes go ahead of the present): served, but it does not move
+            // the clock, which must stay within `max_offset` of the others'
+            // (the transport refuses frames from a clock further ahead).
+            let _ = self.clock.update(ts);
         }
         if let Some(served) = self.serve_below_closed(&request) {
             return served;
@@ -326,7 +333,7 @@ impl Replica {
         }
         // The clock must not hand out a timestamp below one we served: a
         // read arriving later relies on it to see this write.
-        self.clock.forward_to(ts);
+        self.forward_clock_to_served(ts);
         Ok(BatchResponse {
             timestamp: ts,
             responses,
@@ -396,7 +403,7 @@ impl Replica {
                         return Ok(None);
                     }
                     self.lease_record_reads(ts, request, None);
-                    self.clock.forward_to(ts);
+                    self.forward_clock_to_served(ts);
                     return Err(failed);
                 }
                 other => break other?,
@@ -408,6 +415,20 @@ impl Replica {
             limit.unwrap_or(ts).max(ts)
         };
         Ok(lease.covers(highest).then_some((ts, evaluated, in_flight)))
+    }
+
+    /// Moves the clock up to `ts`, a timestamp this replica served. A write
+    /// is acknowledged only once the physical clock passed its timestamp,
+    /// so this never moves the clock ahead of the present for one. A read
+    /// at a future timestamp (a transaction pushed there by a write to a
+    /// range with global reads) leaves the clock where it is: the timestamp
+    /// cache already keeps later writes above it, and a clock further than
+    /// `max_offset` ahead would be refused by every peer.
+    fn forward_clock_to_served(&self, ts: Timestamp) {
+        let bound = self.clock.physical_now() + self.clock.max_offset().as_nanos() as u64;
+        if ts.wall_nanos <= bound {
+            self.clock.forward_to(ts);
+        }
     }
 
     /// For tests: the next batch, once past its lease check, reports on

@@ -50,6 +50,12 @@ pub struct NodeConfig {
     /// ([`DEFAULT_GC_TTL`](crate::mvcc_gc_queue::DEFAULT_GC_TTL)); zone
     /// configs will set it per range and take this over as the default.
     pub gc_ttl: Duration,
+    /// The most this node's clock may be ahead of or behind any other
+    /// node's (the HLC refuses timestamps further ahead); every node of a
+    /// cluster must be given the same. Reads carry an uncertainty interval
+    /// this long, and GLOBAL tables' writes wait about this long more.
+    /// Default 500 ms, as CockroachDB's `--max-offset`.
+    pub max_offset: Duration,
     /// Injected network delays (and faults) between this node and the
     /// others, by region: `meridian start --latency FILE` loads a profile,
     /// `meridian demo` shares one model among its nodes. A model with a
@@ -78,6 +84,7 @@ impl NodeConfig {
             queue_interval: Duration::from_secs(1),
             replication_factor: 3,
             gc_ttl: crate::mvcc_gc_queue::DEFAULT_GC_TTL,
+            max_offset: meridian_hlc::DEFAULT_MAX_OFFSET,
             network: None,
         }
     }

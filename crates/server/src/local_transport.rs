@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use meridian_kvapi::wire::{AdminSplitRequest, AdminSplitResult};
-use meridian_kvapi::{BatchRequest, BatchResult, NodeId};
+use meridian_kvapi::{BatchRequest, BatchResult, NodeId, RangeId};
 use meridian_kvclient::NodeTransport;
 use meridian_kvserver::store::Store;
 use meridian_transport::{Transport, TransportError};
@@ -57,6 +57,10 @@ impl NodeTransport for LocalFirst {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<AdminSplitResult, TransportError>> {
         self.transport.admin_split(node, request, timeout)
+    }
+
+    fn local_replica(&self, range_id: RangeId) -> Option<NodeId> {
+        self.store.replica(range_id).map(|_| self.me)
     }
 
     fn round_trip(&self, node: NodeId) -> Option<Duration> {

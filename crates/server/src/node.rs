@@ -136,7 +136,10 @@ impl Node {
                 reason: format!("cannot open the database: {e}"),
             }
         })?;
-        let clock = Arc::new(HybridClock::system());
+        let clock = Arc::new(HybridClock::new(
+            Arc::new(meridian_hlc::SystemClock),
+            config.max_offset,
+        ));
         let mut transport_config = TransportConfig::new(
             ident.as_ref().map_or(0, |i| i.node_id),
             config.listen,

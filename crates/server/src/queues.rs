@@ -20,7 +20,9 @@
 //!    the first zone config boundary inside it (a range never spans two
 //!    configs), else at its middle key when above `range_max_bytes`.
 //!
-//! Steps 2 to 6 each run whatever the others did; their errors are
+//! Before them, the range's replica learns whether its config asks for
+//! global reads (its leaseholder then closes timestamps ahead of the
+//! present). Steps 2 to 6 each run whatever the others did; their errors are
 //! reported together. Every tenth pass, the
 //! [`replica_gc_queue`](crate::replica_gc_queue) first looks at all local
 //! replicas.
@@ -222,6 +224,11 @@ async fn process(
         Some(inputs) => inputs.configs.effective(&descriptor.start_key),
         None => ZoneConfigs::new().effective(&descriptor.start_key),
     };
+    if inputs.is_some() {
+        // Its leaseholder closes ahead of the present if the config asks
+        // for global reads (a GLOBAL table): see kvserver's closedts.
+        replica.set_global_reads(config.global_reads);
+    }
     let mut errors = Vec::new();
     if let Some(inputs) = inputs {
         match replicate_queue::replicate(member, inputs, &descriptor, &config).await {

@@ -232,6 +232,11 @@ impl DistSender {
             }
         }
         if request.nearest_first() {
+            if let Some(me) = inner.transport.local_replica(descriptor.range_id) {
+                if !order.contains(&me) {
+                    order.push(me);
+                }
+            }
             // Stable: replicas at an unknown distance keep the leaseholder
             // first among them.
             order.sort_by_key(|&n| inner.transport.round_trip(n).unwrap_or(Duration::MAX));

@@ -172,14 +172,37 @@ impl Txn {
         end: &[u8],
         limit: u32,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TxnError> {
+        self.scan_routed(start, end, limit, false).await
+    }
+
+    /// As [`Txn::scan`], tried at the nearest replica first: for ranges
+    /// whose replicas can serve the present (global reads, a GLOBAL
+    /// table's), a read without a cross-region hop.
+    pub async fn scan_from_nearest(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: u32,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TxnError> {
+        self.scan_routed(start, end, limit, true).await
+    }
+
+    async fn scan_routed(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: u32,
+        nearest: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TxnError> {
         let scan = Request::Scan {
             start: start.to_vec(),
             end: end.to_vec(),
             max_rows: limit,
         };
-        match self.read(scan).await? {
-            Response::Scan { rows, .. } => Ok(rows),
-            other => Err(unexpected(other)),
+        match self.read_routed(vec![scan], nearest).await?.pop() {
+            Some(Response::Scan { rows, .. }) => Ok(rows),
+            Some(other) => Err(unexpected(other)),
+            None => Err(unexpected_none()),
         }
     }
 
@@ -197,13 +220,30 @@ impl Txn {
 
     /// Sends reads (gets and scans) as one batch; responses in order.
     pub async fn read_batch(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
+        self.read_routed(requests, false).await
+    }
+
+    /// As [`Txn::read_batch`], tried at the nearest replica first (see
+    /// [`Txn::scan_from_nearest`]).
+    pub async fn read_batch_from_nearest(
+        &self,
+        requests: Vec<Request>,
+    ) -> Result<Vec<Response>, TxnError> {
+        self.read_routed(requests, true).await
+    }
+
+    async fn read_routed(
+        &self,
+        requests: Vec<Request>,
+        nearest: bool,
+    ) -> Result<Vec<Response>, TxnError> {
         if requests.iter().any(Request::is_write) {
             return Err(TxnError::Client(ClientError::InvalidRequest(
                 "a read batch holds a write".into(),
             )));
         }
         self.inner.state.lock().has_read = true;
-        let responses = self.send_batch(requests.clone()).await?;
+        let responses = self.send_routed(requests.clone(), true, nearest).await?;
         self.inner.state.lock().reads.record(&requests, &responses);
         Ok(responses)
     }
@@ -276,10 +316,22 @@ impl Txn {
         requests: Vec<Request>,
         may_refresh: bool,
     ) -> Result<Vec<Response>, TxnError> {
+        self.send_routed(requests, may_refresh, false).await
+    }
+
+    /// [`Self::send_batch_with`], the reads tried at the nearest replica
+    /// first when `nearest`.
+    async fn send_routed(
+        &self,
+        requests: Vec<Request>,
+        may_refresh: bool,
+        nearest: bool,
+    ) -> Result<Vec<Response>, TxnError> {
         let writes = requests.iter().any(Request::is_write);
         let mut moves = 0;
         loop {
-            let header = self.header();
+            let mut header = self.header();
+            header.nearest_replica |= nearest;
             let meta = self.meta();
             let sent = self.inner.ds.send_with_timestamp(&header, requests.clone());
             match sent.await {

@@ -115,6 +115,12 @@ pub struct TableDescriptor {
 }
 
 impl TableDescriptor {
+    /// Whether every replica of the table can serve present-time reads (a
+    /// GLOBAL table): its reads go to the nearest replica first.
+    pub fn reads_from_nearest(&self) -> bool {
+        matches!(self.locality, Some(Locality::Global))
+    }
+
     /// The region column of a REGIONAL BY ROW table.
     pub fn region_column(&self) -> Option<&str> {
         match &self.locality {

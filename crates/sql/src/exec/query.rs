@@ -272,8 +272,15 @@ async fn scan(
         Some(found) => found,
         None => match reads(table, keys, env)? {
             Reads::Nothing => Vec::new(),
+            Reads::Span(start, end) if table.reads_from_nearest() => {
+                ctx.txn.scan_from_nearest(&start, &end, 0).await?
+            }
             Reads::Span(start, end) => ctx.txn.scan(&start, &end, 0).await?,
-            Reads::Points(points) => get_all(ctx, points).await?.into_iter().flatten().collect(),
+            Reads::Points(points) => get_all_routed(ctx, points, table.reads_from_nearest())
+                .await?
+                .into_iter()
+                .flatten()
+                .collect(),
         },
     };
     if for_update && !pairs.is_empty() {
@@ -300,11 +307,25 @@ pub(super) async fn get_all(
     ctx: &ExecContext<'_>,
     points: Vec<Vec<u8>>,
 ) -> Result<Vec<Option<(Vec<u8>, Vec<u8>)>>, SqlError> {
+    get_all_routed(ctx, points, false).await
+}
+
+/// [`get_all`], tried at the nearest replica first when `nearest` (a
+/// GLOBAL table's rows).
+async fn get_all_routed(
+    ctx: &ExecContext<'_>,
+    points: Vec<Vec<u8>>,
+    nearest: bool,
+) -> Result<Vec<Option<(Vec<u8>, Vec<u8>)>>, SqlError> {
     let requests = points
         .iter()
         .map(|k| Request::Get { key: k.clone() })
         .collect();
-    let responses = ctx.txn.read_batch(requests).await?;
+    let responses = if nearest {
+        ctx.txn.read_batch_from_nearest(requests).await?
+    } else {
+        ctx.txn.read_batch(requests).await?
+    };
     points
         .into_iter()
         .zip(responses)
