@@ -72,8 +72,9 @@ pub struct RegionsArgs {
     /// Seconds to wait for placement to converge before measuring anyway.
     #[arg(long, default_value_t = 120)]
     converge_timeout: u64,
-    /// The clock offset bound in GLOBAL writes' floor [default: the
-    /// nodes' default maximum offset].
+    /// The clock offset bound in GLOBAL writes' floor, and, for the
+    /// cluster it starts itself, the nodes' maximum clock offset [default:
+    /// the nodes' default, 500].
     #[arg(long)]
     max_offset_ms: Option<f64>,
     /// Print one JSON object per cell (an array) instead of the matrix.
@@ -121,12 +122,14 @@ pub async fn run_regions(args: RegionsArgs) -> Result<()> {
         config.topology.regions.join(", ")
     );
     let network = layout.network.clone();
+    let max_offset = Duration::from_secs_f64(config.topology.max_offset_ms / 1000.0);
     let cluster = LocalCluster::start(
         dir.path(),
         &layout.localities,
         |_, node| {
             node.network = network.clone();
             node.raft = RaftTimeouts::WAN;
+            node.max_offset = max_offset;
         },
         Duration::from_secs(60),
     )
@@ -196,6 +199,12 @@ fn config(
         None if args.duration > 0.0 => CellLength::Duration(Duration::from_secs_f64(args.duration)),
         None => bail!("--duration must be positive"),
     };
+    if args
+        .max_offset_ms
+        .is_some_and(|ms| !(ms >= 1.0 && ms <= 60_000.0))
+    {
+        bail!("--max-offset-ms must be between 1 and 60000");
+    }
     Ok(RegionsConfig {
         client_regions: match args.client_regions.is_empty() {
             true => regions.clone(),

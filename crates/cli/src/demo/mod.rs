@@ -76,6 +76,12 @@ pub struct DemoArgs {
     /// Skip the sample database `movr`.
     #[arg(long)]
     pub empty: bool,
+    /// The nodes' maximum clock offset in milliseconds [default: 500]. The
+    /// demo's nodes share one clock, so a smaller bound is safe here; it
+    /// shortens the wait of every write to a GLOBAL table (its lead is
+    /// this plus half the farthest round trip plus 220 ms).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_offset_ms: Option<u64>,
     #[command(flatten)]
     pub script: ScriptArgs,
 }
@@ -186,6 +192,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let latency = layout.network.is_some();
     let network = layout.network.clone();
     let sql_listen = args.sql_listen;
+    let max_offset = args.max_offset_ms.map(Duration::from_millis);
     let mut database = args.database();
     let starting = async {
         let cluster = LocalCluster::start(
@@ -198,6 +205,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 }
                 if i == 0 && sql_listen.is_some() {
                     config.sql_listen = sql_listen;
+                }
+                if let Some(offset) = max_offset {
+                    config.max_offset = offset;
                 }
             },
             MEMBER_TIMEOUT,

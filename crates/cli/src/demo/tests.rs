@@ -10,6 +10,7 @@ fn args(nodes: usize) -> DemoArgs {
         no_shell: false,
         sql_listen: None,
         empty: false,
+        max_offset_ms: None,
         script: ScriptArgs::default(),
     }
 }

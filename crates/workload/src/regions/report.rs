@@ -35,7 +35,8 @@ pub struct CellResult {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub floor_ms: f64,
-    /// The floor of what is built today (GLOBAL tables differ).
+    /// The floor of what is built today (the same as `floor_ms` since
+    /// GLOBAL tables were built).
     pub built_floor_ms: f64,
     pub floor_terms: String,
     pub ratio: Option<f64>,
@@ -133,8 +134,8 @@ pub fn render_text(results: &[CellResult]) -> String {
         "\nfloor: the least latency the topology allows (see floor_terms in --json).\n\
          ratio: p50 / floor (\"-\" where the floor is under 1 ms). *: p50 above 1.1 x floor + 2 ms.\n\
          reads: SELECT v FROM t WHERE id = k; writes: UPDATE t SET v = .. WHERE id = k (read, then write).\n\
-         GLOBAL: floors are the design's (local reads; future-time writes with commit wait), which is not\n\
-         built yet: GLOBAL tables are still read and written at their leaseholder in the primary region.\n",
+         GLOBAL: reads at present time from a local replica; writes at a future timestamp, acknowledged\n\
+         once the clock passed it (the lead: max offset + half the farthest round trip + 220 ms).\n",
     );
     if let Some(r) = results.iter().find(|r| !r.converged) {
         out.push_str(&format!(
