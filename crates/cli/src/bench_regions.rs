@@ -201,7 +201,7 @@ fn config(
     };
     if args
         .max_offset_ms
-        .is_some_and(|ms| !(ms >= 1.0 && ms <= 60_000.0))
+        .is_some_and(|ms| !(1.0..=60_000.0).contains(&ms))
     {
         bail!("--max-offset-ms must be between 1 and 60000");
     }
