@@ -171,6 +171,12 @@ pub struct BatchRequest {
 pub struct BatchResponse {
     pub timestamp: Timestamp,
     pub responses: Vec<Response>,
+    /// The generation of the range descriptor the serving replica holds: a
+    /// client whose cached descriptor is older looks the range up again
+    /// (a leaseholder that serves never corrects a stale cache otherwise,
+    /// and a stale one misses replicas added since, which follower reads
+    /// would use).
+    pub range_generation: u64,
 }
 
 pub type BatchResult = Result<BatchResponse, KvError>;

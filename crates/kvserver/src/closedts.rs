@@ -34,7 +34,11 @@
 //! a later term is skipped by every replica (see `crate::raft`), and one
 //! whose proposal ended ambiguous stops this lease from closing anything
 //! more ([`Closer::poison`]): it may still apply later, under another
-//! leader, below the next timestamp this lease would close.
+//! leader, below the next timestamp this lease would close. A planned
+//! lease transfer is the one way a new lease can start before the old one
+//! expires: a range closed ahead of the present first stops closing and
+//! raises the range's lease floor to what it closed
+//! (`Replica::hand_over_closed`).
 //!
 //! A range whose zone config asks for global reads (a GLOBAL table's)
 //! closes ahead of the present instead, by [`global_reads_lead`]: its
@@ -55,15 +59,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use meridian_hlc::Timestamp;
-use meridian_kvapi::{NodeId, RangeId};
+use meridian_kvapi::{KvError, NodeId, RangeId, TxnId};
 use meridian_transport::Rpc;
 use openraft::ReadPolicy;
 use serde::{Deserialize, Serialize};
 
+use crate::raft::types::RaftCommand;
 use crate::replica::Replica;
 use crate::store::Store;
 
@@ -105,13 +110,48 @@ pub fn global_reads_lead(max_offset: Duration, farthest_round_trip: Duration) ->
 pub struct Closer {
     floor: Timestamp,
     in_flight: BTreeMap<Timestamp, usize>,
+    /// Timestamps held for transactions whose one-phase commit the floor
+    /// refused ([`Closer::reserve`]), until when.
+    reserved: BTreeMap<TxnId, (Timestamp, Instant)>,
     poisoned: bool,
 }
+
+/// How long a reservation ([`Closer::reserve`]) holds what is closed.
+pub const RESERVATION: Duration = Duration::from_secs(1);
 
 impl Closer {
     /// Writes of this lease go above this.
     pub fn floor(&self) -> Timestamp {
         self.floor
+    }
+
+    /// What a write of `txn` at `requested` must be above: the floor, or,
+    /// for a transaction coming back at or above the timestamp reserved for
+    /// it, just below that timestamp (nothing at or above it was closed
+    /// since: see [`Closer::reserve`]).
+    pub fn floor_for(&self, txn: Option<TxnId>, requested: Timestamp) -> Timestamp {
+        match txn.and_then(|t| self.reserved.get(&t)) {
+            Some(&(at, until)) if requested >= at && Instant::now() < until => {
+                self.floor.min(at.prev())
+            }
+            _ => self.floor,
+        }
+    }
+
+    /// Holds `at` for `txn`, whose one-phase commit the floor refused: the
+    /// transaction refreshes its reads at `at` and sends the commit again,
+    /// and meanwhile the floor moves on (ahead of the present, by a close
+    /// interval each time). Until it comes back, or for [`RESERVATION`],
+    /// nothing at or above `at` is closed, so it can land there instead of
+    /// chasing the floor.
+    pub fn reserve(&mut self, txn: TxnId, at: Timestamp) {
+        self.reserved
+            .insert(txn, (at, Instant::now() + RESERVATION));
+    }
+
+    /// `txn` came back (its write is in flight now, or it gave up).
+    pub fn release_reservation(&mut self, txn: TxnId) {
+        self.reserved.remove(&txn);
     }
 
     /// A write chose `ts` and is about to be proposed.
@@ -129,8 +169,9 @@ impl Closer {
         }
     }
 
-    /// A proposal of this lease ended ambiguous: it may apply later,
-    /// under another leader, so nothing more is closed under this lease.
+    /// A proposal of this lease ended ambiguous (it may apply later,
+    /// under another leader), or the lease is being handed over: nothing
+    /// more is closed under this lease.
     pub fn poison(&mut self) {
         self.poisoned = true;
     }
@@ -143,8 +184,16 @@ impl Closer {
             return None;
         }
         self.floor = self.floor.max(target);
-        let closed = match self.in_flight.keys().next() {
-            Some(&lowest) if lowest <= self.floor => lowest.prev(),
+        let now = Instant::now();
+        self.reserved.retain(|_, (_, until)| *until > now);
+        let lowest = self
+            .in_flight
+            .keys()
+            .copied()
+            .chain(self.reserved.values().map(|(at, _)| *at))
+            .min();
+        let closed = match lowest {
+            Some(lowest) if lowest <= self.floor => lowest.prev(),
             _ => self.floor,
         };
         Some(closed)
@@ -291,6 +340,27 @@ impl Replica {
         self.closed.lock().usable(applied)
     }
 
+    /// Before this leaseholder hands its lease to another replica: a lease
+    /// normally starts `max_offset` above its holder's clock, which covers
+    /// everything closed behind the present, but not what a range with
+    /// global reads closed ahead of it. So if the floor is in the future,
+    /// closing stops for the rest of this lease (the new leader may win at
+    /// any moment after the transfer starts, even if it reports failure)
+    /// and the range's lease floor is raised to it through Raft, which
+    /// every later lease starts above.
+    pub(crate) async fn hand_over_closed(&self) -> Result<(), KvError> {
+        let floor = {
+            let mut state = self.lease_state.lock();
+            let floor = state.closer.floor();
+            if floor <= self.clock.now() {
+                return Ok(());
+            }
+            state.closer.poison();
+            floor
+        };
+        self.propose(RaftCommand::LeaseFloor { floor }).await
+    }
+
     /// A proposal of the lease of `term` ended ambiguous: see
     /// [`Closer::poison`].
     pub(crate) fn stop_closing(&self, term: u64) {
@@ -414,6 +484,22 @@ mod tests {
         assert_eq!(closer.close(ts(20)), Some(ts(10).prev()));
         closer.release(ts(10));
         assert_eq!(closer.close(ts(20)), Some(ts(20)));
+    }
+
+    #[test]
+    fn a_reservation_holds_what_is_closed_until_its_transaction_comes_back() {
+        let mut closer = Closer::default();
+        let txn = TxnId(7);
+        assert_eq!(closer.close(ts(20)), Some(ts(20)));
+        closer.reserve(txn, ts(21));
+        // The floor moves on, what is closed stays below the reservation.
+        assert_eq!(closer.close(ts(40)), Some(ts(21).prev()));
+        assert_eq!(closer.floor_for(Some(txn), ts(21)), ts(21).prev());
+        assert_eq!(closer.floor_for(Some(TxnId(8)), ts(21)), ts(40));
+        assert_eq!(closer.floor_for(Some(txn), ts(19)), ts(40));
+        closer.release_reservation(txn);
+        assert_eq!(closer.close(ts(40)), Some(ts(40)));
+        assert_eq!(closer.floor_for(Some(txn), ts(21)), ts(40));
     }
 
     #[test]

@@ -182,7 +182,7 @@ impl LeaseState {
     /// commit would land above reads nobody checked, so it is refused with
     /// `WriteTooOld` and the coordinator refreshes, then sends it again.
     pub fn write_timestamp(
-        &self,
+        &mut self,
         requested: Timestamp,
         txn: Option<TxnId>,
         requests: &[Request],
@@ -193,21 +193,29 @@ impl LeaseState {
             // version lands at this timestamp, nothing to keep it above.
             return Ok(requested);
         }
-        let floor = spans
+        let closed_floor = self.closer.floor_for(txn, requested);
+        let read_floor = spans
             .map(|span| self.reads.max_over(span, txn))
-            .fold(self.start.max(self.closer.floor()), Timestamp::max);
+            .fold(self.start, Timestamp::max);
+        let floor = read_floor.max(closed_floor);
         let commits = requests
             .iter()
             .any(|r| matches!(r, Request::EndTxn { commit: true, .. }));
-        if requested > floor {
-            Ok(requested)
-        } else if txn.is_some() && commits {
-            Err(KvError::WriteTooOld {
-                requested,
-                existing: floor,
-            })
-        } else {
-            Ok(floor.next())
+        match txn {
+            _ if requested > floor => Ok(requested),
+            Some(txn) if commits => {
+                if closed_floor >= requested {
+                    // Held, so the commit that comes back after the
+                    // refresh lands there instead of chasing a floor
+                    // that moves on every close.
+                    self.closer.reserve(txn, floor.next());
+                }
+                Err(KvError::WriteTooOld {
+                    requested,
+                    existing: floor,
+                })
+            }
+            _ => Ok(floor.next()),
         }
     }
 
@@ -437,6 +445,9 @@ impl Replica {
             .iter()
             .any(|r| write_span(r).is_some())
             .then(|| {
+                if let Some(txn) = txn_id(request) {
+                    state.closer.release_reservation(txn);
+                }
                 state.closer.register(ts);
                 InFlightWrite {
                     replica: self,

@@ -191,6 +191,13 @@ impl Store {
         let replica = self.leader_replica(range_id).await?;
         let replica_id = replica.required_member_on(to)?;
         replica
+            .hand_over_closed()
+            .await
+            .map_err(|e| StoreError::NotLeader {
+                range_id,
+                reason: format!("handing over the closed timestamp: {e}"),
+            })?;
+        replica
             .raft()
             .trigger()
             .transfer_leader(replica_id)

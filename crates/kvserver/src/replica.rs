@@ -27,8 +27,8 @@
 //! 7. what the batch read (its reads, conditional puts and delete-ranges,
 //!    or a condition that failed) is recorded in the timestamp cache, still
 //!    under the latches; reads return; writes become a write set proposed
-//!    through Raft and answered once applied and once the clock passed
-//!    their timestamp.
+//!    through Raft and answered once applied and, for a commit or a write
+//!    outside a transaction, once the clock passed their timestamp.
 //!
 //! It does not own the rules behind steps 3, 4 and 6, nor the argument for
 //! why reads at the leaseholder are linearizable: those live in
@@ -217,6 +217,11 @@ impl Replica {
         }
     }
 
+    /// The generation of [`Self::descriptor`], without copying it.
+    pub fn generation(&self) -> u64 {
+        self.applied.borrow().descriptor.generation
+    }
+
     /// The range descriptor as of this replica's applied index: span,
     /// generation and members all from the same applied state (never from
     /// a membership Raft has not yet applied).
@@ -329,7 +334,18 @@ impl Replica {
                 proposed?;
             }
             drop(in_flight);
-            self.commit_wait(ts).await;
+            // A transaction's intents are seen by nobody until it commits:
+            // only its commit (or a write outside a transaction) waits for
+            // the clock, which matters for a range with global reads, whose
+            // writes lie ahead of the present.
+            let commits = request.txn.is_none()
+                || request
+                    .requests
+                    .iter()
+                    .any(|r| matches!(r, Request::EndTxn { commit: true, .. }));
+            if commits {
+                self.commit_wait(ts).await;
+            }
         }
         // The clock must not hand out a timestamp below one we served: a
         // read arriving later relies on it to see this write.
@@ -337,6 +353,7 @@ impl Replica {
         Ok(BatchResponse {
             timestamp: ts,
             responses,
+            range_generation: self.generation(),
         })
     }
 

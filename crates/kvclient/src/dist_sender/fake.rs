@@ -226,6 +226,7 @@ impl FakeCluster {
         Ok(Ok(BatchResponse {
             timestamp: Timestamp::new(1, 0),
             responses,
+            range_generation: 0,
         }))
     }
 

@@ -55,6 +55,11 @@ pub(super) trait RangeCall: Sync {
     fn nearest_first(&self) -> bool {
         false
     }
+    /// The descriptor generation the serving replica reported, if the
+    /// call's answer carries one.
+    fn served_generation(_output: &Self::Output) -> Option<u64> {
+        None
+    }
     fn send<'a>(
         &'a self,
         transport: &'a dyn NodeTransport,
@@ -65,6 +70,9 @@ pub(super) trait RangeCall: Sync {
 
 impl RangeCall for BatchRequest {
     type Output = BatchResponse;
+    fn served_generation(output: &BatchResponse) -> Option<u64> {
+        Some(output.range_generation)
+    }
     fn may_not_repeat(&self) -> bool {
         // A blind put applied twice lets a reader see a, b, a; a conditional
         // put that succeeded fails on its own value the second time.
@@ -89,6 +97,9 @@ pub(super) struct RoutedBatch {
 
 impl RangeCall for RoutedBatch {
     type Output = BatchResponse;
+    fn served_generation(output: &BatchResponse) -> Option<u64> {
+        Some(output.range_generation)
+    }
     fn may_not_repeat(&self) -> bool {
         self.request.may_not_repeat()
     }
@@ -260,6 +271,13 @@ impl DistSender {
                 .await;
             match result {
                 Ok(Ok(value)) => {
+                    if C::served_generation(&value).is_some_and(|g| g > descriptor.generation) {
+                        // The cached descriptor is older than the serving
+                        // replica's (replicas were added or moved): look
+                        // the range up again next time.
+                        inner.cache.evict(key, descriptor.range_id);
+                        return Attempt::Done(value);
+                    }
                     if suspects.contains(&node) {
                         inner.suspects.lock().remove(&(node, descriptor.range_id));
                     }

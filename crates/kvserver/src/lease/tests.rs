@@ -144,7 +144,7 @@ fn a_timestamp_chosen_after_a_pause_past_the_lease_is_not_covered() {
 
 #[test]
 fn a_write_above_the_floor_keeps_its_timestamp() {
-    let lease = lease_at(1, 0);
+    let mut lease = lease_at(1, 0);
     let above = lease.start.next();
     assert_eq!(lease.write_timestamp(above, None, &[put(b"k")]), Ok(above));
     assert_eq!(lease.write_timestamp(above, TXN, &[put(b"k")]), Ok(above));
@@ -152,7 +152,7 @@ fn a_write_above_the_floor_keeps_its_timestamp() {
 
 #[test]
 fn a_write_at_or_below_the_lease_start_moves_just_above_it() {
-    let lease = lease_at(1, 1_000);
+    let mut lease = lease_at(1, 1_000);
     let floor = lease.start;
     let write = [put(b"k")];
     assert_eq!(
@@ -272,7 +272,7 @@ fn a_transactions_own_reads_never_push_its_writes() {
 /// above reads nobody checked), so it is refused.
 #[test]
 fn a_transactional_write_below_the_floor_moves_a_one_phase_commit_is_refused() {
-    let lease = lease_at(1, 1_000);
+    let mut lease = lease_at(1, 1_000);
     let requested = ts(1_000);
     assert_eq!(
         lease.write_timestamp(requested, TXN, &[put(b"k")]),

@@ -283,6 +283,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         next.gc_threshold = next.gc_threshold.max(threshold);
                     }
                 }
+                EntryPayload::Normal(RaftCommand::LeaseFloor { floor }) => {
+                    next.lease_floor = next.lease_floor.max(floor);
+                }
                 EntryPayload::Normal(RaftCommand::Split {
                     split_key,
                     right_range_id,

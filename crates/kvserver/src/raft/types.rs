@@ -57,6 +57,12 @@ pub enum RaftCommand {
         threshold: Timestamp,
         term: u64,
     },
+    /// Raises the range's lease floor (never lowers it): no later lease
+    /// starts at or below `floor`. A leaseholder hands its lease over with
+    /// this when it closed timestamps ahead of the present (global reads),
+    /// which a new lease's usual start does not reach. Applied in any term:
+    /// raising the floor only pushes later writes higher.
+    LeaseFloor { floor: Timestamp },
 }
 
 impl fmt::Display for RaftCommand {
@@ -78,6 +84,7 @@ impl fmt::Display for RaftCommand {
             } => {
                 write!(f, "gc(below {threshold}, {} versions)", writes.writes.len())
             }
+            RaftCommand::LeaseFloor { floor } => write!(f, "lease floor({floor})"),
         }
     }
 }

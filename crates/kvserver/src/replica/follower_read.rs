@@ -66,6 +66,7 @@ impl Replica {
                 Some(Ok(BatchResponse {
                     timestamp: ts,
                     responses,
+                    range_generation: self.generation(),
                 }))
             }
         }
