@@ -247,3 +247,93 @@ async fn a_historical_transaction_reads_a_snapshot_and_writes_nothing() {
     txn.commit().await.unwrap();
     cluster.shutdown().await;
 }
+
+/// Range 1 closes ahead of the present, as a GLOBAL table's range does.
+fn close_ahead(cluster: &TestCluster) {
+    for node in cluster.node_ids() {
+        cluster
+            .store(node)
+            .unwrap()
+            .replica(1)
+            .unwrap()
+            .set_global_reads(true);
+    }
+}
+
+/// The highest closed timestamp any replica of range 1 knows.
+fn highest_closed(cluster: &TestCluster) -> Timestamp {
+    cluster
+        .node_ids()
+        .into_iter()
+        .filter_map(|n| Some(cluster.store(n).ok()?.replica(1)?.closed_timestamp()))
+        .max()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_range_closed_ahead_serves_the_present_everywhere_and_its_writes_wait_their_time() {
+    let cluster = cluster().await;
+    close_ahead(&cluster);
+    let node = follower(&cluster);
+    let clock = cluster.node(node).unwrap().clock.clone();
+    let now = clock.now();
+    wait_closed(&cluster, node, now.add_duration(Duration::from_millis(100))).await;
+
+    // A write lands above what is closed, in the future, and is
+    // acknowledged only once the writer's clock passed it.
+    let closed = highest_closed(&cluster);
+    let landed = put(&cluster, b"k", b"v").await;
+    assert!(landed > closed, "landed at {landed}, closed {closed}");
+    let leader = cluster.leader(1).unwrap();
+    let leader_clock = &cluster.node(leader).unwrap().clock;
+    assert!(leader_clock.physical_now() >= landed.wall_nanos);
+
+    // A follower serves a read at its own present time.
+    wait_closed(&cluster, node, landed).await;
+    let served = cluster.store(node).unwrap().metrics().follower_reads.get();
+    let present = clock.now();
+    assert_eq!(
+        get_at(&cluster, node, b"k", present).await,
+        Ok(Some(b"v".to_vec()))
+    );
+    assert_eq!(
+        cluster.store(node).unwrap().metrics().follower_reads.get(),
+        served + 1
+    );
+    cluster.shutdown().await;
+}
+
+/// A new lease normally starts `max_offset` above its holder's clock, which
+/// does not reach what a range closed ahead of the present: the old
+/// leaseholder hands over by raising the lease floor, so the new one
+/// writes above everything the old one closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lease_transfer_keeps_writes_above_what_was_closed_ahead() {
+    let cluster = cluster().await;
+    close_ahead(&cluster);
+    let old = cluster.leader(1).unwrap();
+    let new = follower(&cluster);
+    let now = cluster.node(old).unwrap().clock.now();
+    wait_closed(&cluster, new, now.add_duration(Duration::from_millis(100))).await;
+    cluster
+        .store(old)
+        .unwrap()
+        .transfer_leadership(1, new)
+        .await
+        .unwrap();
+    cluster
+        .wait_for("the new leader", WAIT, || async {
+            cluster.leader(1).filter(|&l| l == new)
+        })
+        .await
+        .unwrap();
+    // Everything the old lease closed is known here by now, or was never
+    // published; the floor covers both.
+    let closed = highest_closed(&cluster);
+    let landed = put(&cluster, b"k", b"after").await;
+    assert!(
+        landed > closed,
+        "the new leaseholder wrote at {landed}, under {closed} the old one closed"
+    );
+    cluster.shutdown().await;
+}

@@ -118,6 +118,9 @@ struct Inner {
     /// (a lost quorum, a long latch wait), and the node's other ranges must
     /// not pay for it.
     suspects: parking_lot::Mutex<std::collections::HashMap<(NodeId, RangeId), Instant>>,
+    /// When each range was last looked up again for a stale descriptor
+    /// (a follower read's, see `routing`).
+    relooked: parking_lot::Mutex<std::collections::HashMap<RangeId, Instant>>,
 }
 
 /// Exponential backoff between retries, bounded by the deadline.
@@ -172,6 +175,7 @@ impl DistSender {
                 view,
                 config,
                 suspects: Default::default(),
+                relooked: Default::default(),
             }),
         }
     }

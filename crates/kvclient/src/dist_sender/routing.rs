@@ -271,10 +271,18 @@ impl DistSender {
                 .await;
             match result {
                 Ok(Ok(value)) => {
-                    if C::served_generation(&value).is_some_and(|g| g > descriptor.generation) {
+                    let stale =
+                        C::served_generation(&value).is_some_and(|g| g > descriptor.generation);
+                    if stale && request.nearest_first() && self.may_relook(descriptor.range_id) {
                         // The cached descriptor is older than the serving
-                        // replica's (replicas were added or moved): look
-                        // the range up again next time.
+                        // replica's (replicas were added or moved since),
+                        // so the nearest replica may be missing from it:
+                        // look the range up again next time. Only for
+                        // follower reads, and at most once per
+                        // `RELOOK_AFTER`: the meta record (or the first
+                        // range's descriptor a node remembers) may lag the
+                        // replica for a while, and looking up on every
+                        // request would cost a round trip each.
                         inner.cache.evict(key, descriptor.range_id);
                         return Attempt::Done(value);
                     }
@@ -359,11 +367,29 @@ impl DistSender {
             .collect()
     }
 
+    /// Whether a stale cached descriptor of `range_id` may be looked up
+    /// again now (and if so, not again for [`RELOOK_AFTER`]).
+    fn may_relook(&self, range_id: RangeId) -> bool {
+        let now = Instant::now();
+        let mut relooked = self.inner.relooked.lock();
+        match relooked.get(&range_id) {
+            Some(&at) if now.duration_since(at) < RELOOK_AFTER => false,
+            _ => {
+                relooked.insert(range_id, now);
+                true
+            }
+        }
+    }
+
     fn suspect(&self, node: NodeId, range_id: RangeId) {
         let until = Instant::now() + self.inner.config.rpc_timeout.max(SUSPECT_FOR);
         self.inner.suspects.lock().insert((node, range_id), until);
     }
 }
+
+/// How often a follower read may look a range up again because its cached
+/// descriptor is older than the serving replica's.
+const RELOOK_AFTER: Duration = Duration::from_secs(2);
 
 /// How long a replica that failed in the transport stays suspected. A dead
 /// leaseholder's range elects a new leader within a few election timeouts.
