@@ -288,6 +288,27 @@ async fn a_range_closed_ahead_serves_the_present_everywhere_and_its_writes_wait_
     let leader_clock = &cluster.node(leader).unwrap().clock;
     assert!(leader_clock.physical_now() >= landed.wall_nanos);
 
+    // So does a transaction's one-phase commit after a read (a SQL
+    // UPDATE), from any gateway.
+    for gateway in cluster.node_ids() {
+        let closed = highest_closed(&cluster);
+        let gateway_clock = cluster.node(gateway).unwrap().clock.clone();
+        let txn = Txn::begin(cluster.dist_sender().clone(), gateway_clock, 1);
+        txn.get(b"k").await.unwrap();
+        txn.write_batch_and_commit(vec![Request::Put {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+        }])
+        .await
+        .unwrap();
+        let committed = txn.meta().write_timestamp;
+        assert!(
+            committed > closed,
+            "from node {gateway}: committed at {committed}, closed {closed}"
+        );
+        assert!(leader_clock.physical_now() >= committed.wall_nanos);
+    }
+
     // A follower serves a read at its own present time.
     wait_closed(&cluster, node, landed).await;
     let served = cluster.store(node).unwrap().metrics().follower_reads.get();

@@ -70,6 +70,19 @@ async fn a_select_reads_as_of_the_time_it_names() {
         ["a"]
     );
     assert_eq!(column(&client, "SELECT v FROM t").await.unwrap(), ["b"]);
+    let plan = column(&client, &format!("EXPLAIN {}", as_of(&hlc)))
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(
+        plan.contains("reads from the nearest replica (follower read as of"),
+        "{plan}"
+    );
+    let plan = column(&client, "EXPLAIN SELECT v FROM t WHERE k = 1")
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(plan.contains("reads from the leaseholder"), "{plan}");
     // An hour ago the table did not exist.
     let e = column(&client, &as_of("'-1h'")).await.unwrap_err();
     assert_eq!(code(e), "42P01");

@@ -20,9 +20,9 @@
 //!    the first zone config boundary inside it (a range never spans two
 //!    configs), else at its middle key when above `range_max_bytes`.
 //!
-//! Before them, the range's replica learns whether its config asks for
-//! global reads (its leaseholder then closes timestamps ahead of the
-//! present). Steps 2 to 6 each run whatever the others did; their errors are
+//! Before any range's steps, every range this node leads learns whether
+//! its config asks for global reads (its leaseholder then closes
+//! timestamps ahead of the present). Steps 2 to 6 each run whatever the others did; their errors are
 //! reported together. Every tenth pass, the
 //! [`replica_gc_queue`](crate::replica_gc_queue) first looks at all local
 //! replicas.
@@ -142,18 +142,28 @@ pub(crate) async fn run(ctx: QueueContext) {
             false => None,
         };
         let mut reports = BTreeMap::new();
-        for replica in member.store.replicas() {
-            if replica.leader() != Some(me) {
-                continue;
-            }
-            if let Some(inputs) = &inputs {
+        let led: Vec<_> = member
+            .store
+            .replicas()
+            .into_iter()
+            .filter(|r| r.leader() == Some(me))
+            .collect();
+        if let Some(inputs) = &inputs {
+            for replica in &led {
                 let d = replica.descriptor();
                 let config = inputs.configs.effective(&d.start_key);
+                // First, for every range: its leaseholder closes ahead of
+                // the present if the config asks for global reads (a
+                // GLOBAL table), see kvserver's closedts. Set before any
+                // range's work, which may take seconds.
+                replica.set_global_reads(config.global_reads);
                 reports.insert(
                     d.range_id,
                     RangeReport::of(&d.replicas, &inputs.nodes, &config),
                 );
             }
+        }
+        for replica in led {
             // One stuck range (a learner that never catches up, a
             // membership change that cannot commit) must not stall
             // every other range this node leads.
@@ -224,11 +234,6 @@ async fn process(
         Some(inputs) => inputs.configs.effective(&descriptor.start_key),
         None => ZoneConfigs::new().effective(&descriptor.start_key),
     };
-    if inputs.is_some() {
-        // Its leaseholder closes ahead of the present if the config asks
-        // for global reads (a GLOBAL table): see kvserver's closedts.
-        replica.set_global_reads(config.global_reads);
-    }
     let mut errors = Vec::new();
     if let Some(inputs) = inputs {
         match replicate_queue::replicate(member, inputs, &descriptor, &config).await {

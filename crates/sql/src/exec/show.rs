@@ -372,6 +372,17 @@ pub async fn explain(
             "table {}@{}: {spans}",
             table.name, table.primary_index.name
         ));
+        let reads_from = if ctx.txn.is_historical() {
+            format!(
+                "the nearest replica (follower read as of {})",
+                ctx.txn.meta().write_timestamp
+            )
+        } else if table.reads_from_nearest() {
+            "the nearest replica (GLOBAL: every replica serves the present)".to_string()
+        } else {
+            "the leaseholder".to_string()
+        };
+        lines.push(format!("  reads from {reads_from}"));
         for (range, leaseholder) in ranges_of_span(ctx, &start, &end).await? {
             let nodes: Vec<String> = range
                 .replicas

@@ -86,9 +86,9 @@ pub enum MeridianStatement {
     ShowZoneConfiguration {
         target: ZoneTarget,
     },
-    /// A SELECT with CockroachDB's `AS OF SYSTEM TIME <at>` clause: it reads
-    /// the database as of that time, in a read-only transaction of its
-    /// own, from the nearest replica that can serve it.
+    /// A SELECT (or `EXPLAIN SELECT`) with CockroachDB's `AS OF SYSTEM TIME
+    /// <at>` clause: it reads the database as of that time, in a read-only
+    /// transaction of its own, from the nearest replica that can serve it.
     SelectAsOf {
         query: Box<ast::Statement>,
         at: Box<ast::Expr>,
@@ -300,12 +300,21 @@ fn as_of_system_time(
             query: Box::new(query),
             at: Box::new(at),
         }),
+        Some(explain @ ast::Statement::Explain { .. })
+            if matches!(&explain, ast::Statement::Explain { statement, .. }
+                if matches!(statement.as_ref(), ast::Statement::Query(_))) =>
+        {
+            Ok(MeridianStatement::SelectAsOf {
+                query: Box::new(explain),
+                at: Box::new(at),
+            })
+        }
         Some(ast::Statement::StartTransaction { .. }) => {
             Ok(MeridianStatement::BeginAsOf { at: Box::new(at) })
         }
         _ => Err(SqlError::new(
             crate::error::code::FEATURE_NOT_SUPPORTED,
-            "AS OF SYSTEM TIME is supported on SELECT and BEGIN only",
+            "AS OF SYSTEM TIME is supported on SELECT, EXPLAIN SELECT and BEGIN only",
         )),
     }
 }
