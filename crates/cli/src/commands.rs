@@ -135,6 +135,12 @@ pub struct StartArgs {
     /// this long more, and the Raft lease must outlast it.
     #[arg(long)]
     pub max_offset_ms: Option<u64>,
+    /// How far behind the present leaseholders close timestamps, in
+    /// milliseconds [default: 3000]: follower reads (`AS OF SYSTEM TIME`)
+    /// at or below it are served by any replica. `follower_read_timestamp()`
+    /// assumes the default.
+    #[arg(long)]
+    pub closed_timestamp_target_ms: Option<u64>,
     /// Raft timing: `lan` (one data center) or `wan` (regions up to ~150 ms apart) [default: wan with --latency, else lan].
     #[arg(long)]
     pub raft_profile: Option<String>,

@@ -32,6 +32,7 @@ struct StartFile {
     raft_profile: Option<String>,
     gc_ttl_secs: Option<u64>,
     max_offset_ms: Option<u64>,
+    closed_timestamp_target_ms: Option<u64>,
     latency: Option<PathBuf>,
 }
 
@@ -119,6 +120,12 @@ pub fn resolve(args: StartArgs) -> Result<NodeConfig> {
         }
         config.max_offset = Duration::from_millis(ms);
     }
+    if let Some(ms) = args
+        .closed_timestamp_target_ms
+        .or(file.closed_timestamp_target_ms)
+    {
+        config.closed_timestamp_target = Duration::from_millis(ms);
+    }
     Ok(config)
 }
 
@@ -176,6 +183,29 @@ sql_listen = "127.0.0.1:7100"
         args.gc_ttl_secs = Some(0);
         let e = resolve(args).unwrap_err().to_string();
         assert!(e.contains("--gc-ttl-secs must be at least 1"), "{e}");
+    }
+
+    #[test]
+    fn the_clock_offset_and_closed_timestamp_target_come_from_flags_or_the_file() {
+        let (_dir, args) = args_with_file("store = \"/s\"\ncerts_dir = \"/c\"\n");
+        let config = resolve(args).unwrap();
+        assert_eq!(config.max_offset, Duration::from_millis(500));
+        assert_eq!(config.closed_timestamp_target, Duration::from_secs(3));
+        let (_dir, mut args) = args_with_file(
+            "store = \"/s\"\ncerts_dir = \"/c\"\nmax_offset_ms = 250\nclosed_timestamp_target_ms = 1000\n",
+        );
+        args.max_offset_ms = Some(100);
+        let config = resolve(args).unwrap();
+        assert_eq!(
+            config.max_offset,
+            Duration::from_millis(100),
+            "the flag wins"
+        );
+        assert_eq!(config.closed_timestamp_target, Duration::from_secs(1));
+        let (_dir, mut args) = args_with_file("store = \"/s\"\ncerts_dir = \"/c\"\n");
+        args.max_offset_ms = Some(0);
+        let e = resolve(args).unwrap_err().to_string();
+        assert!(e.contains("--max-offset-ms must be at least 1"), "{e}");
     }
 
     #[test]

@@ -56,6 +56,12 @@ pub struct NodeConfig {
     /// this long, and GLOBAL tables' writes wait about this long more.
     /// Default 500 ms, as CockroachDB's `--max-offset`.
     pub max_offset: Duration,
+    /// How far behind the present this node's leaseholders close
+    /// timestamps: follower reads (`AS OF SYSTEM TIME`) are served locally
+    /// at or below it; a shorter target serves fresher ones and pushes the
+    /// writes of long transactions above their reads more often. Default
+    /// 3 s, as CockroachDB's `kv.closed_timestamp.target_duration`.
+    pub closed_timestamp_target: Duration,
     /// Injected network delays (and faults) between this node and the
     /// others, by region: `meridian start --latency FILE` loads a profile,
     /// `meridian demo` shares one model among its nodes. A model with a
@@ -85,6 +91,7 @@ impl NodeConfig {
             replication_factor: 3,
             gc_ttl: crate::mvcc_gc_queue::DEFAULT_GC_TTL,
             max_offset: meridian_hlc::DEFAULT_MAX_OFFSET,
+            closed_timestamp_target: meridian_kvserver::closedts::DEFAULT_TARGET,
             network: None,
         }
     }

@@ -38,6 +38,7 @@ impl Node {
             inner.config.raft,
         )
         .await?;
+        store.set_closed_timestamp_target(inner.config.closed_timestamp_target);
         // The view holds the membership weakly: the membership holds the
         // DistSender, which holds the view.
         let member = Arc::new_cyclic(|weak| {
