@@ -3,53 +3,17 @@
 //! (`follower_read_timestamp()`) is served by the gateway's own replica
 //! whichever node holds the lease, and misuse gets its SQLSTATE.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::pg::{code, column, connect, follower_reads};
 use meridian_testkit::NodeCluster;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
-
-async fn connect(addr: SocketAddr) -> Client {
-    let config = format!("host={} port={} user=root", addr.ip(), addr.port());
-    let (client, connection) = tokio_postgres::connect(&config, NoTls).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-/// The first column of every row of a simple query.
-async fn column(client: &Client, sql: &str) -> Result<Vec<String>, tokio_postgres::Error> {
-    Ok(client
-        .simple_query(sql)
-        .await?
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
-            _ => None,
-        })
-        .collect())
-}
-
-fn code(e: tokio_postgres::Error) -> String {
-    e.code().map(|c| c.code().to_string()).unwrap_or_default()
-}
-
-/// A node's `meridian_follower_reads_total`.
-fn follower_reads(cluster: &NodeCluster, i: usize) -> u64 {
-    cluster
-        .node(i)
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix("meridian_follower_reads_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_select_reads_as_of_the_time_it_names() {
     let cluster = NodeCluster::start(3).await.unwrap();
-    let client = connect(cluster.sql_addr(0)).await;
+    let client = connect(cluster.sql_addr(0), None).await;
     client
         .batch_execute(
             "CREATE TABLE t (k INT PRIMARY KEY, v STRING); INSERT INTO t VALUES (1, 'a')",
@@ -128,7 +92,7 @@ async fn a_select_reads_as_of_the_time_it_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_follower_read_is_served_by_the_gateways_own_replica() {
     let cluster = NodeCluster::start(3).await.unwrap();
-    let client = connect(cluster.sql_addr(0)).await;
+    let client = connect(cluster.sql_addr(0), None).await;
     client
         .batch_execute(
             "CREATE TABLE t (k INT PRIMARY KEY, v STRING); INSERT INTO t VALUES (1, 'a')",
@@ -149,7 +113,7 @@ async fn a_follower_read_is_served_by_the_gateways_own_replica() {
     // Every node holds a replica of every range here: whichever holds the
     // lease, each gateway's read is served by its own replica.
     for i in 0..3 {
-        let gateway = connect(cluster.sql_addr(i)).await;
+        let gateway = connect(cluster.sql_addr(i), None).await;
         let before = follower_reads(&cluster, i);
         assert_eq!(column(&gateway, query).await.unwrap(), ["a"]);
         assert!(

@@ -1,55 +1,20 @@
 //! GLOBAL tables on 5 whole nodes in 3 regions (three in the primary
 //! region, where the voters are, and one in each other region, holding a
-//! non-voter), over pgwire: once the
-//! table's range closes ahead of the present, a present-time read from
-//! every region is served by the gateway's own replica; a write is visible
-//! from every region as soon as it is acknowledged; and a transaction that
-//! reads a GLOBAL table and writes a regional one stays serializable
-//! against a concurrent writer of the GLOBAL row.
+//! non-voter), over pgwire: once the table's range closes ahead of the
+//! present, a present-time read from every region is served by the
+//! gateway's own replica; a write is visible from every region as soon as
+//! it is acknowledged; and transfers between a GLOBAL and a regional table
+//! from two regions keep the total every read from a third region sees.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::pg::{column, connect, follower_reads};
 use meridian_testkit::NodeCluster;
 use meridian_transport::Locality;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 const REGIONS: [&str; 3] = ["us-east1", "us-west1", "europe-west1"];
-
-async fn connect(addr: SocketAddr) -> Client {
-    let config = format!(
-        "host={} port={} user=root dbname=movr",
-        addr.ip(),
-        addr.port()
-    );
-    let (client, connection) = tokio_postgres::connect(&config, NoTls).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-async fn column(client: &Client, sql: &str) -> Result<Vec<String>, tokio_postgres::Error> {
-    Ok(client
-        .simple_query(sql)
-        .await?
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
-            _ => None,
-        })
-        .collect())
-}
-
-fn follower_reads(cluster: &NodeCluster, i: usize) -> u64 {
-    cluster
-        .node(i)
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix("meridian_follower_reads_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// The node index of the gateway in each of [`REGIONS`].
 const GATEWAYS: [usize; 3] = [0, 3, 4];
@@ -71,14 +36,14 @@ async fn start() -> NodeCluster {
     })
     .await
     .unwrap();
-    let setup = connect(cluster.sql_addr(0)).await;
+    let setup = connect(cluster.sql_addr(0), None).await;
     setup
         .batch_execute(
             "CREATE DATABASE movr PRIMARY REGION \"us-east1\" REGIONS \"us-west1\", \"europe-west1\"",
         )
         .await
         .unwrap();
-    let client = connect(cluster.sql_addr(0)).await;
+    let client = connect(cluster.sql_addr(0), Some("movr")).await;
     client
         .batch_execute(
             "CREATE TABLE promo (code STRING PRIMARY KEY, pct INT) LOCALITY GLOBAL;
@@ -94,9 +59,9 @@ async fn start() -> NodeCluster {
 async fn every_region_reads_a_global_table_locally_and_sees_each_acknowledged_write() {
     let cluster = start().await;
     let gateways = [
-        connect(cluster.sql_addr(GATEWAYS[0])).await,
-        connect(cluster.sql_addr(GATEWAYS[1])).await,
-        connect(cluster.sql_addr(GATEWAYS[2])).await,
+        connect(cluster.sql_addr(GATEWAYS[0]), Some("movr")).await,
+        connect(cluster.sql_addr(GATEWAYS[1]), Some("movr")).await,
+        connect(cluster.sql_addr(GATEWAYS[2]), Some("movr")).await,
     ];
     let read = "SELECT pct FROM promo WHERE code = 'a'";
     // The table gets its own range and its config; then its leaseholder
@@ -137,47 +102,103 @@ async fn every_region_reads_a_global_table_locally_and_sees_each_acknowledged_wr
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_transaction_over_a_global_and_a_regional_table_stays_serializable() {
-    let cluster = start().await;
-    let a = connect(cluster.sql_addr(GATEWAYS[1])).await;
-    let b = connect(cluster.sql_addr(GATEWAYS[2])).await;
-    // Two transactions each read the GLOBAL row and write from it; one
-    // also changes the row. Whatever order they commit in, the order they
-    // wrote must be one in which each saw the other's writes or none.
-    for round in 0..4 {
-        a.batch_execute("BEGIN").await.unwrap();
-        let seen: i64 = column(&a, "SELECT pct FROM promo WHERE code = 'a'")
-            .await
-            .unwrap()[0]
-            .parse()
-            .unwrap();
-        let bumped = b
-            .batch_execute("UPDATE promo SET pct = pct + 1 WHERE code = 'a'")
-            .await;
-        let wrote = a
-            .batch_execute(&format!("INSERT INTO orders VALUES ({round}, {seen})"))
-            .await;
-        let committed = match wrote {
-            Ok(()) => a.batch_execute("COMMIT").await,
-            Err(e) => Err(e),
-        };
-        if committed.is_err() {
-            let _ = a.batch_execute("ROLLBACK").await;
-        }
-        bumped.unwrap();
-        if committed.is_ok() {
-            // a's transaction read `seen`, so it serializes before b's
-            // update: the order row holds the value before the bump.
-            let now: i64 = column(&a, "SELECT pct FROM promo WHERE code = 'a'")
+/// Moves one unit from the GLOBAL account to the regional one, in one
+/// explicit transaction, until it commits; how many attempts it took.
+async fn transfer(client: &tokio_postgres::Client) -> u32 {
+    for attempt in 1..=50 {
+        let moved = async {
+            client.batch_execute("BEGIN").await?;
+            column(client, "SELECT bal FROM g_acct WHERE id = 1").await?;
+            column(client, "SELECT bal FROM r_acct WHERE id = 1").await?;
+            client
+                .batch_execute(
+                    "UPDATE g_acct SET bal = bal - 1 WHERE id = 1;
+                     UPDATE r_acct SET bal = bal + 1 WHERE id = 1;
+                     COMMIT",
+                )
                 .await
-                .unwrap()[0]
-                .parse()
-                .unwrap();
-            assert_eq!(seen + 1, now, "round {round}");
+        }
+        .await;
+        match moved {
+            Ok(()) => return attempt,
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                let retryable = e.code().is_some_and(|c| c.code() == "40001");
+                assert!(retryable, "attempt {attempt}: {e}");
+            }
         }
     }
-    let orders = column(&a, "SELECT count(*) FROM orders").await.unwrap();
-    assert!(orders[0].parse::<u32>().unwrap() <= 4);
+    panic!("a transfer never committed in 50 attempts");
+}
+
+/// Transfers between a GLOBAL and a regional table from two regions at
+/// once keep the total, and every read of both in one transaction, from a
+/// third region, sees it: transactions whose writes land in the future
+/// (the GLOBAL row's) and ones at the present stay serializable together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfers_between_a_global_and_a_regional_table_keep_the_total() {
+    let cluster = start().await;
+    let setup = connect(cluster.sql_addr(0), Some("movr")).await;
+    setup
+        .batch_execute(
+            "CREATE TABLE g_acct (id INT PRIMARY KEY, bal INT) LOCALITY GLOBAL;
+             CREATE TABLE r_acct (id INT PRIMARY KEY, bal INT) LOCALITY REGIONAL BY TABLE;
+             INSERT INTO g_acct VALUES (1, 100);
+             INSERT INTO r_acct VALUES (1, 100)",
+        )
+        .await
+        .unwrap();
+    let west = connect(cluster.sql_addr(GATEWAYS[1]), Some("movr")).await;
+    let europe = connect(cluster.sql_addr(GATEWAYS[2]), Some("movr")).await;
+    let east = connect(cluster.sql_addr(GATEWAYS[0]), Some("movr")).await;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let writers = async {
+        let both = tokio::join!(
+            async {
+                for _ in 0..4 {
+                    transfer(&west).await;
+                }
+            },
+            async {
+                for _ in 0..4 {
+                    transfer(&europe).await;
+                }
+            }
+        );
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        both
+    };
+    let reader = async {
+        let mut sums = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let sum = column(
+                &east,
+                "SELECT (SELECT bal FROM g_acct WHERE id = 1) + (SELECT bal FROM r_acct WHERE id = 1)",
+            )
+            .await;
+            match sum {
+                Ok(sum) => {
+                    assert_eq!(sum, ["200"], "a read saw a transfer half done");
+                    sums += 1;
+                }
+                Err(e) => assert_eq!(e.code().map(|c| c.code()), Some("40001"), "{e}"),
+            }
+        }
+        sums
+    };
+    let (_, sums) = tokio::join!(writers, reader);
+    assert!(sums > 0, "the reader never read");
+    assert_eq!(
+        column(&east, "SELECT bal FROM g_acct WHERE id = 1")
+            .await
+            .unwrap(),
+        ["92"]
+    );
+    assert_eq!(
+        column(&east, "SELECT bal FROM r_acct WHERE id = 1")
+            .await
+            .unwrap(),
+        ["108"]
+    );
     cluster.shutdown().await;
 }

@@ -1,5 +1,10 @@
 //! What several cluster test files start from.
 
+// Each test file uses some of these.
+#![allow(dead_code)]
+
+pub mod pg;
+
 use std::time::Duration;
 
 use meridian_testkit::{ClusterConfig, TestCluster};
