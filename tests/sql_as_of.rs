@@ -110,6 +110,9 @@ async fn a_follower_read_is_served_by_the_gateways_own_replica() {
             other => panic!("the row never became visible to follower reads: {other:?}"),
         }
     }
+    // A bound of an hour reads where follower_read_timestamp() does.
+    let bounded = "SELECT v FROM t AS OF SYSTEM TIME with_max_staleness('1h') WHERE k = 1";
+    assert_eq!(column(&client, bounded).await.unwrap(), ["a"]);
     // Every node holds a replica of every range here: whichever holds the
     // lease, each gateway's read is served by its own replica.
     for i in 0..3 {

@@ -6,7 +6,12 @@
 //! - a TIMESTAMP or TIMESTAMPTZ: that time (`follower_read_timestamp()`
 //!   is one: old enough that every replica has it closed under the
 //!   default closed timestamp target, so reads at it go to the nearest
-//!   replica);
+//!   replica; `with_max_staleness(d)` is another: `d` back, or
+//!   `follower_read_timestamp()` if that is fresher, so the read is at
+//!   most `d` stale and local wherever the default target allows. It
+//!   does not ask the replicas what they have closed, as CockroachDB's
+//!   bounded-staleness reads do, so it may be staler than they could
+//!   serve);
 //! - an INTERVAL, or a string that reads as one (`'-10s'`, `'-1h30m'`,
 //!   `'-5 minutes'`): that far back from now;
 //! - a number, or a string of one: an HLC timestamp, nanoseconds since
@@ -63,6 +68,33 @@ pub fn resolve(at: &ast::Expr, now: Timestamp) -> Result<Timestamp, SqlError> {
         return Err(invalid("cannot specify timestamp in the future".into()));
     }
     Ok(ts)
+}
+
+/// The staleness `with_max_staleness` was given: an INTERVAL or a string
+/// that reads as one (`'10s'`, `'5 minutes'`), positive, in microseconds.
+pub fn staleness_micros(given: &Datum) -> Result<i128, SqlError> {
+    let micros = match given {
+        Datum::Interval(interval) => Some(interval.approx_micros()),
+        Datum::Text(s) => {
+            let s = s.trim();
+            compact_interval_micros(&format!("+{}", s.trim_start_matches('+')))
+                .or_else(|| text::parse_interval(s).map(|i| i.approx_micros()))
+        }
+        _ => None,
+    };
+    match micros {
+        Some(micros) if micros > 0 => Ok(micros),
+        _ => Err(SqlError::new(
+            code::INVALID_PARAMETER_VALUE,
+            "with_max_staleness: the staleness must be a positive interval",
+        )),
+    }
+}
+
+/// How far back `with_max_staleness` reads for a bound of `staleness`
+/// microseconds: the bound, or [`FOLLOWER_READ_OFFSET`] if that is less.
+pub fn bounded_staleness_micros(staleness: i128) -> i64 {
+    staleness.min(FOLLOWER_READ_OFFSET.as_micros() as i128) as i64
 }
 
 fn from_text(s: &str, now: Timestamp) -> Result<Timestamp, SqlError> {
@@ -191,6 +223,19 @@ mod tests {
         let ts = at("follower_read_timestamp()").unwrap();
         let expected = back(FOLLOWER_READ_OFFSET);
         assert_eq!(ts.wall_nanos / 1_000, expected.wall_nanos / 1_000);
+    }
+
+    #[test]
+    fn with_max_staleness_reads_at_most_its_bound_back_and_no_staler_than_follower_reads() {
+        let micros = |t: Timestamp| t.wall_nanos / 1_000;
+        let at_bound = at("with_max_staleness('2s')").unwrap();
+        assert_eq!(micros(at_bound), micros(back(Duration::from_secs(2))));
+        let capped = at("with_max_staleness(INTERVAL '1 minute')").unwrap();
+        assert_eq!(micros(capped), micros(back(FOLLOWER_READ_OFFSET)));
+        for bad in ["with_max_staleness('-1s')", "with_max_staleness('soon')"] {
+            let e = at(bad).unwrap_err();
+            assert_eq!(e.code, code::INVALID_PARAMETER_VALUE, "{bad}: {e:?}");
+        }
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub(super) fn function(
             let offset = super::as_of::FOLLOWER_READ_OFFSET.as_micros() as i64;
             return Ok(Datum::TimestampTz(env.now_micros - offset));
         }
+        Function::WithMaxStaleness => {
+            let staleness = super::as_of::staleness_micros(&eval(&args[0], row, env)?)?;
+            return Ok(Datum::TimestampTz(
+                env.now_micros - super::as_of::bounded_staleness_micros(staleness),
+            ));
+        }
         Function::GenRandomUuid => return Ok(Datum::Uuid(uuid::Uuid::new_v4())),
         Function::UniqueRowId => return Ok(Datum::Int((env.row_id)())),
         Function::Random => return Ok(Datum::Float(rand::random::<f64>())),
@@ -289,6 +295,7 @@ pub(super) fn function(
         | Function::CurrentSchema
         | Function::GatewayRegion
         | Function::FollowerReadTimestamp
+        | Function::WithMaxStaleness
         | Function::DefaultToDatabasePrimaryRegion
         | Function::NullFunction => unreachable!("handled above"),
     })

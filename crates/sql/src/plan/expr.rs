@@ -123,6 +123,10 @@ pub enum Function {
     /// `follower_read_timestamp()`: a time every replica has closed under
     /// the default target (`exec::as_of::FOLLOWER_READ_OFFSET` ago).
     FollowerReadTimestamp,
+    /// `with_max_staleness(d)`: the freshest time no staler than `d` that
+    /// every replica has closed under the default target (see
+    /// `exec::as_of`).
+    WithMaxStaleness,
     /// `default_to_database_primary_region(r)`: `r` if it is a region of
     /// the current database, else its primary region.
     DefaultToDatabasePrimaryRegion,

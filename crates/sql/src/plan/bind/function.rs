@@ -286,6 +286,14 @@ impl Binder<'_> {
                 },
                 SqlType::TimestampTz,
             ),
+            "with_max_staleness" => (
+                Function::WithMaxStaleness,
+                {
+                    arity(1..=1)?;
+                    bind_all(SqlType::Unknown)?
+                },
+                SqlType::TimestampTz,
+            ),
             "default_to_database_primary_region" => (
                 Function::DefaultToDatabasePrimaryRegion,
                 {
