@@ -471,7 +471,9 @@ fn banner(
              #   SHOW RANGES FROM TABLE users;\n\
              #   SELECT region, count(*) FROM users GROUP BY region;\n\
              #   SHOW ZONE CONFIGURATION FOR TABLE promo_codes;\n\
-             #   \\timing, then SELECT * FROM users WHERE id = '...' from a gateway in another region.\n",
+             #   \\timing, then SELECT * FROM users WHERE id = '...' from a gateway in another region.\n\
+             #   EXPLAIN SELECT * FROM promo_codes;   -- GLOBAL: read from this region's own replica\n\
+             #   SELECT count(*) FROM rides AS OF SYSTEM TIME follower_read_timestamp();   -- a local read of 4.8 s ago\n",
         );
     } else {
         out.push_str(
