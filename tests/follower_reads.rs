@@ -358,3 +358,144 @@ async fn a_lease_transfer_keeps_writes_above_what_was_closed_ahead() {
     );
     cluster.shutdown().await;
 }
+
+/// Writes `count` increasing values of `h`, each acknowledged, into the
+/// history (timestamp, value).
+async fn write_history(cluster: &TestCluster, history: &mut Vec<(Timestamp, u64)>, count: u64) {
+    for _ in 0..count {
+        let value = history.last().map_or(1, |(_, v)| v + 1);
+        let ts = put(cluster, b"h", value.to_string().as_bytes()).await;
+        history.push((ts, value));
+    }
+}
+
+/// The value of `h` as of `ts` by the history: the last acknowledged write
+/// at or below it.
+fn as_of(history: &[(Timestamp, u64)], ts: Timestamp) -> Option<u64> {
+    history
+        .iter()
+        .filter(|(at, _)| *at <= ts)
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, v)| *v)
+}
+
+/// Reads `h` on every running node at every timestamp of the history (and
+/// just below each), and checks each read a node served against the
+/// history; how many a node other than the leaseholder served.
+async fn check_history(cluster: &TestCluster, history: &[(Timestamp, u64)]) -> u64 {
+    let leader = cluster.leader(1);
+    let mut by_followers = 0;
+    for node in cluster.node_ids() {
+        if !cluster.is_running(node) {
+            continue;
+        }
+        let served_before = cluster.store(node).unwrap().metrics().follower_reads.get();
+        for &(ts, _) in history {
+            for at in [ts.prev(), ts] {
+                match get_at(cluster, node, b"h", at).await {
+                    Ok(value) => {
+                        let value = value.map(|v| String::from_utf8(v).unwrap().parse().unwrap());
+                        assert_eq!(
+                            value,
+                            as_of(history, at),
+                            "node {node} read h as of {at} (leader {leader:?})"
+                        );
+                    }
+                    Err(KvError::NotLeaseholder { .. }) => {}
+                    Err(e) => panic!("node {node} as of {at}: {e}"),
+                }
+            }
+        }
+        if Some(node) != leader {
+            by_followers +=
+                cluster.store(node).unwrap().metrics().follower_reads.get() - served_before;
+        }
+    }
+    by_followers
+}
+
+/// Reads `h` at the highest closed timestamp any running replica knows,
+/// on that replica: (timestamp, node, value).
+async fn read_closed_snapshot(cluster: &TestCluster) -> (Timestamp, u64, Option<Vec<u8>>) {
+    let (at, node) = cluster
+        .node_ids()
+        .into_iter()
+        .filter_map(|n| Some((cluster.store(n).ok()?.replica(1)?.closed_timestamp(), n)))
+        .max()
+        .unwrap();
+    let value = get_at(cluster, node, b"h", at)
+        .await
+        .unwrap_or_else(|e| panic!("node {node} at its own closed {at}: {e}"));
+    (at, node, value)
+}
+
+/// Follower reads against the acknowledged history while the lease moves
+/// and a follower restarts: every read served, by any node, at any closed
+/// timestamp, returns exactly the history's value as of then, and a read
+/// at a closed timestamp taken before later writes (and a lease transfer)
+/// returns the same after them. Once with
+/// the range closing behind the present, once ahead of it (a GLOBAL
+/// table's), where a lease transfer must hand over what was closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follower_reads_follow_the_history_across_lease_transfers_and_a_restart() {
+    for ahead in [false, true] {
+        let mut cluster = cluster().await;
+        let mut history = Vec::new();
+        let mut snapshots = Vec::new();
+        let mut by_followers = 0;
+        for round in 0..4 {
+            if ahead {
+                close_ahead(&cluster);
+            }
+            write_history(&cluster, &mut history, 5).await;
+            let leader = cluster.leader(1).unwrap();
+            let other = follower(&cluster);
+            match round % 2 {
+                0 => {
+                    cluster
+                        .store(leader)
+                        .unwrap()
+                        .transfer_leadership(1, other)
+                        .await
+                        .unwrap();
+                    cluster
+                        .wait_for("the lease to move", WAIT, || async {
+                            cluster.leader(1).filter(|&l| l == other)
+                        })
+                        .await
+                        .unwrap();
+                }
+                _ => {
+                    cluster.kill(other).await.unwrap();
+                    write_history(&cluster, &mut history, 3).await;
+                    cluster.restart(other).await.unwrap();
+                }
+            }
+            if ahead {
+                close_ahead(&cluster);
+            }
+            // What is closed now is a snapshot that must never change:
+            // read it before the next writes, and again after them.
+            snapshots.push(read_closed_snapshot(&cluster).await);
+            write_history(&cluster, &mut history, 3).await;
+            for &(at, node, ref value) in &snapshots {
+                if cluster.is_running(node) {
+                    assert_eq!(
+                        &get_at(&cluster, node, b"h", at).await.unwrap(),
+                        value,
+                        "node {node}: h as of the closed {at} changed (ahead: {ahead})"
+                    );
+                }
+            }
+            let last = history.last().unwrap().0;
+            let reader = follower(&cluster);
+            wait_closed(&cluster, reader, last).await;
+            by_followers += check_history(&cluster, &history).await;
+        }
+        assert!(
+            by_followers > 0,
+            "no follower served a read (ahead: {ahead})"
+        );
+        cluster.shutdown().await;
+    }
+}
