@@ -183,18 +183,9 @@ async fn no_write_lands_at_or_below_a_closed_timestamp() {
 async fn an_idle_quiesced_range_keeps_closing() {
     let cluster = cluster().await;
     put(&cluster, b"k", b"v").await;
-    let all_quiesced = |cluster: &TestCluster| {
-        cluster.node_ids().into_iter().all(|n| {
-            cluster
-                .store(n)
-                .ok()
-                .and_then(|s| s.replica(1))
-                .is_some_and(|r| r.is_quiesced())
-        })
-    };
     cluster
         .wait_for("range 1 to quiesce everywhere", WAIT, || async {
-            all_quiesced(&cluster).then_some(())
+            cluster.quiesced_everywhere(1).then_some(())
         })
         .await
         .unwrap();
@@ -202,7 +193,7 @@ async fn an_idle_quiesced_range_keeps_closing() {
     let later = cluster.node(node).unwrap().clock.now();
     wait_closed(&cluster, node, later).await;
     assert!(
-        all_quiesced(&cluster),
+        cluster.quiesced_everywhere(1),
         "closing woke the range instead of renewing its lease quietly"
     );
     cluster.shutdown().await;

@@ -350,18 +350,9 @@ async fn partitioned_old_leader_never_serves_a_stale_read() {
 async fn idle_range_quiesces_wakes_on_request_and_survives_leader_loss() {
     let mut cluster = three_nodes_with_range(1).await;
     cluster.put(1, &key(1, 0), b"before").await.unwrap();
-    let all_quiesced = |cluster: &TestCluster| {
-        (1..=3).all(|n| {
-            cluster
-                .store(n)
-                .ok()
-                .and_then(|s| s.replica(1))
-                .is_some_and(|r| r.is_quiesced())
-        })
-    };
     cluster
         .wait_for("the idle range to quiesce everywhere", WAIT, || async {
-            all_quiesced(&cluster).then_some(())
+            cluster.quiesced_everywhere(1).then_some(())
         })
         .await
         .unwrap();
@@ -384,7 +375,7 @@ async fn idle_range_quiesces_wakes_on_request_and_survives_leader_loss() {
     // heartbeats and elect a new one.
     cluster
         .wait_for("the range to quiesce again", WAIT, || async {
-            all_quiesced(&cluster).then_some(())
+            cluster.quiesced_everywhere(1).then_some(())
         })
         .await
         .unwrap();

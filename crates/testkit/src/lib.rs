@@ -368,6 +368,17 @@ impl TestCluster {
         Ok(())
     }
 
+    /// Whether every node's replica of `range_id` is quiesced (a node
+    /// without one, or not running, counts as not).
+    pub fn quiesced_everywhere(&self, range_id: RangeId) -> bool {
+        self.node_ids().into_iter().all(|n| {
+            self.store(n)
+                .ok()
+                .and_then(|s| s.replica(range_id))
+                .is_some_and(|r| r.is_quiesced())
+        })
+    }
+
     /// The node whose replica of `range_id` currently leads, as the running
     /// replicas agree.
     pub fn leader(&self, range_id: RangeId) -> Option<NodeId> {
