@@ -79,6 +79,7 @@ impl Node {
                                 .collect()
                         }
                     }))),
+                    closed_timestamp_target: Some(inner.config.closed_timestamp_target),
                 },
             );
             Member {

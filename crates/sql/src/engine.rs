@@ -48,6 +48,9 @@ pub struct SqlConfig {
     /// The cluster's node localities. `None`: unknown, so regions and zone
     /// configs are not checked against the cluster (unit tests).
     pub cluster_localities: Option<Arc<dyn ClusterLocalities>>,
+    /// The node's closed timestamp target; `None`: the default (3 s).
+    /// `follower_read_timestamp()` goes back this plus 1.8 s.
+    pub closed_timestamp_target: Option<std::time::Duration>,
 }
 
 /// Shared by all sessions of a node. Cheap to clone behind its `Arc`.
@@ -70,6 +73,15 @@ impl SqlEngine {
             config,
             last_row_id: AtomicU64::new(0),
         })
+    }
+
+    /// How far back `follower_read_timestamp()` is on this node.
+    pub fn follower_read_offset(&self) -> std::time::Duration {
+        crate::exec::as_of::follower_read_offset(
+            self.config
+                .closed_timestamp_target
+                .unwrap_or(crate::exec::as_of::DEFAULT_CLOSED_TIMESTAMP_TARGET),
+        )
     }
 
     /// A session for a connection of `user` to `database`.

@@ -4,9 +4,9 @@
 //! `now()` the gateway's clock when the statement arrived, and its value is
 //! read as CockroachDB reads it:
 //! - a TIMESTAMP or TIMESTAMPTZ: that time (`follower_read_timestamp()`
-//!   is one: old enough that every replica has it closed under the
-//!   default closed timestamp target, so reads at it go to the nearest
-//!   replica; `with_max_staleness(d)` is another: `d` back, or
+//!   is one: the node's closed timestamp target plus 1.8 s back, old
+//!   enough that every replica has it closed, so reads at it go to the
+//!   nearest replica; `with_max_staleness(d)` is another: `d` back, or
 //!   `follower_read_timestamp()` if that is fresher, so the read is at
 //!   most `d` stale and local wherever the default target allows. It
 //!   does not ask the replicas what they have closed, as CockroachDB's
@@ -32,18 +32,36 @@ use crate::error::{code, SqlError};
 use crate::plan::bind::{Binder, Scope};
 use crate::types::{text, Datum, SqlType};
 
-/// How far back `follower_read_timestamp()` is: the default closed
-/// timestamp target (3 s) plus room for its propagation (as CockroachDB's
-/// 4.8 s).
+/// What `follower_read_timestamp()` leaves beyond the closed timestamp
+/// target, for its propagation (CockroachDB's 4.8 s for its 3 s target).
+pub const FOLLOWER_READ_MARGIN: Duration = Duration::from_millis(1_800);
+
+/// The closed timestamp target a node has unless told otherwise (as
+/// kvserver's `closedts::DEFAULT_TARGET`).
+pub const DEFAULT_CLOSED_TIMESTAMP_TARGET: Duration = Duration::from_secs(3);
+
+/// How far back `follower_read_timestamp()` is under the default target.
 pub const FOLLOWER_READ_OFFSET: Duration = Duration::from_millis(4_800);
 
-/// The timestamp `at` names, evaluated at `now`.
-pub fn resolve(at: &ast::Expr, now: Timestamp) -> Result<Timestamp, SqlError> {
+/// How far back `follower_read_timestamp()` is for closed timestamp
+/// target `target`.
+pub fn follower_read_offset(target: Duration) -> Duration {
+    target + FOLLOWER_READ_MARGIN
+}
+
+/// The timestamp `at` names, evaluated at `now`, with
+/// `follower_read_timestamp()` `follower_read_offset` back.
+pub fn resolve(
+    at: &ast::Expr,
+    now: Timestamp,
+    follower_read_offset: Duration,
+) -> Result<Timestamp, SqlError> {
     let tables = Default::default();
     let bound = Binder::new(&tables, &[]).bind_expr(at, &Scope::new(&[]), SqlType::Unknown)?;
     let env = Env {
         params: &[],
         now_micros: (now.wall_nanos / 1_000) as i64,
+        follower_read_offset_micros: follower_read_offset.as_micros() as i64,
         database: "",
         user: "",
         region: None,
@@ -92,9 +110,9 @@ pub fn staleness_micros(given: &Datum) -> Result<i128, SqlError> {
 }
 
 /// How far back `with_max_staleness` reads for a bound of `staleness`
-/// microseconds: the bound, or [`FOLLOWER_READ_OFFSET`] if that is less.
-pub fn bounded_staleness_micros(staleness: i128) -> i64 {
-    staleness.min(FOLLOWER_READ_OFFSET.as_micros() as i128) as i64
+/// microseconds: the bound, or the follower-read offset if that is less.
+pub fn bounded_staleness_micros(staleness: i128, follower_read_offset_micros: i64) -> i64 {
+    staleness.min(follower_read_offset_micros as i128) as i64
 }
 
 fn from_text(s: &str, now: Timestamp) -> Result<Timestamp, SqlError> {
@@ -199,7 +217,7 @@ mod tests {
             .unwrap()
             .parse_expr()
             .unwrap();
-        resolve(&e, NOW)
+        resolve(&e, NOW, FOLLOWER_READ_OFFSET)
     }
 
     fn back(d: Duration) -> Timestamp {
@@ -215,6 +233,23 @@ mod tests {
         assert_eq!(
             at("INTERVAL '-2 seconds'").unwrap(),
             back(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn follower_read_timestamp_follows_the_closed_timestamp_target() {
+        let e = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql("follower_read_timestamp()")
+            .unwrap()
+            .parse_expr()
+            .unwrap();
+        let offset = follower_read_offset(Duration::from_secs(1));
+        assert_eq!(offset, Duration::from_millis(2_800));
+        let ts = resolve(&e, NOW, offset).unwrap();
+        assert_eq!(ts.wall_nanos / 1_000, back(offset).wall_nanos / 1_000);
+        assert_eq!(
+            follower_read_offset(DEFAULT_CLOSED_TIMESTAMP_TARGET),
+            FOLLOWER_READ_OFFSET
         );
     }
 

@@ -17,6 +17,8 @@ pub struct Env<'a> {
     /// The transaction's timestamp, in microseconds since the epoch
     /// (`now()`).
     pub now_micros: i64,
+    /// How far back `follower_read_timestamp()` is, in microseconds.
+    pub follower_read_offset_micros: i64,
     pub database: &'a str,
     pub user: &'a str,
     pub region: Option<&'a str>,
@@ -513,6 +515,7 @@ mod tests {
         let env = Env {
             params: &[],
             now_micros: 0,
+            follower_read_offset_micros: 0,
             database: "d",
             user: "u",
             region: None,

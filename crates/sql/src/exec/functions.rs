@@ -32,14 +32,15 @@ pub(super) fn function(
         }
         Function::Now => return Ok(Datum::TimestampTz(env.now_micros)),
         Function::FollowerReadTimestamp => {
-            let offset = super::as_of::FOLLOWER_READ_OFFSET.as_micros() as i64;
-            return Ok(Datum::TimestampTz(env.now_micros - offset));
+            return Ok(Datum::TimestampTz(
+                env.now_micros - env.follower_read_offset_micros,
+            ));
         }
         Function::WithMaxStaleness => {
             let staleness = super::as_of::staleness_micros(&eval(&args[0], row, env)?)?;
-            return Ok(Datum::TimestampTz(
-                env.now_micros - super::as_of::bounded_staleness_micros(staleness),
-            ));
+            let back =
+                super::as_of::bounded_staleness_micros(staleness, env.follower_read_offset_micros);
+            return Ok(Datum::TimestampTz(env.now_micros - back));
         }
         Function::GenRandomUuid => return Ok(Datum::Uuid(uuid::Uuid::new_v4())),
         Function::UniqueRowId => return Ok(Datum::Int((env.row_id)())),

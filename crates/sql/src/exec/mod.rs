@@ -71,6 +71,7 @@ impl ExecContext<'_> {
         Env {
             params,
             now_micros: (self.txn.meta().min_timestamp.wall_nanos / 1_000) as i64,
+            follower_read_offset_micros: self.engine.follower_read_offset().as_micros() as i64,
             database: self.database,
             user: self.user,
             region: self.engine.region(),

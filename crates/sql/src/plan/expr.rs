@@ -121,7 +121,8 @@ pub enum Function {
     CurrentSchema,
     GatewayRegion,
     /// `follower_read_timestamp()`: a time every replica has closed under
-    /// the default target (`exec::as_of::FOLLOWER_READ_OFFSET` ago).
+    /// the node's closed timestamp target (that target plus 1.8 s ago;
+    /// 4.8 s by default).
     FollowerReadTimestamp,
     /// `with_max_staleness(d)`: the freshest time no staler than `d` that
     /// every replica has closed under the default target (see

@@ -408,7 +408,11 @@ impl Session {
     fn begin_block_as_of(&mut self, at: &ast::Expr) -> Result<ExecResult, SqlError> {
         match self.txn {
             TxnState::None => {
-                let ts = exec::as_of::resolve(at, self.engine.clock.now())?;
+                let ts = exec::as_of::resolve(
+                    at,
+                    self.engine.clock.now(),
+                    self.engine.follower_read_offset(),
+                )?;
                 let txn =
                     Txn::begin_historical(self.engine.ds.clone(), self.engine.clock.clone(), ts);
                 self.txn = TxnState::Open(txn);
@@ -431,7 +435,11 @@ impl Session {
         if !matches!(self.txn, TxnState::None) {
             return self.in_block_only(Err(as_of_in_block()));
         }
-        let ts = exec::as_of::resolve(at, self.engine.clock.now())?;
+        let ts = exec::as_of::resolve(
+            at,
+            self.engine.clock.now(),
+            self.engine.follower_read_offset(),
+        )?;
         let txn = Txn::begin_historical(self.engine.ds.clone(), self.engine.clock.clone(), ts);
         let ctx = self.context(&txn);
         let statement = Statement::Sql(Box::new(query.clone()));
