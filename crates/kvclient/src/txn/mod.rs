@@ -22,9 +22,10 @@
 //! One file per concern: [`commit`] ends the transaction, [`heartbeat`]
 //! keeps the record alive, [`conflict`] gets past other transactions'
 //! intents, [`refresh`] keeps the reads a move up must check, [`error`]
-//! says what is retried. Not here, not yet (issue 10): write pipelining,
-//! parallel commits, savepoints, delete-range inside a transaction, closed
-//! timestamps.
+//! says what is retried. A historical transaction
+//! ([`Txn::begin_historical`]) reads at a fixed past time, from the
+//! nearest replica. Not here, not yet (issue 10): write pipelining,
+//! parallel commits, savepoints, delete-range inside a transaction.
 
 pub mod commit;
 pub mod conflict;
