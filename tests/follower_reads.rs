@@ -119,12 +119,7 @@ async fn a_follower_serves_exactly_the_value_as_of_a_closed_timestamp() {
     // After the lease moves, the new leaseholder closes too, and the old
     // leaseholder serves as a follower.
     let old = cluster.leader(1).unwrap();
-    cluster
-        .store(old)
-        .unwrap()
-        .transfer_leadership(1, node)
-        .await
-        .unwrap();
+    cluster.move_lease(1, node, WAIT).await.unwrap();
     let third = put(&cluster, b"k", b"v3").await;
     wait_closed(&cluster, old, third).await;
     assert_eq!(get_at(&cluster, old, b"k", second).await, Ok(v("v2")));
@@ -327,18 +322,7 @@ async fn a_lease_transfer_keeps_writes_above_what_was_closed_ahead() {
     let new = follower(&cluster);
     let now = cluster.node(old).unwrap().clock.now();
     wait_closed(&cluster, new, now.add_duration(Duration::from_millis(100))).await;
-    cluster
-        .store(old)
-        .unwrap()
-        .transfer_leadership(1, new)
-        .await
-        .unwrap();
-    cluster
-        .wait_for("the new leader", WAIT, || async {
-            cluster.leader(1).filter(|&l| l == new)
-        })
-        .await
-        .unwrap();
+    cluster.move_lease(1, new, WAIT).await.unwrap();
     // Everything the old lease closed is known here by now, or was never
     // published; the floor covers both.
     let closed = highest_closed(&cluster);
@@ -439,23 +423,9 @@ async fn follower_reads_follow_the_history_across_lease_transfers_and_a_restart(
                 close_ahead(&cluster);
             }
             write_history(&cluster, &mut history, 5).await;
-            let leader = cluster.leader(1).unwrap();
             let other = follower(&cluster);
             match round % 2 {
-                0 => {
-                    cluster
-                        .store(leader)
-                        .unwrap()
-                        .transfer_leadership(1, other)
-                        .await
-                        .unwrap();
-                    cluster
-                        .wait_for("the lease to move", WAIT, || async {
-                            cluster.leader(1).filter(|&l| l == other)
-                        })
-                        .await
-                        .unwrap();
-                }
+                0 => cluster.move_lease(1, other, WAIT).await.unwrap(),
                 _ => {
                     cluster.kill(other).await.unwrap();
                     write_history(&cluster, &mut history, 3).await;

@@ -268,18 +268,7 @@ async fn leadership_moves_to_the_chosen_node() {
     cluster.put(1, &key(1, 0), b"v").await.unwrap();
     let leader = cluster.leader(1).unwrap();
     let target = (1..=3).find(|&n| n != leader).unwrap();
-    cluster
-        .store(leader)
-        .unwrap()
-        .transfer_leadership(1, target)
-        .await
-        .unwrap();
-    cluster
-        .wait_for("leadership to move", WAIT, || async {
-            (cluster.leader(1) == Some(target)).then_some(())
-        })
-        .await
-        .unwrap();
+    cluster.move_lease(1, target, WAIT).await.unwrap();
     assert_eq!(
         cluster.get(1, &key(1, 0)).await.unwrap(),
         Some(b"v".to_vec())
@@ -406,18 +395,8 @@ async fn a_node_removed_while_down_and_re_added_at_once_keeps_its_new_replica_th
         .unwrap();
     let mut leader = cluster.wait_for_leader(1, WAIT).await.unwrap();
     if leader == 3 {
-        cluster
-            .store(3)
-            .unwrap()
-            .transfer_leadership(1, 1)
-            .await
-            .unwrap();
-        leader = cluster
-            .wait_for("node 1 to lead", WAIT, || async {
-                cluster.leader(1).filter(|&l| l == 1)
-            })
-            .await
-            .unwrap();
+        cluster.move_lease(1, 1, WAIT).await.unwrap();
+        leader = 1;
     }
     for i in 0..20 {
         cluster.put(1, &key(1, i), b"v").await.unwrap();

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::pg::{code, column, connect, follower_reads};
 use meridian_testkit::NodeCluster;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_select_reads_as_of_the_time_it_names() {
+/// 3 nodes, a client of the first, and table `t` holding `(1, 'a')`.
+async fn table_with_a_row() -> (NodeCluster, tokio_postgres::Client) {
     let cluster = NodeCluster::start(3).await.unwrap();
     let client = connect(cluster.sql_addr(0), None).await;
     client
@@ -20,6 +20,12 @@ async fn a_select_reads_as_of_the_time_it_names() {
         )
         .await
         .unwrap();
+    (cluster, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_select_reads_as_of_the_time_it_names() {
+    let (cluster, client) = table_with_a_row().await;
     let clock = cluster.node(0).clock().clone();
     let after_insert = clock.now();
     client
@@ -91,14 +97,7 @@ async fn a_select_reads_as_of_the_time_it_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_follower_read_is_served_by_the_gateways_own_replica() {
-    let cluster = NodeCluster::start(3).await.unwrap();
-    let client = connect(cluster.sql_addr(0), None).await;
-    client
-        .batch_execute(
-            "CREATE TABLE t (k INT PRIMARY KEY, v STRING); INSERT INTO t VALUES (1, 'a')",
-        )
-        .await
-        .unwrap();
+    let (cluster, client) = table_with_a_row().await;
     let query = "SELECT v FROM t AS OF SYSTEM TIME follower_read_timestamp() WHERE k = 1";
     // follower_read_timestamp() is 4.8 s back: wait until it reaches the
     // row (and the table).

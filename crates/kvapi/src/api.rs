@@ -86,6 +86,12 @@ pub enum Request {
 }
 
 impl Request {
+    /// Whether this commits its batch's transaction (`EndTxn` with
+    /// `commit`).
+    pub fn is_commit(&self) -> bool {
+        matches!(self, Request::EndTxn { commit: true, .. })
+    }
+
     pub fn is_write(&self) -> bool {
         matches!(
             self,

@@ -198,9 +198,7 @@ impl LeaseState {
             .map(|span| self.reads.max_over(span, txn))
             .fold(self.start, Timestamp::max);
         let floor = read_floor.max(closed_floor);
-        let commits = requests
-            .iter()
-            .any(|r| matches!(r, Request::EndTxn { commit: true, .. }));
+        let commits = requests.iter().any(Request::is_commit);
         match txn {
             _ if requested > floor => Ok(requested),
             Some(txn) if commits => {
@@ -474,13 +472,6 @@ impl Replica {
         self.lease_state
             .lock()
             .record_reads(ts, txn_id(request), &request.requests, responses);
-    }
-
-    /// Holds an acknowledgement until the local clock has passed `ts`.
-    pub(crate) async fn commit_wait(&self, ts: Timestamp) {
-        if let Some(wait) = commit_wait(ts, self.clock.physical_now()) {
-            tokio::time::sleep(wait).await;
-        }
     }
 }
 

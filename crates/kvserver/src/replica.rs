@@ -33,7 +33,8 @@
 //! It does not own the rules behind steps 3, 4 and 6, nor the argument for
 //! why reads at the leaseholder are linearizable: those live in
 //! [`crate::lease`]. Follower reads (`follower_read`), proposing through
-//! Raft (`propose`), quiescing (`impl Replica` in [`crate::quiesce`]) and
+//! Raft (`propose`), what the clock does before an answer
+//! (`acknowledge`), quiescing (`impl Replica` in [`crate::quiesce`]) and
 //! splitting (`impl Replica` in [`crate::split`]) live in their own modules,
 //! as does evaluation ([`crate::eval`]).
 
@@ -334,21 +335,8 @@ impl Replica {
                 proposed?;
             }
             drop(in_flight);
-            // A transaction's intents are seen by nobody until it commits:
-            // only its commit (or a write outside a transaction) waits for
-            // the clock, which matters for a range with global reads, whose
-            // writes lie ahead of the present.
-            let commits = request.txn.is_none()
-                || request
-                    .requests
-                    .iter()
-                    .any(|r| matches!(r, Request::EndTxn { commit: true, .. }));
-            if commits {
-                self.commit_wait(ts).await;
-            }
+            self.wait_until_visible(&request, ts).await;
         }
-        // The clock must not hand out a timestamp below one we served: a
-        // read arriving later relies on it to see this write.
         self.forward_clock_to_served(ts);
         Ok(BatchResponse {
             timestamp: ts,
@@ -434,20 +422,6 @@ impl Replica {
         Ok(lease.covers(highest).then_some((ts, evaluated, in_flight)))
     }
 
-    /// Moves the clock up to `ts`, a timestamp this replica served. A write
-    /// is acknowledged only once the physical clock passed its timestamp,
-    /// so this never moves the clock ahead of the present for one. A read
-    /// at a future timestamp (a transaction pushed there by a write to a
-    /// range with global reads) leaves the clock where it is: the timestamp
-    /// cache already keeps later writes above it, and a clock further than
-    /// `max_offset` ahead would be refused by every peer.
-    fn forward_clock_to_served(&self, ts: Timestamp) {
-        let bound = self.clock.physical_now() + self.clock.max_offset().as_nanos() as u64;
-        if ts.wall_nanos <= bound {
-            self.clock.forward_to(ts);
-        }
-    }
-
     /// For tests: the next batch, once past its lease check, reports on
     /// the returned `paused` and then waits until `resume` is sent or
     /// dropped. This is how a test places a pause (a stalled thread, a long
@@ -513,6 +487,7 @@ fn latch_span(request: &Request) -> LatchSpan {
     }
 }
 
+mod acknowledge;
 mod follower_read;
 mod propose;
 

@@ -40,6 +40,7 @@ use meridian_storage::{Engine, EngineOptions};
 use meridian_transport::{Locality, NetworkModel, NodeIdentity, Transport, TransportConfig};
 
 mod consistency;
+mod leadership;
 pub mod nemesis;
 mod nodes;
 mod routing;
@@ -366,39 +367,6 @@ impl TestCluster {
             .await
             .map_err(setup)?;
         Ok(())
-    }
-
-    /// Whether every node's replica of `range_id` is quiesced (a node
-    /// without one, or not running, counts as not).
-    pub fn quiesced_everywhere(&self, range_id: RangeId) -> bool {
-        self.node_ids().into_iter().all(|n| {
-            self.store(n)
-                .ok()
-                .and_then(|s| s.replica(range_id))
-                .is_some_and(|r| r.is_quiesced())
-        })
-    }
-
-    /// The node whose replica of `range_id` currently leads, as the running
-    /// replicas agree.
-    pub fn leader(&self, range_id: RangeId) -> Option<NodeId> {
-        self.nodes
-            .values()
-            .filter_map(|s| s.running.as_ref())
-            .find_map(|node| {
-                let replica = node.store.replica(range_id)?;
-                (replica.leader() == Some(node.store.node_id())).then(|| node.store.node_id())
-            })
-    }
-
-    /// Waits until some running node leads `range_id`.
-    pub async fn wait_for_leader(&self, range_id: RangeId, timeout: Duration) -> Result<NodeId> {
-        self.wait_for(
-            &format!("a leader of range {range_id}"),
-            timeout,
-            || async { self.leader(range_id) },
-        )
-        .await
     }
 
     /// Sends a batch through the cluster's [`DistSender`]: to the

@@ -98,7 +98,7 @@ pub(super) struct RoutedBatch {
 impl RangeCall for RoutedBatch {
     type Output = BatchResponse;
     fn served_generation(output: &BatchResponse) -> Option<u64> {
-        Some(output.range_generation)
+        BatchRequest::served_generation(output)
     }
     fn may_not_repeat(&self) -> bool {
         self.request.may_not_repeat()

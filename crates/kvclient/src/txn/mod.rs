@@ -22,15 +22,15 @@
 //! One file per concern: [`commit`] ends the transaction, [`heartbeat`]
 //! keeps the record alive, [`conflict`] gets past other transactions'
 //! intents, [`refresh`] keeps the reads a move up must check, [`error`]
-//! says what is retried. A historical transaction
-//! ([`Txn::begin_historical`]) reads at a fixed past time, from the
-//! nearest replica. Not here, not yet (issue 10): write pipelining,
+//! says what is retried, `nearest` holds historical transactions and the
+//! reads tried at the nearest replica. Not here, not yet (issue 10): write pipelining,
 //! parallel commits, savepoints, delete-range inside a transaction.
 
 pub mod commit;
 pub mod conflict;
 pub mod error;
 pub mod heartbeat;
+mod nearest;
 pub mod refresh;
 
 use std::collections::BTreeSet;
@@ -136,24 +136,6 @@ impl Txn {
         }
     }
 
-    /// Begins a read-only transaction that reads at exactly `ts`: a
-    /// snapshot of the database as of then (SQL's `AS OF SYSTEM TIME`).
-    /// Its reads have no uncertainty interval, never move, and may be
-    /// served by the nearest replica once `ts` is closed there; it writes
-    /// nothing, so it has no record and its commit costs nothing. Reads
-    /// at or below the range's GC threshold fail.
-    pub fn begin_historical(ds: DistSender, clock: Arc<HybridClock>, ts: Timestamp) -> Txn {
-        let txn = Txn::begin_at(ds, clock, ts, 1);
-        txn.inner.state.lock().historical = true;
-        txn
-    }
-
-    /// Whether this is a read-only transaction at a fixed timestamp
-    /// ([`Txn::begin_historical`]).
-    pub fn is_historical(&self) -> bool {
-        self.inner.state.lock().historical
-    }
-
     /// The transaction's metadata as it stands.
     pub fn meta(&self) -> TxnMeta {
         self.inner.state.lock().meta.clone()
@@ -174,18 +156,6 @@ impl Txn {
         limit: u32,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TxnError> {
         self.scan_routed(start, end, limit, false).await
-    }
-
-    /// As [`Txn::scan`], tried at the nearest replica first: for ranges
-    /// whose replicas can serve the present (global reads, a GLOBAL
-    /// table's), a read without a cross-region hop.
-    pub async fn scan_from_nearest(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: u32,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TxnError> {
-        self.scan_routed(start, end, limit, true).await
     }
 
     async fn scan_routed(
@@ -222,15 +192,6 @@ impl Txn {
     /// Sends reads (gets and scans) as one batch; responses in order.
     pub async fn read_batch(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
         self.read_routed(requests, false).await
-    }
-
-    /// As [`Txn::read_batch`], tried at the nearest replica first (see
-    /// [`Txn::scan_from_nearest`]).
-    pub async fn read_batch_from_nearest(
-        &self,
-        requests: Vec<Request>,
-    ) -> Result<Vec<Response>, TxnError> {
-        self.read_routed(requests, true).await
     }
 
     async fn read_routed(
@@ -452,14 +413,6 @@ impl Txn {
                 tracing::debug!(txn = ?self.meta().id, "refresh failed: a read changed");
                 return Err(restart());
             }
-        }
-        Ok(())
-    }
-
-    /// Refuses a write in a historical transaction.
-    fn check_writable(&self) -> Result<(), TxnError> {
-        if self.is_historical() {
-            return Err(TxnError::ReadOnly);
         }
         Ok(())
     }

@@ -12,6 +12,7 @@
 //! Not here: planning and executing a statement (`crate::exec`), the wire
 //! protocol (the server's pgwire listener).
 
+mod as_of;
 mod vars;
 
 use std::collections::BTreeMap;
@@ -404,50 +405,6 @@ impl Session {
         }
     }
 
-    /// `BEGIN AS OF SYSTEM TIME at`: a read-only block reading as of then.
-    fn begin_block_as_of(&mut self, at: &ast::Expr) -> Result<ExecResult, SqlError> {
-        match self.txn {
-            TxnState::None => {
-                let ts = exec::as_of::resolve(
-                    at,
-                    self.engine.clock.now(),
-                    self.engine.follower_read_offset(),
-                )?;
-                let txn =
-                    Txn::begin_historical(self.engine.ds.clone(), self.engine.clock.clone(), ts);
-                self.txn = TxnState::Open(txn);
-                Ok(ExecResult::command("BEGIN"))
-            }
-            TxnState::Open(_) => self.in_block_only(Err(as_of_in_block())),
-            TxnState::Failed(_) => Err(in_failed_transaction()),
-        }
-    }
-
-    /// A SELECT with `AS OF SYSTEM TIME at`, in a read-only transaction of
-    /// its own at that time (never inside a block: the block's timestamp
-    /// is the block's).
-    async fn select_as_of(
-        &mut self,
-        query: &ast::Statement,
-        at: &ast::Expr,
-        params: &[Datum],
-    ) -> Result<ExecResult, SqlError> {
-        if !matches!(self.txn, TxnState::None) {
-            return self.in_block_only(Err(as_of_in_block()));
-        }
-        let ts = exec::as_of::resolve(
-            at,
-            self.engine.clock.now(),
-            self.engine.follower_read_offset(),
-        )?;
-        let txn = Txn::begin_historical(self.engine.ds.clone(), self.engine.clock.clone(), ts);
-        let ctx = self.context(&txn);
-        let statement = Statement::Sql(Box::new(query.clone()));
-        let result = exec::execute(&ctx, &statement, params).await;
-        txn.commit().await?;
-        result
-    }
-
     async fn commit_block(&mut self) -> Result<ExecResult, SqlError> {
         match std::mem::replace(&mut self.txn, TxnState::None) {
             TxnState::None => Ok(ExecResult::command("COMMIT")),
@@ -532,13 +489,6 @@ fn is_session_statement(statement: &ast::Statement) -> bool {
             | ast::Statement::ShowVariable { .. }
             | ast::Statement::Discard { .. }
             | ast::Statement::Deallocate { .. }
-    )
-}
-
-fn as_of_in_block() -> SqlError {
-    SqlError::new(
-        code::FEATURE_NOT_SUPPORTED,
-        "AS OF SYSTEM TIME inside a transaction block: give it on the block's BEGIN",
     )
 }
 
