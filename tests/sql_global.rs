@@ -2,7 +2,9 @@
 //! region, where the voters are, and one in each other region, holding a
 //! non-voter), over pgwire: once the table's range closes ahead of the
 //! present, a present-time read from every region is served by the
-//! gateway's own replica; a write is visible from every region as soon as
+//! gateway's own replica; so is a statement's read of its descriptors
+//! (the catalog range is placed like a GLOBAL table in a cluster of
+//! several regions); a write is visible from every region as soon as
 //! it is acknowledged; and transfers between a GLOBAL and a regional table
 //! from two regions keep the total every read from a third region sees.
 
@@ -56,7 +58,8 @@ async fn start() -> NodeCluster {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_region_reads_a_global_table_locally_and_sees_each_acknowledged_write() {
+async fn every_region_reads_global_tables_and_descriptors_locally_and_sees_each_acknowledged_write()
+{
     let cluster = start().await;
     let gateways = [
         connect(cluster.sql_addr(GATEWAYS[0]), Some("movr")).await,
@@ -77,6 +80,31 @@ async fn every_region_reads_a_global_table_locally_and_sees_each_acknowledged_wr
             assert!(
                 Instant::now() < deadline,
                 "node {i} ({}) never served the GLOBAL read itself",
+                REGIONS[i]
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // The descriptors of a REGIONAL BY TABLE table homed in us-east1:
+    // from the other regions, the row is read at its leaseholder there,
+    // but the descriptors by the gateway itself (it is the only node of
+    // its region, so the catalog's replica there is its own).
+    gateways[0]
+        .batch_execute("INSERT INTO orders VALUES (1, 10)")
+        .await
+        .unwrap();
+    let regional = "SELECT pct FROM orders WHERE id = 1";
+    for i in [1, 2] {
+        loop {
+            let before = follower_reads(&cluster, GATEWAYS[i]);
+            assert_eq!(column(&gateways[i], regional).await.unwrap(), ["10"]);
+            if follower_reads(&cluster, GATEWAYS[i]) > before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {i} ({}) never served a statement's descriptors itself",
                 REGIONS[i]
             );
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -37,7 +37,7 @@ async fn ranges_split_under_load_and_every_key_stays_readable() {
         // Once splits have begun, kill a node while they go on.
         if !killed && i % 100 == 99 {
             let ranges = cluster.ranges(0).unwrap_or_default();
-            if ranges.len() >= 3 {
+            if ranges.len() >= 4 {
                 cluster.nodes[2].kill();
                 killed = true;
             }
@@ -60,7 +60,7 @@ async fn ranges_split_under_load_and_every_key_stays_readable() {
     };
     let ranges = wait_for(Duration::from_secs(120), || {
         let ranges = cluster.ranges(0)?;
-        (ranges.len() >= 6
+        (ranges.len() >= 7
             && ranges
                 .iter()
                 .all(|r| r.voters.len() == 3 && r.leaseholder.is_some())
@@ -181,6 +181,6 @@ async fn nodes_refuse_to_split_the_system_ranges() {
         assert_eq!(refusal, SplitError::SystemRange);
     }
     let ranges = cluster.ranges(0).expect("ranges");
-    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    assert_eq!(ranges.len(), 3, "{ranges:?}");
     client.transport.shutdown().await;
 }

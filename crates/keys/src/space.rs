@@ -8,13 +8,20 @@
 //! |---|---|---|
 //! | range-local | `range_id` (8 bytes BE) `kind` (1 byte) | per-range state: applied state (applied index, membership, MVCC stats) and descriptor (own column family) |
 //! | meta | `0x02` `end_key` | the descriptor of the range whose end key is `end_key` |
-//! | system | `0x03` `name` (escaped) `suffix` | descriptors, zone configs, liveness, settings |
+//! | system | `0x03` `name` (escaped) `suffix` | node records, zone configs, liveness, id counters |
+//! | catalog | `0x04` `name` (escaped) `suffix` | SQL descriptors: databases, tables, the id counter |
 //! | table data | `0x10` `int(table_id)` `int(index_id)` `encoded columns` | rows and index entries |
 //!
 //! `int(x)` is the ascending integer encoding of [`crate::encoding`], so table
-//! 5 index 1 is `0x10 0x29 0x05 0x29 0x01`. Bytes from `0x04` to `0x0f` are
+//! 5 index 1 is `0x10 0x29 0x05 0x29 0x01`. Bytes from `0x05` to `0x0f` are
 //! free for future system spaces; user keys from the raw KV API may be
 //! anything at or above `0x10`.
+//!
+//! The catalog has a space of its own, apart from the system records, so
+//! that it can be a range of its own ([`CATALOG_SPAN`]): every SQL
+//! statement reads descriptors, and in a multi-region cluster that range
+//! serves present-time reads from a replica in every region, which the
+//! first range (liveness, meta records) cannot do.
 
 use crate::encoding::{decode_int_asc, encode_int_asc, escape_into, unescape};
 use crate::KeyError;
@@ -23,8 +30,13 @@ use crate::KeyError;
 pub const META_PREFIX: u8 = 0x02;
 /// First byte of system keys.
 pub const SYSTEM_PREFIX: u8 = 0x03;
+/// First byte of SQL catalog keys.
+pub const CATALOG_PREFIX: u8 = 0x04;
 /// First byte of table data keys.
 pub const TABLE_PREFIX: u8 = 0x10;
+/// The keys of the catalog range, created at bootstrap: the catalog space
+/// and the free bytes after it, up to the table data.
+pub const CATALOG_SPAN: (&[u8], &[u8]) = (&[CATALOG_PREFIX], &[TABLE_PREFIX]);
 /// The smallest key a range may hold; the first range starts here.
 pub const MIN_KEY: &[u8] = &[];
 /// A key larger than every key: end of the key space. Empty would be
@@ -80,6 +92,8 @@ pub enum Key {
     Meta { end_key: Vec<u8> },
     /// System record `name` with an optional suffix (for example a node id).
     System { name: Vec<u8>, suffix: Vec<u8> },
+    /// SQL catalog record `name` with a suffix (for example a table name).
+    Catalog { name: Vec<u8>, suffix: Vec<u8> },
     /// A row or index entry: `columns` is the encoded key columns.
     Table {
         table_id: u64,
@@ -98,6 +112,7 @@ impl Key {
             Key::RangeLocal { range_id, kind } => range_local_key(*range_id, *kind).to_vec(),
             Key::Meta { end_key } => meta_key(end_key),
             Key::System { name, suffix } => system_key(name, suffix),
+            Key::Catalog { name, suffix } => catalog_key(name, suffix),
             Key::Table {
                 table_id,
                 index_id,
@@ -111,7 +126,7 @@ impl Key {
         }
     }
 
-    /// Decodes a replicated key (meta, system, table, or raw).
+    /// Decodes a replicated key (meta, system, catalog, table, or raw).
     pub fn decode(raw: &[u8]) -> Key {
         Self::try_decode(raw).unwrap_or_else(|_| Key::Raw(raw.to_vec()))
     }
@@ -124,6 +139,13 @@ impl Key {
             Some(&SYSTEM_PREFIX) => {
                 let (name, used) = unescape(&raw[1..], |b| b)?;
                 Ok(Key::System {
+                    name,
+                    suffix: raw[1 + used..].to_vec(),
+                })
+            }
+            Some(&CATALOG_PREFIX) => {
+                let (name, used) = unescape(&raw[1..], |b| b)?;
+                Ok(Key::Catalog {
                     name,
                     suffix: raw[1 + used..].to_vec(),
                 })
@@ -174,7 +196,16 @@ pub fn meta_key(end_key: &[u8]) -> Vec<u8> {
 
 /// A system key: `name` escaped, then `suffix` as is.
 pub fn system_key(name: &[u8], suffix: &[u8]) -> Vec<u8> {
-    let mut buf = vec![SYSTEM_PREFIX];
+    named_key(SYSTEM_PREFIX, name, suffix)
+}
+
+/// A catalog key: `name` escaped, then `suffix` as is.
+pub fn catalog_key(name: &[u8], suffix: &[u8]) -> Vec<u8> {
+    named_key(CATALOG_PREFIX, name, suffix)
+}
+
+fn named_key(space: u8, name: &[u8], suffix: &[u8]) -> Vec<u8> {
+    let mut buf = vec![space];
     escape_into(&mut buf, name);
     buf.extend_from_slice(suffix);
     buf

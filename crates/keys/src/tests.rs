@@ -265,14 +265,24 @@ fn key_spaces_round_trip() {
     };
     assert_eq!(Key::decode(&system.encode()), system);
 
+    let catalog = Key::Catalog {
+        name: b"sql/tbl".to_vec(),
+        suffix: enc(&Value::Int(100), Direction::Ascending),
+    };
+    assert_eq!(Key::decode(&catalog.encode()), catalog);
+    let (catalog_start, catalog_end) = CATALOG_SPAN;
+    assert!(catalog_start <= catalog.encode().as_slice());
+    assert!(catalog.encode().as_slice() < catalog_end);
+
     let local = range_local_key(7, RangeLocalKind::Descriptor);
     assert_eq!(
         decode_range_local_key(&local).unwrap(),
         (7, RangeLocalKind::Descriptor)
     );
 
-    // Spaces sort meta < system < tables.
-    assert!(meta.encode() < system.encode() && system.encode() < raw);
+    // Spaces sort meta < system < catalog < tables.
+    assert!(meta.encode() < system.encode() && system.encode() < catalog.encode());
+    assert!(catalog.encode() < raw && catalog_end <= raw.as_slice());
 }
 
 #[test]

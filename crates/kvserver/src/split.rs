@@ -108,7 +108,7 @@ pub trait SplitCluster: Sync {
 /// Why [`Store::split`] failed; `E` is the [`SplitCluster`]'s error.
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError<E> {
-    #[error("keys below 0x10 belong to the meta and system range, which does not split")]
+    #[error("keys below 0x10 belong to the system ranges (meta and system records, the SQL catalog), which do not split")]
     SystemRange { key: Vec<u8> },
     #[error("range {0} not found on this node")]
     RangeNotFound(RangeId),
@@ -126,7 +126,7 @@ pub enum SplitError<E> {
     },
 }
 
-/// Whether `key` may start a range: keys below [`TABLE_PREFIX`] (meta, system) never split.
+/// Whether `key` may start a range: keys below [`TABLE_PREFIX`] (meta, system, catalog) never split.
 pub fn splittable_key(key: &[u8]) -> bool {
     key.first().is_some_and(|&b| b >= TABLE_PREFIX)
 }

@@ -18,6 +18,8 @@
 //!    database's regions, survival goal and placement and a table's
 //!    locality.
 //! 7. [`records`]: how configs are stored in the system key space.
+//!    [`catalog`]: the catalog range's config in a multi-region cluster
+//!    (a replica in every region, global reads), unless the user set one.
 //! 8. [`allocator`]: one next action for a range (add, remove, move,
 //!    promote, demote a replica) and where its lease should be, with
 //!    diversity across regions then zones, and under REGION survival the
@@ -34,6 +36,7 @@
 //! Errors: one enum, [`PlacementError`].
 
 pub mod allocator;
+pub mod catalog;
 pub mod config;
 pub mod constraint;
 pub mod error;
@@ -43,6 +46,7 @@ pub mod records;
 pub mod spans;
 pub mod validate;
 
+pub use catalog::catalog_config;
 pub use config::{EffectiveConfig, ZoneConfig};
 pub use constraint::{Conjunction, Constraint, Constraints, LeasePreferences};
 pub use error::PlacementError;

@@ -6,12 +6,14 @@
 //!    it belongs to a cluster (this check is not atomic with the
 //!    bootstrap);
 //! 2. become a member as node 1 of a new cluster id;
-//! 3. create range 1 (`[MIN, 0x10)`: meta and system keys; it never
-//!    splits) and range 2 (`[0x10, MAX)`), one voter each;
+//! 3. create range 1 (`[MIN, 0x04)`: meta and system keys; it never
+//!    splits), range 3 (`[0x04, 0x10)`: the SQL catalog, a range of its
+//!    own so that its zone config can differ, see `system_zones`) and
+//!    range 2 (`[0x10, MAX)`), one voter each;
 //! 4. write the bootstrap records ([`Node::ensure_bootstrap_records`]):
 //!    the node- and range-id counters, the default zone config (from this
 //!    node's `--replication-factor`, `--range-max-bytes` and
-//!    `--gc-ttl-secs`), node 1's record, both meta records;
+//!    `--gc-ttl-secs`), node 1's record, the three meta records;
 //! 5. only then write the store's identity.
 //!
 //! Every step is idempotent: a node 1 that crashed before its identity was
@@ -24,7 +26,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use meridian_keys::space::{MAX_KEY, MIN_KEY, TABLE_PREFIX};
+use meridian_keys::space::{CATALOG_SPAN, MAX_KEY, MIN_KEY};
 use meridian_kvapi::{KvError, RangeDescriptor, ReplicaDescriptor, Request};
 use meridian_kvclient::ClientError;
 use meridian_placement::records::{default_zone_key, encode_zone_config};
@@ -38,8 +40,15 @@ use crate::rpc::{ClusterInfo, ClusterInfoRpc, InitError};
 use crate::system::{self, FIRST_RANGE_ID};
 use crate::zones;
 
-/// The range of everything above the system keys, created at bootstrap.
+/// The range of everything above the catalog, created at bootstrap.
 const FIRST_DATA_RANGE_ID: u64 = 2;
+
+/// The catalog range, created at bootstrap. Its id is above the first
+/// data range's because that one's id predates it.
+const CATALOG_RANGE_ID: u64 = 3;
+
+/// The last range id the bootstrap uses.
+pub(crate) const LAST_BOOTSTRAP_RANGE_ID: u64 = CATALOG_RANGE_ID;
 
 impl Node {
     /// Answers `InitRpc`: bootstraps unless the `--join` nodes already
@@ -53,7 +62,8 @@ impl Node {
     }
 
     /// Bootstraps a new cluster with this node as node 1: the first range
-    /// (meta and system keys) and one range for everything else.
+    /// (meta and system keys), the catalog range and one range for
+    /// everything else.
     pub async fn bootstrap(&self) -> Result<ClusterInfo, ServerError> {
         let _guard = self.inner.become_member.lock().await;
         if let Some(member) = self.member() {
@@ -73,23 +83,24 @@ impl Node {
             node_id: 1,
         };
         let member = self.become_member(ident.clone()).await?;
-        let replicas = vec![ReplicaDescriptor::voter(1)];
-        let first = RangeDescriptor {
-            range_id: FIRST_RANGE_ID,
-            start_key: MIN_KEY.to_vec(),
-            end_key: vec![TABLE_PREFIX],
-            replicas: replicas.clone(),
+        let (catalog_start, catalog_end) = CATALOG_SPAN;
+        let range = |range_id, start: &[u8], end: &[u8]| RangeDescriptor {
+            range_id,
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            replicas: vec![ReplicaDescriptor::voter(1)],
             generation: 0,
         };
-        let rest = RangeDescriptor {
-            range_id: FIRST_DATA_RANGE_ID,
-            start_key: vec![TABLE_PREFIX],
-            end_key: MAX_KEY.to_vec(),
-            replicas,
-            generation: 0,
-        };
+        let first = range(FIRST_RANGE_ID, MIN_KEY, catalog_start);
         member.store.bootstrap_range(&first).await?;
-        member.store.bootstrap_range(&rest).await?;
+        member
+            .store
+            .bootstrap_range(&range(CATALOG_RANGE_ID, catalog_start, catalog_end))
+            .await?;
+        member
+            .store
+            .bootstrap_range(&range(FIRST_DATA_RANGE_ID, catalog_end, MAX_KEY))
+            .await?;
         self.inner.first_range.set(Some(first));
         self.ensure_bootstrap_records(&member).await?;
         // The identity last: a store without one is bootstrapped again by
@@ -132,7 +143,7 @@ impl Node {
         let ds = &member.ds;
         for (name, value) in [
             (system::NODE_ID_COUNTER, 1u64),
-            (system::RANGE_ID_COUNTER, FIRST_DATA_RANGE_ID),
+            (system::RANGE_ID_COUNTER, LAST_BOOTSTRAP_RANGE_ID),
         ] {
             let put = Request::ConditionalPut {
                 key: system::counter_key(name),
@@ -159,7 +170,7 @@ impl Node {
             Err(e) => return Err(e.into()),
         }
         system::put_json(ds, system::node_key(1), &self.descriptor(1)).await?;
-        for range_id in [FIRST_RANGE_ID, FIRST_DATA_RANGE_ID] {
+        for range_id in [FIRST_RANGE_ID, CATALOG_RANGE_ID, FIRST_DATA_RANGE_ID] {
             if let Some(replica) = member.store.replica(range_id) {
                 system::update_meta(ds, &replica.descriptor()).await?;
             }

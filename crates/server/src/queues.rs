@@ -184,7 +184,7 @@ pub(crate) async fn run(ctx: QueueContext) {
 
 /// The zone configs and every node's verdict and replica count.
 async fn pass_inputs(ctx: &QueueContext, member: &Member) -> Result<PassInputs, QueueError> {
-    let configs = zones::load(&member.ds, &ctx.clock, &ctx.settings.root_config)
+    let mut configs = zones::load(&member.ds, &ctx.clock, &ctx.settings.root_config)
         .await
         .map_err(QueueError::Inputs)?;
     let mut counts: BTreeMap<NodeId, u32> = BTreeMap::new();
@@ -203,6 +203,7 @@ async fn pass_inputs(ctx: &QueueContext, member: &Member) -> Result<PassInputs, 
         .map(|n| (n.node_id, ctx.liveness.status(n.node_id, now)))
         .collect();
     let nodes = allocator::node_infos(&directory, &verdicts, &counts);
+    zones::add_catalog_config(&mut configs, &nodes);
     let round_trips = RegionLatencies::gather(
         member.ident.node_id,
         &directory,
@@ -281,7 +282,7 @@ async fn process(
     let split = match &boundary {
         Some(key) => Some(SplitAt::Key(key)),
         None if split_queue::needs_split(
-            descriptor.range_id,
+            &descriptor.start_key,
             replica.stats().total_bytes(),
             max_bytes,
         ) =>

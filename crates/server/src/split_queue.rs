@@ -20,7 +20,7 @@ use std::sync::Weak;
 use tracing::{info, warn};
 
 use crate::member::Member;
-use crate::system::{self, FIRST_RANGE_ID};
+use crate::system;
 
 /// The cluster as a split needs it, reached through a DistSender.
 struct ClusterSplitter<'a> {
@@ -31,8 +31,9 @@ impl SplitCluster for ClusterSplitter<'_> {
     type Error = ClientError;
 
     async fn allocate_range_id(&self) -> Result<RangeId, ClientError> {
-        // Ranges 1 and 2 exist from the bootstrap.
-        system::next_id(self.ds, system::RANGE_ID_COUNTER, 3).await
+        // Ranges 1 to 3 exist from the bootstrap.
+        let first_free = crate::bootstrap::LAST_BOOTSTRAP_RANGE_ID + 1;
+        system::next_id(self.ds, system::RANGE_ID_COUNTER, first_free).await
     }
 
     async fn admin_split(
@@ -76,10 +77,11 @@ pub enum SplitError {
     Meta(String),
 }
 
-/// Whether the queue should split a range of `total_bytes`: never the
-/// first range, otherwise above `range_max_bytes`.
-pub(crate) fn needs_split(range_id: RangeId, total_bytes: i64, range_max_bytes: u64) -> bool {
-    range_id != FIRST_RANGE_ID && total_bytes as u64 > range_max_bytes
+/// Whether the queue should split a range starting at `start_key` of
+/// `total_bytes`: never the system ranges (the first range and the
+/// catalog range, below `0x10`), otherwise above `range_max_bytes`.
+pub(crate) fn needs_split(start_key: &[u8], total_bytes: i64, range_max_bytes: u64) -> bool {
+    meridian_kvserver::split::splittable_key(start_key) && total_bytes as u64 > range_max_bytes
 }
 
 /// Splits a range (see the module documentation). A range too small to
@@ -138,15 +140,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_range_never_splits() {
-        assert!(!needs_split(FIRST_RANGE_ID, 1 << 40, 512 << 20));
+    fn the_system_ranges_never_split() {
+        let (catalog_start, _) = meridian_keys::space::CATALOG_SPAN;
+        assert!(!needs_split(&[], 1 << 40, 512 << 20));
+        assert!(!needs_split(catalog_start, 1 << 40, 512 << 20));
     }
 
     #[test]
     fn a_range_splits_only_above_the_limit() {
-        assert!(!needs_split(2, 512 << 20, 512 << 20));
-        assert!(needs_split(2, (512 << 20) + 1, 512 << 20));
-        assert!(needs_split(7, 2_000, 1_000));
+        let data = [meridian_keys::space::TABLE_PREFIX];
+        assert!(!needs_split(&data, 512 << 20, 512 << 20));
+        assert!(needs_split(&data, (512 << 20) + 1, 512 << 20));
+        assert!(needs_split(b"\x20k", 2_000, 1_000));
     }
 
     #[test]

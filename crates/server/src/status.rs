@@ -167,7 +167,7 @@ pub(crate) async fn cluster_status(
     let descriptors = system::all_meta(&member.ds)
         .await
         .map_err(|e| StatusError::Kv(e.to_string()))?;
-    let configs = zones::load(&member.ds, clock, root)
+    let mut configs = zones::load(&member.ds, clock, root)
         .await
         .map_err(|e| StatusError::Kv(e.to_string()))?;
     let nodes = directory.nodes();
@@ -216,6 +216,7 @@ pub(crate) async fn cluster_status(
         .map(|n| (n.node_id, liveness.status(n.node_id, now)))
         .collect();
     let infos = allocator::node_infos(&nodes, &verdicts, &BTreeMap::new());
+    zones::add_catalog_config(&mut configs, &infos);
     let ranges = descriptors
         .iter()
         .map(|d| {

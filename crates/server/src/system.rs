@@ -18,7 +18,8 @@ use meridian_kvclient::{ClientError, DistSender};
 use meridian_transport::Locality;
 use serde::{Deserialize, Serialize};
 
-/// The first range: meta and system keys. It never splits.
+/// The first range: meta and system keys (`[MIN, 0x04)`). It never
+/// splits.
 pub const FIRST_RANGE_ID: RangeId = 1;
 
 /// A node as the cluster knows it.

@@ -15,19 +15,29 @@
 //! `--range-max-bytes`, `--gc-ttl-secs`) over CockroachDB's defaults; a
 //! default record set with `meridian zone set --default` overrides it.
 //!
+//! The catalog range's config is not stored: unless a user set one on its
+//! span, [`add_catalog_config`] derives it from the cluster's regions
+//! (`placement::catalog`) wherever configs are read to be obeyed (the
+//! queues) or checked (the status).
+//!
 //! Not here: acting on the configs (the queues), the SQL statements that
 //! write them (the sql crate writes the same records in its own
 //! transactions).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use meridian_hlc::HybridClock;
+use meridian_keys::space::CATALOG_SPAN;
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
 use meridian_kvclient::{ClientError, DistSender};
+use meridian_placement::allocator::{Liveness, NodeInfo};
 use meridian_placement::records::{
     default_zone_key, encode_zone_config, span_zone_key, zone_records_end, zone_records_start,
 };
-use meridian_placement::{parse_using, validate, PlacementError, ZoneConfig, ZoneConfigs};
+use meridian_placement::{
+    catalog_config, parse_using, validate, PlacementError, ZoneConfig, ZoneConfigs,
+};
 use meridian_transport::Locality;
 
 use crate::config::NodeConfig;
@@ -88,6 +98,27 @@ pub async fn load(
         root.clone(),
         rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
     )?)
+}
+
+/// Adds the catalog range's derived config to `configs` (see the module
+/// documentation) from the regions of the nodes not dead: a region whose
+/// nodes all died needs no catalog replica until it comes back.
+pub(crate) fn add_catalog_config(configs: &mut ZoneConfigs, nodes: &[NodeInfo]) {
+    let (start, end) = CATALOG_SPAN;
+    if configs.get(start, end).is_some() {
+        return;
+    }
+    let regions: BTreeSet<String> = nodes
+        .iter()
+        .filter(|n| n.liveness != Liveness::Dead)
+        .map(|n| n.locality.region.clone())
+        .collect();
+    let parent = configs.effective(start);
+    if let Some(config) = catalog_config(&parent, &regions) {
+        // Refused only when a span the user set straddles the catalog's
+        // bounds (`meridian zone set` allows any span): then theirs governs.
+        let _ = configs.set(start, end, config);
+    }
 }
 
 /// The stored map and the cluster's localities, read in `txn`.

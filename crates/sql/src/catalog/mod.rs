@@ -2,7 +2,7 @@
 //! system key space, read and written inside the statement's transaction
 //! (so a schema change is as serializable as any write).
 //!
-//! Layout (all under `keys::system_key`):
+//! Layout (all under `keys::space::catalog_key`, in the catalog range):
 //! - `sql/db` + name -> [`DatabaseDescriptor`] (JSON);
 //! - `sql/tbl` + int(database id) + string(name) -> [`TableDescriptor`];
 //! - `sql/id` -> the last id handed out (tables and databases share it).
@@ -10,7 +10,9 @@
 //! `defaultdb` and `postgres` are built in (ids 1 and 2) and need no
 //! record until they are made multi-region. A transaction keeps the descriptors it read ([`TxnDescriptors`]);
 //! not yet: a per-node cache across transactions with leases (every
-//! transaction reads its tables' descriptors, in one batch per statement).
+//! transaction reads its tables' descriptors, in one batch per statement,
+//! from the nearest replica of the catalog range: in a multi-region
+//! cluster, one in the gateway's region).
 
 mod cache;
 mod descriptor;

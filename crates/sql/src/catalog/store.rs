@@ -1,7 +1,16 @@
 //! Reading and writing descriptors in a transaction.
+//!
+//! Descriptors live in the catalog range (`keys::space::CATALOG_SPAN`).
+//! Every read goes to the nearest replica first: in a multi-region
+//! cluster that range closes timestamps ahead of the present (its zone
+//! config asks for global reads, see the server's `system_zones`), so a
+//! replica in the gateway's region serves a statement's descriptors and
+//! no statement pays a round trip to another region for them. Where the
+//! nearest replica cannot serve the read (a single-region cluster, or a
+//! replica behind), it goes on to the leaseholder as before.
 
 use meridian_keys::encoding::{encode_value, Direction, Value};
-use meridian_keys::space::{prefix_end, system_key};
+use meridian_keys::space::{catalog_key, prefix_end};
 use meridian_kvclient::txn::Txn;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -44,7 +53,7 @@ impl<'a> Catalog<'a> {
 
     pub async fn databases(&self) -> Result<Vec<DatabaseDescriptor>, SqlError> {
         let mut out: Vec<DatabaseDescriptor> = self
-            .scan::<DatabaseDescriptor>(&system_key(b"sql/db", b""))
+            .scan::<DatabaseDescriptor>(&catalog_key(b"sql/db", b""))
             .await?;
         for (name, id) in BUILT_IN_DATABASES {
             if !out.iter().any(|d| d.name == *name) {
@@ -113,7 +122,7 @@ impl<'a> Catalog<'a> {
                 key: table_key(database_id, n),
             })
             .collect();
-        let responses = self.txn.read_batch(requests).await?;
+        let responses = self.txn.read_batch_from_nearest(requests).await?;
         responses
             .into_iter()
             .map(|r| match r {
@@ -148,7 +157,7 @@ impl<'a> Catalog<'a> {
             .collect();
         let mut values = self
             .txn
-            .read_batch(requests)
+            .read_batch_from_nearest(requests)
             .await?
             .into_iter()
             .map(|r| match r {
@@ -216,7 +225,7 @@ impl<'a> Catalog<'a> {
 
     /// A new id for a database or table; never handed out twice.
     pub async fn next_id(&self) -> Result<u64, SqlError> {
-        let key = system_key(b"sql/id", b"");
+        let key = catalog_key(b"sql/id", b"");
         let last = match self.txn.get(&key).await? {
             Some(bytes) => std::str::from_utf8(&bytes)
                 .ok()
@@ -230,15 +239,17 @@ impl<'a> Catalog<'a> {
     }
 
     async fn read<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, SqlError> {
-        match self.txn.get(key).await? {
-            None => Ok(None),
-            Some(bytes) => decode(&bytes).map(Some),
+        let get = meridian_kvapi::Request::Get { key: key.to_vec() };
+        match self.txn.read_batch_from_nearest(vec![get]).await?.pop() {
+            Some(meridian_kvapi::Response::Get { value: None }) => Ok(None),
+            Some(meridian_kvapi::Response::Get { value: Some(bytes) }) => decode(&bytes).map(Some),
+            other => Err(SqlError::internal(format!("unexpected response {other:?}"))),
         }
     }
 
     async fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, SqlError> {
-        let end = prefix_end(prefix).expect("system prefixes end");
-        let rows = self.txn.scan(prefix, &end, 0).await?;
+        let end = prefix_end(prefix).expect("catalog prefixes end");
+        let rows = self.txn.scan_from_nearest(prefix, &end, 0).await?;
         rows.iter().map(|(_, v)| decode(v)).collect()
     }
 
@@ -283,7 +294,7 @@ fn database_key(name: &str) -> Vec<u8> {
         &Value::String(name.into()),
         Direction::Ascending,
     );
-    system_key(b"sql/db", &suffix)
+    catalog_key(b"sql/db", &suffix)
 }
 
 fn table_key_prefix(database_id: u64) -> Vec<u8> {
@@ -293,7 +304,7 @@ fn table_key_prefix(database_id: u64) -> Vec<u8> {
         &Value::Int(database_id as i64),
         Direction::Ascending,
     );
-    system_key(b"sql/tbl", &suffix)
+    catalog_key(b"sql/tbl", &suffix)
 }
 
 fn table_key(database_id: u64, name: &str) -> Vec<u8> {
