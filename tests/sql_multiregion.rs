@@ -95,6 +95,19 @@ fn partition_span(id: u64, index: u64, region: &str) -> (Vec<u8>, Vec<u8>) {
     (start, end)
 }
 
+/// How many rows of `table`'s primary index are in `region`'s partition.
+async fn rows_in(cluster: &TestCluster, table: u64, region: &str) -> usize {
+    let txn = Txn::begin(
+        cluster.dist_sender().clone(),
+        cluster.node(1).unwrap().clock.clone(),
+        0,
+    );
+    let (start, end) = partition_span(table, 1, region);
+    let found = txn.scan(&start, &end, 0).await.unwrap().len();
+    txn.rollback().await.ok();
+    found
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn zone_records_follow_ddl_and_rows_follow_their_region() {
     let config = ClusterConfig::multi_region(&REGIONS, 3);
@@ -203,20 +216,29 @@ async fn zone_records_follow_ddl_and_rows_follow_their_region() {
         "UPDATE users SET region = 'europe-west1' WHERE id = 1",
     )
     .await;
-    let txn = Txn::begin(
-        cluster.dist_sender().clone(),
-        cluster.node(1).unwrap().clock.clone(),
-        0,
-    );
-    let in_partition = |region: &'static str| {
-        let (start, end) = partition_span(users, 1, region);
-        let txn = &txn;
-        async move { txn.scan(&start, &end, 0).await.unwrap().len() }
-    };
-    assert_eq!(in_partition("us-east1").await, 0);
-    assert_eq!(in_partition("us-west1").await, 1);
-    assert_eq!(in_partition("europe-west1").await, 2);
-    txn.rollback().await.ok();
+    assert_eq!(rows_in(&cluster, users, "us-east1").await, 0);
+    assert_eq!(rows_in(&cluster, users, "us-west1").await, 1);
+    assert_eq!(rows_in(&cluster, users, "europe-west1").await, 2);
+
+    // SET LOCALITY REGIONAL BY ROW moves the rows into partitions (homed
+    // by the gateway, in us-east1) with records of their own; back to
+    // REGIONAL BY TABLE, the records are what they were.
+    run(&mut s, "INSERT INTO rides VALUES (1), (2)").await;
+    run(&mut s, "ALTER TABLE rides SET LOCALITY REGIONAL BY ROW").await;
+    let now = records(&cluster).await;
+    for region in REGIONS {
+        let span = partition_span(rides, 1, region);
+        assert!(now.contains_key(&span), "no record for rides in {region}");
+    }
+    assert_eq!(rows_in(&cluster, rides, "us-east1").await, 2);
+    run(
+        &mut s,
+        r#"ALTER TABLE rides SET LOCALITY REGIONAL BY TABLE IN "us-west1""#,
+    )
+    .await;
+    assert_eq!(records(&cluster).await, expect(SurvivalGoal::Region));
+    let count = rows(run(&mut w, "SELECT count(*) FROM rides").await);
+    assert_eq!(count[0][0], Datum::Int(2));
 
     // DROP TABLE removes the table's records.
     run(&mut s, "DROP TABLE users").await;

@@ -9,16 +9,24 @@
 //! (this node included: its DistSender reaches local replicas the same
 //! way).
 //!
+//! The SQL engine sees the directory through [`DirectoryLocalities`], and
+//! refreshes it before refusing a region or a zone config for want of a
+//! node it has not heard of yet.
+//!
 //! Not here: the node records themselves (`system`), liveness verdicts
 //! (`liveness`), answering joins (`join`).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use meridian_kvapi::NodeId;
-use meridian_transport::Transport;
+use meridian_kvclient::DistSender;
+use meridian_sql::ClusterLocalities;
+use meridian_transport::{Locality, Transport};
 use parking_lot::RwLock;
 use tracing::warn;
 
@@ -100,6 +108,33 @@ impl Directory {
         if let Err(e) = result {
             warn!("cannot save the node directory: {e}");
         }
+    }
+}
+
+/// The cluster's localities for the SQL engine, from the directory, which
+/// a refresh brings up to date with the node records at once (instead of
+/// at the next [`refresh_loop`] pass).
+pub(crate) struct DirectoryLocalities {
+    pub directory: Arc<Directory>,
+    pub ds: DistSender,
+}
+
+impl ClusterLocalities for DirectoryLocalities {
+    fn localities(&self) -> Vec<(u64, Locality)> {
+        self.directory
+            .nodes()
+            .into_iter()
+            .map(|n| (n.node_id, n.locality))
+            .collect()
+    }
+
+    fn refresh(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            match system::scan_json::<NodeDescriptor>(&self.ds, &system::node_prefix()).await {
+                Ok(nodes) => self.directory.learn(&nodes),
+                Err(e) => warn!("reading the node records: {e}"),
+            }
+        })
     }
 }
 

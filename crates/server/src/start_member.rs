@@ -16,7 +16,7 @@ use meridian_kvserver::store::Store;
 use meridian_sql::{SqlConfig, SqlEngine};
 
 use crate::cluster_view::NodeView;
-use crate::directory;
+use crate::directory::{self, DirectoryLocalities};
 use crate::error::ServerError;
 use crate::ident::StoreIdent;
 use crate::liveness::{self, HeartbeatTiming};
@@ -69,16 +69,10 @@ impl Node {
                         ("zone".to_string(), locality.zone.clone()),
                     ],
                     splitter: Some(Arc::new(SqlSplitter::new(weak.clone()))),
-                    cluster_localities: Some(Arc::new(meridian_sql::LocalitiesFn({
-                        let directory = inner.directory.clone();
-                        move || {
-                            directory
-                                .nodes()
-                                .into_iter()
-                                .map(|n| (n.node_id, n.locality))
-                                .collect()
-                        }
-                    }))),
+                    cluster_localities: Some(Arc::new(DirectoryLocalities {
+                        directory: inner.directory.clone(),
+                        ds: ds.clone(),
+                    })),
                     closed_timestamp_target: Some(inner.config.closed_timestamp_target),
                 },
             );

@@ -2,6 +2,8 @@
 //! into the KV layer, the clock, the node's identity and locality, the
 //! generator of row ids, the localities of the cluster's nodes).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -25,6 +27,14 @@ pub trait RangeSplitter: Send + Sync {
 pub trait ClusterLocalities: Send + Sync {
     /// Each node's id and locality, in any order.
     fn localities(&self) -> Vec<(u64, Locality)>;
+
+    /// Brings what [`ClusterLocalities::localities`] answers up to date
+    /// with the cluster's records of its nodes, for a caller about to
+    /// refuse something because of a node it does not know: a node's
+    /// picture may lag behind a node that joined a moment ago.
+    fn refresh(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// A [`ClusterLocalities`] computed by a closure (the node wraps its
@@ -114,6 +124,14 @@ impl SqlEngine {
     pub fn cluster_localities(&self) -> Option<Vec<Locality>> {
         self.node_localities()
             .map(|nodes| nodes.into_iter().map(|(_, l)| l).collect())
+    }
+
+    /// Reads the cluster's node records again (see
+    /// [`ClusterLocalities::refresh`]).
+    pub async fn refresh_localities(&self) {
+        if let Some(localities) = &self.config.cluster_localities {
+            localities.refresh().await;
+        }
     }
 
     /// Each node's id and locality, if the node knows them.

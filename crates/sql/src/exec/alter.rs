@@ -13,6 +13,7 @@ use crate::catalog::{ColumnDescriptor, TableDescriptor};
 use crate::encoding;
 use crate::error::{code, SqlError};
 use crate::plan::bind::{ident, table_name};
+use crate::plan::expr::Expr;
 use crate::session::ExecResult;
 use crate::types::{Datum, SqlType};
 
@@ -107,6 +108,23 @@ pub async fn alter_table(
     Ok(ExecResult::command("ALTER TABLE"))
 }
 
+/// `column`'s default as an expression to evaluate once per existing row
+/// (it may be volatile: `unique_rowid()`, `gateway_region()`), if it has
+/// one.
+pub(super) fn bind_default(column: &ColumnDescriptor) -> Result<Option<Expr>, SqlError> {
+    let Some(text) = &column.default else {
+        return Ok(None);
+    };
+    let e = crate::plan::bind::parse_default(text)?;
+    let tables = Default::default();
+    let bound = crate::plan::bind::Binder::new(&tables, &[]).bind_expr(
+        &e,
+        &crate::plan::bind::Scope::new(&[]),
+        column.ty,
+    )?;
+    Ok(Some(bound))
+}
+
 /// Adds `column` and fills it in every existing row with its default (or
 /// NULL), in this transaction.
 async fn add_column(
@@ -114,18 +132,7 @@ async fn add_column(
     table: &mut TableDescriptor,
     column: ColumnDescriptor,
 ) -> Result<(), SqlError> {
-    let default = match &column.default {
-        Some(text) => {
-            let e = crate::plan::bind::parse_default(text)?;
-            let tables = Default::default();
-            Some(crate::plan::bind::Binder::new(&tables, &[]).bind_expr(
-                &e,
-                &crate::plan::bind::Scope::new(&[]),
-                column.ty,
-            )?)
-        }
-        None => None,
-    };
+    let default = bind_default(&column)?;
     let rows = read_all(ctx, table).await?;
     table.columns.push(column);
     if rows.is_empty() {

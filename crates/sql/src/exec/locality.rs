@@ -18,12 +18,14 @@
 //! Owns: those rules. Does not own: zone records (`zones`), database
 //! regions (`regions`), the KV writes of a statement (`write`).
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use meridian_kvapi::{Request, Response};
 use meridian_placement::MultiRegionSettings;
 
 use super::eval::Env;
 use super::query::{get_all, key_value, Row};
 use super::regions::check_database_region;
+use super::relocate::relocate;
 use super::zones;
 use super::ExecContext;
 use crate::catalog::{
@@ -136,11 +138,26 @@ pub async fn after_create(
     if records.is_empty() {
         return Ok(());
     }
-    for (start, end, _) in &records {
+    split_at_records(ctx, &records);
+    zones::replace(ctx, &[zones::table_span(table.id)], records).await
+}
+
+/// Starts splits at the bounds of `table`'s zone records (its partitions',
+/// if it is REGIONAL BY ROW), so each has ranges of its own at once.
+fn split_partitions(
+    ctx: &ExecContext<'_>,
+    database: &DatabaseDescriptor,
+    table: &TableDescriptor,
+) -> Result<(), SqlError> {
+    split_at_records(ctx, &zones::table_records(database, table)?);
+    Ok(())
+}
+
+fn split_at_records(ctx: &ExecContext<'_>, records: &[zones::SpanRecord]) {
+    for (start, end, _) in records {
         ctx.engine.split_at(start.clone());
         ctx.engine.split_at(end.clone());
     }
-    zones::replace(ctx, &[zones::table_span(table.id)], records).await
 }
 
 /// The region column goes first in a new index of a REGIONAL BY ROW
@@ -181,20 +198,20 @@ pub async fn set_locality(
         None => return Err(SqlError::undefined_table(name)),
     };
     let locality = resolve(&database, spec)?;
-    let by_row = |l: &Option<Locality>| matches!(l, Some(Locality::RegionalByRow { .. }));
-    if (by_row(&table.locality) || by_row(&Some(locality.clone())))
-        && table.locality.as_ref() != Some(&locality)
-    {
-        return Err(SqlError::new(
-            code::FEATURE_NOT_SUPPORTED,
-            format!(
-                "ALTER TABLE {name} SET LOCALITY to or from REGIONAL BY ROW is not supported yet: it rewrites every key of the table; create a new table with the locality and copy the rows (INSERT INTO new SELECT ...)"
-            ),
-        ));
+    if table.locality.as_ref() == Some(&locality) {
+        return Ok(ExecResult::command("ALTER TABLE"));
     }
-    table.locality = Some(locality);
+    let by_row = |l: &Option<Locality>| matches!(l, Some(Locality::RegionalByRow { .. }));
+    if by_row(&table.locality) || by_row(&Some(locality.clone())) {
+        // Every key of the table changes (the region column leads them
+        // in REGIONAL BY ROW): the rows move with the descriptor.
+        table = relocate(ctx, &database, &table, spec, locality).await?;
+    } else {
+        table.locality = Some(locality);
+    }
     catalog.update_table(&mut table).await?;
-    zones::rewrite_tables(ctx, &database, &[table]).await?;
+    zones::rewrite_tables(ctx, &database, std::slice::from_ref(&table)).await?;
+    split_partitions(ctx, &database, &table)?;
     Ok(ExecResult::command("ALTER TABLE"))
 }
 
@@ -390,9 +407,11 @@ pub async fn lookup_any_region(
         return Ok(Some(found));
     };
     // The gateway's region first; what it lacks, from every other region
-    // at once (one batch, which the DistSender sends to their ranges in
-    // parallel): a miss costs the round trip to the farthest region, not
-    // the sum of them. A visible key lives in one region at most.
+    // at once, one batch per region, all in flight together. A visible
+    // key lives in one region at most, so the lookup ends as soon as
+    // every missing tuple is found: a row homed in a near region costs
+    // the round trip there, not the one to the farthest region. Only a
+    // row found nowhere waits for every region.
     let points = missing.iter().map(|t| local[*t].clone()).collect();
     let got = get_all(ctx, points).await?;
     let hits: Vec<usize> = missing
@@ -403,12 +422,24 @@ pub async fn lookup_any_region(
         .collect();
     found.extend(got.into_iter().flatten());
     missing.retain(|t| !hits.contains(t));
-    if !missing.is_empty() && !others.is_empty() {
-        let points = others
-            .iter()
-            .flat_map(|keys| missing.iter().map(|t| keys[*t].clone()))
-            .collect();
-        found.extend(get_all(ctx, points).await?.into_iter().flatten());
+    if missing.is_empty() {
+        return Ok(Some(found));
+    }
+    let mut pending: FuturesUnordered<_> = others
+        .iter()
+        .map(|keys| get_all(ctx, missing.iter().map(|t| keys[*t].clone()).collect()))
+        .collect();
+    let mut still_missing = missing.len();
+    while let Some(got) = pending.next().await {
+        for row in got?.into_iter().flatten() {
+            found.push(row);
+            still_missing = still_missing.saturating_sub(1);
+        }
+        if still_missing == 0 {
+            // The other regions' answers can only be misses; the reads
+            // still in flight are dropped unread.
+            break;
+        }
     }
     Ok(Some(found))
 }

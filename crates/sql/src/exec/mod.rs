@@ -18,6 +18,7 @@ mod functions;
 mod locality;
 mod query;
 mod regions;
+mod relocate;
 mod show;
 pub mod virtual_tables;
 mod write;

@@ -44,8 +44,13 @@ pub fn cluster_regions(ctx: &ExecContext<'_>) -> Option<BTreeMap<String, Vec<Str
     Some(regions)
 }
 
-/// 42602 unless some node of the cluster is in `region`.
-fn check_cluster_region(ctx: &ExecContext<'_>, region: &str) -> Result<(), SqlError> {
+/// 42602 unless some node of the cluster is in `region`. Before refusing,
+/// the node reads the cluster's node records again: its picture may lag
+/// behind a node that joined a moment ago.
+async fn check_cluster_region(ctx: &ExecContext<'_>, region: &str) -> Result<(), SqlError> {
+    if cluster_regions(ctx).is_some_and(|regions| !regions.contains_key(region)) {
+        ctx.engine.refresh_localities().await;
+    }
     match cluster_regions(ctx) {
         Some(regions) if !regions.contains_key(region) => Err(SqlError::new(
             INVALID_NAME,
@@ -142,7 +147,7 @@ pub async fn create_database(
         }
     }
     for region in &all {
-        check_cluster_region(ctx, region)?;
+        check_cluster_region(ctx, region).await?;
     }
     all.sort();
     let settings = MultiRegionSettings {
@@ -173,7 +178,7 @@ pub async fn alter_database(
     match action {
         AlterDatabase::SetPrimaryRegion(region) => match database.multi_region.as_mut() {
             None => {
-                check_cluster_region(ctx, region)?;
+                check_cluster_region(ctx, region).await?;
                 database.multi_region = Some(MultiRegionSettings {
                     regions: vec![region.clone()],
                     primary_region: region.clone(),
@@ -203,7 +208,7 @@ pub async fn alter_database(
                     format!("region \"{region}\" already added to database"),
                 ));
             }
-            check_cluster_region(ctx, region)?;
+            check_cluster_region(ctx, region).await?;
             settings.regions.push(region.clone());
             settings.regions.sort();
         }

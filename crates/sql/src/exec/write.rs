@@ -231,6 +231,26 @@ fn finish(
     Ok(ExecResult::Rows { columns, rows, tag })
 }
 
+/// Moves rows to a new key layout of their table (`from` to `to`, the
+/// same table under another descriptor): deletes every key of `old` under
+/// `from` and writes `new` under `to`, refusing duplicates (23505) as an
+/// insert does, in one batch that never commits the transaction (the
+/// statement writes the descriptor too).
+pub(super) async fn rewrite_rows(
+    ctx: &ExecContext<'_>,
+    (from, old): (&TableDescriptor, &[Row]),
+    (to, new): (&TableDescriptor, &[Row]),
+) -> Result<(), SqlError> {
+    let mut batch = WriteBatch::default();
+    for row in old {
+        batch.delete_row(from, row)?;
+    }
+    for row in new {
+        batch.insert_row(to, row, true)?;
+    }
+    batch.send_committing(ctx, to, false).await
+}
+
 /// Brings each value of a proposed row to its column's type (the
 /// assignment cast) and checks NOT NULL.
 pub fn assign(table: &TableDescriptor, row: Row) -> Result<Row, SqlError> {
@@ -397,10 +417,19 @@ impl WriteBatch {
     }
 
     async fn send(self, ctx: &ExecContext<'_>, table: &TableDescriptor) -> Result<(), SqlError> {
+        self.send_committing(ctx, table, ctx.auto_commit).await
+    }
+
+    async fn send_committing(
+        self,
+        ctx: &ExecContext<'_>,
+        table: &TableDescriptor,
+        commit: bool,
+    ) -> Result<(), SqlError> {
         if self.requests.is_empty() {
             return Ok(());
         }
-        let sent = if ctx.auto_commit {
+        let sent = if commit {
             ctx.txn.write_batch_and_commit(self.requests).await
         } else {
             ctx.txn.write_batch(self.requests).await

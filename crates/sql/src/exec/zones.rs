@@ -151,14 +151,20 @@ fn to_map(records: &[(Vec<u8>, ZoneRecord)]) -> Result<ZoneConfigs, SqlError> {
 }
 
 /// Checks the effective config at `key` alone and, when the node knows
-/// them, against the cluster's localities.
-fn check(ctx: &ExecContext<'_>, map: &ZoneConfigs, key: &[u8]) -> Result<(), SqlError> {
+/// them, against the cluster's localities. Before refusing for want of
+/// nodes, the node reads the cluster's node records again: its picture
+/// may lag behind nodes that joined a moment ago.
+async fn check(ctx: &ExecContext<'_>, map: &ZoneConfigs, key: &[u8]) -> Result<(), SqlError> {
     let effective = map.effective(key);
-    match ctx.engine.cluster_localities() {
-        Some(localities) => validate_for_cluster(&effective, &localities),
-        None => validate(&effective),
+    let Some(localities) = ctx.engine.cluster_localities() else {
+        return validate(&effective).map_err(placement_error);
+    };
+    if validate_for_cluster(&effective, &localities).is_ok() {
+        return Ok(());
     }
-    .map_err(placement_error)
+    ctx.engine.refresh_localities().await;
+    let localities = ctx.engine.cluster_localities().unwrap_or_default();
+    validate_for_cluster(&effective, &localities).map_err(placement_error)
 }
 
 /// Checks that the cluster can hold the config of a table of `database`
@@ -174,7 +180,7 @@ pub async fn check_database(
     probe
         .set(b"a", b"b", database_config(database)?)
         .map_err(placement_error)?;
-    check(ctx, &probe, b"a")
+    check(ctx, &probe, b"a").await
 }
 
 /// Replaces every record inside the spans `cleared` by `records`, after
@@ -204,7 +210,7 @@ pub async fn replace(
             .map_err(placement_error)?;
     }
     for (start, _, _) in &records {
-        check(ctx, &map, start)?;
+        check(ctx, &map, start).await?;
     }
     for (start, end, config) in records {
         writes.push(Request::Put {
@@ -307,9 +313,9 @@ pub async fn configure(
             });
             let config = merge_using(own, using)?;
             map.set_default(config.clone());
-            check(ctx, &map, b"")?;
+            check(ctx, &map, b"").await?;
             for span in map.spans().to_vec() {
-                check(ctx, &map, &span.start)?;
+                check(ctx, &map, &span.start).await?;
             }
             ctx.txn
                 .put(&default_zone_key(), &encode_zone_config(&config))
