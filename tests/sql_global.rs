@@ -3,8 +3,8 @@
 //! non-voter), over pgwire: once the table's range closes ahead of the
 //! present, a present-time read from every region is served by the
 //! gateway's own replica; so is a statement's read of its descriptors
-//! (the catalog range is placed like a GLOBAL table in a cluster of
-//! several regions); a write is visible from every region as soon as
+//! (in a cluster of several regions the catalog range has a replica on
+//! every node and global reads); a write is visible from every region as soon as
 //! it is acknowledged; and transfers between a GLOBAL and a regional table
 //! from two regions keep the total every read from a third region sees.
 
@@ -88,8 +88,8 @@ async fn every_region_reads_global_tables_and_descriptors_locally_and_sees_each_
 
     // The descriptors of a REGIONAL BY TABLE table homed in us-east1:
     // from the other regions, the row is read at its leaseholder there,
-    // but the descriptors by the gateway itself (it is the only node of
-    // its region, so the catalog's replica there is its own).
+    // but the descriptors by the gateway itself (the catalog has a
+    // replica on every node).
     gateways[0]
         .batch_execute("INSERT INTO orders VALUES (1, 10)")
         .await

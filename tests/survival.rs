@@ -110,44 +110,43 @@ fn quorums_lost(status: &ClusterStatus, lost: &[u64]) -> Vec<(u64, String, Vec<u
 
 /// The cluster's ranges as node `via` sees them, for a failure message.
 async fn ranges_now(cluster: &NodeCluster, via: usize) -> String {
-    match cluster.node(via).cluster_status().await {
+    // The status reads the meta records; each running node's own view of
+    // its replicas follows, which holds even without them.
+    let mut out = match cluster.node(via).cluster_status().await {
         Ok(status) => status
             .ranges
             .iter()
             .map(|r| {
                 format!(
-                    "\n  r{} [{}, {}) voters {:?} leaseholder {:?}",
-                    r.range_id, r.start_key, r.end_key, r.voters, r.leaseholder
+                    "\n  r{} [{}, {}) voters {:?} non-voters {:?} leaseholder {:?}",
+                    r.range_id, r.start_key, r.end_key, r.voters, r.non_voters, r.leaseholder
                 )
             })
             .collect(),
-        // The status reads the meta records: without them, each running
-        // node's own view of its replicas.
-        Err(e) => {
-            let mut out = format!(" no status ({e}); the nodes' replicas:");
-            for node in cluster.nodes() {
-                let Some(member) = node.member() else {
-                    continue;
-                };
-                for r in member.store.replicas() {
-                    let s = r.raft_status();
-                    out.push_str(&format!(
-                        "\n  n{} r{}: leader {:?} term {} applied {:?} voters {:?}",
-                        node.node_id(),
-                        r.range_id(),
-                        s.leader,
-                        s.term,
-                        s.applied_index,
-                        r.descriptor()
-                            .voters()
-                            .map(|v| v.node_id)
-                            .collect::<Vec<_>>()
-                    ));
-                }
-            }
-            out
+        Err(e) => format!(" no status ({e})"),
+    };
+    out.push_str("; the nodes' replicas:");
+    for node in cluster.nodes() {
+        let Some(member) = node.member() else {
+            continue;
+        };
+        for r in member.store.replicas() {
+            let s = r.raft_status();
+            out.push_str(&format!(
+                "\n  n{} r{}: leader {:?} term {} applied {:?} voters {:?}",
+                node.node_id(),
+                r.range_id(),
+                s.leader,
+                s.term,
+                s.applied_index,
+                r.descriptor()
+                    .voters()
+                    .map(|v| v.node_id)
+                    .collect::<Vec<_>>()
+            ));
         }
     }
+    out
 }
 
 /// Waits until no range of the cluster is outside its zone config and

@@ -3,7 +3,7 @@
 //!
 //! To add a replica the leader asks the target node to create an empty one
 //! ([`crate::lifecycle`]), adds it as a learner (non-voter) once caught up,
-//! and promotes a voter through joint consensus; demote, promote and remove
+//! and promotes a voter through joint consensus; demote, promote, swap and remove
 //! go through joint consensus too; a removed replica is destroyed on its
 //! node. Every operation first wakes a quiesced range: it needs a ticking
 //! leader.
@@ -117,6 +117,28 @@ impl Store {
         change_membership(&replica, change, false).await
     }
 
+    /// Promotes the non-voter on `promote` and demotes the voter on
+    /// `demote` in one joint change (old voters, then the new set, each by
+    /// its own majority), so the group never counts one voter more: a
+    /// promotion first and a demotion after would pass through four voters
+    /// of which two may share a region, and losing that region mid-way
+    /// would leave the group without a quorum.
+    pub async fn swap_replicas(
+        &self,
+        range_id: RangeId,
+        promote: NodeId,
+        demote: NodeId,
+    ) -> Result<(), StoreError> {
+        let replica = self.leader_replica(range_id).await?;
+        let promote_id = replica.required_member_on(promote)?;
+        let demote_id = replica.required_member_on(demote)?;
+        let mut next = replica.voter_ids();
+        next.remove(&demote_id);
+        next.insert(promote_id);
+        // `retain`: the demoted voter stays, as a non-voter.
+        change_membership(&replica, ChangeMembers::ReplaceAllVoters(next), true).await
+    }
+
     /// Removes `node`'s replica from the range and destroys its data there.
     pub async fn remove_replica(&self, range_id: RangeId, node: NodeId) -> Result<(), StoreError> {
         let replica = self.leader_replica(range_id).await?;
@@ -125,14 +147,7 @@ impl Store {
         };
         let ids = BTreeSet::from([replica_id]);
         // Without `retain`, removing a voter drops it from the group entirely.
-        let is_voter = replica
-            .raft()
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|id| id == replica_id);
+        let is_voter = replica.voter_ids().contains(&replica_id);
         let change = if is_voter {
             ChangeMembers::RemoveVoters(ids)
         } else {
@@ -162,13 +177,7 @@ impl Store {
             None => self.add_caught_up_learner(&replica, to).await?,
         };
         if kind == ReplicaKind::Voter {
-            let voters: BTreeSet<ReplicaId> = {
-                let metrics = replica.raft().metrics();
-                let m = metrics.borrow_watched();
-                let voters = m.membership_config.membership().voter_ids().collect();
-                voters
-            };
-            let mut next: BTreeSet<ReplicaId> = voters;
+            let mut next = replica.voter_ids();
             next.remove(&from_id);
             next.insert(to_id);
             change_membership(&replica, ChangeMembers::ReplaceAllVoters(next), false).await?;
@@ -222,6 +231,15 @@ impl Replica {
             .find(|(_, member)| member.node_id == node)
             .map(|(&id, _)| id);
         found
+    }
+
+    /// The voters of the latest membership (of both its sets, in a joint
+    /// one).
+    fn voter_ids(&self) -> BTreeSet<ReplicaId> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let voters = m.membership_config.membership().voter_ids().collect();
+        voters
     }
 
     fn required_member_on(&self, node: NodeId) -> Result<ReplicaId, StoreError> {

@@ -8,7 +8,7 @@
 //! 2. become a member as node 1 of a new cluster id;
 //! 3. create range 1 (`[MIN, 0x04)`: meta and system keys; it never
 //!    splits), range 3 (`[0x04, 0x10)`: the SQL catalog, a range of its
-//!    own so that its zone config can differ, see `system_zones`) and
+//!    own so that its zone config can differ, see `placement::catalog`) and
 //!    range 2 (`[0x10, MAX)`), one voter each;
 //! 4. write the bootstrap records ([`Node::ensure_bootstrap_records`]):
 //!    the node- and range-id counters, the default zone config (from this

@@ -69,12 +69,7 @@ pub(crate) async fn replicate(
         ReplicateAction::Promote(node) => store.promote_replica(range_id, *node).await,
         ReplicateAction::Demote(node) => store.demote_replica(range_id, *node).await,
         ReplicateAction::Swap { promote, demote } => {
-            // Promote first: the group briefly has one voter more, never one
-            // fewer.
-            match store.promote_replica(range_id, *promote).await {
-                Ok(()) => store.demote_replica(range_id, *demote).await,
-                Err(e) => Err(e),
-            }
+            store.swap_replicas(range_id, *promote, *demote).await
         }
         ReplicateAction::TransferLease(to) => store.transfer_leadership(range_id, *to).await,
     };

@@ -24,7 +24,6 @@
 //! write them (the sql crate writes the same records in its own
 //! transactions).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use meridian_hlc::HybridClock;
@@ -101,20 +100,20 @@ pub async fn load(
 }
 
 /// Adds the catalog range's derived config to `configs` (see the module
-/// documentation) from the regions of the nodes not dead: a region whose
-/// nodes all died needs no catalog replica until it comes back.
+/// documentation) from the nodes not dead: a dead node (or a region whose
+/// nodes all died) needs no catalog replica until it comes back.
 pub(crate) fn add_catalog_config(configs: &mut ZoneConfigs, nodes: &[NodeInfo]) {
     let (start, end) = CATALOG_SPAN;
     if configs.get(start, end).is_some() {
         return;
     }
-    let regions: BTreeSet<String> = nodes
+    let localities: Vec<Locality> = nodes
         .iter()
         .filter(|n| n.liveness != Liveness::Dead)
-        .map(|n| n.locality.region.clone())
+        .map(|n| n.locality.clone())
         .collect();
     let parent = configs.effective(start);
-    if let Some(config) = catalog_config(&parent, &regions) {
+    if let Some(config) = catalog_config(&parent, &localities) {
         // Refused only when a span the user set straddles the catalog's
         // bounds (`meridian zone set` allows any span): then theirs governs.
         let _ = configs.set(start, end, config);

@@ -259,7 +259,9 @@ impl DistSender {
         if request.may_not_repeat() {
             tried.extend(order.iter().filter(|n| suspects.contains(n)));
         }
-        let mut last_error = format!("range {} has no replicas", descriptor.range_id);
+        // Every replica's answer, for the error when none served: the last
+        // one alone (often a dead node's) hides why the live ones refused.
+        let mut failures: Vec<String> = Vec::new();
         while let Some(node) = order.first().copied() {
             order.remove(0);
             if tried.contains(&node) {
@@ -301,7 +303,10 @@ impl DistSender {
                     descriptor: current,
                     ..
                 })) => {
-                    last_error = format!("node {node} does not hold the lease");
+                    failures.push(format!(
+                        "node {node} does not hold the lease (hint: {:?})",
+                        leaseholder.as_ref().map(|h| h.node_id)
+                    ));
                     if let Some(current) = current {
                         inner.cache.insert(*current);
                     }
@@ -324,7 +329,7 @@ impl DistSender {
                     }
                     return Attempt::Retry(format!("range {range_id} no longer holds the key"));
                 }
-                Ok(Err(e)) if e.is_retryable() => last_error = e.to_string(),
+                Ok(Err(e)) if e.is_retryable() => failures.push(format!("node {node}: {e}")),
                 Ok(Err(e)) => return Attempt::Fatal(e),
                 Err(e) if e.may_have_executed() && request.may_not_repeat() => {
                     // The leaseholder may have applied it and keeps going
@@ -342,13 +347,16 @@ impl DistSender {
                 Err(e) => {
                     self.suspect(node, descriptor.range_id);
                     inner.view.node_unreachable(node);
-                    last_error = format!("node {node}: {e}");
+                    failures.push(format!("node {node}: {e}"));
                 }
             }
         }
         // Nobody served it: the descriptor may be stale (replicas moved).
         inner.cache.evict(key, descriptor.range_id);
-        Attempt::Retry(last_error)
+        Attempt::Retry(match failures.is_empty() {
+            true => format!("range {} has no replicas", descriptor.range_id),
+            false => failures.join("; "),
+        })
     }
 
     /// The nodes whose replica of `range_id` is suspected now (see

@@ -6,7 +6,9 @@
 //! [`decide`] tries, in order, and returns the first thing it can do:
 //! 1. **Too few good voters** (a voter is good on a node not dead that
 //!    meets `constraints` and `voter_constraints`): promote a non-voter
-//!    that could be a voter; else put a voter on the best candidate node
+//!    that could be a voter (a `Swap` with the worst bad voter when the
+//!    voters are not short in number: the group never grows beside a
+//!    voter that may be dead); else put a voter on the best candidate node
 //!    (see `score.rs` for the ranking), as a `Move` off a bad voter if
 //!    there is one, else an `Add`.
 //! 2. **Too many voters**: a bad one goes first (demoted if it may be a

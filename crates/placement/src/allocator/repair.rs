@@ -6,7 +6,7 @@
 //! nodes), or none. The public entry point and the types are
 //! in [`super`]; how nodes are ranked is in [`super::score`].
 
-use meridian_topology::NodeId;
+use meridian_topology::{Locality, NodeId};
 
 use crate::constraint::Conjunction;
 
@@ -41,10 +41,25 @@ pub(super) fn choose(view: &View<'_>, problems: &mut Vec<String>) -> Choice {
             .collect();
         promotable.sort_by_cached_key(|&id| view.add_key(Voter, view.nodes[&id]));
         if let Some(&node) = promotable.first() {
-            return Some((
-                Action::Promote(node),
-                format!("{good_voters} good voters of {want_voters}: promote a non-voter"),
-            ));
+            let reason = format!("{good_voters} good voters of {want_voters}");
+            // A bad voter is swapped out in the same joint change: a plain
+            // promotion would add a voter beside it, and if the node it
+            // is on died with the promoted one (both in a lost region, the
+            // promoted one's death not yet known), the larger group has no
+            // quorum and its unfinished change blocks every later one.
+            return Some(match worst_bad(Voter) {
+                Some(bad) if voters.len() >= want_voters => (
+                    Action::Swap {
+                        promote: node,
+                        demote: bad,
+                    },
+                    format!("{reason}: swap a non-voter in for a bad voter"),
+                ),
+                _ => (
+                    Action::Promote(node),
+                    format!("{reason}: promote a non-voter"),
+                ),
+            });
         }
         if let Some(best) = view.candidates(Voter, None).first() {
             let reason = format!("{good_voters} good voters of {want_voters}");
@@ -411,23 +426,42 @@ pub(super) fn spread_voters(view: &View<'_>) -> Choice {
         .filter(|&id| view.good(Voter, id) && !view.needed(Voter, id, false))
         .collect();
     sources.sort_by_cached_key(|&id| std::cmp::Reverse(view.remove_key(Voter, id)));
-    let candidates = view.candidates(Voter, None);
+    // Targets: nodes without a replica (the voter moves there), and the
+    // range's own non-voters that could vote (swapped in for it: where
+    // every node holds a replica, as the catalog's do, they are the only
+    // targets).
+    let mut targets: Vec<(&Locality, NodeId, bool)> = view
+        .candidates(Voter, None)
+        .iter()
+        .map(|n| (&n.locality, n.id, false))
+        .collect();
+    for &id in view.of_kind(ReplicaKind::NonVoter) {
+        if let (true, true, Some(locality)) =
+            (view.live(id), view.good(Voter, id), view.locality(id))
+        {
+            targets.push((locality, id, true));
+        }
+    }
     for from in sources {
         let here = view.crowding(Voter, view.locality(from)?, None);
-        let best = candidates
+        let best = targets
             .iter()
-            .map(|n| (view.crowding(Voter, &n.locality, Some(from)), n.id))
-            .filter(|&((region, zone), _)| (region + 1, zone + 1) < here)
+            .map(|&(locality, id, swap)| (view.crowding(Voter, locality, Some(from)), id, swap))
+            .filter(|&((region, zone), _, _)| (region + 1, zone + 1) < here)
             .min();
-        if let Some((_, to)) = best {
-            return Some((
-                Action::Move {
+        if let Some((_, to, swap)) = best {
+            let action = match swap {
+                true => Action::Swap {
+                    promote: to,
+                    demote: from,
+                },
+                false => Action::Move {
                     kind: Voter,
                     from,
                     to,
                 },
-                "spread voters across regions and zones".to_string(),
-            ));
+            };
+            return Some((action, "spread voters across regions and zones".to_string()));
         }
     }
     None

@@ -2,10 +2,9 @@
 //!
 //! Descriptors live in the catalog range (`keys::space::CATALOG_SPAN`).
 //! Every read goes to the nearest replica first: in a multi-region
-//! cluster that range closes timestamps ahead of the present (its zone
-//! config asks for global reads, see the server's `system_zones`), so a
-//! replica in the gateway's region serves a statement's descriptors and
-//! no statement pays a round trip to another region for them. Where the
+//! cluster that range has a replica on every node and closes timestamps
+//! ahead of the present (`placement::catalog`), so the gateway itself
+//! serves a statement's descriptors. Where the
 //! nearest replica cannot serve the read (a single-region cluster, or a
 //! replica behind), it goes on to the leaseholder as before.
 
