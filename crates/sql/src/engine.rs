@@ -134,6 +134,14 @@ impl SqlEngine {
         }
     }
 
+    /// Whether the cluster's nodes are in more than one region (then its
+    /// catalog range has a replica on every node that serves the present,
+    /// see `placement::catalog`).
+    pub fn cluster_has_regions(&self) -> bool {
+        self.cluster_localities()
+            .is_some_and(|localities| localities.iter().any(|l| l.region != localities[0].region))
+    }
+
     /// Each node's id and locality, if the node knows them.
     pub fn node_localities(&self) -> Option<Vec<(u64, Locality)>> {
         self.config

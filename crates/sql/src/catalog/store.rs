@@ -1,12 +1,13 @@
 //! Reading and writing descriptors in a transaction.
 //!
 //! Descriptors live in the catalog range (`keys::space::CATALOG_SPAN`).
-//! Every read goes to the nearest replica first: in a multi-region
-//! cluster that range has a replica on every node and closes timestamps
-//! ahead of the present (`placement::catalog`), so the gateway itself
-//! serves a statement's descriptors. Where the
-//! nearest replica cannot serve the read (a single-region cluster, or a
-//! replica behind), it goes on to the leaseholder as before.
+//! In a multi-region cluster every read goes to the nearest replica
+//! first: there that range has a replica on every node and closes
+//! timestamps ahead of the present (`placement::catalog`), so the gateway
+//! itself serves a statement's descriptors; a replica that cannot (one
+//! behind) sends the read on to the leaseholder. In a cluster of one
+//! region the catalog is an ordinary range and reads go to its
+//! leaseholder directly: a nearest replica could not serve them.
 
 use meridian_keys::encoding::{encode_value, Direction, Value};
 use meridian_keys::space::{catalog_key, prefix_end};
@@ -26,11 +27,33 @@ const FIRST_USER_ID: u64 = 100;
 /// The catalog as one transaction sees it.
 pub struct Catalog<'a> {
     txn: &'a Txn,
+    /// Whether reads go to the nearest replica first.
+    nearest: bool,
 }
 
 impl<'a> Catalog<'a> {
+    /// The catalog read at the leaseholder.
     pub fn new(txn: &'a Txn) -> Catalog<'a> {
-        Catalog { txn }
+        Catalog {
+            txn,
+            nearest: false,
+        }
+    }
+
+    /// The catalog read from the nearest replica first (see the module
+    /// documentation).
+    pub fn reading_nearest(txn: &'a Txn) -> Catalog<'a> {
+        Catalog { txn, nearest: true }
+    }
+
+    async fn read_batch(
+        &self,
+        requests: Vec<meridian_kvapi::Request>,
+    ) -> Result<Vec<meridian_kvapi::Response>, SqlError> {
+        Ok(match self.nearest {
+            true => self.txn.read_batch_from_nearest(requests).await?,
+            false => self.txn.read_batch(requests).await?,
+        })
     }
 
     pub async fn database(&self, name: &str) -> Result<Option<DatabaseDescriptor>, SqlError> {
@@ -121,7 +144,7 @@ impl<'a> Catalog<'a> {
                 key: table_key(database_id, n),
             })
             .collect();
-        let responses = self.txn.read_batch_from_nearest(requests).await?;
+        let responses = self.read_batch(requests).await?;
         responses
             .into_iter()
             .map(|r| match r {
@@ -155,8 +178,7 @@ impl<'a> Catalog<'a> {
             .map(|key| meridian_kvapi::Request::Get { key })
             .collect();
         let mut values = self
-            .txn
-            .read_batch_from_nearest(requests)
+            .read_batch(requests)
             .await?
             .into_iter()
             .map(|r| match r {
@@ -239,7 +261,7 @@ impl<'a> Catalog<'a> {
 
     async fn read<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, SqlError> {
         let get = meridian_kvapi::Request::Get { key: key.to_vec() };
-        match self.txn.read_batch_from_nearest(vec![get]).await?.pop() {
+        match self.read_batch(vec![get]).await?.pop() {
             Some(meridian_kvapi::Response::Get { value: None }) => Ok(None),
             Some(meridian_kvapi::Response::Get { value: Some(bytes) }) => decode(&bytes).map(Some),
             other => Err(SqlError::internal(format!("unexpected response {other:?}"))),
@@ -248,7 +270,15 @@ impl<'a> Catalog<'a> {
 
     async fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, SqlError> {
         let end = prefix_end(prefix).expect("catalog prefixes end");
-        let rows = self.txn.scan_from_nearest(prefix, &end, 0).await?;
+        let scan = meridian_kvapi::Request::Scan {
+            start: prefix.to_vec(),
+            end,
+            max_rows: 0,
+        };
+        let rows = match self.read_batch(vec![scan]).await?.pop() {
+            Some(meridian_kvapi::Response::Scan { rows, .. }) => rows,
+            other => return Err(SqlError::internal(format!("unexpected response {other:?}"))),
+        };
         rows.iter().map(|(_, v)| decode(v)).collect()
     }
 

@@ -59,7 +59,10 @@ pub struct ExecContext<'a> {
 
 impl ExecContext<'_> {
     pub fn catalog(&self) -> Catalog<'_> {
-        Catalog::new(self.txn)
+        match self.engine.cluster_has_regions() {
+            true => Catalog::reading_nearest(self.txn),
+            false => Catalog::new(self.txn),
+        }
     }
 
     /// The environment expressions are evaluated in.
