@@ -68,47 +68,26 @@ async fn every_region_reads_global_tables_and_descriptors_locally_and_sees_each_
     ];
     let read = "SELECT pct FROM promo WHERE code = 'a'";
     // The table gets its own range and its config; then its leaseholder
-    // closes ahead of the present and every replica serves the present.
+    // closes ahead of the present and every replica serves the present:
+    // both the statement's descriptors (the catalog has a replica on
+    // every node and global reads) and the row come from the gateway.
     let deadline = Instant::now() + Duration::from_secs(90);
     for (i, gateway) in gateways.iter().enumerate() {
-        loop {
-            let before = follower_reads(&cluster, GATEWAYS[i]);
-            assert_eq!(column(gateway, read).await.unwrap(), ["1"]);
-            if follower_reads(&cluster, GATEWAYS[i]) > before {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {i} ({}) never served the GLOBAL read itself",
-                REGIONS[i]
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let node = GATEWAYS[i];
+        served_locally(&cluster, node, gateway, read, "1", 2, deadline).await;
     }
 
-    // The descriptors of a REGIONAL BY TABLE table homed in us-east1:
-    // from the other regions, the row is read at its leaseholder there,
-    // but the descriptors by the gateway itself (the catalog has a
-    // replica on every node).
+    // A REGIONAL BY TABLE table homed in us-east1: from the other
+    // regions the row is read at its leaseholder there, the descriptors
+    // still by the gateway itself.
     gateways[0]
         .batch_execute("INSERT INTO orders VALUES (1, 10)")
         .await
         .unwrap();
     let regional = "SELECT pct FROM orders WHERE id = 1";
     for i in [1, 2] {
-        loop {
-            let before = follower_reads(&cluster, GATEWAYS[i]);
-            assert_eq!(column(&gateways[i], regional).await.unwrap(), ["10"]);
-            if follower_reads(&cluster, GATEWAYS[i]) > before {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {i} ({}) never served a statement's descriptors itself",
-                REGIONS[i]
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let node = GATEWAYS[i];
+        served_locally(&cluster, node, &gateways[i], regional, "10", 1, deadline).await;
     }
 
     // A write, once acknowledged, is seen from every region, locally.
@@ -128,6 +107,32 @@ async fn every_region_reads_global_tables_and_descriptors_locally_and_sees_each_
         }
     }
     cluster.shutdown().await;
+}
+
+/// Runs `sql` through `gateway` (on node `node`) until it answers `want`
+/// with at least `local` of its KV batches served by the node's own
+/// replicas without the lease (its `meridian_follower_reads_total`).
+async fn served_locally(
+    cluster: &NodeCluster,
+    node: usize,
+    gateway: &tokio_postgres::Client,
+    sql: &str,
+    want: &str,
+    local: u64,
+    deadline: Instant,
+) {
+    loop {
+        let before = follower_reads(cluster, node);
+        assert_eq!(column(gateway, sql).await.unwrap(), [want]);
+        if follower_reads(cluster, node) >= before + local {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {node} never served {local} batches of {sql:?} itself"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Moves one unit from the GLOBAL account to the regional one, in one
