@@ -48,6 +48,9 @@ pub(super) async fn relocate(
     let rows = read_all(ctx, table).await?;
     let mut moved = table.clone();
     let new_rows = if matches!(locality, Locality::RegionalByRow { .. }) {
+        // From one region column to another (`AS col`): the old one
+        // leaves the keys first.
+        drop_region_prefix(&mut moved);
         let columns_before = moved.columns.len();
         apply_to_new_table(database, &mut moved, Some(spec))?;
         let added = moved.columns[columns_before..].first().cloned();
