@@ -240,6 +240,17 @@ async fn zone_records_follow_ddl_and_rows_follow_their_region() {
     let count = rows(run(&mut w, "SELECT count(*) FROM rides").await);
     assert_eq!(count[0][0], Datum::Int(2));
 
+    // Names qualified by the session's database resolve; another
+    // database's are refused (0A000), never read from this one.
+    for sql in [
+        "SELECT count(*) FROM movr.rides",
+        "SELECT count(*) FROM movr.public.rides",
+    ] {
+        assert_eq!(rows(run(&mut w, sql).await)[0][0], Datum::Int(2), "{sql}");
+    }
+    let other = w.execute_simple("SELECT * FROM defaultdb.rides").await;
+    assert_eq!(other[0].as_ref().unwrap_err().code, "0A000");
+
     // DROP TABLE removes the table's records.
     run(&mut s, "DROP TABLE users").await;
     let left = records(&cluster).await;

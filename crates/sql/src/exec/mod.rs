@@ -156,6 +156,7 @@ pub async fn execute(
         }
         Statement::Meridian(ours) => return execute_meridian(ctx, ours).await,
     };
+    check_database_qualifiers(sql, ctx.database)?;
     use ast::Statement as S;
     let changes_catalog = matches!(
         sql,
@@ -381,6 +382,29 @@ async fn load_database(ctx: &ExecContext<'_>) -> Result<(), SqlError> {
     cache.last_database_id = Some((database.name.clone(), database.id));
     cache.database = Some(database);
     Ok(())
+}
+
+/// 0A000 if `statement` names a table of a database other than the
+/// session's (`otherdb.t`, `otherdb.public.t`): a statement reads one
+/// database's descriptors, and binding takes the last part of a name as
+/// the table, so such a name must not reach it.
+fn check_database_qualifiers(statement: &ast::Statement, database: &str) -> Result<(), SqlError> {
+    let flow = ast::visit_relations(
+        statement,
+        |name| match crate::plan::bind::database_qualifier(name) {
+            Some(qualifier) if qualifier != database => ControlFlow::Break(qualifier),
+            _ => ControlFlow::Continue(()),
+        },
+    );
+    match flow {
+        ControlFlow::Break(other) => Err(SqlError::new(
+            crate::error::code::FEATURE_NOT_SUPPORTED,
+            format!(
+                "cross-database references are not supported: the statement names a table of database \"{other}\" in a session of database \"{database}\" (connect to \"{other}\" to use its tables)"
+            ),
+        )),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// Reads the descriptors of every table `statement` names (those that

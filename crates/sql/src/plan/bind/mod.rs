@@ -159,12 +159,34 @@ pub fn table_name(name: &ast::ObjectName) -> Result<String, SqlError> {
             }
         }
         [_db, schema, table] if schema == "public" => Ok(table.clone()),
+        // `db.table`, CockroachDB's shorthand for `db.public.table`; the
+        // executor refuses any `db` but the session's first
+        // (`database_qualifier`).
+        [_db, table] => Ok(table.clone()),
         _ => Err(SqlError::new(
             code::UNDEFINED_TABLE,
             format!("relation \"{name}\" does not exist"),
         )),
     }
 }
+
+/// The database a table name names, if it names one: `db.public.t`, or
+/// `db.t` where `db` is not a schema.
+pub fn database_qualifier(name: &ast::ObjectName) -> Option<String> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| p.as_ident().map(ident))
+        .collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [db, _, _] => Some(db.clone()),
+        [qualifier, _] if !SCHEMAS.contains(&qualifier.as_str()) => Some(qualifier.clone()),
+        _ => None,
+    }
+}
+
+/// The schemas a two-part name may start with.
+const SCHEMAS: &[&str] = &["public", "pg_catalog", "information_schema"];
 
 /// An identifier as PostgreSQL folds it: lower case unless quoted.
 pub fn ident(i: &ast::Ident) -> String {
