@@ -248,8 +248,14 @@ async fn zone_records_follow_ddl_and_rows_follow_their_region() {
     ] {
         assert_eq!(rows(run(&mut w, sql).await)[0][0], Datum::Int(2), "{sql}");
     }
-    let other = w.execute_simple("SELECT * FROM defaultdb.rides").await;
-    assert_eq!(other[0].as_ref().unwrap_err().code, "0A000");
+    for sql in [
+        "SELECT * FROM defaultdb.rides",
+        "UPSERT INTO defaultdb.public.rides VALUES (9)",
+        "CREATE TABLE defaultdb.elsewhere (id INT PRIMARY KEY) LOCALITY GLOBAL",
+    ] {
+        let other = w.execute_simple(sql).await;
+        assert_eq!(other[0].as_ref().unwrap_err().code, "0A000", "{sql}");
+    }
 
     // DROP TABLE removes the table's records.
     run(&mut s, "DROP TABLE users").await;

@@ -145,6 +145,22 @@ pub async fn execute(
     statement: &Statement,
     params: &[Datum],
 ) -> Result<ExecResult, SqlError> {
+    if let Statement::Meridian(ours) = statement {
+        // Ours that carry parsed SQL name tables the same way.
+        let embedded = match ours {
+            MeridianStatement::Upsert(insert) => {
+                Some(ast::Statement::Insert(insert.as_ref().clone()))
+            }
+            MeridianStatement::CreateTable { create, .. } => {
+                Some(ast::Statement::CreateTable(create.as_ref().clone()))
+            }
+            MeridianStatement::SelectAsOf { query, .. } => Some(query.as_ref().clone()),
+            _ => None,
+        };
+        if let Some(sql) = embedded {
+            check_database_qualifiers(&sql, ctx.database)?;
+        }
+    }
     let sql = match statement {
         Statement::Sql(sql) => sql.as_ref(),
         Statement::Meridian(MeridianStatement::ShowRangesFromTable { table }) => {
