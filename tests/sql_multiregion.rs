@@ -4,8 +4,14 @@
 //! partition, written in the statement's transaction; and REGIONAL BY ROW
 //! rows are homed by their gateway and found from every region. A
 //! 9-node cluster in 3 regions (3 zones each), gateways in each region.
+//! And a gateway whose picture of the cluster lags reads the node records
+//! again before refusing a region.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use meridian_keys::space::{prefix_end, table_index_prefix, table_prefix};
 use meridian_kvclient::txn::Txn;
@@ -14,8 +20,9 @@ use meridian_placement::{
     synthesize, zone_records_end, zone_records_start, DataPlacement, MultiRegionSettings,
     SurvivalGoal, TableLocality, ZoneConfig,
 };
-use meridian_sql::{Datum, ExecResult, Session};
+use meridian_sql::{ClusterLocalities, Datum, ExecResult, Session, SqlConfig, SqlEngine};
 use meridian_testkit::{ClusterConfig, TestCluster};
+use meridian_transport::Locality;
 
 const REGIONS: [&str; 3] = ["us-east1", "us-west1", "europe-west1"];
 
@@ -266,5 +273,65 @@ async fn zone_records_follow_ddl_and_rows_follow_their_region() {
         "records of a dropped table remain"
     );
     assert_eq!(left.len(), 2);
+    cluster.shutdown().await;
+}
+
+/// What a gateway knows of the cluster's nodes: only its own region's
+/// until something asks it to read the node records again (then all of
+/// them), like a node's directory right after the others joined.
+struct LaggingDirectory {
+    all: Vec<(u64, Locality)>,
+    refreshed: AtomicBool,
+}
+
+impl ClusterLocalities for LaggingDirectory {
+    fn localities(&self) -> Vec<(u64, Locality)> {
+        match self.refreshed.load(Ordering::SeqCst) {
+            true => self.all.clone(),
+            false => self.all.iter().take(1).cloned().collect(),
+        }
+    }
+
+    fn refresh(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.refreshed.store(true, Ordering::SeqCst);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_reads_the_node_records_again_before_refusing_a_region() {
+    let config = ClusterConfig::multi_region(&REGIONS, 3);
+    let cluster = TestCluster::start_with_one_range_on(config.clone(), &[1, 4, 7])
+        .await
+        .unwrap();
+    let directory = Arc::new(LaggingDirectory {
+        all: (1..).zip(config.localities.iter().cloned()).collect(),
+        refreshed: AtomicBool::new(false),
+    });
+    let engine = SqlEngine::new(
+        cluster.dist_sender().clone(),
+        cluster.node(1).unwrap().clock.clone(),
+        SqlConfig {
+            node_id: 1,
+            locality: vec![("region".into(), "us-east1".into())],
+            cluster_localities: Some(directory.clone()),
+            ..Default::default()
+        },
+    );
+    let mut s = engine.session("root", "defaultdb");
+    // A region nobody is in is refused even after a fresh read...
+    let refused = s
+        .execute_simple(r#"CREATE DATABASE nowhere PRIMARY REGION "mars-north1""#)
+        .await;
+    assert_eq!(refused[0].as_ref().unwrap_err().code, "42602");
+    assert!(directory.refreshed.load(Ordering::SeqCst));
+    // ...and one the stale picture lacked is found by it.
+    directory.refreshed.store(false, Ordering::SeqCst);
+    run(
+        &mut s,
+        r#"CREATE DATABASE movr PRIMARY REGION "us-east1" REGIONS "us-west1", "europe-west1""#,
+    )
+    .await;
+    assert!(directory.refreshed.load(Ordering::SeqCst));
     cluster.shutdown().await;
 }
