@@ -10,10 +10,13 @@
 //! [`crate::quiesce`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use meridian_kvapi::wire::kinds;
 use meridian_kvapi::{BatchRequest, BatchResult, RangeId, ReplicaId};
 use meridian_transport::Rpc;
+use openraft::async_runtime::WatchReceiver;
+use openraft::raft::AppendEntriesRequest;
 
 use crate::closedts::ClosedTimestampsRpc;
 use crate::error::{RemoteReplicaError, StoreError};
@@ -25,7 +28,8 @@ use crate::raft::network::{
     AppendRpc, PreVoteRpc, RaftRpcError, RangeMessage, SnapshotChunk, SnapshotRpc,
     TransferLeaderRpc, VoteRpc,
 };
-use crate::replica::Replica;
+use crate::raft::types::TypeConfig;
+use crate::replica::{Raft, Replica};
 use crate::replica_gc::RangeStatusRpc;
 use crate::replica_record::Tombstone;
 use crate::split::AdminSplitRpc;
@@ -139,7 +143,10 @@ impl Store {
                 })?;
             }};
         }
-        raft_handler!(AppendRpc, |raft, req| raft.append_entries(req).await);
+        raft_handler!(AppendRpc, |raft, req| {
+            await_predecessor(&raft, &req).await;
+            raft.append_entries(req).await
+        });
         raft_handler!(VoteRpc, |raft, req| raft.vote(req).await);
         raft_handler!(PreVoteRpc, |raft, req| raft.pre_vote(req).await);
         raft_handler!(TransferLeaderRpc, |raft, req| raft
@@ -205,5 +212,32 @@ impl Store {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+/// How long an append that overtook its predecessor waits for it.
+const PREDECESSOR_WAIT: Duration = Duration::from_millis(100);
+
+/// A leader pipelines its appends (`GroupClient::stream_append`), each its
+/// own call, so one may overtake its predecessor on the way. Refused as a
+/// conflict, it would tell the leader that this follower's log lacks an
+/// entry the predecessor is about to add, which openraft takes for the
+/// log going back. So an append whose previous entry is beyond this
+/// replica's log waits a moment for it; one still beyond after that (a
+/// follower truly behind) gets its conflict.
+async fn await_predecessor(raft: &Raft, request: &AppendEntriesRequest<TypeConfig>) {
+    let Some(prev) = &request.prev_log_id else {
+        return;
+    };
+    let behind = raft
+        .metrics()
+        .borrow_watched()
+        .last_log_index
+        .is_none_or(|last| last < prev.index);
+    if behind {
+        let wait = raft.wait(Some(PREDECESSOR_WAIT));
+        let _ = wait
+            .log_index_at_least(Some(prev.index), "the previous append")
+            .await;
     }
 }

@@ -11,16 +11,19 @@
 
 use std::time::Duration;
 
+use futures_util::{Stream, StreamExt};
 use meridian_kvapi::wire::kinds;
 use meridian_kvapi::{NodeId, RangeId, ReplicaId};
 use meridian_transport::{Rpc, Transport, TransportError};
+use openraft::alias::LogIdOf;
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::errors::{
     Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
-    TransferLeaderResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::OptionalSend;
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,13 @@ use meridian_storage::RangeData;
 
 /// The least time an append gets before it counts as failed.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Appends in flight to one follower at once ([`GroupClient`]'s
+/// `stream_append`).
+const APPEND_PIPELINE_DEPTH: usize = 8;
+
+/// What the response stream of a pipelined append yields.
+type AppendStreamItem = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
 
 /// A Raft message for one replica of one range.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,7 +227,60 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     }
 }
 
+/// What a pipelined append stream has yielded so far.
+#[derive(Default)]
+struct PipelineState {
+    stopped: bool,
+    /// The greatest log id the follower acknowledged in this stream.
+    acked: Option<LogIdOf<TypeConfig>>,
+}
+
+impl PipelineState {
+    /// The item to yield for one append's outcome, or `None` to end the
+    /// stream: after an error, a conflict or a partial success (as
+    /// openraft's sequential default does), and, without yielding it, at
+    /// a conflict on an entry the follower already acknowledged. That one
+    /// can only be an append that overtook its predecessor on the way
+    /// (the follower waits for a late predecessor, but only so long), and
+    /// openraft would take it for the follower's log going back: ending
+    /// the stream makes it resend from what was acknowledged.
+    fn next(
+        &mut self,
+        prev: Option<LogIdOf<TypeConfig>>,
+        last: Option<LogIdOf<TypeConfig>>,
+        response: Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>>,
+    ) -> Option<AppendStreamItem> {
+        if self.stopped {
+            return None;
+        }
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                self.stopped = true;
+                return Some(Err(e));
+            }
+        };
+        let overtaken = response.is_conflict()
+            && prev.as_ref().map(|p| p.index) <= self.acked.as_ref().map(|a| a.index);
+        if overtaken {
+            self.stopped = true;
+            return None;
+        }
+        let partial = matches!(
+            &response,
+            AppendEntriesResponse::PartialSuccess(matched) if *matched != last
+        );
+        let result = response.into_stream_result(prev, last);
+        if let Ok(matched) = &result {
+            self.acked = self.acked.clone().max(matched.clone());
+        }
+        self.stopped = partial || result.is_err();
+        Some(Ok(result))
+    }
+}
+
 /// Sends one range's Raft messages to one peer: the node of the replica.
+#[derive(Clone)]
 pub struct GroupClient {
     transport: Transport,
     range_id: RangeId,
@@ -278,6 +341,50 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
         // may need longer, so the transport waits at least APPEND_TIMEOUT.
         self.call::<AppendRpc, _, _>(rpc, option.hard_ttl().max(APPEND_TIMEOUT))
             .await
+    }
+
+    /// Pipelined: up to [`APPEND_PIPELINE_DEPTH`] appends in flight, the
+    /// responses yielded in the order of the requests. openraft's default
+    /// sends one and waits for its answer before the next, so a write
+    /// arriving while the append that carries the previous commit is on
+    /// its way waited a whole round trip for it: two round trips per
+    /// write to a quorum in another region where one is the floor. Each
+    /// append is its own call on the peer's one connection, sent in
+    /// order; one that overtakes its predecessor on the way is refused as
+    /// a conflict, and openraft resends from where the follower matches.
+    /// The stream ends after the first error, conflict or partial
+    /// success, as the default's does.
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<'s, Result<BoxStream<'s, AppendStreamItem>, RPCError<TypeConfig>>>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        let client = self.clone();
+        let timeout = option.hard_ttl().max(APPEND_TIMEOUT);
+        Box::pin(async move {
+            let responses = input
+                .map(move |request| {
+                    let client = client.clone();
+                    async move {
+                        let prev = request.prev_log_id.clone();
+                        let last = match request.entries.last() {
+                            Some(entry) => Some(entry.log_id.clone()),
+                            None => prev.clone(),
+                        };
+                        let response = client.call::<AppendRpc, _, _>(request, timeout).await;
+                        (prev, last, response)
+                    }
+                })
+                .buffered(APPEND_PIPELINE_DEPTH)
+                .scan(PipelineState::default(), |state, (prev, last, response)| {
+                    std::future::ready(state.next(prev, last, response))
+                });
+            let responses: BoxStream<'s, AppendStreamItem> = Box::pin(responses);
+            Ok(responses)
+        })
     }
 
     async fn vote(
@@ -341,6 +448,42 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
 mod tests {
     use super::*;
     use meridian_keys::RangeLocalKind;
+
+    fn log_id(index: u64) -> Option<LogIdOf<TypeConfig>> {
+        let leader =
+            <openraft::alias::LeaderIdOf<TypeConfig> as openraft::vote::RaftLeaderIdExt>::new_committed(
+                1, 1,
+            );
+        Some(LogIdOf::<TypeConfig>::new(leader, index))
+    }
+
+    #[test]
+    fn a_conflict_below_an_acknowledged_entry_ends_the_stream_unseen() {
+        let mut state = PipelineState::default();
+        // Appends (5, 7] and (7, 9]: the second reached the follower first.
+        let first = state.next(log_id(5), log_id(7), Ok(AppendEntriesResponse::Success));
+        assert!(matches!(first, Some(Ok(Ok(m))) if m == log_id(7)));
+        let overtaken = state.next(log_id(7), log_id(9), Ok(AppendEntriesResponse::Conflict));
+        assert!(
+            overtaken.is_none(),
+            "openraft would read it as the log going back"
+        );
+        assert!(state
+            .next(log_id(9), log_id(10), Ok(AppendEntriesResponse::Success))
+            .is_none());
+    }
+
+    #[test]
+    fn a_conflict_beyond_what_was_acknowledged_is_the_followers_answer() {
+        let mut state = PipelineState::default();
+        let first = state.next(log_id(5), log_id(7), Ok(AppendEntriesResponse::Success));
+        assert!(first.is_some());
+        let conflict = state.next(log_id(8), log_id(9), Ok(AppendEntriesResponse::Conflict));
+        assert!(matches!(conflict, Some(Ok(Err(_)))));
+        assert!(state
+            .next(log_id(9), log_id(10), Ok(AppendEntriesResponse::Success))
+            .is_none());
+    }
 
     #[test]
     fn chunks_cover_every_record_once_in_order() {
