@@ -144,7 +144,7 @@ impl Store {
             }};
         }
         raft_handler!(AppendRpc, |raft, req| {
-            await_predecessor(&raft, &req).await;
+            await_predecessor(raft, &req).await;
             raft.append_entries(req).await
         });
         raft_handler!(VoteRpc, |raft, req| raft.vote(req).await);

@@ -272,7 +272,7 @@ impl PipelineState {
         );
         let result = response.into_stream_result(prev, last);
         if let Ok(matched) = &result {
-            self.acked = self.acked.clone().max(matched.clone());
+            self.acked = self.acked.max(*matched);
         }
         self.stopped = partial || result.is_err();
         Some(Ok(result))
@@ -369,10 +369,10 @@ impl RaftNetworkV2<TypeConfig> for GroupClient {
                 .map(move |request| {
                     let client = client.clone();
                     async move {
-                        let prev = request.prev_log_id.clone();
+                        let prev = request.prev_log_id;
                         let last = match request.entries.last() {
-                            Some(entry) => Some(entry.log_id.clone()),
-                            None => prev.clone(),
+                            Some(entry) => Some(entry.log_id),
+                            None => prev,
                         };
                         let response = client.call::<AppendRpc, _, _>(request, timeout).await;
                         (prev, last, response)
