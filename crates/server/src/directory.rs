@@ -129,12 +129,14 @@ impl ClusterLocalities for DirectoryLocalities {
     }
 
     fn refresh(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(async move {
-            match system::scan_json::<NodeDescriptor>(&self.ds, &system::node_prefix()).await {
-                Ok(nodes) => self.directory.learn(&nodes),
-                Err(e) => warn!("reading the node records: {e}"),
-            }
-        })
+        Box::pin(reread(&self.directory, &self.ds))
+    }
+
+    fn spans_regions(&self) -> bool {
+        let nodes = self.directory.nodes.read();
+        let mut regions = nodes.values().map(|n| &n.locality.region);
+        let first = regions.next();
+        regions.any(|r| Some(r) != first)
     }
 }
 
@@ -146,9 +148,14 @@ pub(crate) async fn refresh_loop(member: Weak<Member>, directory: Arc<Directory>
         let Some(member) = member.upgrade() else {
             return;
         };
-        match system::scan_json::<NodeDescriptor>(&member.ds, &system::node_prefix()).await {
-            Ok(nodes) => directory.learn(&nodes),
-            Err(e) => warn!("refreshing the node directory: {e}"),
-        }
+        reread(&directory, &member.ds).await;
+    }
+}
+
+/// Reads the node records and learns them.
+async fn reread(directory: &Directory, ds: &DistSender) {
+    match system::scan_json::<NodeDescriptor>(ds, &system::node_prefix()).await {
+        Ok(nodes) => directory.learn(&nodes),
+        Err(e) => warn!("reading the node records: {e}"),
     }
 }

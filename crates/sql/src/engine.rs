@@ -35,6 +35,16 @@ pub trait ClusterLocalities: Send + Sync {
     fn refresh(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(std::future::ready(()))
     }
+
+    /// Whether the nodes are in more than one region. Asked by every
+    /// statement: an implementation should answer without copying the
+    /// localities.
+    fn spans_regions(&self) -> bool {
+        let localities = self.localities();
+        localities
+            .iter()
+            .any(|(_, l)| l.region != localities[0].1.region)
+    }
 }
 
 /// A [`ClusterLocalities`] computed by a closure (the node wraps its
@@ -138,8 +148,10 @@ impl SqlEngine {
     /// catalog range has a replica on every node that serves the present,
     /// see `placement::catalog`).
     pub fn cluster_has_regions(&self) -> bool {
-        self.cluster_localities()
-            .is_some_and(|localities| localities.iter().any(|l| l.region != localities[0].region))
+        self.config
+            .cluster_localities
+            .as_ref()
+            .is_some_and(|c| c.spans_regions())
     }
 
     /// Each node's id and locality, if the node knows them.

@@ -142,17 +142,9 @@ pub async fn after_create(
     zones::replace(ctx, &[zones::table_span(table.id)], records).await
 }
 
-/// Starts splits at the bounds of `table`'s zone records (its partitions',
-/// if it is REGIONAL BY ROW), so each has ranges of its own at once.
-fn split_partitions(
-    ctx: &ExecContext<'_>,
-    database: &DatabaseDescriptor,
-    table: &TableDescriptor,
-) -> Result<(), SqlError> {
-    split_at_records(ctx, &zones::table_records(database, table)?);
-    Ok(())
-}
-
+/// Starts splits at the bounds of a table's zone records (its
+/// partitions', if it is REGIONAL BY ROW), so each has ranges of its own
+/// at once.
 fn split_at_records(ctx: &ExecContext<'_>, records: &[zones::SpanRecord]) {
     for (start, end, _) in records {
         ctx.engine.split_at(start.clone());
@@ -210,8 +202,9 @@ pub async fn set_locality(
         table.locality = Some(locality);
     }
     catalog.update_table(&mut table).await?;
-    zones::rewrite_tables(ctx, &database, std::slice::from_ref(&table)).await?;
-    split_partitions(ctx, &database, &table)?;
+    let records = zones::table_records(&database, &table)?;
+    split_at_records(ctx, &records);
+    zones::replace(ctx, &[zones::table_span(table.id)], records).await?;
     Ok(ExecResult::command("ALTER TABLE"))
 }
 

@@ -145,21 +145,18 @@ pub async fn execute(
     statement: &Statement,
     params: &[Datum],
 ) -> Result<ExecResult, SqlError> {
-    if let Statement::Meridian(ours) = statement {
-        // Ours that carry parsed SQL name tables the same way.
-        let embedded = match ours {
-            MeridianStatement::Upsert(insert) => {
-                Some(ast::Statement::Insert(insert.as_ref().clone()))
-            }
-            MeridianStatement::CreateTable { create, .. } => {
-                Some(ast::Statement::CreateTable(create.as_ref().clone()))
-            }
-            MeridianStatement::SelectAsOf { query, .. } => Some(query.as_ref().clone()),
-            _ => None,
-        };
-        if let Some(sql) = embedded {
-            check_database_qualifiers(&sql, ctx.database)?;
+    // Ours that carry parsed SQL name tables the same way.
+    match statement {
+        Statement::Meridian(MeridianStatement::Upsert(insert)) => {
+            check_database_qualifiers(insert.as_ref(), ctx.database)?
         }
+        Statement::Meridian(MeridianStatement::CreateTable { create, .. }) => {
+            check_database_qualifiers(create.as_ref(), ctx.database)?
+        }
+        Statement::Meridian(MeridianStatement::SelectAsOf { query, .. }) => {
+            check_database_qualifiers(query.as_ref(), ctx.database)?
+        }
+        _ => {}
     }
     let sql = match statement {
         Statement::Sql(sql) => sql.as_ref(),
@@ -404,7 +401,7 @@ async fn load_database(ctx: &ExecContext<'_>) -> Result<(), SqlError> {
 /// session's (`otherdb.t`, `otherdb.public.t`): a statement reads one
 /// database's descriptors, and binding takes the last part of a name as
 /// the table, so such a name must not reach it.
-fn check_database_qualifiers(statement: &ast::Statement, database: &str) -> Result<(), SqlError> {
+fn check_database_qualifiers<V: ast::Visit>(statement: &V, database: &str) -> Result<(), SqlError> {
     let flow = ast::visit_relations(
         statement,
         |name| match crate::plan::bind::database_qualifier(name) {

@@ -47,6 +47,8 @@ pub(super) async fn relocate(
 ) -> Result<TableDescriptor, SqlError> {
     let rows = read_all(ctx, table).await?;
     let mut moved = table.clone();
+    // Leaving REGIONAL BY ROW, the rows stay as they are (`None`): only
+    // their keys change.
     let new_rows = if matches!(locality, Locality::RegionalByRow { .. }) {
         // From one region column to another (`AS col`): the old one
         // leaves the keys first.
@@ -72,13 +74,14 @@ pub(super) async fn relocate(
             new_rows.push(assign(&moved, row)?);
         }
         locality::check_regions(&moved, database.multi_region.as_ref(), &new_rows)?;
-        new_rows
+        Some(new_rows)
     } else {
         drop_region_prefix(&mut moved);
         moved.locality = Some(locality);
-        rows.clone()
+        None
     };
-    rewrite_rows(ctx, (table, &rows), (&moved, &new_rows)).await?;
+    let new_rows = new_rows.as_deref().unwrap_or(&rows);
+    rewrite_rows(ctx, (table, &rows), (&moved, new_rows)).await?;
     Ok(moved)
 }
 
