@@ -9,8 +9,8 @@
 //! a later timestamp) or a read meets a value within its uncertainty
 //! interval: the transaction moves up after checking that everything it
 //! read is unchanged at the new timestamp ([`refresh`]), or restarts.
-//! [`run_txn`] runs a transaction body until it commits, restarting with a
-//! backoff and a rising priority.
+//! [`run_txn`] (in `retry`) runs a transaction body until it commits,
+//! restarting with a backoff and a rising priority.
 //!
 //! A [`Txn`] reads at one timestamp (the gateway's clock when it began)
 //! and writes intents at the same one; its record lives at the first key it
@@ -32,11 +32,12 @@ pub mod error;
 pub mod heartbeat;
 mod nearest;
 pub mod refresh;
+mod retry;
+
+pub use retry::{run_txn, MAX_ATTEMPTS};
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use meridian_hlc::{HybridClock, Timestamp};
 use meridian_kvapi::{KvError, PushKind, Request, Response, TxnMeta};
@@ -66,9 +67,6 @@ use crate::{BatchHeader, ClientError, DistSender};
 /// writers queue on the intent. Measured without the bound since: at most
 /// 2 moves per batch in 45 runs.
 const MAX_MOVES_PER_BATCH: u32 = 4;
-
-/// How many times [`run_txn`] runs a body before giving up.
-pub const MAX_ATTEMPTS: usize = 32;
 
 /// A transaction in progress. Cheap to clone: clones are the same
 /// transaction.
@@ -469,48 +467,4 @@ fn unexpected(response: Response) -> TxnError {
 
 fn unexpected_none() -> TxnError {
     TxnError::Client(ClientError::InvalidRequest("no response".into()))
-}
-
-/// Runs `body` in a transaction until it commits: a retryable failure
-/// (of the body or of the commit) rolls the attempt back and runs the body
-/// again in a new transaction, after a backoff, at a higher priority and
-/// no lower than where the last attempt had to restart. Gives up after
-/// [`MAX_ATTEMPTS`].
-pub async fn run_txn<T, F, Fut>(
-    ds: &DistSender,
-    clock: &Arc<HybridClock>,
-    mut body: F,
-) -> Result<T, TxnError>
-where
-    F: FnMut(Txn) -> Fut,
-    Fut: Future<Output = Result<T, TxnError>>,
-{
-    let mut backoff = Duration::from_millis(2);
-    let mut at_least = Timestamp::ZERO;
-    let mut last = None;
-    for attempt in 0..MAX_ATTEMPTS {
-        let start = clock.now().max(at_least);
-        let txn = Txn::begin_at(ds.clone(), clock.clone(), start, attempt as u32 + 1);
-        let outcome = match body(txn.clone()).await {
-            Ok(value) => txn.commit().await.map(|()| value),
-            Err(e) => {
-                let _ = txn.rollback().await;
-                Err(e)
-            }
-        };
-        match outcome {
-            Ok(value) => return Ok(value),
-            Err(e) if e.is_retryable() => {
-                if let TxnError::Restart { at, .. } = &e {
-                    at_least = at_least.max(*at);
-                }
-                last = Some(e);
-                let jitter = rand::random::<u64>() % (backoff.as_millis() as u64 + 1);
-                tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
-                backoff = (backoff * 2).min(Duration::from_millis(200));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.expect("at least one attempt"))
 }
