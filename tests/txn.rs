@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::two_ranges;
+use common::{two_ranges, WAIT};
 use meridian_hlc::{HybridClock, Timestamp};
 use meridian_kvapi::{Request, Response, TxnMeta, TxnRecord};
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
@@ -309,13 +309,25 @@ async fn a_one_range_transaction_commits_in_one_phase_leaving_nothing_behind() {
     let record = record_of(&ds, &ordinary.meta()).await.expect("a record");
     assert_eq!(record.status, meridian_kvapi::TxnStatus::Committed);
 
-    // Two ranges: intents, then the record, as before.
+    // Two ranges: a parallel commit, whose STAGING record its coordinator
+    // makes COMMITTED after the answer.
     let two = Txn::begin(ds.clone(), clock.clone(), 1);
     two.write_batch_and_commit(vec![put(b"d", b"4"), put(b"o", b"4")])
         .await
         .unwrap();
-    let record = record_of(&ds, &two.meta()).await.expect("a record");
-    assert_eq!(record.status, meridian_kvapi::TxnStatus::Committed);
+    let meta = two.meta();
+    cluster
+        .wait_for("the parallel commit's record to be COMMITTED", WAIT, || {
+            let ds = ds.clone();
+            let meta = meta.clone();
+            async move {
+                record_of(&ds, &meta)
+                    .await
+                    .filter(|r| r.status == meridian_kvapi::TxnStatus::Committed)
+            }
+        })
+        .await
+        .unwrap();
     let (d, o) = run_txn(&ds, &clock, |txn| async move {
         Ok((txn.get(b"d").await?, txn.get(b"o").await?))
     })

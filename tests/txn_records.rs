@@ -97,6 +97,7 @@ async fn end(cluster: &TestCluster, txn: &TxnMeta, commit: bool) -> Result<TxnRe
             (b"b".to_vec(), b"b\0".to_vec()),
             (b"n".to_vec(), b"n\0".to_vec()),
         ],
+        in_flight_writes: Vec::new(),
     };
     send(cluster, 1, Some(txn), vec![end]).await.map(record_of)
 }
@@ -235,6 +236,7 @@ async fn an_aborted_transaction_leaves_nothing_and_cannot_commit() {
         key: b"c".to_vec(),
         commit: true,
         lock_spans: Vec::new(),
+        in_flight_writes: Vec::new(),
     };
     assert!(matches!(
         send(&cluster, 1, Some(&txn), vec![elsewhere]).await,
@@ -379,6 +381,7 @@ async fn a_higher_priority_writer_pushes_a_live_holder_out_of_its_way() {
         key: b"c".to_vec(),
         commit: true,
         lock_spans: Vec::new(),
+        in_flight_writes: Vec::new(),
     };
     assert_eq!(
         send(&cluster, 1, Some(&c), vec![commit]).await,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use meridian_hlc::HybridClock;
+use meridian_kvapi::{Request, Response};
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
 use meridian_kvclient::DistSender;
 use meridian_workload::bank::{self, BankConfig, BankTarget, INITIAL_BALANCE};
@@ -52,16 +53,16 @@ struct Target {
     clock: Arc<HybridClock>,
 }
 
+fn invalid(reason: String) -> TxnError {
+    TxnError::Client(meridian_kvclient::ClientError::InvalidRequest(reason))
+}
+
 fn balance(value: Option<Vec<u8>>) -> Result<i64, TxnError> {
     let value = value.unwrap_or_default();
     std::str::from_utf8(&value)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            TxnError::Client(meridian_kvclient::ClientError::InvalidRequest(format!(
-                "an account holds {value:?}, not a balance"
-            )))
-        })
+        .ok_or_else(|| invalid(format!("an account holds {value:?}, not a balance")))
 }
 
 async fn read(txn: &Txn, account: u64) -> Result<i64, TxnError> {
@@ -107,16 +108,40 @@ impl BankTarget for Target {
     }
 
     async fn transfer(&self, from: u64, to: u64, amount: i64) -> Result<u32, String> {
+        // Both reads in one batch, both writes with the commit: one round
+        // to read, one consensus round to commit (in one phase when the
+        // two accounts share a range, in parallel when they do not).
         self.attempts(|txn| async move {
-            let a = read(&txn, from).await?;
-            let b = read(&txn, to).await?;
-            txn.put(
-                &bank::account_key(from),
-                (a - amount).to_string().as_bytes(),
-            )
-            .await?;
-            txn.put(&bank::account_key(to), (b + amount).to_string().as_bytes())
-                .await
+            let (from_key, to_key) = (bank::account_key(from), bank::account_key(to));
+            let gets = vec![
+                Request::Get {
+                    key: from_key.clone(),
+                },
+                Request::Get {
+                    key: to_key.clone(),
+                },
+            ];
+            let mut balances = Vec::with_capacity(2);
+            for response in txn.read_batch(gets).await? {
+                match response {
+                    Response::Get { value } => balances.push(balance(value)?),
+                    other => return Err(invalid(format!("a read answered {other:?}"))),
+                }
+            }
+            let [a, b] = balances[..] else {
+                return Err(invalid(format!("two reads answered {}", balances.len())));
+            };
+            let writes = vec![
+                Request::Put {
+                    key: from_key,
+                    value: (a - amount).to_string().into_bytes(),
+                },
+                Request::Put {
+                    key: to_key,
+                    value: (b + amount).to_string().into_bytes(),
+                },
+            ];
+            txn.write_batch_and_commit(writes).await.map(|_| ())
         })
         .await
         .map(|((), attempts)| attempts)

@@ -54,10 +54,16 @@ pub enum Request {
     /// COMMITTED (at the transaction's write timestamp) or ABORTED, naming
     /// the spans of its intents for resolution. Ending it again the same
     /// way answers the same record.
+    ///
+    /// A commit with `in_flight_writes` is a parallel commit: the record
+    /// becomes STAGING, and the transaction is committed (implicitly) once
+    /// every one of those writes, sent in the same round, is an intent at
+    /// or below the record's timestamp with at least its sequence number.
     EndTxn {
         key: Vec<u8>,
         commit: bool,
         lock_spans: Vec<(Vec<u8>, Vec<u8>)>,
+        in_flight_writes: Vec<(Vec<u8>, u32)>,
     },
     /// The record of transaction `txn_id` anchored at `key`, if any.
     QueryTxn {
@@ -74,6 +80,30 @@ pub enum Request {
         kind: PushKind,
         pusher_priority: u32,
         now: Timestamp,
+    },
+    /// Whether transaction `txn_id` holds an intent on `key` of epoch
+    /// `epoch`, with sequence number `sequence` or later, at or below the
+    /// batch's timestamp: one in-flight write of a STAGING record, as its
+    /// recovery looks for it. Answered by the leaseholder, which records
+    /// it as a read of `key` at the batch's timestamp by no transaction:
+    /// a write of `txn_id` that had not arrived yet can then no longer
+    /// land at or below that timestamp, so a missing write stays missing.
+    QueryIntent {
+        key: Vec<u8>,
+        txn_id: TxnId,
+        epoch: u32,
+        sequence: u32,
+    },
+    /// Ends the STAGING record of `txn` at anchor `key` as its recovery
+    /// found it: COMMITTED if every in-flight write was found
+    /// (`implicitly_committed`), else ABORTED. Only a record still STAGING
+    /// at `txn`'s epoch and timestamp changes; any other is answered as it
+    /// is (its coordinator moved it on meanwhile, and the recovery starts
+    /// again from what it says).
+    RecoverTxn {
+        key: Vec<u8>,
+        txn: Box<TxnMeta>,
+        implicitly_committed: bool,
     },
     /// Resolves `txn`'s intent on `key` (if it has one there) as `status`
     /// says: committed at `txn.write_timestamp`, aborted, or pending and
@@ -102,6 +132,7 @@ impl Request {
                 | Request::HeartbeatTxn { .. }
                 | Request::EndTxn { .. }
                 | Request::PushTxn { .. }
+                | Request::RecoverTxn { .. }
                 | Request::ResolveIntent { .. }
         )
     }
@@ -117,6 +148,8 @@ impl Request {
             | Request::EndTxn { key, .. }
             | Request::QueryTxn { key, .. }
             | Request::PushTxn { key, .. }
+            | Request::QueryIntent { key, .. }
+            | Request::RecoverTxn { key, .. }
             | Request::ResolveIntent { key, .. } => (key, None),
             Request::DeleteRange { start, end }
             | Request::Scan { start, end, .. }
@@ -153,6 +186,13 @@ pub enum Response {
         record: Option<Box<TxnRecord>>,
     },
     PushTxn {
+        record: Box<TxnRecord>,
+    },
+    /// Whether the intent asked for was found.
+    QueryIntent {
+        found: bool,
+    },
+    RecoverTxn {
         record: Box<TxnRecord>,
     },
     /// Whether the transaction had an intent on the key.

@@ -85,6 +85,11 @@ pub enum KvError {
     /// whose record disagrees with it (another anchor, already committed).
     #[error("transaction {txn_id}: {reason}")]
     TransactionInvalid { txn_id: TxnId, reason: String },
+    /// An abort of a STAGING transaction: it may have committed already
+    /// (every write of its parallel commit landed), so only a recovery,
+    /// which finds out, may end it.
+    #[error("transaction {txn_id} is STAGING: only its recovery may end it")]
+    TransactionStaging { txn_id: TxnId },
     /// A batch that commits its transaction together with writes (a
     /// one-phase commit) did not hold every write its commit names, or met
     /// an intent the transaction wrote before: its writes may lie on other

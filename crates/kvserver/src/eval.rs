@@ -23,7 +23,8 @@ use meridian_storage::{Engine, MvccStats, Reader, WriteSet};
 use crate::error::kv_error;
 use crate::raft::state_machine::AppliedSummary;
 use crate::txn_eval::{
-    end_in_one_phase, evaluate_txn_request, is_one_phase_commit, is_txn_request, query_txn,
+    end_in_one_phase, evaluate_txn_request, is_one_phase_commit, is_txn_request, query_intent,
+    query_txn,
 };
 
 /// The GC threshold of a range as its applied state gives it: a batch at
@@ -253,6 +254,7 @@ fn read(
                 })
                 .map_err(kv_error)
         }
+        Request::QueryIntent { .. } => query_intent(reader, request, ts),
         _ => Err(KvError::InvalidRequest("not a read".into())),
     }
 }
@@ -571,6 +573,7 @@ mod tests {
                 .iter()
                 .map(|k| (k.to_vec(), [*k, &[0u8][..]].concat()))
                 .collect(),
+            in_flight_writes: Vec::new(),
         }
     }
 

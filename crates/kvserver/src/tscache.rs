@@ -442,7 +442,11 @@ pub fn read_span<'a>(request: &'a Request, response: Option<&'a Response>) -> Op
         _ => None,
     };
     match request {
-        Request::Get { key } | Request::ConditionalPut { key, .. } => Some((key.as_slice(), None)),
+        // An intent query reads the key as no transaction: a write of the
+        // transaction it asks about must then land above it.
+        Request::Get { key }
+        | Request::ConditionalPut { key, .. }
+        | Request::QueryIntent { key, .. } => Some((key.as_slice(), None)),
         Request::Scan { start, end, .. } => Some((start.as_slice(), Some(resume.unwrap_or(end)))),
         Request::ReverseScan { start, end, .. } => {
             Some((resume.unwrap_or(start), Some(end.as_slice())))
@@ -456,6 +460,7 @@ pub fn read_span<'a>(request: &'a Request, response: Option<&'a Response>) -> Op
         | Request::EndTxn { .. }
         | Request::QueryTxn { .. }
         | Request::PushTxn { .. }
+        | Request::RecoverTxn { .. }
         | Request::ResolveIntent { .. } => None,
     }
 }

@@ -32,9 +32,17 @@
 //! transaction's own intent) is refused with `OnePhaseCommitIncomplete`:
 //! the rest of its writes may be on another range, perhaps not written.
 //!
-//! Not here: the coordinator that sends these (kvclient's `txn`),
-//! waiting for and detecting deadlocks among pushes, recovering STAGING
-//! records, or removing records after resolution (all issue 10).
+//! A parallel commit (an `EndTxn(commit)` naming in-flight writes) makes
+//! the record STAGING: committed once every one of those writes is found.
+//! Such a record is never aborted by its coordinator nor aborted or moved
+//! by a push that succeeds (it is answered as it is, for the pusher to
+//! recover); only [`recover`] (`RecoverTxn`), after the recovering
+//! transaction looked for each write ([`query_intent`]), ends it
+//! otherwise than by an explicit commit.
+//!
+//! Not here: the coordinator that sends these, and the recovery's steps
+//! (kvclient's `txn`), waiting for and detecting deadlocks among pushes,
+//! or removing records after resolution (issue 10).
 
 use std::collections::BTreeSet;
 
@@ -42,8 +50,8 @@ use meridian_hlc::Timestamp;
 use meridian_kvapi::{
     KvError, PushKind, Request, Response, TxnMeta, TxnRecord, TxnStatus, TXN_HEARTBEAT_EXPIRY,
 };
-use meridian_storage::mvcc::{resolve_intent, IntentResolution, ResolutionStatus};
-use meridian_storage::{Batch, Engine, MvccStats};
+use meridian_storage::mvcc::{mvcc_intent, resolve_intent, IntentResolution, ResolutionStatus};
+use meridian_storage::{Batch, Engine, MvccStats, Reader};
 
 use crate::error::kv_error;
 
@@ -56,6 +64,7 @@ pub fn is_txn_request(request: &Request) -> bool {
             | Request::EndTxn { .. }
             | Request::QueryTxn { .. }
             | Request::PushTxn { .. }
+            | Request::RecoverTxn { .. }
             | Request::ResolveIntent { .. }
     )
 }
@@ -101,13 +110,14 @@ pub fn evaluate_txn_request(
             key,
             commit,
             lock_spans,
+            in_flight_writes,
         } => {
             let txn = own_txn(txn, key)?;
             let existing = batch.txn_record(key, txn.id).map_err(kv_error)?;
-            let status = if *commit {
-                TxnStatus::Committed
-            } else {
-                TxnStatus::Aborted
+            let status = match (*commit, in_flight_writes.is_empty()) {
+                (true, true) => TxnStatus::Committed,
+                (true, false) => TxnStatus::Staging,
+                (false, _) => TxnStatus::Aborted,
             };
             if let Some(record) = existing.as_ref() {
                 match (record.status, *commit) {
@@ -122,14 +132,20 @@ pub fn evaluate_txn_request(
                     (TxnStatus::Committed, false) => {
                         return Err(invalid(txn, "a committed transaction cannot be aborted"))
                     }
-                    (TxnStatus::Pending | TxnStatus::Staging, _) => {
-                        if *commit && record.meta.write_timestamp > txn.write_timestamp {
+                    (TxnStatus::Staging, false) => {
+                        // Perhaps committed already: only a recovery, which
+                        // finds out, may end it.
+                        return Err(KvError::TransactionStaging { txn_id: txn.id });
+                    }
+                    (TxnStatus::Pending | TxnStatus::Staging, true) => {
+                        if record.meta.write_timestamp > txn.write_timestamp {
                             return Err(KvError::TransactionPushed {
                                 txn_id: txn.id,
                                 pushed_to: record.meta.write_timestamp,
                             });
                         }
                     }
+                    (TxnStatus::Pending, false) => {}
                 }
             }
             let record = TxnRecord {
@@ -137,7 +153,7 @@ pub fn evaluate_txn_request(
                 status,
                 last_heartbeat: existing.map_or(txn.write_timestamp, |r| r.last_heartbeat),
                 lock_spans: lock_spans.clone(),
-                in_flight_writes: Vec::new(),
+                in_flight_writes: in_flight_writes.clone(),
             };
             batch.put_txn_record(&record);
             Ok(Response::EndTxn {
@@ -170,6 +186,18 @@ pub fn evaluate_txn_request(
                 .map_err(kv_error)?
                 .map(Box::new),
         }),
+        Request::RecoverTxn {
+            key,
+            txn,
+            implicitly_committed,
+        } => {
+            let record = batch.txn_record(key, txn.id).map_err(kv_error)?;
+            let record = recover(txn, record, *implicitly_committed)?;
+            batch.put_txn_record(&record);
+            Ok(Response::RecoverTxn {
+                record: Box::new(record),
+            })
+        }
         Request::ResolveIntent { key, txn, status } => {
             let status = match status {
                 TxnStatus::Committed => ResolutionStatus::Committed,
@@ -210,7 +238,11 @@ pub fn is_one_phase_commit(requests: &[Request], txn: Option<&TxnMeta>) -> Resul
         )
     };
     let is_commit = |r: &Request| matches!(r, Request::EndTxn { commit: true, .. });
-    if !requests.iter().any(is_commit) || !requests.iter().any(is_mvcc_write) {
+    let is_parallel_commit = |r: &Request| matches!(r, Request::EndTxn { commit: true, in_flight_writes, .. } if !in_flight_writes.is_empty());
+    if !requests.iter().any(is_commit)
+        || !requests.iter().any(is_mvcc_write)
+        || requests.iter().any(is_parallel_commit)
+    {
         return Ok(false);
     }
     let (
@@ -265,6 +297,7 @@ pub fn end_in_one_phase(
         key,
         commit: true,
         lock_spans,
+        ..
     } = request
     else {
         return Err(KvError::InvalidRequest(format!(
@@ -329,6 +362,11 @@ pub fn push(
     if !expired && pusher_priority <= record.meta.priority {
         return Err(KvError::TransactionPushFailed { pushee: pushee.id });
     }
+    if record.status == TxnStatus::Staging {
+        // It may have committed already (every in-flight write landed):
+        // neither aborted nor moved here. The pusher recovers it.
+        return Ok(record);
+    }
     match kind {
         // An abandoned transaction is aborted, not kept alive higher.
         PushKind::Abort | PushKind::Timestamp(_) if expired => {
@@ -340,6 +378,59 @@ pub fn push(
         }
     }
     Ok(record)
+}
+
+/// The record a recovery of `txn` (the STAGING record it started from)
+/// leaves (see [`Request::RecoverTxn`]).
+pub fn recover(
+    txn: &TxnMeta,
+    existing: Option<TxnRecord>,
+    implicitly_committed: bool,
+) -> Result<TxnRecord, KvError> {
+    let Some(mut record) = existing else {
+        return Err(invalid(txn, "a recovered transaction has no record"));
+    };
+    let unchanged = record.status == TxnStatus::Staging
+        && record.meta.epoch == txn.epoch
+        && record.meta.write_timestamp == txn.write_timestamp;
+    if unchanged {
+        record.status = if implicitly_committed {
+            TxnStatus::Committed
+        } else {
+            TxnStatus::Aborted
+        };
+        record.in_flight_writes.clear();
+    }
+    Ok(record)
+}
+
+/// Whether `engine` holds the intent a [`Request::QueryIntent`] at `ts`
+/// looks for.
+pub fn query_intent(
+    reader: &dyn Reader,
+    request: &Request,
+    ts: Timestamp,
+) -> Result<Response, KvError> {
+    let Request::QueryIntent {
+        key,
+        txn_id,
+        epoch,
+        sequence,
+    } = request
+    else {
+        return Err(KvError::InvalidRequest(format!(
+            "not an intent query: {request:?}"
+        )));
+    };
+    let found = mvcc_intent(reader, key)
+        .map_err(kv_error)?
+        .is_some_and(|intent| {
+            intent.txn.id == *txn_id
+                && intent.txn.epoch == *epoch
+                && intent.txn.sequence >= *sequence
+                && intent.txn.write_timestamp <= ts
+        });
+    Ok(Response::QueryIntent { found })
 }
 
 /// The record of `request` (a `QueryTxn`) read from `engine`, for a batch
@@ -474,5 +565,48 @@ mod tests {
             Err(KvError::TransactionPushFailed { pushee: txn.id }),
             "a young transaction without a record is alive"
         );
+    }
+
+    /// A STAGING pushee may have committed: a push that would succeed
+    /// (higher priority, or an expired heartbeat) leaves it as it is, for
+    /// the pusher to recover; one that would not still fails.
+    #[test]
+    fn a_staging_pushee_is_neither_aborted_nor_moved() {
+        let txn = pushee(1);
+        let staging = record(&txn, TxnStatus::Staging, secs(100));
+        for (priority, now) in [(5, secs(101)), (0, secs(200))] {
+            for kind in [PushKind::Abort, PushKind::Timestamp(secs(150))] {
+                assert_eq!(
+                    push(&txn, Some(staging.clone()), kind, priority, now),
+                    Ok(staging.clone())
+                );
+            }
+        }
+        assert_eq!(
+            push(&txn, Some(staging), PushKind::Abort, 1, secs(101)),
+            Err(KvError::TransactionPushFailed { pushee: txn.id })
+        );
+    }
+
+    /// A recovery ends only the record it started from: STAGING at the
+    /// same epoch and timestamp; any other is answered as it is.
+    #[test]
+    fn a_recovery_ends_only_an_unchanged_staging_record() {
+        let txn = pushee(1);
+        let mut staging = record(&txn, TxnStatus::Staging, secs(100));
+        staging.in_flight_writes = vec![(b"k".to_vec(), 1)];
+        for (found, status) in [(true, TxnStatus::Committed), (false, TxnStatus::Aborted)] {
+            let ended = recover(&txn, Some(staging.clone()), found).unwrap();
+            assert_eq!(ended.status, status);
+            assert!(ended.in_flight_writes.is_empty());
+        }
+        let mut moved = staging.clone();
+        moved.meta.write_timestamp = secs(120);
+        assert_eq!(recover(&txn, Some(moved.clone()), false), Ok(moved));
+        for status in [TxnStatus::Committed, TxnStatus::Aborted, TxnStatus::Pending] {
+            let other = record(&txn, status, secs(100));
+            assert_eq!(recover(&txn, Some(other.clone()), false), Ok(other));
+        }
+        assert!(recover(&txn, None, true).is_err());
     }
 }

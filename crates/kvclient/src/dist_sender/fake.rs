@@ -339,6 +339,8 @@ fn evaluate(data: &mut BTreeMap<Vec<u8>, Vec<u8>>, request: &Request) -> Respons
         | Request::EndTxn { .. }
         | Request::QueryTxn { .. }
         | Request::PushTxn { .. }
+        | Request::QueryIntent { .. }
+        | Request::RecoverTxn { .. }
         | Request::ResolveIntent { .. } => {
             unimplemented!("the fake cluster has no transactions")
         }

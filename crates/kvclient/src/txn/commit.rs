@@ -18,21 +18,40 @@
 //!   (a split since the range lookup), the leaseholder refuses the part
 //!   holding the commit (`OnePhaseCommitIncomplete`) and the transaction
 //!   falls back to the ordinary path.
+//! - **Parallel commit** (`write_batch_and_commit` whose keys span
+//!   ranges): the writes and an `EndTxn(commit)` naming them as in flight
+//!   go as one batch, cut per range and sent at once; the record becomes
+//!   STAGING. When every part answers at the transaction's timestamp the
+//!   transaction is committed (every in-flight write is an intent there):
+//!   one consensus round on the critical path. The record is made
+//!   COMMITTED and the intents resolved after the answer. A write moved
+//!   above a read means a refresh and an explicit commit at the new
+//!   timestamp; a part that failed means writing again the ordinary way
+//!   and committing explicitly. After a failure beyond that, the
+//!   coordinator settles its own record before it answers
+//!   ([`super::recovery`] if STAGING), so a retryable error never hides a
+//!   commit.
 //! - **Ordinary commit**: the writes are intents already; the record at the
 //!   anchor becomes COMMITTED in one `EndTxn`, then the intents are
 //!   resolved in the background (the answer does not wait for them).
 //!
 //! Not here: sending the writes themselves and moving the transaction up
 //! ([`super`]), the heartbeat ([`super::heartbeat`]), conflicts
-//! ([`super::conflict`]); parallel commits (STAGING) and removing records
-//! after resolution are not built (issue 10).
+//! ([`super::conflict`]), recovering another coordinator's STAGING record
+//! ([`super::recovery`]); write pipelining and removing records after
+//! resolution are not built (issue 10).
 
 use std::collections::BTreeSet;
 
 use meridian_kvapi::{KvError, Request, Response, TxnMeta, TxnStatus};
 
-use super::{check_point_writes, Txn, TxnError};
+use super::heartbeat::HEARTBEAT_INTERVAL;
+use super::{check_point_writes, recovery, Txn, TxnError};
 use crate::{BatchHeader, ClientError, DistSender};
+
+/// How often settling a staged transaction reads its record again when a
+/// concurrent change (its own write, landing late) keeps moving it.
+const MAX_SETTLE_ROUNDS: usize = 8;
 
 impl Txn {
     /// Commits: the record becomes COMMITTED, then the intents are
@@ -55,8 +74,8 @@ impl Txn {
     ///
     /// When the transaction has written nothing before and every key lies
     /// in one range, this is a one-phase commit: one batch, one Raft
-    /// command, no intents and no transaction record (see the module
-    /// documentation). Otherwise it is `write_batch` followed by `commit`.
+    /// command, no intents and no transaction record. Otherwise it is a
+    /// parallel commit (see the module documentation).
     /// On an error the transaction is not committed (unless the error is
     /// [`TxnError::Ambiguous`]) and is rolled back as after a failed
     /// `write_batch`.
@@ -80,9 +99,7 @@ impl Txn {
                 done => return done,
             }
         }
-        let responses = self.write_batch(requests).await?;
-        self.commit().await?;
-        Ok(responses)
+        self.commit_in_parallel(requests).await
     }
 
     /// Whether `requests` can be the whole transaction in one batch: it
@@ -118,6 +135,7 @@ impl Txn {
             key: anchor,
             commit: true,
             lock_spans: keys.iter().map(|k| point_span(k)).collect(),
+            in_flight_writes: Vec::new(),
         });
         match self.send_batch(batch).await {
             Ok(mut responses) => {
@@ -145,8 +163,187 @@ impl Txn {
         }
     }
 
+    /// Writes `requests` and commits in parallel (see the module
+    /// documentation): on an error that leaves the outcome open, the
+    /// transaction's own recovery settles it before the answer, so a
+    /// retryable error always means "not committed".
+    async fn commit_in_parallel(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
+        self.check_writable()?;
+        match self.try_commit_in_parallel(requests.clone()).await {
+            Ok(responses) => Ok(responses),
+            Err(e @ TxnError::Ambiguous(_)) => Err(e),
+            Err(e) if !self.inner.state.lock().staged => Err(e),
+            Err(e) => match self.settle_staged().await {
+                Ok(TxnStatus::Committed) => {
+                    tracing::debug!(txn = ?self.meta().id, "committed despite: {e}");
+                    Ok(requests.iter().map(write_response).collect())
+                }
+                Ok(_) => Err(e),
+                Err(settling) => Err(TxnError::Ambiguous(format!(
+                    "{e}; then its outcome could not be settled: {settling}"
+                ))),
+            },
+        }
+    }
+
+    async fn try_commit_in_parallel(
+        &self,
+        requests: Vec<Request>,
+    ) -> Result<Vec<Response>, TxnError> {
+        // A transaction anchored by this batch has its record written by
+        // the commit itself: no heartbeat is due before one interval.
+        self.anchor_at(requests[0].span().0, HEARTBEAT_INTERVAL);
+        let (header, end) = {
+            let mut state = self.inner.state.lock();
+            if state.ended {
+                return Err(TxnError::Client(ClientError::InvalidRequest(
+                    "the transaction has ended".into(),
+                )));
+            }
+            state.meta.sequence += 1;
+            let sequence = state.meta.sequence;
+            let keys: BTreeSet<Vec<u8>> = requests.iter().map(|r| r.span().0.to_vec()).collect();
+            state.written.extend(keys.iter().cloned());
+            if requests
+                .iter()
+                .any(|r| matches!(r, Request::ConditionalPut { .. }))
+            {
+                state.has_read = true;
+            }
+            state.staged = true;
+            let end = Request::EndTxn {
+                key: state.meta.anchor_key.clone(),
+                commit: true,
+                lock_spans: state.written.iter().map(|k| point_span(k)).collect(),
+                in_flight_writes: keys.into_iter().map(|k| (k, sequence)).collect(),
+            };
+            let header = BatchHeader {
+                timestamp: Some(state.meta.write_timestamp),
+                txn: Some(state.meta.clone()),
+                nearest_replica: false,
+            };
+            (header, end)
+        };
+        let staged_at = header.timestamp.expect("set above");
+        let count = requests.len();
+        let mut batch = requests.clone();
+        batch.push(end);
+        let keys = requests.iter().map(|r| r.span().0.to_vec());
+        match self.inner.ds.send_with_timestamp(&header, batch).await {
+            Ok((mut responses, at)) if responses.len() == count + 1 => {
+                responses.pop();
+                self.inner.state.lock().locked.extend(keys);
+                if at == staged_at {
+                    // Every write landed at the record's timestamp: the
+                    // transaction is committed. Making that explicit, and
+                    // resolving, is for after the answer.
+                    self.finish_implicit_commit();
+                } else {
+                    // A write was moved above a read, so the record's
+                    // timestamp is not the commit's: refresh there, then
+                    // commit explicitly at it.
+                    self.move_up(at, true, "a write was moved above a read")
+                        .await?;
+                    self.commit().await?;
+                }
+                Ok(responses)
+            }
+            Ok(_) => Err(TxnError::Client(ClientError::InvalidRequest(
+                "a parallel commit answered a response short".into(),
+            ))),
+            Err(e) => {
+                let error = TxnError::from(e);
+                if matches!(error, TxnError::Ambiguous(_)) {
+                    self.inner.state.lock().ended = true;
+                    return Err(error);
+                }
+                tracing::debug!(txn = ?header.txn.as_ref().map(|t| t.id), "parallel commit failed, committing the ordinary way: {error}");
+                // Some parts may have landed, the STAGING record among
+                // them. The ordinary path writes (again, past conflicts)
+                // and commits explicitly, which a STAGING record accepts.
+                let responses = self.write_batch(requests).await?;
+                self.commit().await?;
+                Ok(responses)
+            }
+        }
+    }
+
+    /// After a parallel commit found every write at the record's
+    /// timestamp: the transaction has ended, committed. In the background,
+    /// the record becomes COMMITTED (so conflicting transactions need no
+    /// recovery) and the intents are resolved.
+    fn finish_implicit_commit(&self) {
+        let (meta, written, heartbeat) = {
+            let mut state = self.inner.state.lock();
+            state.ended = true;
+            (
+                state.meta.clone(),
+                state.written.clone(),
+                state.heartbeat.take(),
+            )
+        };
+        let txn = self.clone();
+        tokio::spawn(async move {
+            match txn.send_end(&meta, &written, true).await {
+                Ok(_) => {
+                    let _ = resolve_all(&txn.inner.ds, &meta, &written, TxnStatus::Committed).await;
+                }
+                // A recovery resolves it instead, once the record expires.
+                Err(e) => tracing::debug!(txn = ?meta.id, "making a commit explicit failed: {e}"),
+            }
+            drop(heartbeat);
+        });
+    }
+
+    /// Ends a transaction whose record may be STAGING otherwise than by
+    /// committing it: a record that is not (missing or PENDING) is
+    /// aborted; a STAGING one is recovered, which may find it committed.
+    /// Answers how the transaction ended; the intents are resolved in the
+    /// background.
+    async fn settle_staged(&self) -> Result<TxnStatus, ClientError> {
+        let (meta, written) = {
+            let mut state = self.inner.state.lock();
+            state.ended = true;
+            if let Some(heartbeat) = state.heartbeat.take() {
+                heartbeat.stop();
+            }
+            (state.meta.clone(), state.written.clone())
+        };
+        let ds = &self.inner.ds;
+        for _ in 0..MAX_SETTLE_ROUNDS {
+            let record = recovery::query(ds, &meta.anchor_key, meta.id).await?;
+            let ended = match record {
+                Some(record) if record.status == TxnStatus::Staging => {
+                    recovery::recover(ds, &record).await?
+                }
+                Some(record) if recovery::is_final(record.status) => record,
+                _ => match self.send_end(&meta, &written, false).await {
+                    Ok(mut responses) => match responses.pop() {
+                        Some(Response::EndTxn { record }) => *record,
+                        other => {
+                            return Err(ClientError::InvalidRequest(format!(
+                                "an abort answered {other:?}"
+                            )))
+                        }
+                    },
+                    // It became STAGING meanwhile: recover it.
+                    Err(ClientError::Kv(KvError::TransactionStaging { .. })) => continue,
+                    Err(e) => return Err(e),
+                },
+            };
+            if recovery::is_final(ended.status) {
+                self.resolve_in_background(ended.meta, written, ended.status);
+                return Ok(ended.status);
+            }
+        }
+        Err(ClientError::InvalidRequest(format!(
+            "the record of transaction {} kept changing",
+            meta.id
+        )))
+    }
+
     async fn end(&self, commit: bool) -> Result<(), TxnError> {
-        let (meta, written, aborted) = {
+        let (meta, written, aborted, staged) = {
             let mut state = self.inner.state.lock();
             if state.ended {
                 return Ok(());
@@ -156,10 +353,22 @@ impl Txn {
                 h.stop();
                 h.aborted()
             });
-            (state.meta.clone(), state.written.clone(), aborted)
+            (
+                state.meta.clone(),
+                state.written.clone(),
+                aborted,
+                state.staged,
+            )
         };
         if written.is_empty() {
             return Ok(());
+        }
+        if staged && !commit {
+            // Only a recovery may end a STAGING record otherwise.
+            return match self.settle_staged().await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
         }
         if commit && aborted {
             self.resolve_in_background(meta, written, TxnStatus::Aborted);
@@ -179,9 +388,10 @@ impl Txn {
             }
             Err(e) => {
                 let error = TxnError::from(e);
-                if !matches!(error, TxnError::Ambiguous(_)) {
+                if !matches!(error, TxnError::Ambiguous(_)) && !staged {
                     // Not committed: take the intents away (an abort of an
-                    // already-aborted record is answered as it is).
+                    // already-aborted record is answered as it is). A
+                    // staged transaction's caller settles it instead.
                     let txn = self.clone();
                     tokio::spawn(async move {
                         let _ = txn.abort_record_and_resolve(meta, written).await;
@@ -213,6 +423,7 @@ impl Txn {
             key: meta.anchor_key.clone(),
             commit,
             lock_spans: written.iter().map(|k| point_span(k)).collect(),
+            in_flight_writes: Vec::new(),
         };
         let header = BatchHeader {
             timestamp: Some(meta.write_timestamp),
@@ -245,6 +456,15 @@ async fn resolve_all(
         })
         .collect();
     ds.send(requests).await.map(|_| ())
+}
+
+/// What a write of a batch answers when it succeeded.
+fn write_response(request: &Request) -> Response {
+    match request {
+        Request::ConditionalPut { .. } => Response::ConditionalPut,
+        Request::Delete { .. } => Response::Delete,
+        _ => Response::Put,
+    }
 }
 
 fn point_span(key: &[u8]) -> (Vec<u8>, Vec<u8>) {

@@ -3,7 +3,10 @@
 //!
 //! A push succeeds when the holder ended, its heartbeat expired, or the
 //! pusher's priority is higher (see kvserver's `txn_eval`). Otherwise the
-//! pusher waits, with a growing backoff, and asks again. A cycle of
+//! pusher waits, with a growing backoff, and asks again. A holder whose
+//! record is STAGING (a parallel commit) is neither aborted nor moved by a
+//! push that succeeds: the pusher recovers it ([`super::recovery`]) and
+//! resolves the intent as the recovery ended it. A cycle of
 //! transactions waiting for each other would wait for ever, so after
 //! [`FORCE_AFTER`] of waiting the pusher that is greater by (priority, id)
 //! pushes as if its priority were above the holder's: in any cycle, the
@@ -57,6 +60,17 @@ pub async fn push_past(
                     return Err(TxnError::Client(ClientError::InvalidRequest(
                         "a push answered something else".into(),
                     )));
+                };
+                let record = if record.status == TxnStatus::Staging {
+                    // Perhaps committed: only its recovery can tell.
+                    let recovered = super::recovery::recover(ds, &record).await?;
+                    if !super::recovery::is_final(recovered.status) {
+                        // Its coordinator moved it on meanwhile: ask again.
+                        continue;
+                    }
+                    recovered
+                } else {
+                    *record
                 };
                 let status = match record.status {
                     // Pushed to a later timestamp: its intent moves up.

@@ -24,12 +24,22 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Heartbeats `txn`'s record now and then every interval.
-    pub fn start(ds: DistSender, clock: Arc<HybridClock>, txn: TxnMeta) -> Heartbeat {
+    /// Heartbeats `txn`'s record after `first_after` and then every
+    /// interval.
+    pub fn start(
+        ds: DistSender,
+        clock: Arc<HybridClock>,
+        txn: TxnMeta,
+        first_after: Duration,
+    ) -> Heartbeat {
         let (stop, mut stopped) = watch::channel(false);
         let aborted = Arc::new(AtomicBool::new(false));
         let flag = aborted.clone();
         tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(first_after) => {}
+                _ = stopped.changed() => return,
+            }
             loop {
                 let beat = Request::HeartbeatTxn {
                     key: txn.anchor_key.clone(),

@@ -16,21 +16,26 @@
 //! and writes intents at the same one; its record lives at the first key it
 //! writes (the anchor). How it ends is the committer's ([`commit`]): a
 //! one-phase commit when its last writes and its commit fit in one batch
-//! on one range ([`Txn::write_batch_and_commit`]), else the record becomes
-//! COMMITTED and the intents are resolved in the background.
+//! on one range ([`Txn::write_batch_and_commit`]), a parallel commit when
+//! they span ranges, else the record becomes COMMITTED and the intents are
+//! resolved in the background. Each write batch takes the next sequence
+//! number, which its intents carry (a parallel commit names the ones it
+//! waits for).
 //!
 //! One file per concern: [`commit`] ends the transaction, [`heartbeat`]
 //! keeps the record alive, [`conflict`] gets past other transactions'
 //! intents, [`refresh`] keeps the reads a move up must check, [`error`]
-//! says what is retried, `nearest` holds historical transactions and the
-//! reads tried at the nearest replica. Not here, not yet (issue 10): write pipelining,
-//! parallel commits, savepoints, delete-range inside a transaction.
+//! says what is retried, [`recovery`] decides whether a STAGING
+//! transaction committed, `nearest` holds historical transactions and the
+//! reads tried at the nearest replica. Not here, not yet (issue 10): write
+//! pipelining, savepoints, delete-range inside a transaction.
 
 pub mod commit;
 pub mod conflict;
 pub mod error;
 pub mod heartbeat;
 mod nearest;
+pub mod recovery;
 pub mod refresh;
 mod retry;
 
@@ -38,6 +43,7 @@ pub use retry::{run_txn, MAX_ATTEMPTS};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use meridian_hlc::{HybridClock, Timestamp};
 use meridian_kvapi::{KvError, PushKind, Request, Response, TxnMeta};
@@ -98,6 +104,10 @@ struct State {
     /// writers off them, so a refresh need not check its reads of them.
     locked: BTreeSet<Vec<u8>>,
     heartbeat: Option<Heartbeat>,
+    /// Whether a parallel commit was sent: from then on the record may be
+    /// STAGING, and only a recovery may end the transaction otherwise than
+    /// committed ([`commit`]).
+    staged: bool,
     ended: bool,
     /// A read-only transaction at a fixed timestamp in the past
     /// ([`Txn::begin_historical`]).
@@ -127,6 +137,7 @@ impl Txn {
                     written: BTreeSet::new(),
                     locked: BTreeSet::new(),
                     heartbeat: None,
+                    staged: false,
                     ended: false,
                     historical: false,
                 }),
@@ -216,12 +227,13 @@ impl Txn {
         let Some(first) = requests.first() else {
             return Ok(Vec::new());
         };
-        self.anchor_at(first.span().0);
+        self.anchor_at(first.span().0, Duration::ZERO);
         {
             // Recorded before sending: a batch that fails on one range may
             // have left intents on another, and resolving a key without
             // an intent costs nothing.
             let mut state = self.inner.state.lock();
+            state.meta.sequence += 1;
             for r in &requests {
                 state.written.insert(r.span().0.to_vec());
             }
@@ -248,8 +260,12 @@ impl Txn {
     async fn write(&self, request: Request) -> Result<(), TxnError> {
         self.check_writable()?;
         let key = request.span().0.to_vec();
-        self.anchor_at(&key);
-        self.inner.state.lock().written.insert(key.clone());
+        self.anchor_at(&key, Duration::ZERO);
+        {
+            let mut state = self.inner.state.lock();
+            state.meta.sequence += 1;
+            state.written.insert(key.clone());
+        }
         self.send(request).await?;
         self.inner.state.lock().locked.insert(key);
         Ok(())
@@ -415,8 +431,9 @@ impl Txn {
         Ok(())
     }
 
-    /// Chooses the anchor at the first write and starts heartbeating.
-    fn anchor_at(&self, key: &[u8]) {
+    /// Chooses the anchor at the first write and starts heartbeating, the
+    /// first heartbeat after `first_heartbeat`.
+    fn anchor_at(&self, key: &[u8], first_heartbeat: Duration) {
         let mut state = self.inner.state.lock();
         if state.anchored {
             return;
@@ -427,6 +444,7 @@ impl Txn {
             self.inner.ds.clone(),
             self.inner.clock.clone(),
             state.meta.clone(),
+            first_heartbeat,
         ));
     }
 

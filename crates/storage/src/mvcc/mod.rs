@@ -42,7 +42,7 @@ use meridian_kvapi::TxnMeta;
 use serde::{Deserialize, Serialize};
 
 pub use gc::{gc_key, gc_span, gc_span_bounded, GcProgress};
-pub use read::{mvcc_get, mvcc_scan, ScanOptions, ScanResult};
+pub use read::{mvcc_get, mvcc_intent, mvcc_scan, ScanOptions, ScanResult};
 pub use resolve::{resolve_intent, resolve_intent_span, IntentResolution, ResolutionStatus};
 pub use write::{mvcc_conditional_put, mvcc_delete_range, mvcc_put};
 

@@ -6,7 +6,9 @@ use meridian_keys::mvcc::{
 };
 use meridian_keys::space::prefix_end;
 
-use super::{decode_record, prefix_len, ReadOptions, Record, VersionedValue};
+use super::{
+    decode_record, prefix_len, read_key_head, IntentRecord, ReadOptions, Record, VersionedValue,
+};
 use crate::cursor::{Cursor, Reader};
 use crate::error::{Intent, Result, StorageError};
 
@@ -28,6 +30,16 @@ pub fn mvcc_get(
         return Err(StorageError::WriteIntent { intents: conflicts });
     }
     Ok(value)
+}
+
+/// The intent on `key`, whoever wrote it, if there is one.
+pub fn mvcc_intent(reader: &dyn Reader, key: &[u8]) -> Result<Option<IntentRecord>> {
+    let prefix = encode_intent_key(key);
+    let upper = prefix_end(&prefix).expect("intent keys end in 0x01");
+    let mut cursor = reader.key_cursor(&prefix, &upper);
+    Ok(read_key_head(cursor.as_mut(), key)?
+        .intent
+        .map(|(intent, _, _)| intent))
 }
 
 /// Limits and direction of a scan.

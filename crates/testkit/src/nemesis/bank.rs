@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_hlc::HybridClock;
+use meridian_kvapi::Request;
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
 
 use super::history::{counts, excerpt, Counts, Entry, History, Outcome};
@@ -181,13 +182,21 @@ async fn transfer_once(
         to: String::from_utf8_lossy(to_key).into_owned(),
         amount,
     };
+    // Half the transfers write with their commit (one phase on one range,
+    // a parallel commit on two), half write first and commit after.
+    let with_commit = rng.chance(50);
     let invoked = history.now();
     let body = run_txn(ds, clock, |txn| async move {
         let a = read(&txn, from_key).await?;
         let b = read(&txn, to_key).await?;
-        txn.put(from_key, (a - amount).to_string().as_bytes())
-            .await?;
-        txn.put(to_key, (b + amount).to_string().as_bytes()).await?;
+        let (a, b) = ((a - amount).to_string(), (b + amount).to_string());
+        if with_commit {
+            let writes = vec![put(from_key, a.as_bytes()), put(to_key, b.as_bytes())];
+            txn.write_batch_and_commit(writes).await?;
+        } else {
+            txn.put(from_key, a.as_bytes()).await?;
+            txn.put(to_key, b.as_bytes()).await?;
+        }
         Ok(BankResult::Transferred)
     });
     let outcome = classify(
@@ -218,6 +227,13 @@ async fn read_once(
     let ambiguous = outcome.is_ambiguous();
     history.record(process, BankOp::ReadAll, invoked, outcome);
     ambiguous
+}
+
+fn put(key: &[u8], value: &[u8]) -> Request {
+    Request::Put {
+        key: key.to_vec(),
+        value: value.to_vec(),
+    }
 }
 
 #[derive(Debug, Clone)]
