@@ -44,8 +44,14 @@ pub struct TxnMeta {
     /// The timestamp the transaction started at; never changes.
     pub min_timestamp: Timestamp,
     pub priority: u32,
-    /// Sequence number of the write within the epoch.
+    /// Sequence number of the write within the epoch: every write batch
+    /// takes the next one, and its intents carry it.
     pub sequence: u32,
+    /// Sequence numbers whose writes were rolled back (to a savepoint):
+    /// inclusive ranges, ascending and disjoint. A read of the
+    /// transaction's own intent, and the intent's resolution at commit,
+    /// pass over the writes they name to the last one they do not.
+    pub ignored_seqs: Vec<(u32, u32)>,
 }
 
 impl TxnMeta {
@@ -59,8 +65,33 @@ impl TxnMeta {
             min_timestamp: ts,
             priority: 1,
             sequence: 0,
+            ignored_seqs: Vec::new(),
         }
     }
+
+    /// Whether the write of sequence number `sequence` was rolled back.
+    pub fn is_ignored(&self, sequence: u32) -> bool {
+        is_ignored(&self.ignored_seqs, sequence)
+    }
+
+    /// Rolls back every write after sequence number `savepoint`, up to the
+    /// current one.
+    pub fn ignore_after(&mut self, savepoint: u32) {
+        if self.sequence <= savepoint {
+            return;
+        }
+        let range = (savepoint + 1, self.sequence);
+        // A range that covers earlier ones replaces them.
+        self.ignored_seqs.retain(|&(start, _)| start < range.0);
+        self.ignored_seqs.push(range);
+    }
+}
+
+/// Whether `sequence` lies in one of `ignored` (as [`TxnMeta::ignored_seqs`]).
+pub fn is_ignored(ignored: &[(u32, u32)], sequence: u32) -> bool {
+    ignored
+        .iter()
+        .any(|&(start, end)| (start..=end).contains(&sequence))
 }
 
 /// A transaction record: kept at the range of the transaction's anchor key,

@@ -212,6 +212,7 @@ pub fn evaluate_txn_request(
                 epoch: txn.epoch,
                 status,
                 timestamp: txn.write_timestamp,
+                ignored_seqs: txn.ignored_seqs.clone(),
             };
             let resolved = resolve_intent(batch, key, &resolution, stats).map_err(kv_error)?;
             Ok(Response::ResolveIntent { resolved })

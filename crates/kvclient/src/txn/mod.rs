@@ -27,8 +27,9 @@
 //! intents, [`refresh`] keeps the reads a move up must check, [`error`]
 //! says what is retried, [`recovery`] decides whether a STAGING
 //! transaction committed, `nearest` holds historical transactions and the
-//! reads tried at the nearest replica. Not here, not yet (issue 10): write
-//! pipelining, savepoints, delete-range inside a transaction.
+//! reads tried at the nearest replica, `savepoint` rolls back to a point
+//! inside the transaction. Not here, not yet (issue 10): write pipelining,
+//! delete-range inside a transaction.
 
 pub mod commit;
 pub mod conflict;
@@ -38,8 +39,10 @@ mod nearest;
 pub mod recovery;
 pub mod refresh;
 mod retry;
+mod savepoint;
 
 pub use retry::{run_txn, MAX_ATTEMPTS};
+pub use savepoint::Savepoint;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -26,6 +26,7 @@ impl Session {
                 )?;
                 let txn =
                     Txn::begin_historical(self.engine.ds.clone(), self.engine.clock.clone(), ts);
+                self.savepoints.clear();
                 self.txn = TxnState::Open(txn);
                 Ok(ExecResult::command("BEGIN"))
             }

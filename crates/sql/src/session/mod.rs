@@ -13,6 +13,7 @@
 //! protocol (the server's pgwire listener).
 
 mod as_of;
+mod savepoints;
 mod vars;
 
 use std::collections::BTreeMap;
@@ -106,8 +107,9 @@ pub enum TransactionStatus {
 enum TxnState {
     None,
     Open(Txn),
-    /// An error (or a cancelled statement) failed the block; the
-    /// transaction, if one was begun, waits for ROLLBACK.
+    /// An error (or a cancelled statement) failed the block. The
+    /// transaction, if kept, may go on after a `ROLLBACK TO SAVEPOINT`;
+    /// otherwise the block waits for ROLLBACK.
     Failed(Option<Txn>),
 }
 
@@ -118,6 +120,8 @@ pub struct Session {
     pub(crate) database: String,
     pub(crate) vars: BTreeMap<String, String>,
     txn: TxnState,
+    /// The open block's savepoints, oldest first.
+    savepoints: Vec<savepoints::NamedSavepoint>,
     /// Descriptors the current transaction has read.
     descriptors: parking_lot::Mutex<crate::catalog::TxnDescriptors>,
 }
@@ -133,6 +137,7 @@ impl Session {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             txn: TxnState::None,
+            savepoints: Vec::new(),
             descriptors: Default::default(),
         }
     }
@@ -177,7 +182,7 @@ impl Session {
         let statements = match parser::parse(sql) {
             Ok(statements) => statements,
             Err(e) => {
-                self.fail_open_txn();
+                self.fail_open_txn(false);
                 return vec![Err(e)];
             }
         };
@@ -290,12 +295,11 @@ impl Session {
                     savepoint: None, ..
                 } => return self.rollback_block().await,
                 ast::Statement::Rollback {
-                    savepoint: Some(_), ..
-                }
-                | ast::Statement::Savepoint { .. }
-                | ast::Statement::ReleaseSavepoint { .. } => {
-                    return self.in_block_only(Err(SqlError::unsupported("SAVEPOINT")));
-                }
+                    savepoint: Some(name),
+                    ..
+                } => return self.rollback_to_savepoint(name),
+                ast::Statement::Savepoint { name } => return self.savepoint(name),
+                ast::Statement::ReleaseSavepoint { name } => return self.release_savepoint(name),
                 ast::Statement::Set(set) => {
                     let result = self.set_variable(set);
                     return self.in_block_only(result);
@@ -326,10 +330,9 @@ impl Session {
                 self.txn = TxnState::Failed(Some(txn.clone()));
                 let ctx = self.context(&txn);
                 let result = exec::execute(&ctx, statement, params).await;
-                if result.is_ok() {
-                    self.txn = TxnState::Open(txn);
-                } else {
-                    self.fail_open_txn();
+                match &result {
+                    Ok(_) => self.txn = TxnState::Open(txn),
+                    Err(e) => self.fail_open_txn(e.retryable),
                 }
                 result
             }
@@ -395,6 +398,7 @@ impl Session {
     fn begin_block(&mut self) -> Result<ExecResult, SqlError> {
         match self.txn {
             TxnState::None => {
+                self.savepoints.clear();
                 self.txn = TxnState::Open(self.begin());
                 Ok(ExecResult::command("BEGIN"))
             }
@@ -406,6 +410,7 @@ impl Session {
     }
 
     async fn commit_block(&mut self) -> Result<ExecResult, SqlError> {
+        self.savepoints.clear();
         match std::mem::replace(&mut self.txn, TxnState::None) {
             TxnState::None => Ok(ExecResult::command("COMMIT")),
             // COMMIT of a failed transaction rolls it back.
@@ -423,6 +428,7 @@ impl Session {
     }
 
     async fn rollback_block(&mut self) -> Result<ExecResult, SqlError> {
+        self.savepoints.clear();
         if let TxnState::Open(txn) | TxnState::Failed(Some(txn)) =
             std::mem::replace(&mut self.txn, TxnState::None)
         {
@@ -441,16 +447,22 @@ impl Session {
             return Err(in_failed_transaction());
         }
         if result.is_err() {
-            self.fail_open_txn();
+            self.fail_open_txn(false);
         }
         result
     }
 
-    /// Fails the open block (if any) and rolls its transaction back in
-    /// the background.
-    fn fail_open_txn(&mut self) {
+    /// Fails the open block (if any). Its transaction is kept for a
+    /// `ROLLBACK TO SAVEPOINT` when the block has savepoints and the error
+    /// was not a serialization failure (`retryable`, which ended the
+    /// transaction); otherwise it is rolled back in the background.
+    fn fail_open_txn(&mut self, retryable: bool) {
         match std::mem::replace(&mut self.txn, TxnState::None) {
             TxnState::Open(txn) | TxnState::Failed(Some(txn)) => {
+                if !retryable && !self.savepoints.is_empty() {
+                    self.txn = TxnState::Failed(Some(txn));
+                    return;
+                }
                 tokio::spawn(async move {
                     let _ = txn.rollback().await;
                 });

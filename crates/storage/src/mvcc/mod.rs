@@ -7,7 +7,7 @@
 //! |---|---|
 //! | version with a value | `0x01` value |
 //! | tombstone (deletion) | `0x02` |
-//! | intent | `0x10` postcard(`IntentRecord { txn: TxnMeta, value: Option<bytes> }`) |
+//! | intent | `0x10` postcard(`IntentRecord { txn: TxnMeta, value: Option<bytes>, history }`) |
 //!
 //! An intent is a transaction's provisional write: its value lives in the
 //! intent record itself, at the transaction's write timestamp. Committing it
@@ -38,6 +38,7 @@ mod write;
 
 use meridian_hlc::Timestamp;
 use meridian_keys::mvcc::{encode_intent_key, user_key_prefix_len, version_timestamp};
+use meridian_kvapi::txn::is_ignored;
 use meridian_kvapi::TxnMeta;
 use serde::{Deserialize, Serialize};
 
@@ -56,10 +57,32 @@ const TAG_INTENT: u8 = 0x10;
 /// A transaction's provisional write, stored at the key's intent position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntentRecord {
-    /// The writer; `txn.write_timestamp` is the intent's timestamp.
+    /// The writer; `txn.write_timestamp` is the intent's timestamp and
+    /// `txn.sequence` the sequence number of `value`.
     pub txn: TxnMeta,
     /// The provisional value; `None` for a provisional deletion.
     pub value: Option<Vec<u8>>,
+    /// The transaction's earlier writes of the key in this epoch, oldest
+    /// first, by sequence number: what a rollback to a savepoint returns
+    /// to.
+    pub history: Vec<(u32, Option<Vec<u8>>)>,
+}
+
+impl IntentRecord {
+    /// The provisional write that counts when the writes of `ignored`
+    /// sequence numbers are rolled back: `Some(value)` (`None` inside for a
+    /// deletion), or `None` when every write of the key was rolled back,
+    /// so the transaction has written nothing there.
+    pub fn effective_value(&self, ignored: &[(u32, u32)]) -> Option<Option<&[u8]>> {
+        if !is_ignored(ignored, self.txn.sequence) {
+            return Some(self.value.as_deref());
+        }
+        self.history
+            .iter()
+            .rev()
+            .find(|(sequence, _)| !is_ignored(ignored, *sequence))
+            .map(|(_, value)| value.as_deref())
+    }
 }
 
 /// A decoded data-CF value.

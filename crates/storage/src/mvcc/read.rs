@@ -169,10 +169,14 @@ pub(crate) fn read_visible(
         match opts.txn {
             Some(own) if own.id == intent.txn.id => {
                 if intent.txn.epoch == own.epoch {
-                    return Ok(intent.value.map(|value| VersionedValue {
-                        value,
-                        timestamp: intent.txn.write_timestamp,
-                    }));
+                    // When every write of ours here was rolled back, what
+                    // lies below is what we read.
+                    if let Some(value) = intent.effective_value(&own.ignored_seqs) {
+                        return Ok(value.map(|value| VersionedValue {
+                            value: value.to_vec(),
+                            timestamp: intent.txn.write_timestamp,
+                        }));
+                    }
                 }
                 if intent.txn.epoch > own.epoch {
                     return Err(StorageError::StaleEpoch {

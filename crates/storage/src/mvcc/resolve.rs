@@ -24,7 +24,7 @@ pub enum ResolutionStatus {
 }
 
 /// The outcome to apply to one transaction's intents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntentResolution {
     pub txn_id: TxnId,
     /// The transaction's final epoch: at commit, intents of earlier epochs
@@ -33,6 +33,10 @@ pub struct IntentResolution {
     pub status: ResolutionStatus,
     /// Commit timestamp, or the timestamp a pending transaction was pushed to.
     pub timestamp: Timestamp,
+    /// The sequence numbers the transaction rolled back
+    /// ([`meridian_kvapi::TxnMeta::ignored_seqs`]): a commit writes the
+    /// last write not among them, or nothing.
+    pub ignored_seqs: Vec<(u32, u32)>,
 }
 
 /// Resolves the intent on `key` if it belongs to the transaction. Returns
@@ -52,9 +56,12 @@ pub fn resolve_intent(
     }
     let intent_ts = intent.txn.write_timestamp;
     let same_epoch = intent.txn.epoch == resolution.epoch;
+    // The write that commits: the last one not rolled back to a savepoint.
+    let committed = intent.effective_value(&resolution.ignored_seqs);
     let before_live = head.live_size();
     match resolution.status {
-        ResolutionStatus::Committed if same_epoch => {
+        ResolutionStatus::Committed if same_epoch && committed.is_some() => {
+            let committed = committed.expect("checked above");
             if resolution.timestamp < intent_ts {
                 return Err(StorageError::InvalidArgument(format!(
                     "commit timestamp {} is below the intent's timestamp {intent_ts}",
@@ -62,11 +69,11 @@ pub fn resolve_intent(
                 )));
             }
             let version_key = encode_version_key(key, resolution.timestamp);
-            let version_value = encode_version_value(intent.value.as_deref());
+            let version_value = encode_version_value(committed);
             let size = version_key.len() + version_value.len();
             stats.record(-1, *intent_key_len, *intent_val_len, true);
             stats.record(1, version_key.len(), version_value.len(), false);
-            stats.liveness(before_live, intent.value.is_some().then_some(size));
+            stats.liveness(before_live, committed.is_some().then_some(size));
             batch.delete_data(encode_intent_key(key));
             batch.put_data(version_key, version_value);
         }
@@ -90,7 +97,8 @@ pub fn resolve_intent(
             batch.put_data(intent_key, value);
         }
         // Aborted, or committed in a later epoch than the intent's (the
-        // transaction did not write the key again after restarting): remove it.
+        // transaction did not write the key again after restarting), or
+        // committed with every write of the key rolled back: remove it.
         ResolutionStatus::Aborted | ResolutionStatus::Committed => {
             stats.record(-1, *intent_key_len, *intent_val_len, true);
             let after_live = head

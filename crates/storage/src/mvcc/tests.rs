@@ -18,7 +18,8 @@
 //! `mod golden` below (a test fails until it is listed).
 //!
 //! Commands (timestamps are `wall` or `wall.logical`):
-//! - `txn name=T ts=TS [epoch=N]`: define or update transaction T
+//! - `txn name=T ts=TS [epoch=N] [seq=N] [ignore=A-B,C-D]`: define or
+//!   update transaction T (its sequence number, the ranges rolled back)
 //! - `put k=K ts=TS v=V [txn=T]`, `del k=K ts=TS [txn=T]`
 //! - `cput k=K ts=TS v=V [exp=E] [txn=T]` (no `exp`: the key must be absent)
 //! - `get k=K ts=TS [txn=T] [unc=TS]`
@@ -149,16 +150,34 @@ impl Scenario {
             let k = decode_mvcc_key(cursor.key()).unwrap();
             let key = String::from_utf8_lossy(&k.key);
             match decode_record(cursor.value(), k.timestamp.is_none()).unwrap() {
-                Record::Intent(i) => writeln!(
-                    out,
-                    "{key} intent {}@{} epoch {}: {}",
-                    self.name(i.txn.id),
-                    fmt_ts(i.txn.write_timestamp),
-                    i.txn.epoch,
-                    i.value
-                        .map_or("<delete>".into(), |v| String::from_utf8_lossy(&v)
-                            .into_owned())
-                ),
+                Record::Intent(i) => {
+                    let show = |v: &Option<Vec<u8>>| {
+                        v.as_ref().map_or("<delete>".into(), |v| {
+                            String::from_utf8_lossy(v).into_owned()
+                        })
+                    };
+                    let mut sequence = String::new();
+                    if i.txn.sequence != 0 || !i.history.is_empty() {
+                        write!(sequence, " seq {}", i.txn.sequence).unwrap();
+                    }
+                    let mut history = String::new();
+                    if !i.history.is_empty() {
+                        let earlier: Vec<String> = i
+                            .history
+                            .iter()
+                            .map(|(seq, v)| format!("{seq}={}", show(v)))
+                            .collect();
+                        write!(history, " (earlier: {})", earlier.join(", ")).unwrap();
+                    }
+                    writeln!(
+                        out,
+                        "{key} intent {}@{} epoch {}{sequence}: {}{history}",
+                        self.name(i.txn.id),
+                        fmt_ts(i.txn.write_timestamp),
+                        i.txn.epoch,
+                        show(&i.value),
+                    )
+                }
                 Record::Value(v) => writeln!(
                     out,
                     "{key}@{}: {}",
@@ -227,8 +246,23 @@ impl Scenario {
                 });
                 meta.write_timestamp = write_ts;
                 meta.epoch = epoch;
+                let mut out = format!("{name} @{} epoch {epoch}", fmt_ts(write_ts));
+                if let Some(seq) = args.get("seq") {
+                    meta.sequence = seq.parse().unwrap();
+                    write!(out, " seq {seq}").unwrap();
+                }
+                if let Some(ignore) = args.get("ignore") {
+                    meta.ignored_seqs = ignore
+                        .split(',')
+                        .map(|r| {
+                            let (a, b) = r.split_once('-').unwrap();
+                            (a.parse().unwrap(), b.parse().unwrap())
+                        })
+                        .collect();
+                    write!(out, " ignoring {ignore}").unwrap();
+                }
                 self.names.insert(meta.id, name.clone());
-                format!("{name} @{} epoch {epoch}", fmt_ts(write_ts))
+                out
             }
             "put" | "del" => {
                 let (k, t) = (key("k"), ts("ts"));
@@ -321,6 +355,7 @@ impl Scenario {
                     epoch: txn.epoch,
                     status,
                     timestamp: args.get("ts").map_or(txn.write_timestamp, |t| parse_ts(t)),
+                    ignored_seqs: txn.ignored_seqs.clone(),
                 };
                 if cmd == "resolve" {
                     let k = key("k");
@@ -385,7 +420,7 @@ mod golden {
     meridian_golden::test_each_file! {
         dir: "testdata/mvcc",
         runner: super::Scenario::new,
-        files: [basic, gc, intents, isolation, resolution_rules, uncertainty],
+        files: [basic, gc, intents, isolation, resolution_rules, savepoints, uncertainty],
     }
 }
 
@@ -774,6 +809,7 @@ proptest! {
                         epoch: 0,
                         status: if commit { ResolutionStatus::Committed } else { ResolutionStatus::Aborted },
                         timestamp: commit_ts,
+                        ignored_seqs: Vec::new(),
                     };
                     let mut batch = engine.batch();
                     let mut delta = MvccStats::default();

@@ -90,9 +90,25 @@ pub fn mvcc_put(
             let pushed_to = head.intent.as_ref().map(|(i, _, _)| i.txn.write_timestamp);
             let mut meta = own.clone();
             meta.write_timestamp = pushed_to.map_or(ts, |pushed| pushed.max(ts));
+            let history = match &head.intent {
+                // The write it replaces stays, for a rollback to a savepoint
+                // before this one; writes rolled back already are dropped.
+                Some((earlier, _, _)) if earlier.txn.epoch == own.epoch => {
+                    let mut history = earlier.history.clone();
+                    // Two writes of one batch share a sequence number: no
+                    // savepoint lies between them.
+                    if earlier.txn.sequence != own.sequence {
+                        history.push((earlier.txn.sequence, earlier.value.clone()));
+                    }
+                    history.retain(|(sequence, _)| !own.is_ignored(*sequence));
+                    history
+                }
+                _ => Vec::new(),
+            };
             let intent = IntentRecord {
                 txn: meta,
                 value: value.map(<[u8]>::to_vec),
+                history,
             };
             (encode_intent_key(key), encode_intent_value(&intent), true)
         }
