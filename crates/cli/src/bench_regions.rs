@@ -168,11 +168,13 @@ fn parse_urls(urls: &[String]) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-fn config(
-    args: &RegionsArgs,
+/// The topology of `regions` (the primary first) as `profile` gives
+/// its round trips, with clock offset bound `max_offset_ms`.
+pub(crate) fn topology(
     profile: &LatencyMatrix,
     regions: Vec<String>,
-) -> Result<RegionsConfig> {
+    max_offset_ms: Option<f64>,
+) -> Topology {
     let mut rtt_ms = BTreeMap::new();
     for (i, a) in regions.iter().enumerate() {
         for b in &regions[i + 1..] {
@@ -186,6 +188,20 @@ fn config(
         .unwrap_or_default()
         .as_secs_f64()
         * 1000.0;
+    Topology {
+        regions,
+        intra_region_rtt_ms: intra,
+        rtt_ms,
+        max_offset_ms: max_offset_ms
+            .unwrap_or(meridian_hlc::DEFAULT_MAX_OFFSET.as_secs_f64() * 1000.0),
+    }
+}
+
+fn config(
+    args: &RegionsArgs,
+    profile: &LatencyMatrix,
+    regions: Vec<String>,
+) -> Result<RegionsConfig> {
     let survivals = match args.survival.is_empty() {
         true => Survival::ALL.to_vec(),
         false => args
@@ -210,14 +226,7 @@ fn config(
             true => regions.clone(),
             false => args.client_regions.clone(),
         },
-        topology: Topology {
-            regions,
-            intra_region_rtt_ms: intra,
-            rtt_ms,
-            max_offset_ms: args
-                .max_offset_ms
-                .unwrap_or(meridian_hlc::DEFAULT_MAX_OFFSET.as_secs_f64() * 1000.0),
-        },
+        topology: topology(profile, regions, args.max_offset_ms),
         survivals,
         length,
         rows: args.rows,
@@ -320,7 +329,78 @@ struct PgTarget<'a> {
     cluster: Option<&'a LocalCluster>,
 }
 
-struct PgConn(Client);
+pub(crate) struct PgConn(Client);
+
+/// A connection to the gateway at `url` (in `region`, for messages), on
+/// `database`.
+pub(crate) async fn connect_pg(url: &str, region: &str, database: &str) -> Result<PgConn, String> {
+    let mut config = Config::from_str(url).map_err(|e| e.to_string())?;
+    config.dbname(database);
+    config.connect_timeout(Duration::from_secs(10));
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| format!("connecting to {region} ({url}): {e}"))?;
+    tokio::spawn(connection);
+    Ok(PgConn(client))
+}
+
+/// The ranges of `table` by `SHOW RANGES` through `conn`; with `status`
+/// (a node of the in-process cluster), each range's voters, non-voters
+/// and leaseholder from the cluster's own range status instead, because
+/// `SHOW RANGES` answers from the gateway's range cache, which can be
+/// stale.
+pub(crate) async fn show_ranges(
+    conn: &mut PgConn,
+    table: &str,
+    status: Option<&meridian_server::Node>,
+) -> Result<Vec<RangePlacement>, String> {
+    let rows = conn
+        .query(&format!("SHOW RANGES FROM TABLE {table}"))
+        .await?;
+    let cell =
+        |row: &Vec<Option<String>>, i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    let mut ranges: Vec<RangePlacement> = rows
+        .iter()
+        .map(|row| RangePlacement {
+            range_id: cell(row, 0).parse().unwrap_or(0),
+            start_key: cell(row, 1),
+            replicas: cell(row, 5)
+                .trim_matches(|c| c == '{' || c == '}')
+                .split("\",\"")
+                .filter_map(region_of)
+                .collect(),
+            voters: None,
+            leaseholder: region_of(&cell(row, 6)),
+        })
+        .collect();
+    let Some(node) = status else {
+        return Ok(ranges);
+    };
+    let status = node.cluster_status().await.map_err(|e| e.to_string())?;
+    let region = |id| {
+        status
+            .nodes
+            .iter()
+            .find(|n| n.node_id == id)
+            .map(|n| n.locality.region.clone())
+            .unwrap_or_default()
+    };
+    for range in &mut ranges {
+        let Some(s) = status.ranges.iter().find(|s| s.range_id == range.range_id) else {
+            range.replicas.clear();
+            continue;
+        };
+        let voters: Vec<String> = s.voters.iter().map(|n| region(*n)).collect();
+        range.replicas = voters.clone();
+        range
+            .replicas
+            .extend(s.non_voters.iter().map(|n| region(*n)));
+        range.voters = Some(voters);
+        range.leaseholder = s.leaseholder.map(region);
+    }
+    Ok(ranges)
+}
 
 impl SqlConn for PgConn {
     async fn query(&mut self, sql: &str) -> Result<Rows, String> {
@@ -363,15 +443,7 @@ impl RegionsTarget for PgTarget<'_> {
             .urls
             .get(region)
             .ok_or_else(|| format!("no gateway in region {region}"))?;
-        let mut config = Config::from_str(url).map_err(|e| e.to_string())?;
-        config.dbname(database);
-        config.connect_timeout(Duration::from_secs(10));
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| format!("connecting to {region} ({url}): {e}"))?;
-        tokio::spawn(connection);
-        Ok(PgConn(client))
+        connect_pg(url, region, database).await
     }
 
     async fn placement(
@@ -379,55 +451,6 @@ impl RegionsTarget for PgTarget<'_> {
         conn: &mut PgConn,
         table: &str,
     ) -> Result<Vec<RangePlacement>, String> {
-        let rows = conn
-            .query(&format!("SHOW RANGES FROM TABLE {table}"))
-            .await?;
-        let cell =
-            |row: &Vec<Option<String>>, i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-        let mut ranges: Vec<RangePlacement> = rows
-            .iter()
-            .map(|row| RangePlacement {
-                range_id: cell(row, 0).parse().unwrap_or(0),
-                start_key: cell(row, 1),
-                replicas: cell(row, 5)
-                    .trim_matches(|c| c == '{' || c == '}')
-                    .split("\",\"")
-                    .filter_map(region_of)
-                    .collect(),
-                voters: None,
-                leaseholder: region_of(&cell(row, 6)),
-            })
-            .collect();
-        let Some(cluster) = self.cluster else {
-            return Ok(ranges);
-        };
-        // The authoritative descriptors and leases, from the cluster.
-        let status = cluster
-            .node(0)
-            .cluster_status()
-            .await
-            .map_err(|e| e.to_string())?;
-        let region = |id| {
-            status
-                .nodes
-                .iter()
-                .find(|n| n.node_id == id)
-                .map(|n| n.locality.region.clone())
-                .unwrap_or_default()
-        };
-        for range in &mut ranges {
-            let Some(s) = status.ranges.iter().find(|s| s.range_id == range.range_id) else {
-                range.replicas.clear();
-                continue;
-            };
-            let voters: Vec<String> = s.voters.iter().map(|n| region(*n)).collect();
-            range.replicas = voters.clone();
-            range
-                .replicas
-                .extend(s.non_voters.iter().map(|n| region(*n)));
-            range.voters = Some(voters);
-            range.leaseholder = s.leaseholder.map(region);
-        }
-        Ok(ranges)
+        show_ranges(conn, table, self.cluster.map(|c| c.node(0))).await
     }
 }

@@ -31,12 +31,13 @@ impl Cli {
         matches!(self.command, Command::Start(_))
     }
 
-    /// `meridian demo`, `bench regions` and `bench chaos` set up their own
-    /// logging (a file).
+    /// `meridian demo`, `drill`, `bench regions` and `bench chaos` set up
+    /// their own logging (a file).
     pub fn logs_itself(&self) -> bool {
         matches!(
             self.command,
             Command::Demo(_)
+                | Command::Drill(_)
                 | Command::Bench(BenchCommand::Regions(_))
                 | Command::Bench(BenchCommand::Chaos(_))
         )
@@ -72,6 +73,11 @@ enum Command {
     /// their round trips injected) and a SQL shell on it; everything is
     /// removed at exit.
     Demo(Box<crate::demo::DemoArgs>),
+    /// A failover drill on a demo cluster in this process: writers in
+    /// every region while a zone or region stops and comes back; prints
+    /// each writer's recovery time, the writes lost (must be none) and
+    /// when the leases were home again.
+    Drill(Box<crate::drill::DrillArgs>),
 }
 
 /// `meridian start`: every setting may also come from `--config FILE`
@@ -371,6 +377,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Chaos(args)) => crate::bench_chaos::run_chaos(args).await,
         Command::Sql(args) => crate::sql_shell::run(*args).await,
         Command::Demo(args) => crate::demo::run(*args).await,
+        Command::Drill(args) => crate::drill::run_drill(*args).await,
     }
 }
 

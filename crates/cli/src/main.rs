@@ -12,6 +12,7 @@ mod bench_chaos;
 mod bench_regions;
 mod commands;
 mod demo;
+mod drill;
 mod sql_shell;
 mod start_config;
 mod zone;

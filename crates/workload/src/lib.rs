@@ -18,6 +18,9 @@
 //!   a gateway in each region on REGIONAL BY ROW, REGIONAL BY TABLE and
 //!   GLOBAL tables under each survival goal, next to the floor the latency
 //!   matrix allows; text, JSON and SVG reports.
+//! - [`drill`]: `meridian drill zone|region`: writers in every region
+//!   while a zone or region stops and comes back; recovery time per
+//!   writer, lost writes, and the time until leases are home again.
 //! - `stats` (private): latency histograms and error counts, recorded by
 //!   workers and merged by the reporter.
 //! - `report` (private, re-exported by [`kv`]): the progress line, the final
@@ -39,6 +42,7 @@
 //!    returns a [`kv::KvSummary`], which renders as text or JSON.
 
 pub mod bank;
+pub mod drill;
 mod error;
 pub mod kv;
 pub mod regions;

@@ -13,7 +13,7 @@
 
 use futures_util::future::join_all;
 use meridian_hlc::Timestamp;
-use meridian_kvapi::{BatchRequest, Request, Response};
+use meridian_kvapi::{BatchRequest, KvError, Request, Response};
 
 use super::routing::{Attempt, RoutedBatch};
 use super::{Backoff, BatchHeader, DistSender};
@@ -61,6 +61,15 @@ impl DistSender {
                 })
             }))
             .await;
+            // A part whose outcome is unknown makes the whole batch's
+            // unknown, whatever other parts answered: a definite error
+            // must never hide a part that may still apply.
+            if let Some(ambiguous) = attempts.iter().find_map(|a| match a {
+                Attempt::Fatal(e @ KvError::AmbiguousResult { .. }) => Some(e.clone()),
+                _ => None,
+            }) {
+                return Err(ambiguous.into());
+            }
             let mut retry = Vec::new();
             for ((_, members), attempt) in groups.into_iter().zip(attempts) {
                 match attempt {

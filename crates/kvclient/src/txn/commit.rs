@@ -43,7 +43,7 @@
 
 use std::collections::BTreeSet;
 
-use meridian_kvapi::{KvError, Request, Response, TxnMeta, TxnStatus};
+use meridian_kvapi::{KvError, Request, Response, TxnMeta, TxnRecord, TxnStatus};
 
 use super::heartbeat::HEARTBEAT_INTERVAL;
 use super::{check_point_writes, recovery, Txn, TxnError};
@@ -257,15 +257,61 @@ impl Txn {
                     self.inner.state.lock().ended = true;
                     return Err(error);
                 }
-                tracing::debug!(txn = ?header.txn.as_ref().map(|t| t.id), "parallel commit failed, committing the ordinary way: {error}");
-                // Some parts may have landed, the STAGING record among
-                // them. The ordinary path writes (again, past conflicts)
-                // and commits explicitly, which a STAGING record accepts.
-                let responses = self.write_batch(requests).await?;
-                self.commit().await?;
-                Ok(responses)
+                // Every part has answered (the DistSender returns a
+                // definite error only then), so the record is as the
+                // batch left it. If it is STAGING, some writes landed and
+                // others did not: rewriting the missing ones could
+                // complete the staged commit behind our back while other
+                // rewrites land higher, so only a recovery may settle it.
+                let meta = self.meta();
+                let record = recovery::query(&self.inner.ds, &meta.anchor_key, meta.id).await?;
+                let record = match record {
+                    Some(record) if record.status == TxnStatus::Staging => {
+                        recovery::recover(&self.inner.ds, &record).await?
+                    }
+                    other => other.unwrap_or_else(|| pending_record(&meta)),
+                };
+                match record.status {
+                    TxnStatus::Pending => {
+                        // The record was never staged: the writes that
+                        // landed are ordinary intents. Write (again, past
+                        // conflicts) and commit explicitly.
+                        tracing::debug!(txn = ?meta.id, "parallel commit failed, committing the ordinary way: {error}");
+                        let responses = self.write_batch(requests.clone()).await?;
+                        self.commit().await?;
+                        Ok(responses)
+                    }
+                    TxnStatus::Committed => {
+                        self.finish_recovered(record);
+                        Ok(requests.iter().map(write_response).collect())
+                    }
+                    TxnStatus::Aborted | TxnStatus::Staging => {
+                        let reason = format!("its parallel commit failed ({error})");
+                        self.finish_recovered(record);
+                        Err(TxnError::Aborted(reason))
+                    }
+                }
             }
         }
+    }
+
+    /// After a recovery ended the transaction's record: the transaction
+    /// has ended as the record says (a record still STAGING, which only
+    /// a recovery that lost a race leaves, is settled by the caller's
+    /// error path), and its intents are resolved in the background.
+    fn finish_recovered(&self, record: TxnRecord) {
+        let written = {
+            let mut state = self.inner.state.lock();
+            if record.status == TxnStatus::Staging {
+                return;
+            }
+            state.ended = true;
+            if let Some(heartbeat) = state.heartbeat.take() {
+                heartbeat.stop();
+            }
+            state.written.clone()
+        };
+        self.resolve_in_background(record.meta, written, record.status);
     }
 
     /// After a parallel commit found every write at the record's
@@ -464,6 +510,17 @@ fn write_response(request: &Request) -> Response {
         Request::ConditionalPut { .. } => Response::ConditionalPut,
         Request::Delete { .. } => Response::Delete,
         _ => Response::Put,
+    }
+}
+
+/// The record a transaction without one has, as a push would see it.
+fn pending_record(meta: &TxnMeta) -> TxnRecord {
+    TxnRecord {
+        meta: meta.clone(),
+        status: TxnStatus::Pending,
+        last_heartbeat: meta.min_timestamp,
+        lock_spans: Vec::new(),
+        in_flight_writes: Vec::new(),
     }
 }
 

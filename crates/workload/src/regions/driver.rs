@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use super::report::CellResult;
 use super::setup;
-use super::{converge, CellLength, Progress, RegionsConfig, RegionsTarget, SqlConn, Survival};
+use super::{
+    converge, CellLength, Progress, RegionsConfig, RegionsTarget, SqlConn, Survival, Topology,
+};
 use crate::stats::OpStats;
 
 /// How often placement is polled while waiting for it.
@@ -37,10 +39,14 @@ pub async fn run<T: RegionsTarget>(
             survival.name().to_uppercase()
         )));
         let mut admin = target.connect(&primary, "defaultdb").await?;
-        for sql in setup::database_statements(topology, survival) {
+        let db = survival.database();
+        for sql in setup::database_statements(topology, survival, &db) {
             admin.query(&sql).await.map_err(|e| format!("{sql}: {e}"))?;
         }
-        load(target, config, survival, &mut progress).await?;
+        load(target, topology, &db, config.rows, &mut |step| {
+            progress(Progress::Step(step))
+        })
+        .await?;
     }
     let mut converged = BTreeMap::new();
     for &survival in &config.survivals {
@@ -118,30 +124,30 @@ pub async fn run<T: RegionsTarget>(
     Ok(results)
 }
 
-/// Creates the tables of `survival`'s database and writes their rows,
-/// each region's REGIONAL BY ROW rows from a gateway in that region.
-async fn load<T: RegionsTarget>(
+/// Creates the tables of database `db` and writes `rows` rows in each
+/// (per region in REGIONAL BY ROW), each region's REGIONAL BY ROW rows
+/// from a gateway in that region.
+pub(crate) async fn load<T: RegionsTarget>(
     target: &T,
-    config: &RegionsConfig,
-    survival: Survival,
-    progress: &mut impl FnMut(Progress),
+    topology: &Topology,
+    db: &str,
+    rows: u64,
+    progress: &mut impl FnMut(String),
 ) -> Result<(), String> {
-    let topology = &config.topology;
-    let db = survival.database();
-    let mut conn = target.connect(topology.primary(), &db).await?;
+    let mut conn = target.connect(topology.primary(), db).await?;
     for sql in setup::table_statements() {
         conn.query(&sql).await.map_err(|e| format!("{sql}: {e}"))?;
     }
-    progress(Progress::Step(format!("loading {db}")));
+    progress(format!("loading {db}"));
     for table in ["rbt", "global"] {
-        let sql = setup::table_insert(table, config.rows);
+        let sql = setup::table_insert(table, rows);
         conn.query(&sql)
             .await
             .map_err(|e| format!("loading {table}: {e}"))?;
     }
     for region in &topology.regions {
-        let mut conn = target.connect(region, &db).await?;
-        let sql = setup::rbr_insert(topology, region, config.rows);
+        let mut conn = target.connect(region, db).await?;
+        let sql = setup::rbr_insert(topology, region, rows);
         conn.query(&sql)
             .await
             .map_err(|e| format!("loading rbr rows of {region}: {e}"))?;

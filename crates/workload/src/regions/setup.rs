@@ -23,9 +23,8 @@ fn quoted(region: &str) -> String {
 }
 
 /// Statements run on the primary region's gateway, in any database:
-/// drop what an earlier run left, create the database.
-pub fn database_statements(topology: &Topology, survival: Survival) -> Vec<String> {
-    let db = survival.database();
+/// drop what an earlier run left, create database `db`.
+pub fn database_statements(topology: &Topology, survival: Survival, db: &str) -> Vec<String> {
     let others: Vec<String> = topology.regions[1..].iter().map(|r| quoted(r)).collect();
     let regions = if others.is_empty() {
         String::new()
