@@ -429,3 +429,38 @@ async fn lost_reply_to_a_read_is_retried() {
     assert_eq!(ds.get(b"k").await.unwrap(), Some(b"K".to_vec()));
     assert_eq!(cluster.calls_to(2).len(), 2);
 }
+
+/// A batch cut across two ranges, one refusing its part definitely and
+/// the other losing its reply: the batch's outcome is unknown (the second
+/// part applied), so the error is ambiguous whatever order the parts
+/// answer in. A definite error here would let a caller believe nothing
+/// applied, as a parallel commit's coordinator must not.
+#[tokio::test]
+async fn a_batch_with_an_ambiguous_part_is_ambiguous_whatever_else_failed() {
+    let cluster = cluster(&[b"m"]);
+    let ds = sender(&cluster, Duration::from_secs(5));
+    cluster.refuse_once(
+        1,
+        2,
+        KvError::WriteTooOld {
+            requested: meridian_hlc::Timestamp::new(1, 0),
+            existing: meridian_hlc::Timestamp::new(2, 0),
+        },
+    );
+    cluster.lose_reply_once(1, 3, Some(2));
+    let puts = [b"b", b"n"]
+        .map(|k| Request::Put {
+            key: k.to_vec(),
+            value: b"v".to_vec(),
+        })
+        .to_vec();
+    let err = ds.send(puts).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Kv(KvError::AmbiguousResult { range_id: 3, .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(cluster.value(b"n"), Some(b"v".to_vec()), "the part applied");
+}
