@@ -15,7 +15,7 @@
 use meridian_hlc::Timestamp;
 use meridian_kvapi::{KvError, RangeId, Request, Response, TxnMeta};
 use meridian_storage::mvcc::{
-    mvcc_conditional_put, mvcc_delete_range, mvcc_get, mvcc_put, mvcc_scan, ReadOptions,
+    mvcc_conditional_put, mvcc_delete_range, mvcc_get, mvcc_intent, mvcc_put, mvcc_scan, ReadOptions,
     ScanOptions,
 };
 use meridian_storage::{Engine, MvccStats, Reader, WriteSet};
@@ -70,6 +70,11 @@ impl GcFloor {
 pub struct Evaluated {
     pub responses: Vec<Response>,
     pub writes: Option<(WriteSet, MvccStats)>,
+    /// The highest timestamp the batch's intents lie at: the batch's own,
+    /// or higher where it rewrote an intent of its transaction that a push
+    /// had moved up (a rewrite never moves an intent back down). The batch
+    /// answers it, so its coordinator never commits below an intent.
+    pub written_at: Timestamp,
 }
 
 pub fn evaluate(
@@ -98,6 +103,7 @@ pub fn evaluate(
         return Ok(Evaluated {
             responses,
             writes: None,
+            written_at: ts,
         });
     }
     let mut batch = engine.batch();
@@ -113,7 +119,15 @@ pub fn evaluate(
     } else {
         (requests, txn, None)
     };
+    let mut written_at = ts;
     for request in requests {
+        if let (Some(txn), Some(key)) = (write_txn, point_write_key(request)) {
+            if let Some(intent) = mvcc_intent(&batch, key).map_err(kv_error)? {
+                if intent.txn.id == txn.id {
+                    written_at = written_at.max(intent.txn.write_timestamp);
+                }
+            }
+        }
         let response = match request {
             Request::Put { key, value } => {
                 mvcc_put(&mut batch, key, ts, write_txn, Some(value), &mut stats)
@@ -160,7 +174,18 @@ pub fn evaluate(
     Ok(Evaluated {
         responses,
         writes: Some((batch.into_write_set(), stats)),
+        written_at,
     })
+}
+
+/// The key a point write (put, conditional put, delete) writes.
+fn point_write_key(request: &Request) -> Option<&[u8]> {
+    match request {
+        Request::Put { key, .. } | Request::ConditionalPut { key, .. } | Request::Delete { key } => {
+            Some(key)
+        }
+        _ => None,
+    }
 }
 
 /// For a transaction's batch whose writes the leaseholder moves from

@@ -315,7 +315,11 @@ impl Replica {
                     })?
             }
         };
-        let Evaluated { responses, writes } = evaluated;
+        let Evaluated {
+            responses,
+            writes,
+            written_at,
+        } = evaluated;
         // Writes as well: their conditional puts and delete-ranges read.
         // Recording before the proposal is decided only ever pushes a
         // later write higher than it needed.
@@ -339,7 +343,7 @@ impl Replica {
         }
         self.forward_clock_to_served(ts);
         Ok(BatchResponse {
-            timestamp: ts,
+            timestamp: written_at.max(ts),
             responses,
             range_generation: self.generation(),
         })
