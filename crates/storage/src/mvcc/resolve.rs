@@ -64,8 +64,13 @@ pub fn resolve_intent(
             let committed = committed.expect("checked above");
             if resolution.timestamp < intent_ts {
                 return Err(StorageError::InvalidArgument(format!(
-                    "commit timestamp {} is below the intent's timestamp {intent_ts}",
-                    resolution.timestamp
+                    "commit timestamp {} of transaction {:?} is below its intent's timestamp \
+                     {intent_ts} (sequence {}, epoch {}, first timestamp {})",
+                    resolution.timestamp,
+                    resolution.txn_id,
+                    intent.txn.sequence,
+                    intent.txn.epoch,
+                    intent.txn.min_timestamp
                 )));
             }
             let version_key = encode_version_key(key, resolution.timestamp);
