@@ -99,6 +99,7 @@ async fn stage(ds: &DistSender, txn: &TxnMeta, landed: &[&[u8]], value: &[u8]) -
         commit: true,
         lock_spans: vec![point(b"b"), point(b"n")],
         in_flight_writes: vec![(b"b".to_vec(), 1), (b"n".to_vec(), 1)],
+        one_phase: false,
     });
     let (responses, at) = send_as(ds, txn, batch).await.unwrap();
     match responses.last() {
@@ -147,6 +148,7 @@ async fn a_staging_transaction_whose_writes_all_landed_is_recovered_as_committed
         commit: true,
         lock_spans: vec![point(b"b"), point(b"n")],
         in_flight_writes: Vec::new(),
+        one_phase: false,
     };
     send_as(&ds, &txn, vec![commit]).await.unwrap();
     cluster.shutdown().await;
@@ -180,6 +182,7 @@ async fn a_staging_transaction_missing_a_write_is_recovered_as_aborted() {
         commit: true,
         lock_spans: vec![point(b"b"), point(b"n")],
         in_flight_writes: Vec::new(),
+        one_phase: false,
     };
     assert!(matches!(
         send_as(&ds, &txn, vec![commit]).await,
@@ -202,6 +205,7 @@ async fn a_staging_record_refuses_an_abort() {
         commit: false,
         lock_spans: vec![point(b"b"), point(b"n")],
         in_flight_writes: Vec::new(),
+        one_phase: false,
     };
     assert!(matches!(
         send_as(&ds, &txn, vec![abort]).await,

@@ -98,6 +98,7 @@ async fn end(cluster: &TestCluster, txn: &TxnMeta, commit: bool) -> Result<TxnRe
             (b"n".to_vec(), b"n\0".to_vec()),
         ],
         in_flight_writes: Vec::new(),
+        one_phase: false,
     };
     send(cluster, 1, Some(txn), vec![end]).await.map(record_of)
 }
@@ -237,6 +238,7 @@ async fn an_aborted_transaction_leaves_nothing_and_cannot_commit() {
         commit: true,
         lock_spans: Vec::new(),
         in_flight_writes: Vec::new(),
+        one_phase: false,
     };
     assert!(matches!(
         send(&cluster, 1, Some(&txn), vec![elsewhere]).await,
@@ -382,6 +384,7 @@ async fn a_higher_priority_writer_pushes_a_live_holder_out_of_its_way() {
         commit: true,
         lock_spans: Vec::new(),
         in_flight_writes: Vec::new(),
+        one_phase: false,
     };
     assert_eq!(
         send(&cluster, 1, Some(&c), vec![commit]).await,

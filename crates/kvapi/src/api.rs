@@ -59,11 +59,18 @@ pub enum Request {
     /// becomes STAGING, and the transaction is committed (implicitly) once
     /// every one of those writes, sent in the same round, is an intent at
     /// or below the record's timestamp with at least its sequence number.
+    ///
+    /// A commit marked `one_phase` is sent with all of the transaction's
+    /// writes in one batch: it is refused (`OnePhaseCommitIncomplete`)
+    /// unless evaluated together with every write it names, so a batch
+    /// cut across ranges on its way never commits some of them as
+    /// intents nobody resolves.
     EndTxn {
         key: Vec<u8>,
         commit: bool,
         lock_spans: Vec<(Vec<u8>, Vec<u8>)>,
         in_flight_writes: Vec<(Vec<u8>, u32)>,
+        one_phase: bool,
     },
     /// The record of transaction `txn_id` anchored at `key`, if any.
     QueryTxn {

@@ -15,8 +15,8 @@
 use meridian_hlc::Timestamp;
 use meridian_kvapi::{KvError, RangeId, Request, Response, TxnMeta};
 use meridian_storage::mvcc::{
-    mvcc_conditional_put, mvcc_delete_range, mvcc_get, mvcc_intent, mvcc_put, mvcc_scan, ReadOptions,
-    ScanOptions,
+    mvcc_conditional_put, mvcc_delete_range, mvcc_get, mvcc_intent, mvcc_put, mvcc_scan,
+    ReadOptions, ScanOptions,
 };
 use meridian_storage::{Engine, MvccStats, Reader, WriteSet};
 
@@ -181,9 +181,9 @@ pub fn evaluate(
 /// The key a point write (put, conditional put, delete) writes.
 fn point_write_key(request: &Request) -> Option<&[u8]> {
     match request {
-        Request::Put { key, .. } | Request::ConditionalPut { key, .. } | Request::Delete { key } => {
-            Some(key)
-        }
+        Request::Put { key, .. }
+        | Request::ConditionalPut { key, .. }
+        | Request::Delete { key } => Some(key),
         _ => None,
     }
 }
@@ -599,6 +599,7 @@ mod tests {
                 .map(|k| (k.to_vec(), [*k, &[0u8][..]].concat()))
                 .collect(),
             in_flight_writes: Vec::new(),
+            one_phase: true,
         }
     }
 

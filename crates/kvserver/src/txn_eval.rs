@@ -111,6 +111,7 @@ pub fn evaluate_txn_request(
             commit,
             lock_spans,
             in_flight_writes,
+            ..
         } => {
             let txn = own_txn(txn, key)?;
             let existing = batch.txn_record(key, txn.id).map_err(kv_error)?;
@@ -240,11 +241,24 @@ pub fn is_one_phase_commit(requests: &[Request], txn: Option<&TxnMeta>) -> Resul
     };
     let is_commit = |r: &Request| matches!(r, Request::EndTxn { commit: true, .. });
     let is_parallel_commit = |r: &Request| matches!(r, Request::EndTxn { commit: true, in_flight_writes, .. } if !in_flight_writes.is_empty());
-    if !requests.iter().any(is_commit)
-        || !requests.iter().any(is_mvcc_write)
-        || requests.iter().any(is_parallel_commit)
-    {
+    if !requests.iter().any(is_commit) || requests.iter().any(is_parallel_commit) {
         return Ok(false);
+    }
+    if !requests.iter().any(is_mvcc_write) {
+        return match requests.iter().find(|r| is_commit(r)) {
+            // Its writes went to another range (the batch was cut on its
+            // way): they may have landed as intents.
+            Some(Request::EndTxn {
+                one_phase: true, ..
+            }) => {
+                let txn = txn.map_or(meridian_kvapi::TxnId(0), |t| t.id);
+                Err(KvError::OnePhaseCommitIncomplete {
+                    txn_id: txn,
+                    reason: "its writes are not in this batch".into(),
+                })
+            }
+            _ => Ok(false),
+        };
     }
     let (
         Some(Request::EndTxn {
@@ -609,5 +623,31 @@ mod tests {
             assert_eq!(recover(&txn, Some(other.clone()), false), Ok(other));
         }
         assert!(recover(&txn, None, true).is_err());
+    }
+
+    /// A one-phase commit cut from its writes on the way (they went to
+    /// another range, where they may have landed as intents) is refused:
+    /// committed alone, it would leave those intents to nobody. An
+    /// ordinary commit alone is not.
+    #[test]
+    fn a_one_phase_commit_without_its_writes_is_refused() {
+        let txn = pushee(1);
+        let end = |one_phase| Request::EndTxn {
+            key: txn.anchor_key.clone(),
+            commit: true,
+            lock_spans: vec![(b"k".to_vec(), b"k\0".to_vec())],
+            in_flight_writes: Vec::new(),
+            one_phase,
+        };
+        assert!(matches!(
+            is_one_phase_commit(&[end(true)], Some(&txn)),
+            Err(KvError::OnePhaseCommitIncomplete { .. })
+        ));
+        assert_eq!(is_one_phase_commit(&[end(false)], Some(&txn)), Ok(false));
+        let put = Request::Put {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+        };
+        assert_eq!(is_one_phase_commit(&[put, end(true)], Some(&txn)), Ok(true));
     }
 }

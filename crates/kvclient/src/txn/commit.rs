@@ -15,9 +15,10 @@
 //!   push, or a move up with a refresh of the reads, then the batch goes
 //!   again), since it is sent through the same loop
 //!   ([`Txn::send_batch`]). If the batch was cut across ranges on its way
-//!   (a split since the range lookup), the leaseholder refuses the part
-//!   holding the commit (`OnePhaseCommitIncomplete`) and the transaction
-//!   falls back to the ordinary path.
+//!   (a split since the range lookup, or a lookup that failed for some
+//!   of its keys), the leaseholder refuses the part holding the commit,
+//!   marked `one_phase` (`OnePhaseCommitIncomplete`), and the
+//!   transaction falls back to the ordinary path.
 //! - **Parallel commit** (`write_batch_and_commit` whose keys span
 //!   ranges): the writes and an `EndTxn(commit)` naming them as in flight
 //!   go as one batch, cut per range and sent at once; the record becomes
@@ -127,6 +128,7 @@ impl Txn {
         {
             let mut state = self.inner.state.lock();
             state.meta.anchor_key = anchor.clone();
+            state.meta.sequence += 1;
             state.written.extend(keys.iter().cloned());
         }
         let count = requests.len();
@@ -136,6 +138,7 @@ impl Txn {
             commit: true,
             lock_spans: keys.iter().map(|k| point_span(k)).collect(),
             in_flight_writes: Vec::new(),
+            one_phase: true,
         });
         match self.send_batch(batch).await {
             Ok(mut responses) => {
@@ -216,6 +219,7 @@ impl Txn {
                 commit: true,
                 lock_spans: state.written.iter().map(|k| point_span(k)).collect(),
                 in_flight_writes: keys.into_iter().map(|k| (k, sequence)).collect(),
+                one_phase: false,
             };
             let header = BatchHeader {
                 timestamp: Some(state.meta.write_timestamp),
@@ -470,6 +474,7 @@ impl Txn {
             commit,
             lock_spans: written.iter().map(|k| point_span(k)).collect(),
             in_flight_writes: Vec::new(),
+            one_phase: false,
         };
         let header = BatchHeader {
             timestamp: Some(meta.write_timestamp),

@@ -283,6 +283,7 @@ fn a_transactional_write_below_the_floor_moves_a_one_phase_commit_is_refused() {
         commit: true,
         lock_spans: vec![(b"k".to_vec(), b"k\0".to_vec())],
         in_flight_writes: Vec::new(),
+        one_phase: true,
     };
     assert_eq!(
         lease.write_timestamp(requested, TXN, &[put(b"k"), commit]),
