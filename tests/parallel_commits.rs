@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::{two_ranges, WAIT};
+use common::{record_of, two_ranges, WAIT};
 use meridian_hlc::Timestamp;
-use meridian_kvapi::{KvError, Request, Response, TxnMeta, TxnRecord, TxnStatus};
+use meridian_kvapi::{KvError, Request, Response, TxnMeta, TxnStatus};
 use meridian_kvclient::txn::{run_txn, Txn};
 use meridian_testkit::{BatchHeader, ClientError, DistSender, TestCluster};
 
@@ -42,17 +42,6 @@ async fn send_as(
         Ok(answer) => Ok(answer),
         Err(ClientError::Kv(e)) => Err(e),
         Err(e) => panic!("the batch was not served: {e}"),
-    }
-}
-
-async fn record_of(ds: &DistSender, txn: &TxnMeta) -> Option<TxnRecord> {
-    let query = Request::QueryTxn {
-        key: txn.anchor_key.clone(),
-        txn_id: txn.id,
-    };
-    match ds.send(vec![query]).await.unwrap().pop() {
-        Some(Response::QueryTxn { record }) => record.map(|r| *r),
-        other => panic!("a query answered {other:?}"),
     }
 }
 

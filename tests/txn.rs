@@ -8,9 +8,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{two_ranges, WAIT};
+use common::{record_of, two_ranges, WAIT};
 use meridian_hlc::{HybridClock, Timestamp};
-use meridian_kvapi::{Request, Response, TxnMeta, TxnRecord};
+use meridian_kvapi::{Request, Response};
 use meridian_kvclient::txn::{run_txn, Txn, TxnError};
 use meridian_testkit::{BatchHeader, DistSender, TestCluster};
 
@@ -219,18 +219,6 @@ fn put(key: &[u8], value: &[u8]) -> Request {
     Request::Put {
         key: key.to_vec(),
         value: value.to_vec(),
-    }
-}
-
-/// The record of `txn` at its anchor, if there is one.
-async fn record_of(ds: &DistSender, txn: &TxnMeta) -> Option<TxnRecord> {
-    let query = Request::QueryTxn {
-        key: txn.anchor_key.clone(),
-        txn_id: txn.id,
-    };
-    match ds.send(vec![query]).await.unwrap().pop() {
-        Some(Response::QueryTxn { record }) => record.map(|r| *r),
-        other => panic!("a query answered {other:?}"),
     }
 }
 

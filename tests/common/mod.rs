@@ -7,7 +7,8 @@ pub mod pg;
 
 use std::time::Duration;
 
-use meridian_testkit::{ClusterConfig, TestCluster};
+use meridian_kvapi::{Request, Response, TxnMeta, TxnRecord};
+use meridian_testkit::{ClusterConfig, DistSender, TestCluster};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -27,4 +28,16 @@ pub async fn two_ranges() -> TestCluster {
         cluster.wait_for_leader(range, WAIT).await.unwrap();
     }
     cluster
+}
+
+/// The record of `txn` at its anchor, if there is one.
+pub async fn record_of(ds: &DistSender, txn: &TxnMeta) -> Option<TxnRecord> {
+    let query = Request::QueryTxn {
+        key: txn.anchor_key.clone(),
+        txn_id: txn.id,
+    };
+    match ds.send(vec![query]).await.unwrap().pop() {
+        Some(Response::QueryTxn { record }) => record.map(|r| *r),
+        other => panic!("a query answered {other:?}"),
+    }
 }

@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use meridian_server::config::RaftTimeouts;
 use meridian_server::LocalCluster;
 use meridian_transport::LatencyMatrix;
 use meridian_workload::regions::{
@@ -111,30 +110,10 @@ pub async fn run_regions(args: RegionsArgs) -> Result<()> {
     }
 
     let layout = Layout::build(args.nodes, args.latency.clone(), false)?;
-    let dir = tempfile::Builder::new()
-        .prefix("meridian-bench-regions-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    crate::demo::init_logging(dir.path())?;
-    eprintln!(
-        "starting {} nodes in {} in this process",
-        args.nodes,
-        config.topology.regions.join(", ")
-    );
-    let network = layout.network.clone();
     let max_offset = Duration::from_secs_f64(config.topology.max_offset_ms / 1000.0);
-    let cluster = LocalCluster::start(
-        dir.path(),
-        &layout.localities,
-        |_, node| {
-            node.network = network.clone();
-            node.raft = RaftTimeouts::WAN;
-            node.max_offset = max_offset;
-        },
-        Duration::from_secs(60),
-    )
-    .await
-    .context("starting the cluster")?;
+    let (dir, cluster) = layout
+        .start_in_temp_dir("meridian-bench-regions-", Some(max_offset))
+        .await?;
     let mut gateways = BTreeMap::new();
     for node in cluster.nodes() {
         let region = node.config().locality.region.clone();

@@ -18,9 +18,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use meridian_server::config::RaftTimeouts;
 use meridian_server::{LocalCluster, Node};
 use meridian_workload::drill::{self, Domain, DrillConfig, DrillTarget};
 use meridian_workload::regions::{RangePlacement, RegionsTarget};
@@ -136,28 +135,7 @@ pub async fn run_drill(args: DrillArgs) -> Result<()> {
     };
     config.validate().map_err(anyhow::Error::msg)?;
 
-    let dir = tempfile::Builder::new()
-        .prefix("meridian-drill-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    crate::demo::init_logging(dir.path())?;
-    eprintln!(
-        "starting {} nodes in {} in this process",
-        args.nodes,
-        config.topology.regions.join(", ")
-    );
-    let network = layout.network.clone();
-    let cluster = LocalCluster::start(
-        dir.path(),
-        &layout.localities,
-        |_, node| {
-            node.network = network.clone();
-            node.raft = RaftTimeouts::WAN;
-        },
-        Duration::from_secs(60),
-    )
-    .await
-    .context("starting the cluster")?;
+    let (dir, cluster) = layout.start_in_temp_dir("meridian-drill-", None).await?;
     let target = DrillCluster {
         cluster: RwLock::new(cluster),
         domain: config.domain.clone(),

@@ -150,6 +150,47 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// For the commands that run against a cluster of their own (`bench
+    /// regions`, `drill`): a temporary directory named after `prefix`
+    /// with the logs in it (see [`init_logging`]), and the layout's nodes
+    /// started there with Raft's WAN timings and, if given, `max_offset`.
+    /// The caller shuts the cluster down and removes the directory.
+    pub async fn start_in_temp_dir(
+        &self,
+        prefix: &str,
+        max_offset: Option<Duration>,
+    ) -> Result<(tempfile::TempDir, LocalCluster)> {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .context("creating a temporary directory")?;
+        init_logging(dir.path())?;
+        let regions: Vec<&str> = self.profile.listed_regions();
+        eprintln!(
+            "starting {} nodes in {} in this process",
+            self.localities.len(),
+            regions.join(", ")
+        );
+        let network = self.network.clone();
+        let cluster = LocalCluster::start(
+            dir.path(),
+            &self.localities,
+            |_, node| {
+                node.network = network.clone();
+                node.raft = RaftTimeouts::WAN;
+                if let Some(max_offset) = max_offset {
+                    node.max_offset = max_offset;
+                }
+            },
+            Duration::from_secs(60),
+        )
+        .await
+        .context("starting the cluster")?;
+        Ok((dir, cluster))
+    }
+}
+
 /// The logs of a demo: a file in its directory unless `MERIDIAN_LOG` is
 /// set (then stderr, as every command).
 pub fn init_logging(dir: &Path) -> Result<()> {
