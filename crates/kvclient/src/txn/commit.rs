@@ -95,12 +95,16 @@ impl Txn {
                     reason,
                     ..
                 }))) => {
+                    // Parts of it may have landed as intents: the parallel
+                    // commit sends the same writes under the same sequence
+                    // number, so those count as its own (replays).
                     tracing::debug!(txn = ?self.meta().id, "one-phase commit refused: {reason}");
+                    return self.commit_in_parallel(requests, false).await;
                 }
                 done => return done,
             }
         }
-        self.commit_in_parallel(requests).await
+        self.commit_in_parallel(requests, true).await
     }
 
     /// Whether `requests` can be the whole transaction in one batch: it
@@ -170,9 +174,16 @@ impl Txn {
     /// documentation): on an error that leaves the outcome open, the
     /// transaction's own recovery settles it before the answer, so a
     /// retryable error always means "not committed".
-    async fn commit_in_parallel(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
+    async fn commit_in_parallel(
+        &self,
+        requests: Vec<Request>,
+        new_sequence: bool,
+    ) -> Result<Vec<Response>, TxnError> {
         self.check_writable()?;
-        match self.try_commit_in_parallel(requests.clone()).await {
+        match self
+            .try_commit_in_parallel(requests.clone(), new_sequence)
+            .await
+        {
             Ok(responses) => Ok(responses),
             Err(e @ TxnError::Ambiguous(_)) => Err(e),
             Err(e) if !self.inner.state.lock().staged => Err(e),
@@ -192,6 +203,7 @@ impl Txn {
     async fn try_commit_in_parallel(
         &self,
         requests: Vec<Request>,
+        new_sequence: bool,
     ) -> Result<Vec<Response>, TxnError> {
         // A transaction anchored by this batch has its record written by
         // the commit itself: no heartbeat is due before one interval.
@@ -203,7 +215,9 @@ impl Txn {
                     "the transaction has ended".into(),
                 )));
             }
-            state.meta.sequence += 1;
+            if new_sequence {
+                state.meta.sequence += 1;
+            }
             let sequence = state.meta.sequence;
             let keys: BTreeSet<Vec<u8>> = requests.iter().map(|r| r.span().0.to_vec()).collect();
             state.written.extend(keys.iter().cloned());
@@ -281,7 +295,10 @@ impl Txn {
                         // landed are ordinary intents. Write (again, past
                         // conflicts) and commit explicitly.
                         tracing::debug!(txn = ?meta.id, "parallel commit failed, committing the ordinary way: {error}");
-                        let responses = self.write_batch(requests.clone()).await?;
+                        // The same sequence number: the parts that landed
+                        // are replays (their conditions are not checked
+                        // against their own intents).
+                        let responses = self.write_batch_sequenced(requests.clone(), false).await?;
                         self.commit().await?;
                         Ok(responses)
                     }

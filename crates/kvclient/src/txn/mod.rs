@@ -225,6 +225,19 @@ impl Txn {
     /// Sends point writes (puts, conditional puts, deletes) as one batch;
     /// responses in order. A conditional put counts as a read too.
     pub async fn write_batch(&self, requests: Vec<Request>) -> Result<Vec<Response>, TxnError> {
+        self.write_batch_sequenced(requests, true).await
+    }
+
+    /// [`Txn::write_batch`], under the next sequence number
+    /// (`new_sequence`) or the current one: sending again writes that may
+    /// have landed, which the leaseholder then takes as replays (a
+    /// conditional put whose intent holds its value at its sequence
+    /// number is not checked again).
+    pub(crate) async fn write_batch_sequenced(
+        &self,
+        requests: Vec<Request>,
+        new_sequence: bool,
+    ) -> Result<Vec<Response>, TxnError> {
         check_point_writes(&requests)?;
         self.check_writable()?;
         let Some(first) = requests.first() else {
@@ -236,7 +249,9 @@ impl Txn {
             // have left intents on another, and resolving a key without
             // an intent costs nothing.
             let mut state = self.inner.state.lock();
-            state.meta.sequence += 1;
+            if new_sequence {
+                state.meta.sequence += 1;
+            }
             for r in &requests {
                 state.written.insert(r.span().0.to_vec());
             }

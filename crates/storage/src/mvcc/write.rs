@@ -121,7 +121,9 @@ pub fn mvcc_put(
 }
 
 /// Writes `value` to `key` only if the value visible at `ts` (to `txn`, if
-/// given) equals `expected` (`None`: the key must not exist).
+/// given) equals `expected` (`None`: the key must not exist). A replay
+/// (`txn`'s intent on the key already holds `value` at `txn`'s sequence
+/// number) succeeds without checking again.
 pub fn mvcc_conditional_put(
     batch: &mut Batch,
     key: &[u8],
@@ -131,6 +133,22 @@ pub fn mvcc_conditional_put(
     expected: Option<&[u8]>,
     stats: &mut MvccStats,
 ) -> Result<()> {
+    if let Some(own) = txn {
+        // The same write sent again (the coordinator's second try of a
+        // batch that partly landed): the intent it left is its answer. Its
+        // condition held when it landed, and the intent kept every other
+        // writer off the key since.
+        let head = key_head(batch, key)?;
+        if let Some((intent, _, _)) = &head.intent {
+            let replay = intent.txn.id == own.id
+                && intent.txn.epoch == own.epoch
+                && intent.txn.sequence == own.sequence
+                && intent.value.as_deref() == value;
+            if replay {
+                return Ok(());
+            }
+        }
+    }
     let opts = ReadOptions {
         txn,
         uncertainty_limit: None,
