@@ -22,7 +22,8 @@
 //! number, which its intents carry (a parallel commit names the ones it
 //! waits for).
 //!
-//! One file per concern: [`commit`] ends the transaction, [`heartbeat`]
+//! One file per concern: [`commit`] ends the transaction ([`parallel`]:
+//! the parallel commit), [`heartbeat`]
 //! keeps the record alive, [`conflict`] gets past other transactions'
 //! intents, [`refresh`] keeps the reads a move up must check, [`error`]
 //! says what is retried, [`recovery`] decides whether a STAGING
@@ -36,6 +37,7 @@ pub mod conflict;
 pub mod error;
 pub mod heartbeat;
 mod nearest;
+pub mod parallel;
 pub mod recovery;
 pub mod refresh;
 mod retry;
