@@ -26,6 +26,18 @@ fn point(key: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (key.to_vec(), [key, &[0u8][..]].concat())
 }
 
+/// What `txn`'s coordinator sends to end it, as `commit` says, naming its
+/// writes of `b` and `n` (none in flight).
+fn end(txn: &TxnMeta, commit: bool) -> Request {
+    Request::EndTxn {
+        key: txn.anchor_key.clone(),
+        commit,
+        lock_spans: vec![point(b"b"), point(b"n")],
+        in_flight_writes: Vec::new(),
+        one_phase: false,
+    }
+}
+
 /// Sends `requests` as `txn` at its write timestamp; answers the responses
 /// and the highest timestamp a range served them at.
 async fn send_as(
@@ -83,13 +95,14 @@ fn staging_txn(cluster: &TestCluster) -> TxnMeta {
 /// writes of `landed` only; answers the timestamp they landed at.
 async fn stage(ds: &DistSender, txn: &TxnMeta, landed: &[&[u8]], value: &[u8]) -> Timestamp {
     let mut batch: Vec<Request> = landed.iter().map(|k| put(k, value)).collect();
-    batch.push(Request::EndTxn {
-        key: txn.anchor_key.clone(),
-        commit: true,
-        lock_spans: vec![point(b"b"), point(b"n")],
-        in_flight_writes: vec![(b"b".to_vec(), 1), (b"n".to_vec(), 1)],
-        one_phase: false,
-    });
+    let mut stage = end(txn, true);
+    if let Request::EndTxn {
+        in_flight_writes, ..
+    } = &mut stage
+    {
+        *in_flight_writes = vec![(b"b".to_vec(), 1), (b"n".to_vec(), 1)];
+    }
+    batch.push(stage);
     let (responses, at) = send_as(ds, txn, batch).await.unwrap();
     match responses.last() {
         Some(Response::EndTxn { record }) => assert_eq!(record.status, TxnStatus::Staging),
@@ -132,13 +145,7 @@ async fn a_staging_transaction_whose_writes_all_landed_is_recovered_as_committed
         Some(&b"1"[..])
     );
     // What the coordinator would have sent next answers the same outcome.
-    let commit = Request::EndTxn {
-        key: txn.anchor_key.clone(),
-        commit: true,
-        lock_spans: vec![point(b"b"), point(b"n")],
-        in_flight_writes: Vec::new(),
-        one_phase: false,
-    };
+    let commit = end(&txn, true);
     send_as(&ds, &txn, vec![commit]).await.unwrap();
     cluster.shutdown().await;
 }
@@ -166,13 +173,7 @@ async fn a_staging_transaction_missing_a_write_is_recovered_as_aborted() {
         "a late in-flight write landed at {at}, at or below the record's {}",
         txn.write_timestamp
     );
-    let commit = Request::EndTxn {
-        key: txn.anchor_key.clone(),
-        commit: true,
-        lock_spans: vec![point(b"b"), point(b"n")],
-        in_flight_writes: Vec::new(),
-        one_phase: false,
-    };
+    let commit = end(&txn, true);
     assert!(matches!(
         send_as(&ds, &txn, vec![commit]).await,
         Err(KvError::TransactionAborted { .. })
@@ -189,13 +190,7 @@ async fn a_staging_record_refuses_an_abort() {
     let ds = cluster.dist_sender().clone();
     let txn = staging_txn(&cluster);
     stage(&ds, &txn, &[b"b", b"n"], b"1").await;
-    let abort = Request::EndTxn {
-        key: txn.anchor_key.clone(),
-        commit: false,
-        lock_spans: vec![point(b"b"), point(b"n")],
-        in_flight_writes: Vec::new(),
-        one_phase: false,
-    };
+    let abort = end(&txn, false);
     assert!(matches!(
         send_as(&ds, &txn, vec![abort]).await,
         Err(KvError::TransactionStaging { .. })

@@ -179,14 +179,17 @@ impl LocalCluster {
         old.shutdown(Duration::ZERO).await;
         drop(old);
         // The last tasks of the stopped node let go of its RocksDB (and
-        // its lock) a moment after the handle goes.
+        // its lock) and of its sockets a moment after the handle goes.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let node = loop {
+            let still_held = |e: &ServerError| match e {
+                ServerError::Store { reason, .. } => reason.contains("lock"),
+                ServerError::Config(reason) => reason.contains("in use"),
+                _ => false,
+            };
             match Node::start(config.clone()).await {
                 Ok(node) => break node,
-                Err(ServerError::Store { reason, .. })
-                    if reason.contains("lock") && tokio::time::Instant::now() < deadline =>
-                {
+                Err(e) if still_held(&e) && tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await
                 }
                 Err(e) => return Err(e),
