@@ -10,7 +10,7 @@
 //! Not here: acting on what is found (pushing or resolving belongs to the
 //! transaction coordinator, issue 10).
 
-use meridian_kvapi::{KvError, Request, Response, TxnMeta, TxnRecord};
+use meridian_kvapi::{KvError, Request, TxnMeta, TxnRecord};
 use serde::Serialize;
 
 use crate::{ClientError, DistSender};
@@ -33,18 +33,7 @@ impl DistSender {
             Err(ClientError::Kv(KvError::WriteIntent { txn, .. })) => *txn,
             Err(e) => return Err(e),
         };
-        let query = Request::QueryTxn {
-            key: intent.anchor_key.clone(),
-            txn_id: intent.id,
-        };
-        let record = match self.send(vec![query]).await?.pop() {
-            Some(Response::QueryTxn { record }) => record.map(|r| *r),
-            other => {
-                return Err(ClientError::InvalidRequest(format!(
-                    "a transaction query answered {other:?}"
-                )))
-            }
-        };
+        let record = crate::txn::recovery::query(self, &intent.anchor_key, intent.id).await?;
         Ok(Some(IntentReport { intent, record }))
     }
 }

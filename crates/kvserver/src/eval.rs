@@ -15,8 +15,8 @@
 use meridian_hlc::Timestamp;
 use meridian_kvapi::{KvError, RangeId, Request, Response, TxnMeta};
 use meridian_storage::mvcc::{
-    mvcc_conditional_put, mvcc_delete_range, mvcc_get, mvcc_intent, mvcc_put, mvcc_scan,
-    ReadOptions, ScanOptions,
+    mvcc_conditional_put, mvcc_delete_range, mvcc_get, mvcc_put, mvcc_scan, ReadOptions,
+    ScanOptions,
 };
 use meridian_storage::{Engine, MvccStats, Reader, WriteSet};
 
@@ -121,17 +121,12 @@ pub fn evaluate(
     };
     let mut written_at = ts;
     for request in requests {
-        if let (Some(txn), Some(key)) = (write_txn, point_write_key(request)) {
-            if let Some(intent) = mvcc_intent(&batch, key).map_err(kv_error)? {
-                if intent.txn.id == txn.id {
-                    written_at = written_at.max(intent.txn.write_timestamp);
-                }
-            }
-        }
         let response = match request {
             Request::Put { key, value } => {
-                mvcc_put(&mut batch, key, ts, write_txn, Some(value), &mut stats)
-                    .map(|_| Response::Put)
+                mvcc_put(&mut batch, key, ts, write_txn, Some(value), &mut stats).map(|at| {
+                    written_at = written_at.max(at);
+                    Response::Put
+                })
             }
             Request::ConditionalPut {
                 key,
@@ -146,10 +141,15 @@ pub fn evaluate(
                 expected.as_deref(),
                 &mut stats,
             )
-            .map(|_| Response::ConditionalPut),
-            Request::Delete { key } => {
-                mvcc_put(&mut batch, key, ts, write_txn, None, &mut stats).map(|_| Response::Delete)
-            }
+            .map(|at| {
+                written_at = written_at.max(at);
+                Response::ConditionalPut
+            }),
+            Request::Delete { key } => mvcc_put(&mut batch, key, ts, write_txn, None, &mut stats)
+                .map(|at| {
+                    written_at = written_at.max(at);
+                    Response::Delete
+                }),
             Request::DeleteRange { start, end } => {
                 mvcc_delete_range(&mut batch, start, end, ts, write_txn, &mut stats)
                     .map(|deleted| Response::DeleteRange { deleted })
@@ -178,16 +178,6 @@ pub fn evaluate(
     })
 }
 
-/// The key a point write (put, conditional put, delete) writes.
-fn point_write_key(request: &Request) -> Option<&[u8]> {
-    match request {
-        Request::Put { key, .. }
-        | Request::ConditionalPut { key, .. }
-        | Request::Delete { key } => Some(key),
-        _ => None,
-    }
-}
-
 /// For a transaction's batch whose writes the leaseholder moves from
 /// `requested` (its timestamp) above a read it served: refuses it with
 /// `WriteTooOld` if one of its keys has a version at or above `requested`,
@@ -208,7 +198,7 @@ pub fn check_moved_writes(
             Request::Put { key, .. }
             | Request::ConditionalPut { key, .. }
             | Request::Delete { key } => {
-                mvcc_put(&mut batch, key, requested, Some(txn), None, &mut stats)
+                mvcc_put(&mut batch, key, requested, Some(txn), None, &mut stats).map(|_| ())
             }
             Request::DeleteRange { start, end } => {
                 mvcc_delete_range(&mut batch, start, end, requested, Some(txn), &mut stats)

@@ -764,7 +764,7 @@ proptest! {
                     let result = mvcc_put(&mut batch, &key, t(ts), None, value.as_deref(), &mut delta);
                     let newest = model.versions.get(&key).and_then(|v| v.keys().next_back().copied());
                     match result {
-                        Ok(()) => {
+                        Ok(_) => {
                             prop_assert!(!model.intents.contains_key(&key));
                             prop_assert!(newest.is_none_or(|n| n < t(ts)));
                             model.versions.entry(key).or_default().insert(t(ts), value);
@@ -785,7 +785,7 @@ proptest! {
                     let result = mvcc_put(&mut batch, &key, meta.write_timestamp, Some(&meta), value.as_deref(), &mut delta);
                     let newest = model.versions.get(&key).and_then(|v| v.keys().next_back().copied());
                     match result {
-                        Ok(()) => {
+                        Ok(_) => {
                             prop_assert!(model.intents.get(&key).is_none_or(|(o, _)| *o == txn));
                             model.intents.insert(key, (txn, value));
                             engine.commit(batch, false).unwrap();

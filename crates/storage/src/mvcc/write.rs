@@ -25,7 +25,9 @@ pub(crate) fn key_head(batch: &Batch, key: &[u8]) -> Result<KeyHead> {
 
 /// Writes `value` (`None`: a deletion) to `key` at `ts`. Without `txn` the
 /// write is a committed version; with `txn` it is an intent of that
-/// transaction at `ts` (replacing the transaction's earlier intent on the key).
+/// transaction at `ts` (replacing the transaction's earlier intent on the
+/// key, and never below it: a push may have moved that one higher).
+/// Answers the timestamp the write lies at.
 pub fn mvcc_put(
     batch: &mut Batch,
     key: &[u8],
@@ -33,7 +35,7 @@ pub fn mvcc_put(
     txn: Option<&TxnMeta>,
     value: Option<&[u8]>,
     stats: &mut MvccStats,
-) -> Result<()> {
+) -> Result<Timestamp> {
     check_sizes(key, value)?;
     let head = key_head(batch, key)?;
     if let Some((intent, _, _)) = &head.intent {
@@ -75,6 +77,7 @@ pub fn mvcc_put(
     if head.is_empty() {
         stats.key_count += 1;
     }
+    let mut written_at = ts;
     let (record_key, record_value, is_intent) = match txn {
         None => (
             encode_version_key(key, ts),
@@ -90,6 +93,7 @@ pub fn mvcc_put(
             let pushed_to = head.intent.as_ref().map(|(i, _, _)| i.txn.write_timestamp);
             let mut meta = own.clone();
             meta.write_timestamp = pushed_to.map_or(ts, |pushed| pushed.max(ts));
+            written_at = meta.write_timestamp;
             let history = match &head.intent {
                 // The write it replaces stays, for a rollback to a savepoint
                 // before this one; writes rolled back already are dropped.
@@ -117,13 +121,14 @@ pub fn mvcc_put(
     stats.record(1, record_key.len(), record_value.len(), is_intent);
     stats.liveness(head.live_size(), value.is_some().then_some(size));
     batch.put_data(record_key, record_value);
-    Ok(())
+    Ok(written_at)
 }
 
 /// Writes `value` to `key` only if the value visible at `ts` (to `txn`, if
 /// given) equals `expected` (`None`: the key must not exist). A replay
 /// (`txn`'s intent on the key already holds `value` at `txn`'s sequence
-/// number) succeeds without checking again.
+/// number) succeeds without checking again. Answers the timestamp the
+/// write lies at, as [`mvcc_put`].
 pub fn mvcc_conditional_put(
     batch: &mut Batch,
     key: &[u8],
@@ -132,7 +137,7 @@ pub fn mvcc_conditional_put(
     value: Option<&[u8]>,
     expected: Option<&[u8]>,
     stats: &mut MvccStats,
-) -> Result<()> {
+) -> Result<Timestamp> {
     if let Some(own) = txn {
         // The same write sent again (the coordinator's second try of a
         // batch that partly landed): the intent it left is its answer. Its
@@ -145,7 +150,7 @@ pub fn mvcc_conditional_put(
                 && intent.txn.sequence == own.sequence
                 && intent.value.as_deref() == value;
             if replay {
-                return Ok(());
+                return Ok(intent.txn.write_timestamp);
             }
         }
     }

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::regions::{self, converge, setup, Locality, RegionsTarget, SqlConn, Survival, Topology};
+use crate::regions::{self, setup, Locality, RegionsTarget, SqlConn, Survival, Topology};
 pub use report::{DrillReport, WriteEvent, WriteOutcome, WriterReport};
 
 /// The database a drill writes.
@@ -345,18 +345,12 @@ async fn converged_within<T: RegionsTarget>(
             }
         }
         if let Some(c) = conn.as_mut() {
-            for (table, _) in setup::TABLES {
-                match target.placement(c, table).await {
-                    Ok(ranges) => problems.extend(
-                        converge::table_problems(topology, survival, &ranges)
-                            .into_iter()
-                            .map(|p| format!("{table}: {p}")),
-                    ),
-                    Err(e) => {
-                        problems.push(format!("{table}: {e}"));
-                        conn = None;
-                        break;
-                    }
+            match regions::driver::placement_problems(target, c, topology, survival).await {
+                Ok(found) => problems = found,
+                Err(e) => {
+                    // Its gateway may be down: connect again next time.
+                    problems.push(e);
+                    conn = None;
                 }
             }
         }

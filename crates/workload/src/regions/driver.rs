@@ -155,6 +155,29 @@ pub(crate) async fn load<T: RegionsTarget>(
     Ok(())
 }
 
+/// What is wrong with the placement of the tables of the database `conn`
+/// is on (empty: it conforms); `Err` when placement could not be read.
+pub(crate) async fn placement_problems<T: RegionsTarget>(
+    target: &T,
+    conn: &mut T::Conn,
+    topology: &Topology,
+    survival: Survival,
+) -> Result<Vec<String>, String> {
+    let mut problems = Vec::new();
+    for (table, _) in setup::TABLES {
+        let ranges = target
+            .placement(conn, table)
+            .await
+            .map_err(|e| format!("{table}: {e}"))?;
+        problems.extend(
+            converge::table_problems(topology, survival, &ranges)
+                .into_iter()
+                .map(|p| format!("{table}: {p}")),
+        );
+    }
+    Ok(problems)
+}
+
 /// Polls placement until every table of `survival`'s database conforms
 /// (true) or the timeout passes (false, with the problems reported).
 async fn wait_converged<T: RegionsTarget>(
@@ -169,17 +192,9 @@ async fn wait_converged<T: RegionsTarget>(
     let started = Instant::now();
     let mut last = Vec::new();
     loop {
-        let mut problems = Vec::new();
-        for (table, _) in setup::TABLES {
-            match target.placement(&mut conn, table).await {
-                Ok(ranges) => problems.extend(
-                    converge::table_problems(topology, survival, &ranges)
-                        .into_iter()
-                        .map(|p| format!("{table}: {p}")),
-                ),
-                Err(e) => problems.push(format!("{table}: {e}")),
-            }
-        }
+        let problems = placement_problems(target, &mut conn, topology, survival)
+            .await
+            .unwrap_or_else(|e| vec![e]);
         if problems.is_empty() {
             progress(Progress::Step(format!(
                 "placement of {db} converged in {:.1} s",
