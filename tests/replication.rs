@@ -234,7 +234,13 @@ async fn non_voter_receives_the_data_and_can_be_promoted_demoted_removed() {
         ReplicaKind::NonVoter
     );
 
+    let removed = cluster.store(demoted).unwrap().replica(1).unwrap();
     store.remove_replica(1, demoted).await.unwrap();
+    // Its data is deleted only once nothing can apply to it any more.
+    assert!(
+        removed.state_machine_stopped(),
+        "removed replica's state machine still running"
+    );
     assert!(store
         .replica(1)
         .unwrap()

@@ -39,7 +39,7 @@ use meridian_kvapi::{NodeId, RangeDescriptor, RangeId, ReplicaId};
 use meridian_transport::Rpc;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::InitializeError;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::error::{RemoteReplicaError, StoreError};
 use crate::raft::log_store::LogStore;
@@ -257,9 +257,7 @@ impl Store {
         let Some(replica) = replica else {
             return Ok(());
         };
-        if let Err(e) = replica.raft().shutdown().await {
-            warn!(range_id, error = %e, "raft shutdown failed while destroying replica");
-        }
+        replica.stop().await;
         let mut batch = self.inner.engine.batch();
         // An uninitialized replica owns no data: its span is the one it was
         // created with, which a split since may have given to another range

@@ -62,6 +62,11 @@ use crate::raft::types::{RaftCommand, TypeConfig};
 
 pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
+/// How long [`Replica::stop`] waits for the state-machine worker to finish
+/// what was queued. Applies take milliseconds; this bounds a node's stop if
+/// one ever hangs.
+const STATE_MACHINE_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A replica's Raft state at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RaftStatus {
@@ -157,6 +162,36 @@ impl Replica {
 
     pub fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    /// Whether this replica's state machine is gone: its worker quit, so
+    /// nothing more is applied, or written, on its behalf.
+    pub fn state_machine_stopped(&self) -> bool {
+        self.applied.has_changed().is_err()
+    }
+
+    /// Stops the Raft group and waits until its state machine is gone.
+    /// openraft's shutdown ends the core task but not the state-machine
+    /// worker, which goes on applying what was queued for it: a caller that
+    /// deletes the replica's log and data must not race those applies (a
+    /// late apply found its entries deleted and wrote the destroyed
+    /// replica's applied state back). The worker drops the state machine,
+    /// and with it the applied-index sender, when it quits.
+    pub(crate) async fn stop(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(range_id = self.range_id, error = %e, "raft shutdown failed");
+        }
+        let mut applied = self.applied.clone();
+        let gone = async { while applied.changed().await.is_ok() {} };
+        if tokio::time::timeout(STATE_MACHINE_STOP_WAIT, gone)
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                range_id = self.range_id,
+                "the state machine worker has not stopped; going on without it"
+            );
+        }
     }
 
     /// `[start, end)`: the range's keys as of the applied index. A split

@@ -211,7 +211,7 @@ impl Store {
             .map(|(_, r)| r)
             .collect();
         for replica in replicas {
-            let _ = replica.raft().shutdown().await;
+            replica.stop().await;
         }
     }
 }
