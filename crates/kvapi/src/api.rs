@@ -14,6 +14,20 @@ pub enum Request {
     Get {
         key: Vec<u8>,
     },
+    /// A transaction's read of `key` that locks it until the transaction
+    /// ends (`SELECT ... FOR UPDATE`, and the rows an `UPDATE` or `DELETE`
+    /// reads by key). It is evaluated as a write would be: refused with
+    /// `WriteTooOld` if the key has a version above the batch's timestamp,
+    /// and with `WriteIntent` on another transaction's intent. The lock is
+    /// the leaseholder's, in memory: other transactions' writes and
+    /// locking reads of the key wait for it; plain reads do not. It is
+    /// released when the transaction's `EndTxn` or `ResolveIntent` names
+    /// the key, and broken by a waiter after a while (lost with a lease):
+    /// serializability never rests on it, only on intents and the
+    /// timestamp cache. Answered as `Response::Get`.
+    GetForUpdate {
+        key: Vec<u8>,
+    },
     Put {
         key: Vec<u8>,
         value: Vec<u8>,
@@ -144,10 +158,16 @@ impl Request {
         )
     }
 
+    /// Whether it locks its key for its transaction ([`Request::GetForUpdate`]).
+    pub fn is_locking_read(&self) -> bool {
+        matches!(self, Request::GetForUpdate { .. })
+    }
+
     /// The span `[start, end)` of keys the request touches.
     pub fn span(&self) -> (&[u8], Option<&[u8]>) {
         match self {
             Request::Get { key }
+            | Request::GetForUpdate { key }
             | Request::Put { key, .. }
             | Request::ConditionalPut { key, .. }
             | Request::Delete { key }

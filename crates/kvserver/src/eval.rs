@@ -97,6 +97,9 @@ pub fn evaluate(
             .iter()
             .map(|r| match r {
                 Request::QueryTxn { .. } => query_txn(engine, r),
+                Request::GetForUpdate { key } => {
+                    check_lockable(engine, key, ts, txn).and_then(|()| read(engine, r, ts, &opts))
+                }
                 _ => read(engine, r, ts, &opts),
             })
             .collect::<Result<_, _>>()?;
@@ -164,6 +167,9 @@ pub fn evaluate(
                 continue;
             }
             read_request => {
+                if let Request::GetForUpdate { key } = read_request {
+                    check_lockable(engine, key, ts, txn)?;
+                }
                 responses.push(read(&batch, read_request, ts, &opts)?);
                 continue;
             }
@@ -235,6 +241,27 @@ fn one_phase_error(
     }
 }
 
+/// A transaction's locking read of `key` at `ts` meets what its write
+/// there would: `WriteTooOld` above a newer version (the transaction must
+/// move up before it may lock the value it would then overwrite), and
+/// `WriteIntent` on another transaction's intent. Outside a transaction
+/// it is a plain read.
+fn check_lockable(
+    engine: &Engine,
+    key: &[u8],
+    ts: Timestamp,
+    txn: Option<&TxnMeta>,
+) -> Result<(), KvError> {
+    let Some(txn) = txn else {
+        return Ok(());
+    };
+    let mut scratch = engine.batch();
+    let mut stats = MvccStats::default();
+    mvcc_put(&mut scratch, key, ts, Some(txn), None, &mut stats)
+        .map(|_| ())
+        .map_err(kv_error)
+}
+
 fn read(
     reader: &dyn Reader,
     request: &Request,
@@ -242,7 +269,7 @@ fn read(
     opts: &ReadOptions,
 ) -> Result<Response, KvError> {
     match request {
-        Request::Get { key } => mvcc_get(reader, key, ts, opts)
+        Request::Get { key } | Request::GetForUpdate { key } => mvcc_get(reader, key, ts, opts)
             .map(|v| Response::Get {
                 value: v.map(|v| v.value),
             })

@@ -10,6 +10,8 @@
 //!   node's QUIC connections, tagged with the range id ([`raft::network`]);
 //!   the Raft timing of a node ([`raft::config`]).
 //! - [`latch`]: locks on key spans that serialize overlapping requests.
+//! - [`locks`]: the leaseholder's row locks, taken by locking reads and
+//!   held until their transaction ends; writers of a locked key wait.
 //! - [`eval`]: a batch of KV requests evaluated against MVCC, refused at or
 //!   below the range's GC threshold.
 //! - [`gc`]: MVCC garbage collection of a range at its leaseholder, one
@@ -51,6 +53,7 @@ pub mod handlers;
 pub mod latch;
 pub mod lease;
 pub mod lifecycle;
+pub mod locks;
 pub mod membership;
 pub mod metrics;
 pub mod quiesce;

@@ -56,6 +56,7 @@ use crate::latch::{LatchManager, LatchSpan};
 use crate::lease::{
     may_move_write_above, may_restart_uncertain_read, uncertainty_limit, Lease, LeaseState,
 };
+use crate::locks::LockTable;
 use crate::quiesce::QuiesceState;
 use crate::raft::state_machine::{AppliedSummary, StateMachine};
 use crate::raft::types::{RaftCommand, TypeConfig};
@@ -105,6 +106,8 @@ pub struct Replica {
     pub(crate) engine: Engine,
     pub(crate) clock: Arc<HybridClock>,
     pub(crate) latches: LatchManager,
+    /// Row locks of locking reads, while this replica holds the lease.
+    pub(crate) locks: LockTable,
     /// The timestamp bookkeeping of the lease ([`crate::lease`]).
     pub(crate) lease_state: Mutex<LeaseState>,
     pub(crate) lease_duration: std::time::Duration,
@@ -143,6 +146,7 @@ impl Replica {
             engine: node.engine,
             clock: node.clock,
             latches: LatchManager::default(),
+            locks: LockTable::default(),
             lease_state: Mutex::new(LeaseState::default()),
             lease_duration: node.lease_duration,
             pause_after_lease_check: Mutex::new(None),
@@ -162,6 +166,11 @@ impl Replica {
 
     pub fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    /// The row locks this replica holds as leaseholder ([`crate::locks`]).
+    pub fn locks(&self) -> &LockTable {
+        &self.locks
     }
 
     /// Whether this replica's state machine is gone: its worker quit, so
@@ -328,7 +337,7 @@ impl Replica {
             .iter()
             .map(|r| latch_span(r).at(request.timestamp))
             .collect();
-        let _latches = self.latches.acquire(spans).await;
+        let latches = self.latches.acquire(spans).await;
         // The lease is checked after the latches: waiting for them may have
         // outlasted the lease, and the state machine must be caught up with
         // every write committed before this request evaluates.
@@ -336,6 +345,15 @@ impl Replica {
         self.testing_pause().await;
         // A split may have moved some keys to another range while we waited.
         self.check_batch_in_range(&request)?;
+        let txn_id = request.txn.as_ref().map(|t| t.id);
+        if let Some(wait) = self.locks.conflict(lease.term, &request.requests, txn_id) {
+            // Another transaction locked a key this batch writes or locks:
+            // wait (without the latches) until it ends, then go again.
+            let waiting = wait.wait(&self.locks);
+            drop(latches);
+            waiting.await;
+            return Box::pin(self.send(request)).await;
+        }
         let (ts, evaluated, in_flight) = match self.evaluate_under(&request, &lease)? {
             Some(done) => done,
             None => {
@@ -359,6 +377,11 @@ impl Replica {
         // Recording before the proposal is decided only ever pushes a
         // later write higher than it needed.
         self.lease_record_reads(ts, &request, Some(&responses));
+        let locks = || {
+            let txn = request.txn.as_ref();
+            self.locks
+                .record(lease.term, &request.requests, &responses, txn)
+        };
         if let Some((writes, stats)) = writes {
             if !writes.is_empty() {
                 let proposed = self
@@ -374,7 +397,12 @@ impl Replica {
                 proposed?;
             }
             drop(in_flight);
+            // Released once the outcome is applied: a waiter then reads
+            // the resolved values.
+            locks();
             self.wait_until_visible(&request, ts).await;
+        } else {
+            locks();
         }
         self.forward_clock_to_served(ts);
         Ok(BatchResponse {
@@ -516,7 +544,9 @@ fn request_in_range(descriptor: &RangeDescriptor, request: &Request) -> bool {
 /// The latch a request takes: its span, exclusive if it writes.
 fn latch_span(request: &Request) -> LatchSpan {
     match request.span() {
-        (key, None) => LatchSpan::point(key, request.is_write()),
+        // A locking read is exclusive: its check, read and lock are one
+        // step for the writers of its key.
+        (key, None) => LatchSpan::point(key, request.is_write() || request.is_locking_read()),
         (start, Some(end)) => LatchSpan {
             start: start.to_vec(),
             end: end.to_vec(),

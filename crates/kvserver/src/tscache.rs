@@ -445,6 +445,7 @@ pub fn read_span<'a>(request: &'a Request, response: Option<&'a Response>) -> Op
         // An intent query reads the key as no transaction: a write of the
         // transaction it asks about must then land above it.
         Request::Get { key }
+        | Request::GetForUpdate { key }
         | Request::ConditionalPut { key, .. }
         | Request::QueryIntent { key, .. } => Some((key.as_slice(), None)),
         Request::Scan { start, end, .. } => Some((start.as_slice(), Some(resume.unwrap_or(end)))),

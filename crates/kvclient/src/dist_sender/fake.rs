@@ -267,7 +267,7 @@ fn decoded_id(value: &[u8]) -> Option<RangeId> {
 /// One request on the map, as a range evaluates it.
 fn evaluate(data: &mut BTreeMap<Vec<u8>, Vec<u8>>, request: &Request) -> Response {
     match request {
-        Request::Get { key } => Response::Get {
+        Request::Get { key } | Request::GetForUpdate { key } => Response::Get {
             value: data.get(key).cloned(),
         },
         Request::Put { key, value } => {

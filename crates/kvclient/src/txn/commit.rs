@@ -102,6 +102,11 @@ impl Txn {
             if state.ended || !state.written.is_empty() {
                 return Ok(false);
             }
+            // Its commit releases only the keys it writes.
+            let keys: BTreeSet<&[u8]> = requests.iter().map(|r| r.span().0).collect();
+            if !state.read_locks.iter().all(|k| keys.contains(k.as_slice())) {
+                return Ok(false);
+            }
         }
         let range = self.inner.ds.lookup_range(requests[0].span().0).await?;
         Ok(requests.iter().all(|r| range.contains_key(r.span().0)))
@@ -157,7 +162,7 @@ impl Txn {
     }
 
     async fn end(&self, commit: bool) -> Result<(), TxnError> {
-        let (meta, written, aborted, staged) = {
+        let (meta, written, wrote, aborted, staged) = {
             let mut state = self.inner.state.lock();
             if state.ended {
                 return Ok(());
@@ -169,12 +174,22 @@ impl Txn {
             });
             (
                 state.meta.clone(),
-                state.written.clone(),
+                state.held_keys(),
+                !state.written.is_empty(),
                 aborted,
                 state.staged,
             )
         };
-        if written.is_empty() {
+        if !wrote {
+            // No record and no intents; perhaps locks of its locking reads.
+            if !written.is_empty() {
+                let status = if commit {
+                    TxnStatus::Committed
+                } else {
+                    TxnStatus::Aborted
+                };
+                self.resolve_in_background(meta, written, status);
+            }
             return Ok(());
         }
         if staged && !commit {

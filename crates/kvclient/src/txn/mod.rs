@@ -108,6 +108,10 @@ struct State {
     /// Keys whose writes it knows succeeded: its intent keeps other
     /// writers off them, so a refresh need not check its reads of them.
     locked: BTreeSet<Vec<u8>>,
+    /// Keys its locking reads may have locked (recorded before each is
+    /// sent): released with its intents when it ends. Unlike an intent, a
+    /// lock may be broken, so a refresh checks reads of them all the same.
+    read_locks: BTreeSet<Vec<u8>>,
     heartbeat: Option<Heartbeat>,
     /// Whether a parallel commit was sent: from then on the record may be
     /// STAGING, and only a recovery may end the transaction otherwise than
@@ -117,6 +121,13 @@ struct State {
     /// A read-only transaction at a fixed timestamp in the past
     /// ([`Txn::begin_historical`]).
     historical: bool,
+}
+
+impl State {
+    /// The keys whose intents or locks its end must release.
+    fn held_keys(&self) -> BTreeSet<Vec<u8>> {
+        self.written.union(&self.read_locks).cloned().collect()
+    }
 }
 
 impl Txn {
@@ -141,6 +152,7 @@ impl Txn {
                     reads: ReadSet::default(),
                     written: BTreeSet::new(),
                     locked: BTreeSet::new(),
+                    read_locks: BTreeSet::new(),
                     heartbeat: None,
                     staged: false,
                     ended: false,
@@ -157,6 +169,16 @@ impl Txn {
 
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TxnError> {
         match self.read(Request::Get { key: key.to_vec() }).await? {
+            Response::Get { value } => Ok(value),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Reads `key` and locks it until the transaction ends
+    /// ([`Request::GetForUpdate`]): other transactions' writes of it wait.
+    pub async fn get_for_update(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TxnError> {
+        let get = Request::GetForUpdate { key: key.to_vec() };
+        match self.read(get).await? {
             Response::Get { value } => Ok(value),
             other => Err(unexpected(other)),
         }
@@ -218,7 +240,13 @@ impl Txn {
                 "a read batch holds a write".into(),
             )));
         }
-        self.inner.state.lock().has_read = true;
+        {
+            let mut state = self.inner.state.lock();
+            state.has_read = true;
+            let locking = requests.iter().filter(|r| r.is_locking_read());
+            let keys: Vec<Vec<u8>> = locking.map(|r| r.span().0.to_vec()).collect();
+            state.read_locks.extend(keys);
+        }
         let responses = self.send_routed(requests.clone(), true, nearest).await?;
         self.inner.state.lock().reads.record(&requests, &responses);
         Ok(responses)
@@ -324,6 +352,8 @@ impl Txn {
         nearest: bool,
     ) -> Result<Vec<Response>, TxnError> {
         let writes = requests.iter().any(Request::is_write);
+        // A locking read meets conflicts as a write does.
+        let writes_or_locks = writes || requests.iter().any(Request::is_locking_read);
         let mut moves = 0;
         loop {
             let mut header = self.header();
@@ -369,7 +399,7 @@ impl Txn {
                     });
                 }
                 Err(ClientError::Kv(KvError::WriteIntent { key, txn })) => {
-                    let kind = if writes {
+                    let kind = if writes_or_locks {
                         PushKind::Abort
                     } else {
                         PushKind::Timestamp(meta.write_timestamp.next())
@@ -377,7 +407,7 @@ impl Txn {
                     let (ds, clock) = (&self.inner.ds, &self.inner.clock);
                     conflict::push_past(ds, clock, &meta, &txn, &key, kind).await?;
                 }
-                Err(ClientError::Kv(KvError::WriteTooOld { existing, .. })) if writes => {
+                Err(ClientError::Kv(KvError::WriteTooOld { existing, .. })) if writes_or_locks => {
                     let reason = "a write met a newer version or read";
                     moves += 1;
                     if moves > MAX_MOVES_PER_BATCH {

@@ -95,7 +95,7 @@ impl Txn {
             let end = Request::EndTxn {
                 key: state.meta.anchor_key.clone(),
                 commit: true,
-                lock_spans: state.written.iter().map(|k| point_span(k)).collect(),
+                lock_spans: state.held_keys().iter().map(|k| point_span(k)).collect(),
                 in_flight_writes: keys.into_iter().map(|k| (k, sequence)).collect(),
                 one_phase: false,
             };
@@ -194,7 +194,7 @@ impl Txn {
             if let Some(heartbeat) = state.heartbeat.take() {
                 heartbeat.stop();
             }
-            state.written.clone()
+            state.held_keys()
         };
         self.resolve_in_background(record.meta, written, record.status);
     }
@@ -209,7 +209,7 @@ impl Txn {
             state.ended = true;
             (
                 state.meta.clone(),
-                state.written.clone(),
+                state.held_keys(),
                 state.heartbeat.take(),
             )
         };
@@ -238,7 +238,7 @@ impl Txn {
             if let Some(heartbeat) = state.heartbeat.take() {
                 heartbeat.stop();
             }
-            (state.meta.clone(), state.written.clone())
+            (state.meta.clone(), state.held_keys())
         };
         let ds = &self.inner.ds;
         for _ in 0..MAX_SETTLE_ROUNDS {

@@ -17,7 +17,7 @@ use crate::catalog::TableDescriptor;
 use crate::encoding;
 use crate::error::{code, SqlError};
 use crate::plan::expr::Expr;
-use crate::plan::{KeyConstraint, Plan, SetOpKind, SortKey};
+use crate::plan::{KeyConstraint, Plan, RowLocking, SetOpKind, SortKey};
 use crate::types::{cast, Datum, SqlType};
 
 pub type Row = Vec<Datum>;
@@ -35,9 +35,9 @@ pub fn run<'a>(ctx: &'a ExecContext<'a>, plan: &'a Plan, env: &'a Env<'a>) -> Ro
             Plan::Scan {
                 table,
                 keys,
-                for_update,
+                locking,
                 ..
-            } => scan(ctx, table, keys, *for_update, env).await?,
+            } => scan(ctx, table, keys, *locking, env).await?,
             Plan::Virtual { name, .. } => super::virtual_tables::rows(ctx, name).await?,
             Plan::Filter { input, predicate } => {
                 let rows = run(ctx, input, env).await?;
@@ -259,7 +259,7 @@ async fn scan(
     ctx: &ExecContext<'_>,
     table: &TableDescriptor,
     keys: &KeyConstraint,
-    for_update: bool,
+    locking: RowLocking,
     env: &Env<'_>,
 ) -> Result<Vec<Row>, SqlError> {
     let local_first = match keys {
@@ -276,6 +276,15 @@ async fn scan(
                 ctx.txn.scan_from_nearest(&start, &end, 0).await?
             }
             Reads::Span(start, end) => ctx.txn.scan(&start, &end, 0).await?,
+            Reads::Points(points) if locking != RowLocking::None => {
+                // Locked at the leaseholder as they are read.
+                return get_all_for_update(ctx, points)
+                    .await?
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| encoding::decode_row(table, &k, &v))
+                    .collect();
+            }
             Reads::Points(points) => get_all_routed(ctx, points, table.reads_from_nearest())
                 .await?
                 .into_iter()
@@ -283,10 +292,10 @@ async fn scan(
                 .collect(),
         },
     };
-    if for_update && !pairs.is_empty() {
-        // Lock the rows: an intent on each (the same value) makes a
-        // concurrent writer of these rows wait or conflict now, not at
-        // commit.
+    if locking == RowLocking::ForUpdate && !pairs.is_empty() {
+        // Rows of a span (or found by a lookup across regions), which no
+        // locking read covers: an intent on each (the same value) makes a
+        // concurrent writer of them wait or conflict now, not at commit.
         let locks = pairs
             .iter()
             .map(|(k, v)| Request::Put {
@@ -306,26 +315,28 @@ async fn scan(
 pub(super) async fn get_all(
     ctx: &ExecContext<'_>,
     points: Vec<Vec<u8>>,
-) -> Result<Vec<Option<(Vec<u8>, Vec<u8>)>>, SqlError> {
+) -> Result<PointsFound, SqlError> {
     get_all_routed(ctx, points, false).await
 }
 
-/// [`get_all`], tried at the nearest replica first when `nearest` (a
-/// GLOBAL table's rows).
-async fn get_all_routed(
+/// [`get_all`], each key locked for the transaction until it ends
+/// ([`Request::GetForUpdate`]).
+async fn get_all_for_update(
     ctx: &ExecContext<'_>,
     points: Vec<Vec<u8>>,
-    nearest: bool,
-) -> Result<Vec<Option<(Vec<u8>, Vec<u8>)>>, SqlError> {
+) -> Result<PointsFound, SqlError> {
     let requests = points
         .iter()
-        .map(|k| Request::Get { key: k.clone() })
+        .map(|k| Request::GetForUpdate { key: k.clone() })
         .collect();
-    let responses = if nearest {
-        ctx.txn.read_batch_from_nearest(requests).await?
-    } else {
-        ctx.txn.read_batch(requests).await?
-    };
+    let responses = ctx.txn.read_batch(requests).await?;
+    points_found(points, responses)
+}
+
+/// Each point read's key and value, if it exists, in order.
+type PointsFound = Vec<Option<(Vec<u8>, Vec<u8>)>>;
+
+fn points_found(points: Vec<Vec<u8>>, responses: Vec<Response>) -> Result<PointsFound, SqlError> {
     points
         .into_iter()
         .zip(responses)
@@ -335,6 +346,25 @@ async fn get_all_routed(
             other => Err(SqlError::internal(format!("unexpected response {other:?}"))),
         })
         .collect()
+}
+
+/// [`get_all`], tried at the nearest replica first when `nearest` (a
+/// GLOBAL table's rows).
+async fn get_all_routed(
+    ctx: &ExecContext<'_>,
+    points: Vec<Vec<u8>>,
+    nearest: bool,
+) -> Result<PointsFound, SqlError> {
+    let requests = points
+        .iter()
+        .map(|k| Request::Get { key: k.clone() })
+        .collect();
+    let responses = if nearest {
+        ctx.txn.read_batch_from_nearest(requests).await?
+    } else {
+        ctx.txn.read_batch(requests).await?
+    };
+    points_found(points, responses)
 }
 
 fn join(

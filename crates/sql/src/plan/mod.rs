@@ -27,6 +27,22 @@ pub struct OutputColumn {
 }
 
 /// A relational operator tree; every operator yields rows of its
+/// How a scan locks the rows it reads, so that a concurrent writer of
+/// them waits instead of making this transaction restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLocking {
+    /// A plain read.
+    None,
+    /// `SELECT ... FOR UPDATE`: rows read by key are locked by the
+    /// leaseholder (`GetForUpdate`); rows of a span scan by intents written
+    /// over them.
+    ForUpdate,
+    /// The input of an `UPDATE` or `DELETE`: rows read by key are locked
+    /// at the read (`GetForUpdate`); a span's rows are not, since the
+    /// statement's own intents on them follow at once.
+    ForWrite,
+}
+
 /// [`Plan::columns`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
@@ -40,9 +56,8 @@ pub enum Plan {
         table: Arc<TableDescriptor>,
         alias: String,
         keys: KeyConstraint,
-        /// `SELECT ... FOR UPDATE`: the rows read are locked by writing
-        /// intents over them.
-        for_update: bool,
+        /// Whether the rows read are locked for the transaction.
+        locking: RowLocking,
     },
     /// Rows of a virtual table (pg_catalog, information_schema).
     Virtual {

@@ -7,20 +7,20 @@ use sqlparser::ast;
 use super::{ident, table_name, Binder, Scope};
 use crate::error::SqlError;
 use crate::plan::expr::{BinaryOp, Expr};
-use crate::plan::{spans, KeyConstraint, OutputColumn, Plan};
+use crate::plan::{spans, KeyConstraint, OutputColumn, Plan, RowLocking};
 use crate::types::SqlType;
 
 impl Binder<'_> {
     pub(super) fn bind_from(
         &self,
         from: &[ast::TableWithJoins],
-        for_update: bool,
+        locking: RowLocking,
     ) -> Result<Plan, SqlError> {
         let mut plan: Option<Plan> = None;
         for item in from {
-            let mut joined = self.bind_factor(&item.relation, for_update)?;
+            let mut joined = self.bind_factor(&item.relation, locking)?;
             for join in &item.joins {
-                let right = self.bind_factor(&join.relation, for_update)?;
+                let right = self.bind_factor(&join.relation, locking)?;
                 joined = self.bind_join(joined, right, &join.join_operator)?;
             }
             plan = Some(match plan {
@@ -40,7 +40,11 @@ impl Binder<'_> {
         }))
     }
 
-    fn bind_factor(&self, factor: &ast::TableFactor, for_update: bool) -> Result<Plan, SqlError> {
+    fn bind_factor(
+        &self,
+        factor: &ast::TableFactor,
+        locking: RowLocking,
+    ) -> Result<Plan, SqlError> {
         match factor {
             ast::TableFactor::Table {
                 name, alias, args, ..
@@ -79,7 +83,7 @@ impl Binder<'_> {
                     table: descriptor,
                     alias: alias_name.clone(),
                     keys: KeyConstraint::Full,
-                    for_update,
+                    locking,
                 };
                 if alias_columns.is_empty() {
                     Ok(plan)
@@ -111,7 +115,7 @@ impl Binder<'_> {
                 alias,
                 ..
             } => {
-                let plan = self.bind_from(std::slice::from_ref(table_with_joins), for_update)?;
+                let plan = self.bind_from(std::slice::from_ref(table_with_joins), locking)?;
                 match alias {
                     Some(a) => relabel(
                         plan,
@@ -241,7 +245,7 @@ impl Binder<'_> {
                 table,
                 alias,
                 keys: KeyConstraint::Full,
-                for_update,
+                locking,
             } => {
                 let conjuncts = predicate.clone().conjuncts();
                 let keys = spans::derive(&table, &conjuncts, &params);
@@ -250,7 +254,7 @@ impl Binder<'_> {
                         table,
                         alias,
                         keys,
-                        for_update,
+                        locking,
                     }),
                     predicate,
                 }
@@ -264,14 +268,14 @@ impl Binder<'_> {
                     Plan::Scan {
                         table,
                         alias,
-                        for_update,
+                        locking,
                         ..
                     } => self.push_filter(
                         Plan::Scan {
                             table,
                             alias,
                             keys: KeyConstraint::Full,
-                            for_update,
+                            locking,
                         },
                         both,
                     ),

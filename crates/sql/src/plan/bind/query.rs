@@ -10,7 +10,7 @@ use super::from::relabel;
 use super::{ident, table_name, Binder, Scope};
 use crate::error::{code, SqlError};
 use crate::plan::expr::Expr;
-use crate::plan::{OutputColumn, Plan, SetOpKind, SortKey};
+use crate::plan::{OutputColumn, Plan, RowLocking, SetOpKind, SortKey};
 use crate::types::SqlType;
 
 impl Binder<'_> {
@@ -36,13 +36,17 @@ impl Binder<'_> {
                 self.ctes.borrow_mut().push((name, plan));
             }
         }
-        let for_update = !query.locks.is_empty();
-        let result = self.bind_query_body(query, for_update);
+        let locking = if query.locks.is_empty() {
+            RowLocking::None
+        } else {
+            RowLocking::ForUpdate
+        };
+        let result = self.bind_query_body(query, locking);
         self.ctes.borrow_mut().truncate(saved);
         result
     }
 
-    fn bind_query_body(&self, query: &ast::Query, for_update: bool) -> Result<Plan, SqlError> {
+    fn bind_query_body(&self, query: &ast::Query, locking: RowLocking) -> Result<Plan, SqlError> {
         let order_by: &[ast::OrderByExpr] = match &query.order_by {
             Some(ast::OrderBy {
                 kind: ast::OrderByKind::Expressions(exprs),
@@ -52,7 +56,7 @@ impl Binder<'_> {
             None => &[],
         };
         let mut plan = match query.body.as_ref() {
-            ast::SetExpr::Select(select) => self.bind_select(select, order_by, for_update)?,
+            ast::SetExpr::Select(select) => self.bind_select(select, order_by, locking)?,
             other => {
                 let plan = self.bind_set_expr(other)?;
                 self.order_by_output(plan, order_by)?
@@ -93,7 +97,7 @@ impl Binder<'_> {
 
     fn bind_set_expr(&self, body: &ast::SetExpr) -> Result<Plan, SqlError> {
         match body {
-            ast::SetExpr::Select(select) => self.bind_select(select, &[], false),
+            ast::SetExpr::Select(select) => self.bind_select(select, &[], RowLocking::None),
             ast::SetExpr::Query(query) => self.bind_query(query),
             ast::SetExpr::Values(values) => self.bind_values(values, &[]),
             ast::SetExpr::SetOperation {
@@ -180,13 +184,13 @@ impl Binder<'_> {
         &self,
         select: &ast::Select,
         order_by: &[ast::OrderByExpr],
-        for_update: bool,
+        locking: RowLocking,
     ) -> Result<Plan, SqlError> {
         if select.having.is_some() && matches!(select.group_by, ast::GroupByExpr::All(_)) {
             return Err(SqlError::unsupported("GROUP BY ALL"));
         }
         // FROM, then WHERE (pushed into scans where it narrows them).
-        let mut plan = self.bind_from(&select.from, for_update)?;
+        let mut plan = self.bind_from(&select.from, locking)?;
         let input_columns = plan.columns();
         if let Some(selection) = &select.selection {
             let predicate =

@@ -12,7 +12,7 @@ use super::{ident, table_name, Binder, Scope};
 use crate::catalog::TableDescriptor;
 use crate::error::{code, SqlError};
 use crate::plan::expr::Expr;
-use crate::plan::{KeyConstraint, OutputColumn, Plan};
+use crate::plan::{KeyConstraint, OutputColumn, Plan, RowLocking};
 use crate::types::{Datum, SqlType};
 
 /// What an INSERT does when the row's primary key exists.
@@ -357,8 +357,7 @@ impl Binder<'_> {
             table: table.clone(),
             alias: alias.to_string(),
             keys: KeyConstraint::Full,
-            // The write lays its own intents on the rows it changes.
-            for_update: false,
+            locking: RowLocking::ForWrite,
         };
         match selection {
             None => Ok(scan),

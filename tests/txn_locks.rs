@@ -1,0 +1,105 @@
+//! Row locks (`GetForUpdate`, kvserver's `locks`) on a real 3-node
+//! cluster: a transaction that read a key with a lock writes it at its own
+//! timestamp while another writer of the key waits at the leaseholder,
+//! instead of the other writer landing first and making it restart; and
+//! the lock goes with the transaction's end.
+
+mod common;
+
+use common::{two_ranges, WAIT};
+use meridian_kvclient::txn::Txn;
+use meridian_testkit::TestCluster;
+
+/// Requests waiting for a lock on every node's replicas.
+fn lock_waiters(cluster: &TestCluster) -> usize {
+    cluster
+        .node_ids()
+        .into_iter()
+        .flat_map(|id| cluster.store(id).unwrap().replicas())
+        .map(|r| r.locks().waiters())
+        .sum()
+}
+
+/// Keys locked on every node's replicas.
+fn locks_held(cluster: &TestCluster) -> usize {
+    cluster
+        .node_ids()
+        .into_iter()
+        .flat_map(|id| cluster.store(id).unwrap().replicas())
+        .map(|r| r.locks().held().len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writer_waits_for_a_locking_read_s_transaction_instead_of_restarting_it() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let seed = Txn::begin(ds.clone(), clock.clone(), 1);
+    seed.put(b"b", b"10").await.unwrap();
+    seed.commit().await.unwrap();
+
+    let holder = Txn::begin(ds.clone(), clock.clone(), 1);
+    let read = holder.get_for_update(b"b").await.unwrap();
+    assert_eq!(read.as_deref(), Some(&b"10"[..]));
+    assert_eq!(locks_held(&cluster), 1);
+
+    // Another transaction writes the key: without the lock its intent
+    // would land first, above the holder's timestamp, and the holder's
+    // write would then have to move up past a changed read: a restart.
+    let writer = {
+        let (ds, clock) = (ds.clone(), clock.clone());
+        tokio::spawn(async move {
+            let txn = Txn::begin(ds, clock, 1);
+            txn.put(b"b", b"other").await?;
+            txn.commit().await
+        })
+    };
+    cluster
+        .wait_for("the writer to wait for the lock", WAIT, || async {
+            (lock_waiters(&cluster) == 1).then_some(())
+        })
+        .await
+        .unwrap();
+    let started_at = holder.meta().write_timestamp;
+    holder.put(b"b", b"11").await.expect("the holder writes");
+    holder.commit().await.expect("the holder commits");
+    assert_eq!(
+        holder.meta().write_timestamp,
+        started_at,
+        "the holder committed where it read"
+    );
+    writer
+        .await
+        .unwrap()
+        .expect("the writer goes once the lock is released");
+    assert_eq!(locks_held(&cluster), 0, "locks outlived their transactions");
+
+    // The writer went after the holder: its value is the last.
+    let check = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(
+        check.get(b"b").await.unwrap().as_deref(),
+        Some(&b"other"[..])
+    );
+    check.commit().await.unwrap();
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rollback_releases_the_locks_of_a_transaction_that_wrote_nothing() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let holder = Txn::begin(ds.clone(), clock.clone(), 1);
+    holder.get_for_update(b"c").await.unwrap();
+    holder.get_for_update(b"n").await.unwrap();
+    assert_eq!(locks_held(&cluster), 2, "one lock on each range");
+    holder.rollback().await.unwrap();
+    cluster
+        .wait_for("the locks to go", WAIT, || async {
+            (locks_held(&cluster) == 0).then_some(())
+        })
+        .await
+        .unwrap();
+    cluster.shutdown().await;
+}
