@@ -1,8 +1,10 @@
 //! Row locks (`GetForUpdate`, kvserver's `locks`) on a real 3-node
 //! cluster: a transaction that read a key with a lock writes it at its own
-//! timestamp while another writer of the key waits at the leaseholder,
-//! instead of the other writer landing first and making it restart; and
-//! the lock goes with the transaction's end.
+//! timestamp while another writer of the key waits (at the leaseholder
+//! until the holder writes, then on its intent), instead of the other
+//! writer landing first and making it restart; a locking read below a
+//! newer version is served above it; and locks go with their
+//! transaction's end.
 
 mod common;
 
@@ -101,5 +103,37 @@ async fn a_rollback_releases_the_locks_of_a_transaction_that_wrote_nothing() {
         })
         .await
         .unwrap();
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_locking_read_below_a_newer_version_reads_it_and_moves_its_transaction_up() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let holder = Txn::begin(ds.clone(), clock.clone(), 1);
+    // A read to refresh when the transaction moves.
+    assert_eq!(holder.get(b"c").await.unwrap(), None);
+    let other = Txn::begin(ds.clone(), clock.clone(), 1);
+    other.put(b"b", b"newer").await.unwrap();
+    other.commit().await.unwrap();
+    let newer_at = other.meta().write_timestamp;
+    assert!(newer_at > holder.meta().write_timestamp);
+
+    let read = holder.get_for_update(b"b").await.expect("no restart");
+    assert_eq!(read.as_deref(), Some(&b"newer"[..]));
+    assert!(
+        holder.meta().write_timestamp > newer_at,
+        "the transaction moved above the version it locked"
+    );
+    assert_eq!(locks_held(&cluster), 1);
+    holder.put(b"b", b"mine").await.unwrap();
+    holder.commit().await.unwrap();
+    let check = Txn::begin(ds.clone(), clock.clone(), 1);
+    assert_eq!(
+        check.get(b"b").await.unwrap().as_deref(),
+        Some(&b"mine"[..])
+    );
+    check.commit().await.unwrap();
     cluster.shutdown().await;
 }

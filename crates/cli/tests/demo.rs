@@ -280,6 +280,8 @@ fn sigterm_stops_the_demo_and_removes_its_directory() {
     let child = Command::new(BIN)
         .args(["demo", "--nodes", "3"])
         .env("TMPDIR", tmp.path())
+        // The nodes' shutdown steps, for a failure message.
+        .env("MERIDIAN_LOG", "info")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
@@ -299,7 +301,20 @@ fn sigterm_stops_the_demo_and_removes_its_directory() {
         .unwrap();
     assert!(kill.success());
     let stopped = Instant::now();
-    let status = wait_for(Duration::from_secs(20), || child.try_wait());
+    let status = loop {
+        if let Some(status) = child.try_wait() {
+            break status;
+        }
+        if stopped.elapsed() > Duration::from_secs(20) {
+            let log = stderr();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "the demo did not exit within 20 s of SIGTERM; the end of its stderr:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(status.code(), Some(143), "{}", stderr());
     assert!(
         stopped.elapsed() < Duration::from_secs(10),

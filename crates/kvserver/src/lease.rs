@@ -303,8 +303,18 @@ pub fn votes_withheld_until(started: Instant, held_replicas: bool, lease: Durati
 /// timestamp it was written at, so it moves (after a lease move the new
 /// leaseholder's clock may lag a version its predecessor wrote); a
 /// transaction's write may not (its coordinator must refresh or restart).
-pub fn may_move_write_above(transactional: bool, restarts: usize) -> bool {
-    !transactional && restarts < MAX_UNCERTAINTY_RESTARTS
+/// A transaction's batch of locking reads only (`locking_reads_only`)
+/// moves too: it answers the values at the moved timestamp, which it
+/// reports, and its coordinator refreshes its other reads there. Moving
+/// here saves that batch a round trip, and it takes its locks now: sent
+/// back with `WriteTooOld`, it would find them taken by another waiter,
+/// again and again on a hot key.
+pub fn may_move_write_above(
+    transactional: bool,
+    locking_reads_only: bool,
+    restarts: usize,
+) -> bool {
+    (!transactional || locking_reads_only) && restarts < MAX_UNCERTAINTY_RESTARTS
 }
 
 /// How long the acknowledgement of a write at `ts` waits, given the local

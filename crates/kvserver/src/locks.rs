@@ -17,6 +17,12 @@
 //! timestamp cache and read refresh keep transactions serializable with or
 //! without locks; a lock only turns a restart into a wait.
 //!
+//! A lock lasts from the read to the holder's write of the key: its
+//! intent then holds the key, and a writer that meets an intent pushes
+//! its transaction (kvclient's `txn/conflict.rs`), which is what breaks a
+//! cycle of waiters at once. Only a key locked and never written (a
+//! `SELECT ... FOR UPDATE` alone) keeps its lock to the end.
+//!
 //! Not here: the replica's walk of a batch that consults this table
 //! ([`crate::replica`]), and intents, which are MVCC data in storage.
 
@@ -110,9 +116,9 @@ impl LockTable {
     }
 
     /// Takes or releases locks after `requests` of `txn` were served with
-    /// `responses`: a locking read takes its key; a commit or abort
-    /// (`EndTxn` answered with an ended record, `ResolveIntent` of an
-    /// ended transaction) releases the transaction's locks in its spans.
+    /// `responses`: a locking read takes its key; the holder's write of the
+    /// key, and its commit or abort (`EndTxn` answered with an ended
+    /// record, `ResolveIntent` of an ended transaction), release it.
     pub fn record(
         &self,
         term: u64,
@@ -133,6 +139,20 @@ impl LockTable {
                             holder: txn.id,
                             released: Arc::new(Notify::new()),
                         });
+                    }
+                }
+                (
+                    Request::Put { key, .. }
+                    | Request::ConditionalPut { key, .. }
+                    | Request::Delete { key },
+                    _,
+                ) => {
+                    // Its intent holds the key from now on, and a writer
+                    // that meets it pushes the holder, which is how a cycle
+                    // of waiting transactions breaks at once, not after
+                    // LOCK_WAIT_LIMIT.
+                    if let Some(txn) = txn {
+                        release_span(&mut locks.held, txn.id, key, None);
                     }
                 }
                 (Request::ResolveIntent { key, txn, status }, _) if ended(*status) => {
@@ -333,6 +353,18 @@ mod tests {
             None,
         );
         assert!(table.held().is_empty());
+    }
+
+    #[test]
+    fn the_holder_s_write_of_the_key_gives_the_lock_to_its_intent() {
+        let table = LockTable::default();
+        let (a, b) = (txn(1), txn(2));
+        lock(&table, b"k", &a);
+        lock(&table, b"other", &a);
+        table.record(1, &[put(b"k")], &[Response::Put], Some(&b));
+        assert_eq!(table.held().len(), 2, "another's write releases nothing");
+        table.record(1, &[put(b"k")], &[Response::Put], Some(&a));
+        assert_eq!(table.held(), vec![(b"other".to_vec(), a.id)]);
     }
 
     #[test]

@@ -461,7 +461,11 @@ impl Replica {
                     ts = value_ts;
                 }
                 Err(KvError::WriteTooOld { existing, .. })
-                    if may_move_write_above(request.txn.is_some(), restarts) =>
+                    if may_move_write_above(
+                        request.txn.is_some(),
+                        !is_write && request.requests.iter().any(Request::is_locking_read),
+                        restarts,
+                    ) =>
                 {
                     restarts += 1;
                     ts = existing.next();

@@ -370,12 +370,15 @@ impl Node {
         for task in self.inner.tasks.lock().drain(..) {
             task.abort();
         }
+        let started = std::time::Instant::now();
         if let Some(member) = self.member() {
             crate::drain::drain(&member, tokio::time::Instant::now() + drain).await;
+            let drained = started.elapsed();
             member.store.shutdown().await;
+            info!(?drained, replicas_stopped = ?started.elapsed(), "ranges stopped");
         }
         self.inner.transport.shutdown().await;
-        info!("node stopped");
+        info!(took = ?started.elapsed(), "node stopped");
     }
 }
 

@@ -362,7 +362,9 @@ impl Txn {
             let sent = self.inner.ds.send_with_timestamp(&header, requests.clone());
             match sent.await {
                 Ok((responses, at)) if responses.len() == requests.len() => {
-                    if writes && at > meta.write_timestamp {
+                    // Locking reads that met a newer version were served
+                    // above it, at `at`; the transaction moves there too.
+                    if writes_or_locks && at > meta.write_timestamp {
                         // A leaseholder moved the writes above a read it
                         // served: their intents lie at `at` (it checked
                         // that nothing was written on their keys since our
@@ -381,8 +383,12 @@ impl Txn {
                         });
                         let keys: Vec<Vec<u8>> = keys.map(|r| r.span().0.to_vec()).collect();
                         self.inner.state.lock().locked.extend(keys);
-                        self.move_up(at, may_refresh, "a write was moved above a read")
-                            .await?;
+                        let reason = if writes {
+                            "a write was moved above a read"
+                        } else {
+                            "a locking read was moved above a newer version"
+                        };
+                        self.move_up(at, may_refresh, reason).await?;
                     }
                     return Ok(responses);
                 }

@@ -369,9 +369,15 @@ fn commit_wait_lasts_until_the_clock_passes_the_write_however_far_ahead() {
 
 #[test]
 fn only_non_transactional_writes_move_above_a_newer_version() {
-    assert!(may_move_write_above(false, 0));
-    assert!(!may_move_write_above(true, 0));
-    assert!(!may_move_write_above(false, MAX_UNCERTAINTY_RESTARTS));
+    assert!(may_move_write_above(false, false, 0));
+    assert!(!may_move_write_above(true, false, 0));
+    assert!(may_move_write_above(true, true, 0));
+    assert!(!may_move_write_above(
+        false,
+        false,
+        MAX_UNCERTAINTY_RESTARTS
+    ));
+    assert!(!may_move_write_above(true, true, MAX_UNCERTAINTY_RESTARTS));
 }
 
 #[test]
