@@ -1,6 +1,6 @@
 //! The leaseholder's row locks: what a transaction's locking reads
-//! ([`Request::GetForUpdate`]) hold, and the queue of requests waiting for
-//! them.
+//! ([`Request::GetForUpdate`]) hold, and the requests waiting for them or
+//! for the resolution of an intent they met.
 //!
 //! An `UPDATE` reads its rows, then writes them. Without a lock, another
 //! transaction may commit a write to a row in between; the update's write
@@ -41,6 +41,16 @@ use tokio::sync::Notify;
 /// stalls for a moment, not for good.
 pub const LOCK_WAIT_LIMIT: Duration = Duration::from_millis(500);
 
+/// How long a request that met another transaction's intent waits at the
+/// leaseholder for its resolution before it goes back to its coordinator,
+/// which then pushes the intent's transaction (kvclient's
+/// `txn/conflict.rs`: that push is what finds a holder dead, or breaks a
+/// cycle of transactions waiting for each other). An intent of a
+/// transaction that is about to commit is resolved within a few
+/// milliseconds, and the waiter goes on the moment it is, instead of after
+/// the pusher's next backoff.
+pub const INTENT_WAIT_LIMIT: Duration = Duration::from_millis(100);
+
 /// One held lock.
 struct Held {
     holder: TxnId,
@@ -54,13 +64,31 @@ struct Locks {
     /// without them, since its holder never saw their releases.
     term: u64,
     held: BTreeMap<Vec<u8>, Held>,
+    /// Requests waiting for an intent on the key to be resolved.
+    intent_waits: BTreeMap<Vec<u8>, Arc<Notify>>,
+}
+
+impl Locks {
+    /// Forgets what an earlier lease held; its waiters go again at once.
+    fn follow_term(&mut self, term: u64) {
+        if self.term == term {
+            return;
+        }
+        self.term = term;
+        for (_, held) in std::mem::take(&mut self.held) {
+            held.released.notify_waiters();
+        }
+        for (_, resolved) in std::mem::take(&mut self.intent_waits) {
+            resolved.notify_waiters();
+        }
+    }
 }
 
 /// The locks of one range, at its leaseholder.
 #[derive(Default)]
 pub struct LockTable {
     locks: Mutex<Locks>,
-    /// Requests waiting for a lock now.
+    /// Requests waiting for a lock or an intent now.
     waiting: AtomicUsize,
 }
 
@@ -81,10 +109,7 @@ impl LockTable {
         txn: Option<TxnId>,
     ) -> Option<LockWait> {
         let mut locks = self.locks.lock();
-        if locks.term != term {
-            locks.term = term;
-            locks.held.clear();
-        }
+        locks.follow_term(term);
         if locks.held.is_empty() {
             return None;
         }
@@ -127,11 +152,14 @@ impl LockTable {
         txn: Option<&TxnMeta>,
     ) {
         let mut locks = self.locks.lock();
-        if locks.term != term {
-            locks.term = term;
-            locks.held.clear();
-        }
+        locks.follow_term(term);
         for (request, response) in requests.iter().zip(responses) {
+            if let Request::ResolveIntent { key, .. } = request {
+                // Resolved, or pushed above a reader: its waiters look again.
+                if let Some(resolved) = locks.intent_waits.remove(key) {
+                    resolved.notify_waiters();
+                }
+            }
             match (request, response) {
                 (Request::GetForUpdate { key }, _) => {
                     if let Some(txn) = txn {
@@ -170,7 +198,29 @@ impl LockTable {
         }
     }
 
-    /// How many requests wait for a lock now.
+    /// Where a request that met an intent on `key` waits for its
+    /// resolution (any `ResolveIntent` of the key wakes it). Take the
+    /// `notified()` future under the latches that found the intent, as for
+    /// [`LockWait::wait`], and wait at most [`INTENT_WAIT_LIMIT`].
+    pub fn intent_resolution(&self, key: &[u8]) -> Arc<Notify> {
+        let mut locks = self.locks.lock();
+        locks
+            .intent_waits
+            .entry(key.to_vec())
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
+    }
+
+    /// Waits for `resolved` (from [`Self::intent_resolution`]); whether it
+    /// came before [`INTENT_WAIT_LIMIT`].
+    pub async fn wait_for_resolution(&self, resolved: tokio::sync::futures::Notified<'_>) -> bool {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let woken = tokio::time::timeout(INTENT_WAIT_LIMIT, resolved).await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        woken.is_ok()
+    }
+
+    /// How many requests wait for a lock or an intent now.
     pub fn waiters(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }
@@ -373,6 +423,35 @@ mod tests {
         lock(&table, b"k", &txn(1));
         assert!(table.conflict(2, &[put(b"k")], Some(txn(2).id)).is_none());
         assert!(table.held().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_request_that_met_an_intent_waits_for_its_resolution_or_the_limit() {
+        let table = LockTable::default();
+        let resolution = table.intent_resolution(b"k");
+        let resolved = resolution.notified();
+        let other_key = Request::ResolveIntent {
+            key: b"j".to_vec(),
+            txn: Box::new(txn(1)),
+            status: TxnStatus::Committed,
+        };
+        let this_key = Request::ResolveIntent {
+            key: b"k".to_vec(),
+            txn: Box::new(txn(1)),
+            status: TxnStatus::Pending,
+        };
+        let answer = Response::ResolveIntent { resolved: true };
+        table.record(1, &[other_key], std::slice::from_ref(&answer), None);
+        table.record(1, &[this_key], &[answer], None);
+        assert!(
+            table.wait_for_resolution(resolved).await,
+            "woken by the resolution"
+        );
+
+        let resolution = table.intent_resolution(b"k");
+        let started = tokio::time::Instant::now();
+        assert!(!table.wait_for_resolution(resolution.notified()).await);
+        assert!(started.elapsed() >= INTENT_WAIT_LIMIT);
     }
 
     #[tokio::test]

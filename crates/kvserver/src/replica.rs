@@ -354,9 +354,22 @@ impl Replica {
             waiting.await;
             return Box::pin(self.send(request)).await;
         }
-        let (ts, evaluated, in_flight) = match self.evaluate_under(&request, &lease)? {
-            Some(done) => done,
-            None => {
+        let (ts, evaluated, in_flight) = match self.evaluate_under(&request, &lease) {
+            Err(KvError::WriteIntent { key, txn }) => {
+                // Wait (without the latches) for the intent's resolution,
+                // for a while, and go again; then it is for the
+                // coordinator to push the intent's transaction.
+                let resolution = self.locks.intent_resolution(&key);
+                let resolved = resolution.notified();
+                drop(latches);
+                if self.locks.wait_for_resolution(resolved).await {
+                    return Box::pin(self.send(request)).await;
+                }
+                return Err(KvError::WriteIntent { key, txn });
+            }
+            Err(e) => return Err(e),
+            Ok(Some(done)) => done,
+            Ok(None) => {
                 lease = self.lease(true).await?;
                 self.evaluate_under(&request, &lease)?
                     .ok_or_else(|| KvError::Unavailable {
