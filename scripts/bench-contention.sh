@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Contention over pgwire, binary against binary: for each meridian binary given, a fresh
+# 3-process cluster on loopback (fsync on, 3 replicas), pgbench's minimal-SQL tpcb-like at
+# scale 1 (8 clients, 15 s, simple then extended; pgbench does not retry, so a 40001 is a
+# failed transaction; the errors go to WORKDIR/tpcb-MODE.err), then the SERIALIZABLE bank
+# transfers of peer-pg-bank.sh at 16 and 64 clients (pgbench retries 40001).
+# The PostgreSQL peer: ../shared/peers/pgbench/peer-pg.sh postgres 1 and peer-pg-bank.sh.
+# Usage: scripts/bench-contention.sh BIN [BIN...]
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+peers="$here/../shared/peers/pgbench"
+for M in "$@"; do
+TAG=$(basename "$M"); W=/tmp/meridian-bench-contention/$TAG
+rm -rf "$W" && mkdir -p "$W"
+"$M" cert create-ca --certs-dir "$W/certs" >/dev/null
+"$M" cert create-node --certs-dir "$W/certs" 127.0.0.1 localhost >/dev/null
+pids=()
+for i in 1 2 3; do
+  MERIDIAN_LOG=warn "$M" start --store "$W/n$i" --listen 127.0.0.1:2647$i \
+    --join 127.0.0.1:26471,127.0.0.1:26472 --certs-dir "$W/certs" \
+    --locality region=local,zone=z$i >"$W/n$i.log" 2>&1 &
+  pids+=($!)
+done
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
+sleep 1
+"$M" init --host 127.0.0.1:26471 --certs-dir "$W/certs" >/dev/null
+H="--host 127.0.0.1:26471 --certs-dir $W/certs"
+for _ in $(seq 1 120); do
+  if "$M" debug ranges $H --json 2>/dev/null | python3 -c '
+import json,sys; r=json.load(sys.stdin); sys.exit(0 if r and all(len(x["voters"])==3 and x["leaseholder"] for x in r) else 1)'; then break; fi
+  sleep 1
+done
+export PGHOST=127.0.0.1 PGPORT=26471 PGUSER=root
+psql -X -q -d defaultdb -c "CREATE DATABASE bench" -c "CREATE DATABASE bank"
+"$peers"/gen_init.sh 1 > $W/init.sql
+psql -X -q -v ON_ERROR_STOP=1 -d bench -f $W/init.sql > $W/init.log 2>&1
+for m in simple extended; do
+out=$(pgbench -n -c 8 -j 2 -T 15 -M $m -D scale=1 -f "$peers"/mb_tpcb.sql --failures-detailed --verbose-errors bench 2>$W/tpcb-$m.err)
+echo "$TAG tpcb $m: $(echo "$out" | grep -E '^tps|failed trans' | tr '\n' ' ')"
+done
+{
+  echo "CREATE TABLE mb_bank (id INT PRIMARY KEY, balance BIGINT);"
+  awk -v n=1000 'BEGIN { print "BEGIN;"; for (i = 1; i <= n; i++) printf "INSERT INTO mb_bank (id, balance) VALUES (%d, 1000);\n", i; print "COMMIT;" }'
+} > "$W/bank.sql"
+psql -X -q -v ON_ERROR_STOP=1 -d bank -f "$W/bank.sql" >/dev/null 2>&1
+for c in 16 64; do
+out=$(pgbench -n -c $c -j 2 -T 15 -M extended --max-tries=100 -D accounts=1000 -f "$peers"/mb_bank.sql bank 2>&1)
+echo "$TAG bank c$c: $(echo "$out" | grep -E '^tps|retried|latency average' | tr '\n' ' ')"
+done
+kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null
+done
+echo "== PostgreSQL 15 (one process, fsync on): the same workloads"
+unset PGHOST PGPORT PGUSER
+PEER_PG_DIR=/tmp/meridian-bench-contention/pg bash "$peers/peer-pg.sh" postgres 1 | grep tpcb
+PEER_PG_DIR=/tmp/meridian-bench-contention/pg-bank bash "$peers/peer-pg-bank.sh" postgres 1000 15 | grep -E "c16|c64"
