@@ -19,7 +19,11 @@
 //!    their own transaction's (a transaction's intents move up only if
 //!    none of their keys was written since its timestamp, and its
 //!    one-phase commit does not move at all: `WriteTooOld`);
-//! 5. it is evaluated against MVCC;
+//! 5. it is evaluated against MVCC, unless it writes or locks a key that
+//!    another transaction's locking read locked: then it waits for the
+//!    lock without its latches and starts again; so does a batch whose
+//!    evaluation met an intent, until the intent is resolved or for at
+//!    most 100 ms, after which its coordinator pushes ([`crate::locks`]);
 //! 6. the lease must cover the highest timestamp the batch read or writes;
 //!    if it does not (the lease neared its end, or the replica paused), the
 //!    lease is renewed by a heartbeat round and the batch evaluated again,

@@ -162,7 +162,7 @@ impl Txn {
     }
 
     async fn end(&self, commit: bool) -> Result<(), TxnError> {
-        let (meta, written, wrote, aborted, staged) = {
+        let (meta, held, wrote, aborted, staged) = {
             let mut state = self.inner.state.lock();
             if state.ended {
                 return Ok(());
@@ -182,13 +182,13 @@ impl Txn {
         };
         if !wrote {
             // No record and no intents; perhaps locks of its locking reads.
-            if !written.is_empty() {
+            if !held.is_empty() {
                 let status = if commit {
                     TxnStatus::Committed
                 } else {
                     TxnStatus::Aborted
                 };
-                self.resolve_in_background(meta, written, status);
+                self.resolve_in_background(meta, held, status);
             }
             return Ok(());
         }
@@ -200,19 +200,19 @@ impl Txn {
             };
         }
         if commit && aborted {
-            self.resolve_in_background(meta, written, TxnStatus::Aborted);
+            self.resolve_in_background(meta, held, TxnStatus::Aborted);
             return Err(TxnError::Aborted(
                 "a heartbeat found the record aborted".into(),
             ));
         }
-        match self.send_end(&meta, &written, commit).await {
+        match self.send_end(&meta, &held, commit).await {
             Ok(_) => {
                 let status = if commit {
                     TxnStatus::Committed
                 } else {
                     TxnStatus::Aborted
                 };
-                self.resolve_in_background(meta, written, status);
+                self.resolve_in_background(meta, held, status);
                 Ok(())
             }
             Err(e) => {
@@ -223,7 +223,7 @@ impl Txn {
                     // staged transaction's caller settles it instead.
                     let txn = self.clone();
                     tokio::spawn(async move {
-                        let _ = txn.abort_record_and_resolve(meta, written).await;
+                        let _ = txn.abort_record_and_resolve(meta, held).await;
                     });
                 }
                 Err(error)
