@@ -3,12 +3,22 @@
 # 3-process cluster on loopback (fsync on, 3 replicas), pgbench's minimal-SQL tpcb-like at
 # scale 1 (8 clients, 15 s, simple then extended; pgbench does not retry, so a 40001 is a
 # failed transaction; the errors go to WORKDIR/tpcb-MODE.err), then the SERIALIZABLE bank
-# transfers of peer-pg-bank.sh at 16 and 64 clients (pgbench retries 40001).
+# transfers of peer-pg-bank.sh at 16 and 64 clients (pgbench retries 40001), then one hot row
+# under 32 clients (scripts/pgbench/hot_*.sql).
 # The PostgreSQL peer: ../shared/peers/pgbench/peer-pg.sh postgres 1 and peer-pg-bank.sh.
 # Usage: scripts/bench-contention.sh BIN [BIN...]
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 peers="$here/../shared/peers/pgbench"
+# One hot row, 32 clients: increments in auto-commit, then explicit read-then-update
+# transactions (pgbench does not retry: a 40001 is a failed transaction).
+hot_key() { # tag, database (PGHOST/PGPORT/PGUSER set)
+  psql -X -q -d "$2" -c "CREATE TABLE hot (k INT PRIMARY KEY, v BIGINT)" -c "INSERT INTO hot VALUES (1, 0)"
+  for w in hot_update hot_txn; do
+    out=$(pgbench -n -c 32 -j 2 -T 15 -M extended -f "$here/scripts/pgbench/$w.sql" -r "$2" 2>&1)
+    echo "$1 $w c32: $(echo "$out" | grep -E '^tps|failed trans|latency average' | tr '\n' ' ')"
+  done
+}
 for M in "$@"; do
 TAG=$(basename "$M"); W=/tmp/meridian-bench-contention/$TAG
 rm -rf "$W" && mkdir -p "$W"
@@ -47,9 +57,19 @@ for c in 16 64; do
 out=$(pgbench -n -c $c -j 2 -T 15 -M extended --max-tries=100 -D accounts=1000 -f "$peers"/mb_bank.sql bank 2>&1)
 echo "$TAG bank c$c: $(echo "$out" | grep -E '^tps|retried|latency average' | tr '\n' ' ')"
 done
+hot_key "$TAG" bank
 kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null
 done
 echo "== PostgreSQL 15 (one process, fsync on): the same workloads"
 unset PGHOST PGPORT PGUSER
 PEER_PG_DIR=/tmp/meridian-bench-contention/pg bash "$peers/peer-pg.sh" postgres 1 | grep tpcb
 PEER_PG_DIR=/tmp/meridian-bench-contention/pg-bank bash "$peers/peer-pg-bank.sh" postgres 1000 15 | grep -E "c16|c64"
+# The hot row on a throwaway PostgreSQL 15, as peer-pg.sh starts one.
+B=/usr/lib/postgresql/15/bin; P=/tmp/meridian-bench-contention/pg-hot
+rm -rf "$P" && mkdir -p "$P/data" "$P/sock" && chown -R postgres:postgres "$P"
+su postgres -c "$B/initdb -D $P/data -U postgres --auth=trust -E UTF8 --locale=C.UTF-8" >/dev/null
+su postgres -c "$B/pg_ctl -D $P/data -l $P/server.log -o \"-p 55432 -k $P/sock -c listen_addresses=127.0.0.1 -c max_connections=200\" -w start" >/dev/null
+trap "su postgres -c '$B/pg_ctl -D $P/data -m fast stop' >/dev/null" EXIT
+export PGHOST=127.0.0.1 PGPORT=55432 PGUSER=postgres
+createdb hot
+hot_key postgres hot

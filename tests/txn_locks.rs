@@ -9,7 +9,7 @@
 mod common;
 
 use common::{two_ranges, WAIT};
-use meridian_kvclient::txn::Txn;
+use meridian_kvclient::txn::{run_txn, Txn};
 use meridian_testkit::TestCluster;
 
 /// Requests waiting for a lock on every node's replicas.
@@ -135,5 +135,44 @@ async fn a_locking_read_below_a_newer_version_reads_it_and_moves_its_transaction
         Some(&b"mine"[..])
     );
     check.commit().await.unwrap();
+    cluster.shutdown().await;
+}
+
+/// Thirty-two transactions increment one key at once, each reading it
+/// with a lock: every one commits (the helper retries what must restart)
+/// and no increment is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_writers_of_one_key_all_make_progress() {
+    let cluster = two_ranges().await;
+    let ds = cluster.dist_sender().clone();
+    let clock = cluster.node(1).unwrap().clock.clone();
+    let writers = 32;
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let (ds, clock) = (ds.clone(), clock.clone());
+        tasks.push(tokio::spawn(async move {
+            run_txn(&ds, &clock, |txn| async move {
+                let n: i64 = match txn.get_for_update(b"hot").await? {
+                    Some(v) => String::from_utf8(v).unwrap().parse().unwrap(),
+                    None => 0,
+                };
+                txn.put(b"hot", (n + 1).to_string().as_bytes()).await
+            })
+            .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().expect("a writer gave up");
+    }
+    let check = Txn::begin(ds.clone(), clock.clone(), 1);
+    let total = check.get(b"hot").await.unwrap().unwrap();
+    assert_eq!(String::from_utf8(total).unwrap(), writers.to_string());
+    check.commit().await.unwrap();
+    cluster
+        .wait_for("every lock released", WAIT, || async {
+            (locks_held(&cluster) == 0).then_some(())
+        })
+        .await
+        .unwrap();
     cluster.shutdown().await;
 }

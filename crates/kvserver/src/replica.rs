@@ -317,10 +317,23 @@ impl Replica {
 
     /// Serves a batch: see the module documentation for the steps.
     pub async fn send(&self, request: BatchRequest) -> Result<BatchResponse, KvError> {
+        // A loop, not a recursion: a request on a hot key may wait and go
+        // again many times, and each nested attempt would add to the
+        // stack of the task polling it.
+        loop {
+            if let Some(served) = self.try_send(&request).await? {
+                return Ok(served);
+            }
+        }
+    }
+
+    /// One attempt at [`Self::send`]: `None` when the batch waited for a
+    /// lock or an intent (without its latches) and must start again.
+    async fn try_send(&self, request: &BatchRequest) -> Result<Option<BatchResponse>, KvError> {
         if request.requests.is_empty() {
             return Err(KvError::InvalidRequest("empty batch".into()));
         }
-        self.check_batch_in_range(&request)?;
+        self.check_batch_in_range(request)?;
         if let Some(ts) = request.timestamp {
             // A client's timestamp moves our clock like any remote one. One
             // beyond the offset bound is a future-time timestamp (a
@@ -330,8 +343,8 @@ impl Replica {
             // (the transport refuses frames from a clock further ahead).
             let _ = self.clock.update(ts);
         }
-        if let Some(served) = self.serve_below_closed(&request) {
-            return served;
+        if let Some(served) = self.serve_below_closed(request) {
+            return served.map(Some);
         }
         self.activate().await;
         // A timestamp the client gave is known now: latches at it let a read
@@ -348,7 +361,7 @@ impl Replica {
         let mut lease = self.lease(false).await?;
         self.testing_pause().await;
         // A split may have moved some keys to another range while we waited.
-        self.check_batch_in_range(&request)?;
+        self.check_batch_in_range(request)?;
         let txn_id = request.txn.as_ref().map(|t| t.id);
         if let Some(wait) = self.locks.conflict(lease.term, &request.requests, txn_id) {
             // Another transaction locked a key this batch writes or locks:
@@ -356,9 +369,9 @@ impl Replica {
             let waiting = wait.wait(&self.locks);
             drop(latches);
             waiting.await;
-            return Box::pin(self.send(request)).await;
+            return Ok(None);
         }
-        let (ts, evaluated, in_flight) = match self.evaluate_under(&request, &lease) {
+        let (ts, evaluated, in_flight) = match self.evaluate_under(request, &lease) {
             Err(KvError::WriteIntent { key, txn }) => {
                 // Wait (without the latches) for the intent's resolution,
                 // for a while, and go again; then it is for the
@@ -367,7 +380,7 @@ impl Replica {
                 let resolved = resolution.notified();
                 drop(latches);
                 if self.locks.wait_for_resolution(resolved).await {
-                    return Box::pin(self.send(request)).await;
+                    return Ok(None);
                 }
                 return Err(KvError::WriteIntent { key, txn });
             }
@@ -375,7 +388,7 @@ impl Replica {
             Ok(Some(done)) => done,
             Ok(None) => {
                 lease = self.lease(true).await?;
-                self.evaluate_under(&request, &lease)?
+                self.evaluate_under(request, &lease)?
                     .ok_or_else(|| KvError::Unavailable {
                         range_id: self.range_id,
                         reason: format!(
@@ -393,7 +406,7 @@ impl Replica {
         // Writes as well: their conditional puts and delete-ranges read.
         // Recording before the proposal is decided only ever pushes a
         // later write higher than it needed.
-        self.lease_record_reads(ts, &request, Some(&responses));
+        self.lease_record_reads(ts, request, Some(&responses));
         let locks = || {
             let txn = request.txn.as_ref();
             self.locks
@@ -417,16 +430,16 @@ impl Replica {
             // Released once the outcome is applied: a waiter then reads
             // the resolved values.
             locks();
-            self.wait_until_visible(&request, ts).await;
+            self.wait_until_visible(request, ts).await;
         } else {
             locks();
         }
         self.forward_clock_to_served(ts);
-        Ok(BatchResponse {
+        Ok(Some(BatchResponse {
             timestamp: written_at.max(ts),
             responses,
             range_generation: self.generation(),
-        })
+        }))
     }
 
     /// Steps 4 to 6 of [`Self::send`]: the batch's timestamp and its
