@@ -10,6 +10,7 @@
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 peers="$here/../shared/peers/pgbench"
+. "$here/scripts/lib/three-nodes.sh"
 # One hot row, 32 clients: increments in auto-commit, then explicit read-then-update
 # transactions (pgbench does not retry: a 40001 is a failed transaction).
 hot_key() { # tag, database (PGHOST/PGPORT/PGUSER set)
@@ -22,24 +23,7 @@ hot_key() { # tag, database (PGHOST/PGPORT/PGUSER set)
 for M in "$@"; do
 TAG=$(basename "$M"); W=/tmp/meridian-bench-contention/$TAG
 rm -rf "$W" && mkdir -p "$W"
-"$M" cert create-ca --certs-dir "$W/certs" >/dev/null
-"$M" cert create-node --certs-dir "$W/certs" 127.0.0.1 localhost >/dev/null
-pids=()
-for i in 1 2 3; do
-  MERIDIAN_LOG=warn "$M" start --store "$W/n$i" --listen 127.0.0.1:2647$i \
-    --join 127.0.0.1:26471,127.0.0.1:26472 --certs-dir "$W/certs" \
-    --locality region=local,zone=z$i >"$W/n$i.log" 2>&1 &
-  pids+=($!)
-done
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
-sleep 1
-"$M" init --host 127.0.0.1:26471 --certs-dir "$W/certs" >/dev/null
-H="--host 127.0.0.1:26471 --certs-dir $W/certs"
-for _ in $(seq 1 120); do
-  if "$M" debug ranges $H --json 2>/dev/null | python3 -c '
-import json,sys; r=json.load(sys.stdin); sys.exit(0 if r and all(len(x["voters"])==3 and x["leaseholder"] for x in r) else 1)'; then break; fi
-  sleep 1
-done
+start_three_nodes "$M" "$W" 2647 >/dev/null
 export PGHOST=127.0.0.1 PGPORT=26471 PGUSER=root
 psql -X -q -d defaultdb -c "CREATE DATABASE bench" -c "CREATE DATABASE bank"
 "$peers"/gen_init.sh 1 > $W/init.sql

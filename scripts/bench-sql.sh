@@ -11,6 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-15}
 W=${2:-/tmp/meridian-bench-sql}
 peers="$here/../shared/peers/pgbench"
+. "$here/scripts/lib/three-nodes.sh"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/meridian/target}"
 if [ -z "${MERIDIAN_BIN:-}" ]; then
   # --workspace: the same features as every other build, so RocksDB is built once per profile.
@@ -19,24 +20,7 @@ if [ -z "${MERIDIAN_BIN:-}" ]; then
 fi
 M=$MERIDIAN_BIN
 rm -rf "$W" && mkdir -p "$W"
-"$M" cert create-ca --certs-dir "$W/certs" >/dev/null
-"$M" cert create-node --certs-dir "$W/certs" 127.0.0.1 localhost >/dev/null
-pids=()
-for i in 1 2 3; do
-  MERIDIAN_LOG=warn "$M" start --store "$W/n$i" --listen 127.0.0.1:2647$i \
-    --join 127.0.0.1:26471,127.0.0.1:26472 --certs-dir "$W/certs" \
-    --locality region=local,zone=z$i >"$W/n$i.log" 2>&1 &
-  pids+=($!)
-done
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
-sleep 1
-"$M" init --host 127.0.0.1:26471 --certs-dir "$W/certs"
-H="--host 127.0.0.1:26471 --certs-dir $W/certs"
-for _ in $(seq 1 120); do
-  if "$M" debug ranges $H --json 2>/dev/null | python3 -c '
-import json,sys; r=json.load(sys.stdin); sys.exit(0 if r and all(len(x["voters"])==3 and x["leaseholder"] for x in r) else 1)'; then break; fi
-  sleep 1
-done
+start_three_nodes "$M" "$W" 2647
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB; $(date -u +%F)"
 export PGHOST=127.0.0.1 PGPORT=26471 PGUSER=root
 psql -X -q -d defaultdb -c "CREATE DATABASE bench" -c "CREATE DATABASE bank"

@@ -4,8 +4,11 @@
 //! a row read `FOR UPDATE` makes another session's update of it wait, so
 //! the reader's own update commits without a retry.
 
+mod common;
+
 use std::time::Duration;
 
+use common::lock_waiters;
 use meridian_sql::{ExecResult, Session, SqlError};
 use meridian_testkit::TestCluster;
 
@@ -91,16 +94,6 @@ async fn write_skew_between_two_sessions_is_refused() {
         "one doctor stays on call"
     );
     cluster.shutdown().await;
-}
-
-/// Requests waiting for a row lock, on every node.
-fn lock_waiters(cluster: &TestCluster) -> usize {
-    cluster
-        .node_ids()
-        .into_iter()
-        .flat_map(|id| cluster.store(id).unwrap().replicas())
-        .map(|r| r.locks().waiters())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,29 +8,8 @@
 
 mod common;
 
-use common::{two_ranges, WAIT};
+use common::{lock_waiters, locks_held, two_ranges, WAIT};
 use meridian_kvclient::txn::{run_txn, Txn};
-use meridian_testkit::TestCluster;
-
-/// Requests waiting for a lock on every node's replicas.
-fn lock_waiters(cluster: &TestCluster) -> usize {
-    cluster
-        .node_ids()
-        .into_iter()
-        .flat_map(|id| cluster.store(id).unwrap().replicas())
-        .map(|r| r.locks().waiters())
-        .sum()
-}
-
-/// Keys locked on every node's replicas.
-fn locks_held(cluster: &TestCluster) -> usize {
-    cluster
-        .node_ids()
-        .into_iter()
-        .flat_map(|id| cluster.store(id).unwrap().replicas())
-        .map(|r| r.locks().held().len())
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_writer_waits_for_a_locking_read_s_transaction_instead_of_restarting_it() {

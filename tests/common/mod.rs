@@ -41,3 +41,23 @@ pub async fn record_of(ds: &DistSender, txn: &TxnMeta) -> Option<TxnRecord> {
         other => panic!("a query answered {other:?}"),
     }
 }
+
+/// Requests waiting for a row lock or an intent, on every node's replicas.
+pub fn lock_waiters(cluster: &TestCluster) -> usize {
+    cluster
+        .node_ids()
+        .into_iter()
+        .flat_map(|id| cluster.store(id).unwrap().replicas())
+        .map(|r| r.locks().waiters())
+        .sum()
+}
+
+/// Keys locked on every node's replicas.
+pub fn locks_held(cluster: &TestCluster) -> usize {
+    cluster
+        .node_ids()
+        .into_iter()
+        .flat_map(|id| cluster.store(id).unwrap().replicas())
+        .map(|r| r.locks().held().len())
+        .sum()
+}
