@@ -29,10 +29,10 @@ pub async fn run(session: &mut Session, args: &ScriptArgs) -> Result<()> {
     for source in sources {
         let text = match source {
             Source::Execute(text) => text.to_string(),
-            Source::File(path) if path == Path::new("-") => read_stdin()?,
+            Source::File(path) if path == Path::new("-") => read_stdin().await?,
             Source::File(path) => std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?,
-            Source::Stdin => read_stdin()?,
+            Source::Stdin => read_stdin().await?,
         };
         match run_text(session, &text).await {
             Ok(()) => {}
@@ -51,11 +51,19 @@ pub async fn run(session: &mut Session, args: &ScriptArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_stdin() -> Result<String> {
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-        .context("reading statements from standard input")?;
-    Ok(text)
+/// All of standard input, read on a blocking thread: a read that waits
+/// for input on a runtime worker holds that worker and the tasks queued
+/// behind it. (A `meridian demo` whose shell waited on an open, empty
+/// standard input once did not answer SIGTERM within 20 s on two cores;
+/// this is the likeliest cause found.)
+async fn read_stdin() -> Result<String> {
+    let read = tokio::task::spawn_blocking(|| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+    });
+    read.await
+        .context("reading statements from standard input")?
+        .context("reading statements from standard input")
 }
 
 /// One source's text, line by line (so backslash commands work in files
