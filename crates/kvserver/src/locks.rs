@@ -211,12 +211,28 @@ impl LockTable {
             .clone()
     }
 
-    /// Waits for `resolved` (from [`Self::intent_resolution`]); whether it
-    /// came before [`INTENT_WAIT_LIMIT`].
-    pub async fn wait_for_resolution(&self, resolved: tokio::sync::futures::Notified<'_>) -> bool {
+    /// Waits for `resolved` (of `resolution`, from
+    /// [`Self::intent_resolution`] for `key`); whether it came before
+    /// [`INTENT_WAIT_LIMIT`]. A wait that timed out as the key's last
+    /// waiter removes its entry, which no resolution may ever come for.
+    pub async fn wait_for_resolution(
+        &self,
+        key: &[u8],
+        resolution: &Arc<Notify>,
+        resolved: tokio::sync::futures::Notified<'_>,
+    ) -> bool {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let woken = tokio::time::timeout(INTENT_WAIT_LIMIT, resolved).await;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
+        if woken.is_err() {
+            let mut locks = self.locks.lock();
+            let last = locks.intent_waits.get(key).is_some_and(|entry| {
+                Arc::ptr_eq(entry, resolution) && Arc::strong_count(resolution) == 2
+            });
+            if last {
+                locks.intent_waits.remove(key);
+            }
+        }
         woken.is_ok()
     }
 
@@ -444,14 +460,19 @@ mod tests {
         table.record(1, &[other_key], std::slice::from_ref(&answer), None);
         table.record(1, &[this_key], &[answer], None);
         assert!(
-            table.wait_for_resolution(resolved).await,
+            table.wait_for_resolution(b"k", &resolution, resolved).await,
             "woken by the resolution"
         );
 
         let resolution = table.intent_resolution(b"k");
         let started = tokio::time::Instant::now();
-        assert!(!table.wait_for_resolution(resolution.notified()).await);
+        let resolved = resolution.notified();
+        assert!(!table.wait_for_resolution(b"k", &resolution, resolved).await);
         assert!(started.elapsed() >= INTENT_WAIT_LIMIT);
+        assert!(
+            table.locks.lock().intent_waits.is_empty(),
+            "the last waiter's entry went with it"
+        );
     }
 
     #[tokio::test]

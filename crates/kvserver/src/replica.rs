@@ -379,7 +379,11 @@ impl Replica {
                 let resolution = self.locks.intent_resolution(&key);
                 let resolved = resolution.notified();
                 drop(latches);
-                if self.locks.wait_for_resolution(resolved).await {
+                if self
+                    .locks
+                    .wait_for_resolution(&key, &resolution, resolved)
+                    .await
+                {
                     return Ok(None);
                 }
                 return Err(KvError::WriteIntent { key, txn });
